@@ -1,0 +1,119 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { auditRoutes } from './audit/routes.js';
+import { AuthService } from './identity/authenticate.js';
+import { ApiKeyService } from './identity/keys-service.js';
+import { identityRoutes } from './identity/routes.js';
+import { TenantService } from './identity/tenants-service.js';
+import type { Database } from './platform/db/database.js';
+import { registerHealth } from './platform/http/health.js';
+import { installRequestTelemetry } from './platform/http/observability.js';
+import { installErrorHandling } from './platform/http/problem.js';
+import { registerRoutes } from './platform/http/route.js';
+import { Metrics } from './platform/telemetry/metrics.js';
+
+export interface AppDeps {
+  config: Config;
+  db: Database;
+  logger: Logger;
+  serverSecret: string;
+  redis?: Redis | undefined;
+  tracing?: boolean;
+  metrics?: Metrics;
+}
+
+export interface BuiltApp {
+  app: FastifyInstance;
+  auth: AuthService;
+  metrics: Metrics;
+  services: { tenants: TenantService; keys: ApiKeyService };
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/** Builds the HTTP application from its dependencies; starts nothing that outlives app.close(). */
+export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
+  const { config, db } = deps;
+  const metrics = deps.metrics ?? new Metrics({ poolStats: () => db.poolStats() });
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One line per request comes from observability.ts, with tenant and trace ids.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.HTTP_BODY_LIMIT,
+    trustProxy: config.TRUST_PROXY,
+    forceCloseConnections: 'idle',
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming)
+        ? incoming
+        : crypto.randomUUID();
+    },
+    ajv: { customOptions: { coerceTypes: false } },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandling(app);
+  installRequestTelemetry(app, { metrics, tracing: deps.tracing ?? false });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Rampart API',
+        version: '0.1.0',
+        description: 'Multi-tenant AI platform API.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'A Rampart API key (rmp_…) or, on /admin/v1, the operator token.',
+          },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const auth = new AuthService({
+    db,
+    serverSecret: deps.serverSecret,
+    rootToken: config.RAMPART_ROOT_TOKEN,
+    cacheTtlMs: config.API_KEY_CACHE_TTL_MS,
+    metrics,
+  });
+  await auth.start();
+  app.addHook('onClose', async () => auth.stop());
+
+  const keys = new ApiKeyService(db, deps.serverSecret);
+  const tenants = new TenantService(db, keys);
+
+  registerHealth(app, { db, redis: deps.redis });
+  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+    if (
+      config.METRICS_TOKEN &&
+      request.headers.authorization !== `Bearer ${config.METRICS_TOKEN}`
+    ) {
+      reply.code(401).header('www-authenticate', 'Bearer realm="metrics"');
+      return { error: 'metrics token required' };
+    }
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  registerRoutes(app, auth, [...identityRoutes({ tenants, keys }), ...auditRoutes(db)]);
+  return { app, auth, metrics, services: { tenants, keys } };
+}

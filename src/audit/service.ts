@@ -1,0 +1,208 @@
+import type { Database, TenantTx } from '../platform/db/database.js';
+import { InvalidInput } from '../platform/http/errors.js';
+import type { Principal } from '../platform/http/principal.js';
+import { GENESIS_HASH, canonicalJson, hashEvent, type ChainedFields } from './chain.js';
+import {
+  chainHead,
+  chainPage,
+  insertEvent,
+  listEvents,
+  lockChain,
+  type AuditRow,
+} from './store.js';
+
+export type ActorType = 'user' | 'api_key' | 'operator' | 'anonymous' | 'system';
+export type Outcome = 'success' | 'failure' | 'denied';
+
+export interface AuditEventInput {
+  actor: { type: ActorType; id: string | null };
+  action: string;
+  target?: { type: string; id: string | null } | undefined;
+  outcome: Outcome;
+  ip?: string | null | undefined;
+  requestId?: string | null | undefined;
+  details?: Record<string, unknown> | undefined;
+}
+
+export interface AuditEvent {
+  id: string;
+  seq: number;
+  occurredAt: string;
+  actor: { type: string; id: string | null };
+  action: string;
+  target: { type: string; id: string | null } | null;
+  outcome: string;
+  ip: string | null;
+  requestId: string | null;
+  details: unknown;
+  hash: string;
+  prevHash: string;
+}
+
+/** The reserved tenant whose chain holds events no tenant can be named for (an unknown credential). */
+export const SYSTEM_TENANT_ID = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * Appends an event to the tenant's hash chain inside the caller's transaction, so the event
+ * commits or rolls back with the action it records. A per-tenant transaction lock serialises
+ * writers; the unique (tenant_id, seq) and (tenant_id, prev_hash) constraints make a fork
+ * impossible even if that lock were bypassed.
+ */
+export async function appendAuditEvent(
+  tx: TenantTx,
+  input: AuditEventInput,
+): Promise<{ id: string; seq: number; hash: string }> {
+  await lockChain(tx);
+  const head = await chainHead(tx);
+  // Round-trip through JSON so the hashed value is exactly what jsonb stores and returns.
+  const details = JSON.parse(JSON.stringify(input.details ?? {})) as unknown;
+  const fields: ChainedFields = {
+    tenantId: tx.tenantId,
+    seq: (head?.seq ?? 0) + 1,
+    occurredAt: new Date().toISOString(),
+    actorType: input.actor.type,
+    actorId: input.actor.id,
+    action: input.action,
+    targetType: input.target?.type ?? null,
+    targetId: input.target?.id ?? null,
+    outcome: input.outcome,
+    ip: input.ip ?? null,
+    requestId: input.requestId ?? null,
+    details,
+    prevHash: head?.hash ?? GENESIS_HASH,
+  };
+  const hash = hashEvent(fields);
+  const id = await insertEvent(tx, {
+    tenant_id: fields.tenantId,
+    seq: fields.seq,
+    occurred_at: new Date(fields.occurredAt),
+    actor_type: fields.actorType,
+    actor_id: fields.actorId,
+    action: fields.action,
+    target_type: fields.targetType,
+    target_id: fields.targetId,
+    outcome: fields.outcome,
+    ip: fields.ip,
+    request_id: fields.requestId,
+    details: canonicalJson(details),
+    prev_hash: fields.prevHash,
+    hash,
+  });
+  return { id, seq: fields.seq, hash };
+}
+
+function fieldsOf(row: AuditRow): ChainedFields {
+  return {
+    tenantId: row.tenant_id,
+    seq: Number(row.seq),
+    occurredAt: new Date(row.occurred_at).toISOString(),
+    actorType: row.actor_type,
+    actorId: row.actor_id,
+    action: row.action,
+    targetType: row.target_type,
+    targetId: row.target_id,
+    outcome: row.outcome,
+    ip: row.ip,
+    requestId: row.request_id,
+    details: typeof row.details === 'string' ? (JSON.parse(row.details) as unknown) : row.details,
+    prevHash: row.prev_hash,
+  };
+}
+
+export function toAuditEvent(row: AuditRow): AuditEvent {
+  return {
+    id: row.id,
+    seq: Number(row.seq),
+    occurredAt: new Date(row.occurred_at).toISOString(),
+    actor: { type: row.actor_type, id: row.actor_id },
+    action: row.action,
+    target: row.target_type ? { type: row.target_type, id: row.target_id } : null,
+    outcome: row.outcome,
+    ip: row.ip,
+    requestId: row.request_id,
+    details: row.details,
+    hash: row.hash,
+    prevHash: row.prev_hash,
+  };
+}
+
+export type ChainVerdict =
+  | { ok: true; events: number; head: string }
+  | { ok: false; events: number; brokenAt: { seq: number; id: string; reason: string } };
+
+/** Recomputes a tenant's chain from the first event and reports the first event that does not match. */
+export async function verifyChain(db: Database, tenantId: string): Promise<ChainVerdict> {
+  const ctx = { tenantId, userId: null, groups: [] };
+  let prevHash = GENESIS_HASH;
+  let expectedSeq = 1;
+  let checked = 0;
+  for (;;) {
+    const page = await db.withTenant(ctx, (tx) => chainPage(tx, expectedSeq - 1, 1000));
+    if (page.length === 0) return { ok: true, events: checked, head: prevHash };
+    for (const row of page) {
+      const f = fieldsOf(row);
+      const broken = (reason: string): ChainVerdict => ({
+        ok: false,
+        events: checked,
+        brokenAt: { seq: f.seq, id: row.id, reason },
+      });
+      if (f.seq !== expectedSeq)
+        return broken(`expected seq ${expectedSeq}, found ${f.seq} (an event is missing)`);
+      if (f.prevHash !== prevHash)
+        return broken(
+          'prev_hash does not match the previous event (an event was removed or replaced)',
+        );
+      if (hashEvent(f) !== row.hash)
+        return broken('hash does not match the event contents (the event was altered)');
+      prevHash = row.hash;
+      expectedSeq += 1;
+      checked += 1;
+    }
+  }
+}
+
+export interface ListAuditQuery {
+  from?: Date | undefined;
+  to?: Date | undefined;
+  actorId?: string | undefined;
+  actorType?: string | undefined;
+  action?: string | undefined;
+  cursor?: string | undefined;
+  limit: number;
+}
+
+/** A page of the caller's tenant's events, newest first, with an opaque cursor for the next page. */
+export async function listAuditEvents(
+  db: Database,
+  principal: Principal,
+  q: ListAuditQuery,
+): Promise<{ data: AuditEvent[]; nextCursor: string | null }> {
+  const beforeSeq = q.cursor ? decodeCursor(q.cursor) : undefined;
+  const rows = await db.withTenant(principal, (tx) =>
+    listEvents(tx, { ...q, beforeSeq, limit: q.limit + 1 }),
+  );
+  const page = rows.slice(0, q.limit);
+  const last = page[page.length - 1];
+  return {
+    data: page.map(toAuditEvent),
+    nextCursor: rows.length > q.limit && last ? encodeCursor(Number(last.seq)) : null,
+  };
+}
+
+function encodeCursor(seq: number): string {
+  return Buffer.from(`seq:${seq}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number {
+  const m = /^seq:(\d{1,18})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!m) throw new InvalidCursor();
+  return Number(m[1]);
+}
+
+class InvalidCursor extends InvalidInput {
+  constructor() {
+    super('query.cursor: not a cursor returned by this API', {
+      errors: [{ field: 'query.cursor', message: 'invalid cursor' }],
+    });
+  }
+}

@@ -1,0 +1,106 @@
+import type { Queryable } from '../platform/db/types.js';
+import type { TenantTx } from '../platform/db/database.js';
+import { queryBuilder, run } from '../platform/db/sql.js';
+
+export interface AuditRow {
+  id: string;
+  tenant_id: string;
+  seq: string;
+  occurred_at: Date;
+  actor_type: string;
+  actor_id: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  outcome: string;
+  ip: string | null;
+  request_id: string | null;
+  details: unknown;
+  prev_hash: string;
+  hash: string;
+}
+
+interface AuditDB {
+  audit_events: AuditRow;
+}
+const qb = queryBuilder<AuditDB>();
+
+/** Serialises writers of one tenant's chain for the rest of the transaction. */
+export async function lockChain(tx: TenantTx): Promise<void> {
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('audit:' || $1, 0))`, [
+    tx.tenantId,
+  ]);
+}
+
+export async function chainHead(tx: TenantTx): Promise<{ seq: number; hash: string } | undefined> {
+  const { rows } = await tx.query<{ seq: string; hash: string }>(
+    'SELECT seq, hash FROM audit_events WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1',
+    [tx.tenantId],
+  );
+  const row = rows[0];
+  return row ? { seq: Number(row.seq), hash: row.hash } : undefined;
+}
+
+export async function insertEvent(
+  tx: TenantTx,
+  row: Omit<AuditRow, 'id' | 'seq' | 'details'> & { seq: number; details: string },
+): Promise<string> {
+  const { rows } = await tx.query<{ id: string }>(
+    `INSERT INTO audit_events (tenant_id, seq, occurred_at, actor_type, actor_id, action, target_type, target_id,
+                               outcome, ip, request_id, details, prev_hash, hash)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14) RETURNING id`,
+    [
+      row.tenant_id,
+      row.seq,
+      row.occurred_at,
+      row.actor_type,
+      row.actor_id,
+      row.action,
+      row.target_type,
+      row.target_id,
+      row.outcome,
+      row.ip,
+      row.request_id,
+      row.details,
+      row.prev_hash,
+      row.hash,
+    ],
+  );
+  return (rows[0] as { id: string }).id;
+}
+
+export interface AuditFilter {
+  from?: Date | undefined;
+  to?: Date | undefined;
+  actorId?: string | undefined;
+  actorType?: string | undefined;
+  action?: string | undefined;
+  /** Return events with seq below this (cursor pagination, newest first). */
+  beforeSeq?: number | undefined;
+  limit: number;
+}
+
+/** Newest first. The tenant filter helps the planner; RLS is what guarantees it. */
+export async function listEvents(tx: TenantTx, f: AuditFilter): Promise<AuditRow[]> {
+  let q = qb.selectFrom('audit_events').selectAll().where('tenant_id', '=', tx.tenantId);
+  if (f.from) q = q.where('occurred_at', '>=', f.from);
+  if (f.to) q = q.where('occurred_at', '<', f.to);
+  if (f.actorId) q = q.where('actor_id', '=', f.actorId);
+  if (f.actorType) q = q.where('actor_type', '=', f.actorType);
+  if (f.action) q = q.where('action', '=', f.action);
+  if (f.beforeSeq !== undefined) q = q.where('seq', '<', String(f.beforeSeq));
+  return run(tx, q.orderBy('seq', 'desc').limit(f.limit));
+}
+
+/** One page of the chain in order, for verification. */
+export async function chainPage(
+  tx: Queryable & { tenantId: string },
+  afterSeq: number,
+  limit: number,
+): Promise<AuditRow[]> {
+  const { rows } = await tx.query<AuditRow>(
+    'SELECT * FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+    [tx.tenantId, afterSeq, limit],
+  );
+  return rows;
+}

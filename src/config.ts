@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * The one place that reads the environment. Every setting is declared once here, with
+ * its schema, default and description; the README's settings table is checked against
+ * this list by a test, so the two cannot drift.
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const url = z.string().url();
+
+interface SettingDef {
+  schema: z.ZodType;
+  description: string;
+  /** Secret settings also accept NAME_FILE and are redacted everywhere. */
+  secret?: boolean;
+  /** Shown in the README table; omitted means "unset". */
+  defaultText?: string;
+}
+
+export const settings = {
+  HOST: {
+    schema: z.string().min(1).default('0.0.0.0'),
+    description: 'Interface the HTTP server binds to.',
+    defaultText: '0.0.0.0',
+  },
+  PORT: {
+    schema: int(0, 65535).default(8080),
+    description: 'HTTP port (0 picks a free port).',
+    defaultText: '8080',
+  },
+  RAMPART_DATA_DIR: {
+    schema: z.string().min(1).default('./.rampart'),
+    description:
+      'Directory for the embedded database and generated local secrets (used when DATABASE_URL is unset).',
+    defaultText: './.rampart',
+  },
+  DATABASE_URL: {
+    schema: url.optional(),
+    secret: true,
+    description:
+      'PostgreSQL URL the service connects with. Its login should be a member of the `rampart_app` role only (not owner, not superuser, no BYPASSRLS). Unset: embedded PGlite in RAMPART_DATA_DIR.',
+  },
+  DATABASE_ADMIN_URL: {
+    schema: url.optional(),
+    secret: true,
+    description:
+      'PostgreSQL URL used by `rampart migrate` (the owning role). Defaults to DATABASE_URL.',
+  },
+  DATABASE_POOL_MAX: {
+    schema: int(1, 500).default(10),
+    description: 'Maximum PostgreSQL connections per process.',
+    defaultText: '10',
+  },
+  DATABASE_STATEMENT_TIMEOUT_MS: {
+    schema: int(0, 3_600_000).default(30_000),
+    description: 'statement_timeout for application queries (0 disables).',
+    defaultText: '30000',
+  },
+  REDIS_URL: {
+    schema: url.optional(),
+    secret: true,
+    description:
+      'Redis URL for shared limits, counters and pub/sub. Unset: in-process equivalents (single instance).',
+  },
+  RAMPART_ROOT_TOKEN: {
+    schema: z.string().min(24, 'must be at least 24 characters').optional(),
+    secret: true,
+    description: 'Operator token for the /admin/v1 API. Unset: the admin API answers 404.',
+  },
+  RAMPART_SECRET_KEY: {
+    schema: z.string().min(32, 'must be at least 32 characters').optional(),
+    secret: true,
+    description:
+      'Server secret keying the API-key hashes (HMAC-SHA-256). Required with DATABASE_URL (all replicas must share it); embedded mode generates one in RAMPART_DATA_DIR.',
+  },
+  RAMPART_MASTER_KEY: {
+    schema: z.string().optional(),
+    secret: true,
+    description:
+      'Master key (base64, 32 bytes) for envelope encryption of stored credentials. Embedded mode generates one in RAMPART_DATA_DIR.',
+  },
+  API_KEY_CACHE_TTL_MS: {
+    schema: int(0, 3_600_000).default(30_000),
+    description:
+      'How long a verified API key is cached per process. Revocations are pushed to every instance at once regardless.',
+    defaultText: '30000',
+  },
+  LOG_LEVEL: {
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    description: 'pino log level.',
+    defaultText: 'info',
+  },
+  HTTP_BODY_LIMIT: {
+    schema: int(1024, 1024 * 1024 * 1024).default(1_048_576),
+    description: 'Maximum JSON request body in bytes.',
+    defaultText: '1048576',
+  },
+  TRUST_PROXY: {
+    schema: bool.default(false),
+    description: 'Trust X-Forwarded-* headers (behind a load balancer).',
+    defaultText: 'false',
+  },
+  SHUTDOWN_TIMEOUT_MS: {
+    schema: int(0, 600_000).default(10_000),
+    description: 'On SIGTERM, how long in-flight requests may take before connections are closed.',
+    defaultText: '10000',
+  },
+  METRICS_TOKEN: {
+    schema: z.string().min(8).optional(),
+    secret: true,
+    description: 'When set, GET /metrics requires `Authorization: Bearer <token>`.',
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    schema: url.optional(),
+    description: 'OTLP/HTTP endpoint; when set, OpenTelemetry tracing is on.',
+  },
+  OTEL_SERVICE_NAME: {
+    schema: z.string().min(1).default('rampart'),
+    description: 'service.name on exported spans.',
+    defaultText: 'rampart',
+  },
+} satisfies Record<string, SettingDef>;
+
+export type SettingName = keyof typeof settings;
+type Values = { [K in SettingName]: z.output<(typeof settings)[K]['schema']> };
+
+export type Config = Values & {
+  /** The raw values of every secret setting that is set, for log scrubbing. */
+  readonly secretValues: readonly string[];
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses `env` (default: process.env) into a typed Config, or throws ConfigError naming each bad setting. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  const secretValues: string[] = [];
+  for (const [name, def] of Object.entries(settings) as [SettingName, SettingDef][]) {
+    let raw = env[name];
+    const fileVar = `${name}_FILE`;
+    if (def.secret && env[fileVar] !== undefined && env[fileVar] !== '') {
+      if (raw !== undefined && raw !== '') {
+        problems.push(`${name}: set either ${name} or ${fileVar}, not both`);
+        continue;
+      }
+      try {
+        raw = readFileSync(env[fileVar] as string, 'utf8').trim();
+      } catch (err) {
+        problems.push(`${fileVar}: cannot read ${env[fileVar]}: ${(err as Error).message}`);
+        continue;
+      }
+    }
+    if (raw === '') raw = undefined;
+    const parsed = def.schema.safeParse(raw);
+    if (!parsed.success) {
+      const msg = parsed.error.issues.map((i) => i.message).join('; ');
+      // Never echo a secret's value back in an error.
+      problems.push(
+        def.secret ? `${name}: ${msg}` : `${name}: ${msg} (got ${JSON.stringify(raw)})`,
+      );
+      continue;
+    }
+    out[name] = parsed.data;
+    if (def.secret && typeof raw === 'string') secretValues.push(raw);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...(out as Values), secretValues };
+}

@@ -1,0 +1,142 @@
+import type { OperatorTx, TenantTx } from '../platform/db/database.js';
+
+export interface ApiKeyRow {
+  id: string;
+  tenant_id: string;
+  user_id: string | null;
+  name: string;
+  prefix: string;
+  role: string;
+  groups: string[];
+  created_by: string;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  created_at: Date;
+}
+
+const COLUMNS =
+  'id, tenant_id, user_id, name, prefix, role, groups, created_by, expires_at, revoked_at, created_at';
+
+export interface NewApiKey {
+  userId: string | null;
+  name: string;
+  prefix: string;
+  secretHash: Buffer;
+  role: string;
+  groups: readonly string[];
+  createdBy: string;
+  expiresAt: Date | null;
+}
+
+export async function insertApiKey(tx: TenantTx, k: NewApiKey): Promise<ApiKeyRow> {
+  const { rows } = await tx.query<ApiKeyRow>(
+    `INSERT INTO api_keys (tenant_id, user_id, name, prefix, secret_hash, role, groups, created_by, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
+    [
+      tx.tenantId,
+      k.userId,
+      k.name,
+      k.prefix,
+      k.secretHash,
+      k.role,
+      [...k.groups],
+      k.createdBy,
+      k.expiresAt,
+    ],
+  );
+  return rows[0] as ApiKeyRow;
+}
+
+export interface KeysPosition {
+  createdAt: string;
+  id: string;
+}
+
+/** Newest first; `after` is the (created_at, id) of the last row already seen, at full precision. */
+export async function listApiKeys(
+  tx: TenantTx,
+  opts: { includeRevoked: boolean; after?: KeysPosition | undefined; limit: number },
+): Promise<(ApiKeyRow & { position: string })[]> {
+  const { rows } = await tx.query<ApiKeyRow & { position: string }>(
+    `SELECT ${COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position FROM api_keys
+      WHERE tenant_id = $1 AND ($2::boolean OR revoked_at IS NULL)
+        AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid))
+      ORDER BY created_at DESC, id DESC LIMIT $5`,
+    [
+      tx.tenantId,
+      opts.includeRevoked,
+      opts.after?.createdAt ?? null,
+      opts.after?.id ?? null,
+      opts.limit,
+    ],
+  );
+  return rows;
+}
+
+export async function getApiKey(tx: TenantTx, id: string): Promise<ApiKeyRow | undefined> {
+  const { rows } = await tx.query<ApiKeyRow>(
+    `SELECT ${COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2`,
+    [tx.tenantId, id],
+  );
+  return rows[0];
+}
+
+export async function revokeApiKey(tx: TenantTx, id: string): Promise<ApiKeyRow | undefined> {
+  const { rows } = await tx.query<ApiKeyRow>(
+    `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE tenant_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
+    [tx.tenantId, id],
+  );
+  return rows[0];
+}
+
+export async function updateApiKey(
+  tx: TenantTx,
+  id: string,
+  patch: {
+    name?: string | undefined;
+    role?: string | undefined;
+    groups?: readonly string[] | undefined;
+  },
+): Promise<ApiKeyRow | undefined> {
+  const { rows } = await tx.query<ApiKeyRow>(
+    `UPDATE api_keys SET name = coalesce($3, name), role = coalesce($4, role), groups = coalesce($5, groups)
+      WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL RETURNING ${COLUMNS}`,
+    [
+      tx.tenantId,
+      id,
+      patch.name ?? null,
+      patch.role ?? null,
+      patch.groups ? [...patch.groups] : null,
+    ],
+  );
+  return rows[0];
+}
+
+export interface VerifiedKeyRow {
+  key_id: string;
+  tenant_id: string;
+  tenant_slug: string;
+  user_id: string | null;
+  role: string;
+  groups: string[];
+  expires_at: Date | null;
+  revoked_at: Date | null;
+}
+
+/** The pre-authentication lookup, through the narrow SECURITY DEFINER function. */
+export async function findKeyByHash(
+  tx: OperatorTx,
+  hash: Buffer,
+): Promise<VerifiedKeyRow | undefined> {
+  const { rows } = await tx.query<VerifiedKeyRow>('SELECT * FROM rampart_verify_api_key($1)', [
+    hash,
+  ]);
+  return rows[0];
+}
+
+export const KEY_EVENTS_CHANNEL = 'rampart_api_keys';
+
+/** Tells every instance (at commit) to drop its cached verification of this key. */
+export async function notifyKeyChanged(tx: TenantTx, keyId: string): Promise<void> {
+  await tx.query('SELECT pg_notify($1, $2)', [KEY_EVENTS_CHANNEL, keyId]);
+}

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { ROLES } from './permissions.js';
+
+export const Uuid = z.uuid();
+export const IdParams = z.object({ id: Uuid });
+export const GroupName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/,
+    'letters, digits and _.:- (max 64), starting with a letter or digit',
+  );
+export const RoleSchema = z.enum(ROLES);
+
+export const CreateTenantBody = z.strictObject({
+  slug: z
+    .string()
+    .regex(
+      /^[a-z0-9][a-z0-9-]{1,62}$/,
+      'lowercase letters, digits and hyphens, 2-63 characters, not starting with a hyphen',
+    ),
+  name: z.string().trim().min(1).max(200),
+});
+export const TenantSchema = z.object({ id: z.string(), slug: z.string(), name: z.string() });
+
+export const ApiKeySchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  prefix: z.string(),
+  role: z.string(),
+  groups: z.array(z.string()),
+  userId: z.string().nullable(),
+  createdBy: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+});
+
+export const CreateApiKeyBody = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  role: RoleSchema,
+  groups: z.array(GroupName).max(100).optional(),
+  expiresAt: z.iso
+    .datetime({ offset: true })
+    .transform((s) => new Date(s))
+    .optional(),
+});
+export const PatchApiKeyBody = z
+  .strictObject({
+    name: z.string().trim().min(1).max(200).optional(),
+    role: RoleSchema.optional(),
+    groups: z.array(GroupName).max(100).optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'at least one of name, role, groups is required');
+
+export const PageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(512).optional(),
+});

@@ -1,0 +1,66 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PGlite } from '@electric-sql/pglite';
+import { Database } from './database.js';
+import { migrate, type Migration } from './migrator.js';
+import { createPGliteDriver, openPGlite, pgliteAdmin } from './pglite-driver.js';
+import { createPgDriver, withAdminClient } from './pg-driver.js';
+
+export interface DatabaseSettings {
+  DATABASE_URL?: string | undefined;
+  DATABASE_ADMIN_URL?: string | undefined;
+  DATABASE_POOL_MAX: number;
+  DATABASE_STATEMENT_TIMEOUT_MS: number;
+  RAMPART_DATA_DIR: string;
+}
+
+export interface OpenedDatabase {
+  db: Database;
+  /** Migrations this call applied (embedded mode migrates on open). */
+  applied: Migration[];
+  /** The raw embedded instance, for owner-level test fixtures only. */
+  pglite?: PGlite;
+}
+
+/** Applies pending migrations as the owning role: DATABASE_ADMIN_URL, else DATABASE_URL. */
+export async function migrateServer(s: DatabaseSettings): Promise<Migration[]> {
+  const url = s.DATABASE_ADMIN_URL ?? s.DATABASE_URL;
+  if (!url)
+    throw new Error('DATABASE_URL is not set (the embedded database migrates itself on start)');
+  return withAdminClient(url, (admin) => migrate(admin));
+}
+
+/** Opens an embedded database (in memory when dataDir is undefined), migrated, running as the app role. */
+export async function openEmbedded(
+  dataDir: string | undefined,
+  opts: { tracing?: boolean } = {},
+): Promise<OpenedDatabase> {
+  const pg = await openPGlite(dataDir);
+  try {
+    const applied = await migrate(pgliteAdmin(pg));
+    const db = new Database(await createPGliteDriver(pg), opts);
+    return { db, applied, pglite: pg };
+  } catch (err) {
+    await pg.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Opens the database the settings describe: PostgreSQL when DATABASE_URL is set, else embedded PGlite. */
+export async function openDatabase(
+  s: DatabaseSettings,
+  opts: { tracing?: boolean; onPoolError?: (err: Error) => void } = {},
+): Promise<OpenedDatabase> {
+  if (!s.DATABASE_URL) {
+    const dir = join(s.RAMPART_DATA_DIR, 'pgdata');
+    mkdirSync(dir, { recursive: true });
+    return openEmbedded(dir, opts);
+  }
+  const driver = createPgDriver({
+    connectionString: s.DATABASE_URL,
+    poolMax: s.DATABASE_POOL_MAX,
+    statementTimeoutMs: s.DATABASE_STATEMENT_TIMEOUT_MS,
+    ...(opts.onPoolError ? { onError: opts.onPoolError } : {}),
+  });
+  return { db: new Database(driver, opts), applied: [] };
+}

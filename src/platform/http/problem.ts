@@ -1,0 +1,151 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { AppError } from './errors.js';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  requestId: string;
+  instance?: string;
+  [extra: string]: unknown;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+const OPENAI_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  409: 'invalid_request_error',
+  413: 'invalid_request_error',
+  415: 'invalid_request_error',
+  429: 'rate_limit_error',
+};
+
+interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** Normalises anything thrown into an AppError; unknown errors become an opaque 500. */
+export function toAppError(err: unknown): { error: AppError; internal: boolean } {
+  if (err instanceof AppError) return { error: err, internal: false };
+  const fe = err as FastifyError & { validationContext?: string };
+  if (hasZodFastifySchemaValidationErrors(fe)) {
+    const where = fe.validationContext ?? 'body';
+    const errors: FieldError[] = fe.validation.map((v) => {
+      const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
+      return { field: path ? `${where}.${path}` : where, message: v.message ?? 'is invalid' };
+    });
+    const first = errors[0];
+    const detail = first ? `${first.field}: ${first.message}` : `Invalid ${where}.`;
+    return { error: new AppError(400, 'invalid_input', detail, { errors }), internal: false };
+  }
+  if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return {
+        error: new AppError(413, 'payload_too_large', 'Request body is too large.'),
+        internal: false,
+      };
+    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      return {
+        error: new AppError(415, 'unsupported_media_type', `Unsupported Content-Type.`),
+        internal: false,
+      };
+    if (fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
+      return {
+        error: new AppError(400, 'invalid_input', 'body: a JSON body is required'),
+        internal: false,
+      };
+    if (fe instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+      return {
+        error: new AppError(400, 'malformed_json', `Body is not valid JSON: ${fe.message}`),
+        internal: false,
+      };
+    }
+    return {
+      error: new AppError(fe.statusCode, (fe.code ?? 'bad_request').toLowerCase(), fe.message),
+      internal: false,
+    };
+  }
+  return {
+    error: new AppError(500, 'internal', 'Internal error. Quote the request id when reporting it.'),
+    internal: true,
+  };
+}
+
+export function problemBody(error: AppError, request: FastifyRequest): Problem {
+  return {
+    type: `urn:rampart:problem:${error.code}`,
+    title: TITLES[error.status] ?? 'Error',
+    status: error.status,
+    detail: error.message,
+    code: error.code,
+    requestId: String(request.id),
+    instance: request.url.split('?')[0],
+    ...error.extra,
+  };
+}
+
+export function openAIErrorBody(error: AppError): {
+  error: { message: string; type: string; code: string; param: string | null };
+} {
+  const errors = error.extra.errors as FieldError[] | undefined;
+  return {
+    error: {
+      message: error.message,
+      type:
+        OPENAI_TYPES[error.status] ?? (error.status >= 500 ? 'api_error' : 'invalid_request_error'),
+      code: error.code,
+      param: errors?.[0]?.field.replace(/^body\./, '') ?? null,
+    },
+  };
+}
+
+function send(error: AppError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  reply.code(error.status);
+  for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
+  if (request.routeOptions.config?.errorShape === 'openai') {
+    return reply.type('application/json; charset=utf-8').send(openAIErrorBody(error));
+  }
+  return reply.type('application/problem+json; charset=utf-8').send(problemBody(error, request));
+}
+
+/** The one mapping from thrown errors to HTTP responses. */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err, request, reply) => {
+    const { error, internal } = toAppError(err);
+    if (internal) request.log.error({ err }, 'unhandled error');
+    return send(error, request, reply);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    send(
+      new AppError(
+        404,
+        'route_not_found',
+        `No route ${request.method} ${request.url.split('?')[0]}.`,
+      ),
+      request,
+      reply,
+    ),
+  );
+}

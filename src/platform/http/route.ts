@@ -1,0 +1,149 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
+import { Forbidden } from './errors.js';
+import type { OperatorPrincipal, Principal, RequestMeta } from './principal.js';
+
+type Infer<T> = T extends z.ZodType ? z.output<T> : undefined;
+export type AuthMode = 'tenant' | 'operator' | 'none';
+type PrincipalFor<A extends AuthMode> = [A] extends ['tenant']
+  ? Principal
+  : [A] extends ['operator']
+    ? OperatorPrincipal
+    : undefined;
+
+export interface HandlerContext<A extends AuthMode, B, P, Q> {
+  principal: PrincipalFor<A>;
+  body: B;
+  params: P;
+  query: Q;
+  meta: RequestMeta;
+  request: FastifyRequest;
+  reply: FastifyReply;
+}
+
+/** One endpoint: schemas, the permission it needs, and a handler that only calls a service. */
+export interface RouteSpec<A extends AuthMode, B, P, Q> {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  auth: A;
+  /** Required for tenant routes; checked before the handler runs. */
+  permission: [A] extends ['tenant'] ? string : undefined;
+  summary: string;
+  tags?: string[];
+  body?: B;
+  params?: P;
+  query?: Q;
+  /** Success status (default 200; 204 sends no body). */
+  status?: number;
+  response?: Record<number, z.ZodType>;
+  /** Error body format: RFC 9457 problem (default) or OpenAI's `{ error: {…} }`. */
+  errorShape?: 'problem' | 'openai';
+  bodyLimit?: number;
+  /** Hidden from the OpenAPI document. */
+  hide?: boolean;
+  handler(ctx: HandlerContext<A, Infer<B>, Infer<P>, Infer<Q>>): unknown;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a heterogeneous list of specs; each was type-checked by route()
+export type AnyRoute = RouteSpec<any, any, any, any>;
+
+/** Declares a route; the identity function exists so each spec is type-checked against its own schemas. */
+export function route<
+  const A extends AuthMode,
+  B extends z.ZodType | undefined = undefined,
+  P extends z.ZodType | undefined = undefined,
+  Q extends z.ZodType | undefined = undefined,
+>(spec: RouteSpec<A, B, P, Q>): RouteSpec<A, B, P, Q> {
+  return spec;
+}
+
+/** How requests are authenticated; provided by identity/ so platform/ imports no feature. */
+export interface Authenticator {
+  tenant(request: FastifyRequest, meta: RequestMeta): Promise<Principal>;
+  operator(request: FastifyRequest): Promise<OperatorPrincipal>;
+  /** Called when a verified principal lacks the route's permission (for the audit log). */
+  denied(
+    principal: Principal,
+    permission: string,
+    request: FastifyRequest,
+    meta: RequestMeta,
+  ): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+  interface FastifyContextConfig {
+    errorShape?: 'problem' | 'openai';
+  }
+}
+
+export function requestMeta(request: FastifyRequest): RequestMeta {
+  return { requestId: String(request.id), ip: request.ip };
+}
+
+/** Registers route specs on a Fastify instance with authentication and the permission check. */
+export function registerRoutes(
+  app: FastifyInstance,
+  auth: Authenticator,
+  routes: readonly AnyRoute[],
+): void {
+  const typed = app.withTypeProvider<ZodTypeProvider>();
+  for (const spec of routes) {
+    const schema: Record<string, unknown> = { summary: spec.summary, tags: spec.tags ?? [] };
+    if (spec.body) schema.body = spec.body;
+    if (spec.params) schema.params = spec.params;
+    if (spec.query) schema.querystring = spec.query;
+    if (spec.response) schema.response = spec.response;
+    if (spec.auth !== 'none') schema.security = [{ bearer: [] }];
+    if (spec.hide) schema.hide = true;
+    typed.route({
+      method: spec.method,
+      url: spec.url,
+      schema,
+      config: { errorShape: spec.errorShape ?? 'problem' },
+      ...(spec.bodyLimit ? { bodyLimit: spec.bodyLimit } : {}),
+      // Authentication runs before body parsing and validation: an anonymous caller learns
+      // nothing about a route's schema and cannot make the server parse a large body.
+      onRequest: async (request) => {
+        if (spec.auth === 'tenant') {
+          const meta = requestMeta(request);
+          const principal = await auth.tenant(request, meta);
+          request.principal = principal;
+          const permission = spec.permission as string;
+          if (!principal.permissions.has(permission)) {
+            await auth.denied(principal, permission, request, meta);
+            throw new Forbidden(
+              `This credential lacks the '${permission}' permission.`,
+              'permission_denied',
+            );
+          }
+        } else if (spec.auth === 'operator') {
+          await auth.operator(request);
+        }
+      },
+      handler: async (request, reply) => {
+        const principal =
+          spec.auth === 'tenant'
+            ? request.principal
+            : spec.auth === 'operator'
+              ? { kind: 'operator' }
+              : undefined;
+        const result = await spec.handler({
+          principal,
+          body: request.body,
+          params: request.params,
+          query: request.query,
+          meta: requestMeta(request),
+          request,
+          reply,
+        } as never);
+        if (reply.sent) return reply;
+        reply.code(spec.status ?? 200);
+        return spec.status === 204 ? reply.send() : result;
+      },
+    });
+  }
+}

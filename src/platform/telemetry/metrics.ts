@@ -1,0 +1,48 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PoolStats } from '../db/types.js';
+
+/** The process's Prometheus registry and the metrics every request touches. One per app, so tests can build several. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpDuration: Histogram<'route' | 'method' | 'status_code'>;
+  readonly authFailures: Counter<'reason'>;
+
+  constructor(opts: { poolStats: () => PoolStats; defaultMetrics?: boolean }) {
+    if (opts.defaultMetrics !== false)
+      collectDefaultMetrics({ register: this.registry, prefix: 'rampart_' });
+    this.httpDuration = new Histogram({
+      name: 'rampart_http_request_duration_seconds',
+      help: 'HTTP request duration by route template, method and status.',
+      labelNames: ['route', 'method', 'status_code'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [this.registry],
+    });
+    this.authFailures = new Counter({
+      name: 'rampart_auth_failures_total',
+      help: 'Rejected credentials (401) and permissions (403) by reason.',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    const stats = opts.poolStats;
+    const gauge = (name: string, help: string, pick: (s: PoolStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(pick(stats()));
+        },
+      });
+    gauge('rampart_db_pool_connections', 'Open database connections in the pool.', (s) => s.total);
+    gauge(
+      'rampart_db_pool_idle_connections',
+      'Idle database connections in the pool.',
+      (s) => s.idle,
+    );
+    gauge(
+      'rampart_db_pool_waiting_requests',
+      'Queries waiting for a pooled connection.',
+      (s) => s.waiting,
+    );
+  }
+}

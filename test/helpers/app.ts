@@ -1,0 +1,97 @@
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { buildApp, type BuiltApp } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { Database } from '../../src/platform/db/database.js';
+import { createRedis, type Redis } from '../../src/platform/kv/redis.js';
+import { createLogger } from '../../src/platform/telemetry/logger.js';
+
+export const ROOT_TOKEN = 'test-root-token-0123456789abcdef';
+export const SERVER_SECRET = 'test-server-secret-0123456789abcdef0123';
+
+/** Captures every log line the app writes, for assertions (and secret-leak checks). */
+export class LogCapture extends Writable {
+  lines: string[] = [];
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    this.lines.push(...chunk.toString().split('\n').filter(Boolean));
+    cb();
+  }
+  get text(): string {
+    return this.lines.join('\n');
+  }
+  parsed(): Record<string, unknown>[] {
+    return this.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+}
+
+export interface TestApp extends BuiltApp {
+  app: FastifyInstance;
+  config: Config;
+  logs: LogCapture;
+  redis: Redis | undefined;
+  /** Creates a tenant through the admin API; returns its id and owner key. */
+  createTenant(slug?: string): Promise<{ id: string; slug: string; ownerKey: string }>;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+export function uniqueSlug(prefix = 't'): string {
+  counter += 1;
+  return `${prefix}-${Date.now().toString(36)}-${counter}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+/** Builds a Rampart app on the given database with test secrets and captured logs. */
+export async function createTestApp(
+  db: Database,
+  env: Record<string, string> = {},
+  opts: { redisUrl?: string | undefined } = {},
+): Promise<TestApp> {
+  const config = loadConfig({
+    RAMPART_ROOT_TOKEN: ROOT_TOKEN,
+    RAMPART_SECRET_KEY: SERVER_SECRET,
+    LOG_LEVEL: 'info',
+    ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
+    ...env,
+  });
+  const logs = new LogCapture();
+  const logger = createLogger({
+    level: config.LOG_LEVEL,
+    secretValues: config.secretValues,
+    destination: logs,
+  });
+  const redis = config.REDIS_URL ? createRedis(config.REDIS_URL) : undefined;
+  const built = await buildApp({
+    config,
+    db,
+    logger,
+    serverSecret: config.RAMPART_SECRET_KEY as string,
+    redis,
+  });
+  await built.app.ready();
+  return {
+    ...built,
+    config,
+    logs,
+    redis,
+    async createTenant(slug = uniqueSlug()) {
+      const res = await built.app.inject({
+        method: 'POST',
+        url: '/admin/v1/tenants',
+        headers: { authorization: `Bearer ${ROOT_TOKEN}` },
+        payload: { slug, name: `Tenant ${slug}` },
+      });
+      if (res.statusCode !== 201)
+        throw new Error(`createTenant failed: ${res.statusCode} ${res.body}`);
+      const body = res.json() as { tenant: { id: string; slug: string }; apiKey: string };
+      return { id: body.tenant.id, slug: body.tenant.slug, ownerKey: body.apiKey };
+    },
+    async close() {
+      await built.app.close();
+      if (redis) await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+export function bearer(key: string): { authorization: string } {
+  return { authorization: `Bearer ${key}` };
+}

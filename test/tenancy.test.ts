@@ -1,0 +1,229 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pgErrorCode } from '../src/platform/db/sql.js';
+import { createTestApp, type TestApp } from './helpers/app.js';
+import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
+
+/** Tables that hold tenant data: every table with a tenant_id column (found from the catalog, not a list). */
+async function tenantTables(t: TestDatabase): Promise<string[]> {
+  const { rows } = await t.asOwner((q) =>
+    q.query<{ table_name: string }>(
+      `SELECT c.table_name FROM information_schema.columns c
+         JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+        WHERE c.table_schema = 'public' AND c.column_name = 'tenant_id' AND t.table_type = 'BASE TABLE'
+        ORDER BY 1`,
+    ),
+  );
+  return rows.map((r) => r.table_name);
+}
+
+/** Gives a tenant at least one row in every identity table the API does not fill at creation. */
+async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promise<void> {
+  await t.asOwner(async (q) => {
+    const { rows } = await q.query<{ id: string }>(
+      `INSERT INTO users (email) VALUES ($1) RETURNING id`,
+      [`${tag}-${tenantId}@example.com`],
+    );
+    const userId = (rows[0] as { id: string }).id;
+    await q.query(`INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, 'member')`, [
+      tenantId,
+      userId,
+    ]);
+    const g = await q.query<{ id: string }>(
+      `INSERT INTO groups (tenant_id, name) VALUES ($1, 'legal') RETURNING id`,
+      [tenantId],
+    );
+    await q.query(`INSERT INTO group_members (tenant_id, group_id, user_id) VALUES ($1, $2, $3)`, [
+      tenantId,
+      (g.rows[0] as { id: string }).id,
+      userId,
+    ]);
+  });
+}
+
+describe.each(testDrivers())('tenancy under row-level security (%s)', (driver) => {
+  let t: TestDatabase;
+  let app: TestApp;
+  let a: { id: string };
+  let b: { id: string };
+
+  beforeAll(async () => {
+    t = await createTestDatabase(driver);
+    app = await createTestApp(t.db);
+    a = await app.createTenant();
+    b = await app.createTenant();
+    await seedTenant(t, a.id, 'a');
+    await seedTenant(t, b.id, 'b');
+  });
+  afterAll(async () => {
+    await app?.close();
+    await t?.close();
+  });
+
+  it('every table with tenant_id has RLS enabled and forced, and policies for reads and writes', async () => {
+    const tables = await tenantTables(t);
+    expect(tables).toEqual(
+      expect.arrayContaining([
+        'api_keys',
+        'audit_events',
+        'group_members',
+        'groups',
+        'memberships',
+      ]),
+    );
+    const { rows } = await t.asOwner((q) =>
+      q.query<{
+        relname: string;
+        relrowsecurity: boolean;
+        relforcerowsecurity: boolean;
+        notnull: boolean;
+        policies: number;
+        checked: number;
+      }>(
+        `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                (SELECT a.attnotnull FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id') AS notnull,
+                (SELECT count(*)::int FROM pg_policy p WHERE p.polrelid = c.oid
+                   AND pg_get_expr(p.polqual, p.polrelid) LIKE '%app.tenant_id%') AS policies,
+                (SELECT count(*)::int FROM pg_policy p WHERE p.polrelid = c.oid AND p.polcmd IN ('*', 'a')
+                   AND pg_get_expr(p.polwithcheck, p.polrelid) LIKE '%app.tenant_id%') AS checked
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'public' AND c.relname = ANY($1)`,
+        [tables],
+      ),
+    );
+    expect(rows).toHaveLength(tables.length);
+    for (const r of rows) {
+      expect({
+        table: r.relname,
+        rls: r.relrowsecurity,
+        forced: r.relforcerowsecurity,
+        notnull: r.notnull,
+      }).toEqual({
+        table: r.relname,
+        rls: true,
+        forced: true,
+        notnull: true,
+      });
+      expect(r.policies, `${r.relname} has a policy on app.tenant_id`).toBeGreaterThan(0);
+      expect(
+        r.checked,
+        `${r.relname} has a WITH CHECK on app.tenant_id for writes`,
+      ).toBeGreaterThan(0);
+    }
+  });
+
+  it('the application role is not owner, not superuser and has no BYPASSRLS', async () => {
+    const roles = await t.db.withTenant({ tenantId: a.id, groups: [] }, (tx) =>
+      tx.query<{ current_user: string; rolsuper: boolean; rolbypassrls: boolean; owns: number }>(
+        `SELECT current_user, r.rolsuper, r.rolbypassrls,
+                (SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = 'public' AND pg_has_role(current_user, c.relowner, 'USAGE')) AS owns
+           FROM pg_roles r WHERE r.rolname = current_user`,
+      ),
+    );
+    expect(roles.rows[0]).toEqual({
+      current_user: 'rampart_app',
+      rolsuper: false,
+      rolbypassrls: false,
+      owns: 0,
+    });
+  });
+
+  it("inside tenant A's transaction, SELECT * with no WHERE returns none of tenant B's rows, for every tenant table", async () => {
+    const tables = await tenantTables(t);
+    for (const table of tables) {
+      const owner = await t.asOwner((q) =>
+        q.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE tenant_id = $1`, [
+          b.id,
+        ]),
+      );
+      expect(owner.rows[0]?.n, `fixture: tenant B has rows in ${table}`).toBeGreaterThan(0);
+      const seen = await t.db.withTenant({ tenantId: a.id, groups: [] }, (tx) =>
+        tx.query<{ tenant_id: string }>(`SELECT * FROM ${table}`),
+      );
+      expect(seen.rows.length, `tenant A sees its own rows in ${table}`).toBeGreaterThan(0);
+      expect(
+        seen.rows.filter((r) => r.tenant_id !== a.id),
+        `rows of other tenants visible in ${table}`,
+      ).toEqual([]);
+    }
+    // The tenants table itself shows only the caller's tenant.
+    const tenants = await t.db.withTenant({ tenantId: a.id, groups: [] }, (tx) =>
+      tx.query<{ id: string }>('SELECT id FROM tenants'),
+    );
+    expect(tenants.rows.map((r) => r.id)).toEqual([a.id]);
+    // Users are visible only through the caller's memberships.
+    const users = await t.db.withTenant({ tenantId: a.id, groups: [] }, (tx) =>
+      tx.query<{ email: string }>('SELECT email FROM users'),
+    );
+    expect(users.rows.map((r) => r.email)).toEqual([`a-${a.id}@example.com`]);
+  });
+
+  it("inserting or moving a row into tenant B's id fails inside tenant A's transaction, for every tenant table", async () => {
+    const tables = await tenantTables(t);
+    for (const table of tables) {
+      // Take one of A's own rows, re-key it to B, and try to write it back.
+      const attempt = t.db.withTenant({ tenantId: a.id, groups: [] }, async (tx) => {
+        const { rows } = await tx.query<Record<string, unknown>>(
+          `SELECT row_to_json(x)::jsonb AS r FROM ${table} x LIMIT 1`,
+        );
+        const row = (rows[0] as { r: Record<string, unknown> }).r;
+        const moved = { ...row, tenant_id: b.id };
+        if ('id' in moved) moved.id = crypto.randomUUID();
+        await tx.query(
+          `INSERT INTO ${table} SELECT * FROM jsonb_populate_record(NULL::${table}, $1::jsonb)`,
+          [JSON.stringify(moved)],
+        );
+      });
+      const err = await attempt.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(pgErrorCode(err), `insert into ${table} with tenant B's id`).toBe('42501');
+    }
+    for (const table of ['memberships', 'groups', 'api_keys']) {
+      const err = await t.db
+        .withTenant({ tenantId: a.id, groups: [] }, (tx) =>
+          tx.query(`UPDATE ${table} SET tenant_id = $1`, [b.id]),
+        )
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(pgErrorCode(err), `moving ${table} rows to tenant B`).toBe('42501');
+    }
+  });
+
+  it('a connection returned to the pool carries no tenant context', async () => {
+    for (let i = 0; i < 20; i++) {
+      await t.db.withTenant(
+        { tenantId: i % 2 ? a.id : b.id, userId: null, groups: ['legal'] },
+        (tx) => tx.query('SELECT 1'),
+      );
+      const ctx = await t.db.withOperator((tx) =>
+        tx.query<{ tenant: string | null; groups: string | null; user: string }>(
+          `SELECT nullif(current_setting('app.tenant_id', true), '') AS tenant, nullif(current_setting('app.groups', true), '') AS groups, current_user AS user`,
+        ),
+      );
+      expect(ctx.rows[0]).toEqual({ tenant: null, groups: null, user: 'rampart_app' });
+      const visible = await t.db.withOperator((tx) =>
+        tx.query<{ n: number }>('SELECT count(*)::int AS n FROM api_keys'),
+      );
+      expect(visible.rows[0]?.n).toBe(0);
+    }
+  });
+
+  it('the audit log is append-only for the application role', async () => {
+    for (const sql of [
+      'UPDATE audit_events SET action = $1',
+      'DELETE FROM audit_events WHERE action <> $1',
+    ]) {
+      const err = await t.db
+        .withTenant({ tenantId: a.id, groups: [] }, (tx) => tx.query(sql, ['x']))
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(pgErrorCode(err), sql).toBe('42501');
+    }
+  });
+});
