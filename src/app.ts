@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -13,8 +14,19 @@ import { auditRoutes } from './audit/routes.js';
 import { AuthService } from './identity/authenticate.js';
 import { ApiKeyService } from './identity/keys-service.js';
 import { identityRoutes } from './identity/routes.js';
+import { createGateway, type Gateway } from './gateway/index.js';
+import { keyringFromSettings } from './platform/secrets/envelope.js';
+import { peopleRoutes } from './identity/people-routes.js';
 import { TenantService } from './identity/tenants-service.js';
+import { knowledgeRoutes } from './knowledge/routes.js';
+import { DocumentService } from './knowledge/service.js';
+import { registerUploads } from './knowledge/uploads.js';
+import { LocalHashEmbedder } from './knowledge/embed.js';
+import { SearchService } from './knowledge/search.js';
+import { AnswerService } from './knowledge/answer.js';
+import { registerQueueMetrics } from './platform/queue/metrics.js';
 import type { Database } from './platform/db/database.js';
+import { Unauthorized } from './platform/http/errors.js';
 import { registerHealth } from './platform/http/health.js';
 import { installRequestTelemetry } from './platform/http/observability.js';
 import { installErrorHandling } from './platform/http/problem.js';
@@ -26,6 +38,8 @@ export interface AppDeps {
   db: Database;
   logger: Logger;
   serverSecret: string;
+  /** Master key for stored credentials (base64, 32 bytes); defaults to RAMPART_MASTER_KEY. */
+  masterKey?: string | undefined;
   redis?: Redis | undefined;
   tracing?: boolean;
   metrics?: Metrics;
@@ -35,10 +49,18 @@ export interface BuiltApp {
   app: FastifyInstance;
   auth: AuthService;
   metrics: Metrics;
-  services: { tenants: TenantService; keys: ApiKeyService };
+  services: { tenants: TenantService; keys: ApiKeyService; documents: DocumentService };
+  gateway: Gateway;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/** Compares a bearer token in constant time (digests first, so lengths leak nothing either). */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(m?.[1] ?? ''), digest(token)) && m !== null;
+}
 
 /** Builds the HTTP application from its dependencies; starts nothing that outlives app.close(). */
 export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
@@ -100,20 +122,43 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
 
   const keys = new ApiKeyService(db, deps.serverSecret);
   const tenants = new TenantService(db, keys);
+  const gateway = createGateway({
+    db,
+    logger: deps.logger,
+    config,
+    keyring: keyringFromSettings(
+      deps.masterKey ?? config.RAMPART_MASTER_KEY,
+      config.RAMPART_MASTER_KEY_PREVIOUS,
+    ),
+  });
+  app.addHook('onClose', async () => gateway.close());
 
   registerHealth(app, { db, redis: deps.redis });
+  const metricsToken = config.METRICS_TOKEN;
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
-    if (
-      config.METRICS_TOKEN &&
-      request.headers.authorization !== `Bearer ${config.METRICS_TOKEN}`
-    ) {
-      reply.code(401).header('www-authenticate', 'Bearer realm="metrics"');
-      return { error: 'metrics token required' };
-    }
+    if (metricsToken && !bearerMatches(request.headers.authorization, metricsToken))
+      throw new Unauthorized('GET /metrics requires the metrics token.', 'metrics_token_required');
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
 
-  registerRoutes(app, auth, [...identityRoutes({ tenants, keys }), ...auditRoutes(db)]);
-  return { app, auth, metrics, services: { tenants, keys } };
+  await registerUploads(app, config.DOCUMENT_MAX_BYTES);
+  registerQueueMetrics(metrics.registry, db);
+  const search = new SearchService(db, new LocalHashEmbedder());
+  const documents = new DocumentService(db, {
+    maxBytes: config.DOCUMENT_MAX_BYTES,
+    maxAttempts: config.QUEUE_MAX_ATTEMPTS,
+  });
+  registerRoutes(app, auth, [
+    ...identityRoutes({ tenants, keys }),
+    ...peopleRoutes(db),
+    ...auditRoutes(db),
+    ...gateway.routes,
+    ...knowledgeRoutes(documents, {
+      maxBytes: config.DOCUMENT_MAX_BYTES,
+      search,
+      answers: new AnswerService(search),
+    }),
+  ]);
+  return { app, auth, metrics, services: { tenants, keys, documents }, gateway };
 }

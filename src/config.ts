@@ -84,6 +84,28 @@ export const settings = {
     description:
       'Master key (base64, 32 bytes) for envelope encryption of stored credentials. Embedded mode generates one in RAMPART_DATA_DIR.',
   },
+  RAMPART_MASTER_KEY_PREVIOUS: {
+    schema: z.string().optional(),
+    secret: true,
+    description:
+      'Former master keys (comma-separated base64), still accepted for decryption while stored credentials are re-wrapped under RAMPART_MASTER_KEY.',
+  },
+  GATEWAY_CONNECT_TIMEOUT_MS: {
+    schema: int(100, 600_000).default(10_000),
+    description: 'LLM gateway: timeout for connecting to an upstream provider.',
+    defaultText: '10000',
+  },
+  GATEWAY_FIRST_BYTE_TIMEOUT_MS: {
+    schema: int(100, 3_600_000).default(120_000),
+    description: "LLM gateway: timeout for an upstream's response headers (time to first byte).",
+    defaultText: '120000',
+  },
+  GATEWAY_IDLE_TIMEOUT_MS: {
+    schema: int(100, 3_600_000).default(120_000),
+    description:
+      'LLM gateway: longest silence allowed between bytes of an upstream response or stream.',
+    defaultText: '120000',
+  },
   API_KEY_CACHE_TTL_MS: {
     schema: int(0, 3_600_000).default(30_000),
     description:
@@ -123,6 +145,71 @@ export const settings = {
     schema: z.string().min(1).default('rampart'),
     description: 'service.name on exported spans.',
     defaultText: 'rampart',
+  },
+  DOCUMENT_MAX_BYTES: {
+    schema: int(1, 1024 * 1024 * 1024).default(52_428_800),
+    description: 'Knowledge hub: largest document accepted for ingestion, in bytes (larger → 413).',
+    defaultText: '52428800',
+  },
+  INGEST_MAX_PAGES: {
+    schema: int(1, 1_000_000).default(5_000),
+    description: 'Knowledge hub: a PDF with more pages fails ingestion (guards against bombs).',
+    defaultText: '5000',
+  },
+  INGEST_MAX_TEXT_CHARS: {
+    schema: int(1_000, 1_000_000_000).default(20_000_000),
+    description:
+      'Knowledge hub: a document whose extracted text exceeds this many characters fails ingestion.',
+    defaultText: '20000000',
+  },
+  CHUNK_MAX_TOKENS: {
+    schema: int(32, 8_192).default(512),
+    description: 'Knowledge hub: largest chunk, in tokens (o200k tokenizer).',
+    defaultText: '512',
+  },
+  CHUNK_OVERLAP_TOKENS: {
+    schema: int(0, 4_096).default(64),
+    description:
+      'Knowledge hub: tokens of trailing sentences repeated at the start of the next chunk.',
+    defaultText: '64',
+  },
+  PII_MASKING: {
+    schema: bool.default(true),
+    description:
+      'Knowledge hub: mask e-mails, phone numbers, SSNs, card numbers and IBANs before indexing.',
+    defaultText: 'true',
+  },
+  QUEUE_POLL_INTERVAL_MS: {
+    schema: int(50, 600_000).default(1_000),
+    description: 'Job queue: how often a worker looks for due jobs when no notification arrives.',
+    defaultText: '1000',
+  },
+  QUEUE_CONCURRENCY: {
+    schema: int(1, 256).default(2),
+    description: 'Job queue: jobs one worker process runs at once.',
+    defaultText: '2',
+  },
+  QUEUE_LEASE_MS: {
+    schema: int(1_000, 86_400_000).default(300_000),
+    description:
+      'Job queue: a claimed job whose worker stops renewing its lease this long is run again by another worker.',
+    defaultText: '300000',
+  },
+  QUEUE_MAX_ATTEMPTS: {
+    schema: int(1, 100).default(5),
+    description: 'Job queue: attempts before a job is dead (kept for inspection, not retried).',
+    defaultText: '5',
+  },
+  QUEUE_RETRY_BASE_MS: {
+    schema: int(0, 3_600_000).default(5_000),
+    description:
+      'Job queue: delay before the first retry; doubles on each further attempt (with ±20% jitter).',
+    defaultText: '5000',
+  },
+  QUEUE_RETRY_MAX_MS: {
+    schema: int(0, 86_400_000).default(600_000),
+    description: 'Job queue: longest delay between retries.',
+    defaultText: '600000',
   },
 } satisfies Record<string, SettingDef>;
 

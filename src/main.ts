@@ -4,20 +4,39 @@ import { buildApp } from './app.js';
 import { migrationStatus } from './platform/db/migrator.js';
 import { migrateServer, openEmbedded } from './platform/db/open.js';
 import { createRuntime } from './runtime.js';
+import { createWorker } from './knowledge/worker.js';
 import { verifyChain } from './audit/service.js';
 import { TenantService } from './identity/tenants-service.js';
 import { ApiKeyService } from './identity/keys-service.js';
 
 function config(): Config {
-  try {
-    return loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`rampart: ${err.message}\n`);
-      process.exit(2);
+  return loadConfig();
+}
+
+/**
+ * Wraps a command: a configuration problem found at any point of start-up (parsing, or a
+ * setting another one requires) is one clear line on stderr and exit code 2, not a stack trace.
+ */
+function command<A extends unknown[]>(
+  action: (...args: A) => Promise<void>,
+): (...args: A) => Promise<void> {
+  return async (...args) => {
+    try {
+      await action(...args);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`rampart: ${err.message}\n`);
+        process.exit(2);
+      }
+      // An unreachable database or Redis is an operational fact, not a bug: one line, exit 1.
+      const code = (err as { code?: unknown }).code;
+      if (err instanceof Error && typeof code === 'string' && !code.startsWith('ERR_')) {
+        process.stderr.write(`rampart: cannot start: ${err.message} (${code})\n`);
+        process.exit(1);
+      }
+      throw err;
     }
-    throw err;
-  }
+  };
 }
 
 async function serve(): Promise<void> {
@@ -42,9 +61,13 @@ async function serve(): Promise<void> {
     db,
     logger,
     serverSecret: rt.serverSecret,
+    masterKey: rt.masterKey,
     redis: rt.redis,
     tracing: rt.tracing !== undefined,
   });
+  // The embedded database has one connection and no separate worker process: serve runs the jobs.
+  const embeddedWorker = cfg.DATABASE_URL ? undefined : createWorker(db, cfg, logger);
+  await embeddedWorker?.start();
   const address = await app.listen({ host: cfg.HOST, port: cfg.PORT });
   logger.info(
     {
@@ -65,15 +88,21 @@ async function serve(): Promise<void> {
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
+    logger.info({ signal }, 'shutting down');
     // In-flight requests get SHUTDOWN_TIMEOUT_MS; after that open connections are cut.
     const force = setTimeout(() => {
       logger.warn('shutdown timeout reached: closing open connections');
       app.server.closeAllConnections();
     }, cfg.SHUTDOWN_TIMEOUT_MS);
     force.unref();
-    await app.close();
+    const closed = app.close();
+    // Fastify closes the listening socket a few ticks into close(); announce it only once it
+    // is true, so "not accepting" in the log is a fact a supervisor (or a test) can rely on.
+    while (app.server.listening) await new Promise((r) => setTimeout(r, 5));
+    logger.info('no longer accepting connections; finishing in-flight requests');
+    await closed;
     clearTimeout(force);
+    await embeddedWorker?.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     await rt.close();
     logger.info('stopped');
     logger.flush();
@@ -86,13 +115,17 @@ async function serve(): Promise<void> {
 async function worker(): Promise<void> {
   const cfg = config();
   const rt = await createRuntime(cfg);
-  // Background job types (ingestion, embeddings, retention) register here as features land;
-  // with the embedded database, `serve` runs them in-process instead.
+  // Background job types register in createWorker as features land; with the embedded
+  // database, `serve` runs them in-process instead.
+  const queue = createWorker(rt.db, cfg, rt.logger);
+  await queue.start();
   rt.logger.info(
-    { database: cfg.DATABASE_URL ? 'postgres' : 'embedded' },
+    { database: cfg.DATABASE_URL ? 'postgres' : 'embedded', kinds: queue.kinds },
     'rampart worker started',
   );
   const stop = async (): Promise<void> => {
+    // Unfinished jobs are not lost: their lease runs out and another worker re-runs them.
+    await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     await rt.close();
     rt.logger.flush();
     process.exit(0);
@@ -103,7 +136,8 @@ async function worker(): Promise<void> {
 
 async function runMigrate(): Promise<void> {
   const cfg = config();
-  const applied = cfg.DATABASE_URL ? await migrateServer(cfg) : await migrateEmbedded(cfg);
+  const server = cfg.DATABASE_ADMIN_URL ?? cfg.DATABASE_URL;
+  const applied = server ? await migrateServer(cfg) : await migrateEmbedded(cfg);
   process.stdout.write(
     applied.length
       ? `applied: ${applied.map((m) => `${m.version}_${m.name}`).join(', ')}\n`
@@ -121,6 +155,11 @@ async function auditVerify(opts: { tenant: string }): Promise<void> {
   const cfg = config();
   const rt = await createRuntime(cfg);
   try {
+    // The explicit operator path into one tenant's data: whoever can run this CLI with the
+    // database settings is the operator. The slug is resolved through the narrow SECURITY
+    // DEFINER rampart_find_tenant (identifiers only), then verifyChain reads that one tenant's
+    // chain inside withTenant, so RLS still confines the read to it. Verifying appends nothing
+    // to the chain, so on PostgreSQL it can run against a read replica or a suspect copy.
     const tenants = new TenantService(rt.db, new ApiKeyService(rt.db, rt.serverSecret));
     const tenant = await tenants.findBySlug(opts.tenant);
     if (!tenant) {
@@ -140,6 +179,10 @@ async function auditVerify(opts: { tenant: string }): Promise<void> {
       );
       process.exitCode = 1;
     }
+  } catch (err) {
+    // Exit 1 means "the chain is broken"; a verification that could not run must not look like one.
+    process.stderr.write(`rampart: audit verify could not run: ${(err as Error).message}\n`);
+    process.exitCode = 3;
   } finally {
     await rt.close();
   }
@@ -151,14 +194,19 @@ const program = new Command('rampart')
 program
   .command('serve')
   .description('run the HTTP API (migrates the embedded database)')
-  .action(serve);
-program.command('worker').description('run background jobs').action(worker);
-program.command('migrate').description('apply pending database migrations').action(runMigrate);
+  .action(command(serve));
+program.command('worker').description('run background jobs').action(command(worker));
+program
+  .command('migrate')
+  .description('apply pending database migrations')
+  .action(command(runMigrate));
 const audit = program.command('audit').description('audit log tools');
 audit
   .command('verify')
-  .description("recompute a tenant's audit hash chain; exit 1 on a break")
+  .description(
+    "recompute a tenant's audit hash chain; exit 0 intact, 1 broken, 2 unknown tenant, 3 could not verify",
+  )
   .requiredOption('--tenant <slug>', 'tenant slug')
-  .action(auditVerify);
+  .action(command(auditVerify));
 
 await program.parseAsync(process.argv);

@@ -37,6 +37,46 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
       (g.rows[0] as { id: string }).id,
       userId,
     ]);
+    // Knowledge tables and the job queue (migration 0002); tenant-wide, so visible with no groups.
+    const doc = await q.query<{ id: string }>(
+      `INSERT INTO documents (tenant_id, title, source_type, content_hash, bytes, created_by)
+       VALUES ($1, 'Doc', 'text', repeat('a', 64), 5, 'test') RETURNING id`,
+      [tenantId],
+    );
+    const docId = (doc.rows[0] as { id: string }).id;
+    await q.query(
+      `INSERT INTO document_blobs (document_id, tenant_id, content) VALUES ($1, $2, '\\x68656c6c6f')`,
+      [docId, tenantId],
+    );
+    await q.query(
+      `INSERT INTO chunks (tenant_id, document_id, ordinal, text, content_hash, token_count)
+       VALUES ($1, $2, 0, 'hello', 'h', 1)`,
+      [tenantId, docId],
+    );
+    await q.query(
+      `INSERT INTO embedding_cache (tenant_id, model, content_hash, embedding) VALUES ($1, 'm', 'h', '[1,0]')`,
+      [tenantId],
+    );
+    await q.query(`INSERT INTO jobs (tenant_id, kind) VALUES ($1, 'test.noop')`, [tenantId]);
+    // Gateway tables (migration 0003).
+    await q.query(
+      `INSERT INTO providers (tenant_id, name, type, base_url, credential_key_id, credential_wrapped_key,
+          credential_iv, credential_ciphertext, credential_tag)
+       VALUES ($1, 'main', 'openai', 'http://127.0.0.1:9/v1', 'mk_test', '\\x00', '\\x00', '\\x00', '\\x00')`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO model_routes (tenant_id, alias, targets) VALUES ($1, 'default', '[{"provider":"main","model":"m","weight":1}]')`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO model_prices (tenant_id, model, input_per_mtok, output_per_mtok, cached_input_per_mtok) VALUES ($1, 'm', 1, 2, 0.5)`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO usage_events (tenant_id, endpoint, alias, latency_ms, status) VALUES ($1, 'chat', 'default', 1, 200)`,
+      [tenantId],
+    );
   });
 }
 

@@ -21,16 +21,18 @@ const AuditEventSchema = z.object({
 const ListQuery = z.object({
   from: z.iso
     .datetime({ offset: true })
+    .describe('events at or after this time (inclusive)')
     .transform((s) => new Date(s))
     .optional(),
   to: z.iso
     .datetime({ offset: true })
+    .describe('events before this time (exclusive)')
     .transform((s) => new Date(s))
     .optional(),
   actorId: z.string().max(200).optional(),
   actorType: z.enum(['user', 'api_key', 'operator', 'anonymous', 'system']).optional(),
   action: z.string().max(200).optional(),
-  cursor: z.string().max(512).optional(),
+  cursor: z.string().max(512).describe('nextCursor from the previous page').optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 

@@ -1,7 +1,15 @@
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { InvalidInput } from '../platform/http/errors.js';
 import type { Principal } from '../platform/http/principal.js';
-import { GENESIS_HASH, canonicalJson, hashEvent, type ChainedFields } from './chain.js';
+import {
+  GENESIS_HASH,
+  canonicalJson,
+  canonicalTime,
+  hashEvent,
+  storableJson,
+  storableText,
+  type ChainedFields,
+} from './chain.js';
 import {
   chainHead,
   chainPage,
@@ -9,6 +17,7 @@ import {
   listEvents,
   lockChain,
   type AuditRow,
+  type ChainRow,
 } from './store.js';
 
 export type ActorType = 'user' | 'api_key' | 'operator' | 'anonymous' | 'system';
@@ -45,8 +54,11 @@ export const SYSTEM_TENANT_ID = '00000000-0000-0000-0000-000000000000';
 /**
  * Appends an event to the tenant's hash chain inside the caller's transaction, so the event
  * commits or rolls back with the action it records. A per-tenant transaction lock serialises
- * writers; the unique (tenant_id, seq) and (tenant_id, prev_hash) constraints make a fork
- * impossible even if that lock were bypassed.
+ * writers: the head is read only after the lock is held, and under READ COMMITTED that read
+ * takes a fresh snapshot, so it sees the event the previous holder committed. The unique
+ * (tenant_id, seq) and (tenant_id, prev_hash) constraints make a fork impossible even if that
+ * lock were bypassed (the second writer's transaction fails instead). The lock is held until
+ * the caller's transaction ends: append last, or keep the rest of the transaction short.
  */
 export async function appendAuditEvent(
   tx: TenantTx,
@@ -54,20 +66,23 @@ export async function appendAuditEvent(
 ): Promise<{ id: string; seq: number; hash: string }> {
   await lockChain(tx);
   const head = await chainHead(tx);
-  // Round-trip through JSON so the hashed value is exactly what jsonb stores and returns.
-  const details = JSON.parse(JSON.stringify(input.details ?? {})) as unknown;
+  // Round-trip through JSON and make every string storable, so the hashed value is exactly
+  // what jsonb stores and returns (no undefined, Dates as strings, no NUL or lone surrogate).
+  const details = storableJson(JSON.parse(JSON.stringify(input.details ?? {}))) as unknown;
+  const text = (v: string | null | undefined): string | null =>
+    v == null ? null : storableText(v);
   const fields: ChainedFields = {
     tenantId: tx.tenantId,
     seq: (head?.seq ?? 0) + 1,
-    occurredAt: new Date().toISOString(),
+    occurredAt: canonicalTime(new Date()),
     actorType: input.actor.type,
-    actorId: input.actor.id,
-    action: input.action,
-    targetType: input.target?.type ?? null,
-    targetId: input.target?.id ?? null,
+    actorId: text(input.actor.id),
+    action: storableText(input.action),
+    targetType: text(input.target?.type),
+    targetId: text(input.target?.id),
     outcome: input.outcome,
-    ip: input.ip ?? null,
-    requestId: input.requestId ?? null,
+    ip: text(input.ip),
+    requestId: text(input.requestId),
     details,
     prevHash: head?.hash ?? GENESIS_HASH,
   };
@@ -75,7 +90,7 @@ export async function appendAuditEvent(
   const id = await insertEvent(tx, {
     tenant_id: fields.tenantId,
     seq: fields.seq,
-    occurred_at: new Date(fields.occurredAt),
+    occurred_at: fields.occurredAt,
     actor_type: fields.actorType,
     actor_id: fields.actorId,
     action: fields.action,
@@ -91,11 +106,12 @@ export async function appendAuditEvent(
   return { id, seq: fields.seq, hash };
 }
 
-function fieldsOf(row: AuditRow): ChainedFields {
+function fieldsOf(row: ChainRow): ChainedFields {
   return {
     tenantId: row.tenant_id,
     seq: Number(row.seq),
-    occurredAt: new Date(row.occurred_at).toISOString(),
+    // The stored value at full precision, rendered by the database (see canonicalTime).
+    occurredAt: row.occurred_at_canonical,
     actorType: row.actor_type,
     actorId: row.actor_id,
     action: row.action,

@@ -1,6 +1,7 @@
 import type { Queryable } from '../platform/db/types.js';
 import type { TenantTx } from '../platform/db/database.js';
 import { queryBuilder, run } from '../platform/db/sql.js';
+import { CANONICAL_TIME_SQL } from './chain.js';
 
 export interface AuditRow {
   id: string;
@@ -43,12 +44,16 @@ export async function chainHead(tx: TenantTx): Promise<{ seq: number; hash: stri
 
 export async function insertEvent(
   tx: TenantTx,
-  row: Omit<AuditRow, 'id' | 'seq' | 'details'> & { seq: number; details: string },
+  row: Omit<AuditRow, 'id' | 'seq' | 'details' | 'occurred_at'> & {
+    seq: number;
+    occurred_at: string;
+    details: string;
+  },
 ): Promise<string> {
   const { rows } = await tx.query<{ id: string }>(
     `INSERT INTO audit_events (tenant_id, seq, occurred_at, actor_type, actor_id, action, target_type, target_id,
                                outcome, ip, request_id, details, prev_hash, hash)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14) RETURNING id`,
+     VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14) RETURNING id`,
     [
       row.tenant_id,
       row.seq,
@@ -92,14 +97,20 @@ export async function listEvents(tx: TenantTx, f: AuditFilter): Promise<AuditRow
   return run(tx, q.orderBy('seq', 'desc').limit(f.limit));
 }
 
+/** A stored event plus its time rendered at full precision, as the chain hashes it. */
+export interface ChainRow extends AuditRow {
+  occurred_at_canonical: string;
+}
+
 /** One page of the chain in order, for verification. */
 export async function chainPage(
   tx: Queryable & { tenantId: string },
   afterSeq: number,
   limit: number,
-): Promise<AuditRow[]> {
-  const { rows } = await tx.query<AuditRow>(
-    'SELECT * FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+): Promise<ChainRow[]> {
+  const { rows } = await tx.query<ChainRow>(
+    `SELECT *, ${CANONICAL_TIME_SQL} AS occurred_at_canonical
+       FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
     [tx.tenantId, afterSeq, limit],
   );
   return rows;

@@ -140,3 +140,41 @@ export const KEY_EVENTS_CHANNEL = 'rampart_api_keys';
 export async function notifyKeyChanged(tx: TenantTx, keyId: string): Promise<void> {
   await tx.query('SELECT pg_notify($1, $2)', [KEY_EVENTS_CHANNEL, keyId]);
 }
+
+/**
+ * Tells every instance to drop the cached verifications of all of a user's keys: their
+ * principals carry the user's groups, which just changed. Returns the keys notified.
+ */
+export async function notifyUserKeysChanged(tx: TenantTx, userId: string): Promise<string[]> {
+  const { rows } = await tx.query<{ id: string }>(
+    `SELECT id, pg_notify($1, id::text) FROM api_keys WHERE tenant_id = $2 AND user_id = $3`,
+    [KEY_EVENTS_CHANNEL, tx.tenantId, userId],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Lowers the user's live keys whose role is not among `allowed` to `role`; returns their ids. */
+export async function capUserKeyRoles(
+  tx: TenantTx,
+  userId: string,
+  allowed: readonly string[],
+  role: string,
+): Promise<string[]> {
+  const { rows } = await tx.query<{ id: string }>(
+    `UPDATE api_keys SET role = $4
+      WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL AND NOT (role = ANY($3::text[]))
+      RETURNING id`,
+    [tx.tenantId, userId, [...allowed], role],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Revokes every live key bound to the user (they left the tenant); returns their ids. */
+export async function revokeUserKeys(tx: TenantTx, userId: string): Promise<string[]> {
+  const { rows } = await tx.query<{ id: string }>(
+    `UPDATE api_keys SET revoked_at = now()
+      WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING id`,
+    [tx.tenantId, userId],
+  );
+  return rows.map((r) => r.id);
+}

@@ -50,3 +50,8 @@ export function mayGrant(granter: Role, granted: Role): boolean {
 export function isRole(value: string): value is Role {
   return (ROLES as readonly string[]).includes(value);
 }
+
+/** The roles `role` may grant: itself and everything below it. */
+export function rolesUpTo(role: Role): Role[] {
+  return ROLES.filter((r) => mayGrant(role, r));
+}

@@ -43,6 +43,7 @@ export const CreateApiKeyBody = z.strictObject({
     .datetime({ offset: true })
     .transform((s) => new Date(s))
     .optional(),
+  userId: Uuid.optional(),
 });
 export const PatchApiKeyBody = z
   .strictObject({
@@ -55,4 +56,33 @@ export const PatchApiKeyBody = z
 export const PageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(512).optional(),
+});
+
+export const UserIdParams = z.object({ id: Uuid, userId: Uuid });
+export const Email = z.string().trim().toLowerCase().max(320).pipe(z.email());
+
+export const CreateUserBody = z.strictObject({
+  email: Email,
+  displayName: z.string().trim().max(200).optional(),
+  role: RoleSchema,
+});
+export const PatchUserBody = z.strictObject({ role: RoleSchema });
+export const UserSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  displayName: z.string(),
+  role: z.string(),
+  groups: z.array(z.string()),
+  joinedAt: z.string(),
+});
+
+export const CreateGroupBody = z.strictObject({ name: GroupName });
+export const GroupSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  memberCount: z.number(),
+  createdAt: z.string(),
+});
+export const GroupDetailSchema = GroupSchema.extend({
+  members: z.array(z.object({ id: z.string(), email: z.string(), displayName: z.string() })),
 });

@@ -51,7 +51,9 @@ export function toAppError(err: unknown): { error: AppError; internal: boolean }
   if (err instanceof AppError) return { error: err, internal: false };
   const fe = err as FastifyError & { validationContext?: string };
   if (hasZodFastifySchemaValidationErrors(fe)) {
-    const where = fe.validationContext ?? 'body';
+    // Name fields as clients write them: body.x, query.x, params.x.
+    const where =
+      fe.validationContext === 'querystring' ? 'query' : (fe.validationContext ?? 'body');
     const errors: FieldError[] = fe.validation.map((v) => {
       const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
       return { field: path ? `${where}.${path}` : where, message: v.message ?? 'is invalid' };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError } from '../../config.js';
 
 /**
  * Returns a configured secret, or in embedded mode one generated on first start and kept in the
@@ -17,9 +18,9 @@ export function resolveLocalSecret(opts: {
 }): string {
   if (opts.configured) return opts.configured;
   if (!opts.embedded)
-    throw new Error(
-      `${opts.name} is required when DATABASE_URL is set (every replica must share it); set ${opts.name} or ${opts.name}_FILE`,
-    );
+    throw new ConfigError([
+      `${opts.name}: required when DATABASE_URL is set (every replica must share it); set ${opts.name} or ${opts.name}_FILE`,
+    ]);
   const path = join(opts.dataDir, opts.file);
   if (existsSync(path)) return readFileSync(path, 'utf8').trim();
   mkdirSync(opts.dataDir, { recursive: true });

@@ -21,9 +21,13 @@ const REDACT_PATHS = [
 /** Replaces known secret values and key-shaped strings in one serialized log line. */
 export function makeScrubber(secretValues: readonly string[]): (line: string) => string {
   // Longest first, so a secret that contains another is masked whole.
-  const secrets = [...new Set(secretValues.filter((s) => s.length >= 6))].sort(
-    (a, b) => b.length - a.length,
-  );
+  // Each secret is matched raw and as it appears inside a JSON string (quotes, backslashes and
+  // control characters escaped), since the scrubber sees serialized lines.
+  const secrets = [
+    ...new Set(
+      secretValues.filter((s) => s.length >= 6).flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]),
+    ),
+  ].sort((a, b) => b.length - a.length);
   return (line) => {
     let out = line;
     for (const s of secrets) if (out.includes(s)) out = out.split(s).join('[REDACTED]');

@@ -1,0 +1,78 @@
+import type { FastifyReply } from 'fastify';
+import { route, type AnyRoute } from '../platform/http/route.js';
+import type { GatewayService } from './invoke-service.js';
+import type { ChatRequest, EmbeddingsRequest } from './providers/types.js';
+import { ChatCompletionBody, EmbeddingsBody } from './schemas.js';
+
+const tags = ['gateway'];
+/** Time spent in Rampart, excluding the upstream call that answered (ms). */
+const OVERHEAD_HEADER = 'x-rampart-overhead-ms';
+
+/** Aborts the upstream call when the client goes away before the response is complete. */
+function abortOnDisconnect(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+/** The OpenAI-compatible surface: errors in OpenAI's `{ error: {…} }` shape. */
+export function gatewayOpenAIRoutes(gateway: GatewayService): AnyRoute[] {
+  return [
+    route({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      auth: 'tenant',
+      permission: 'gateway:invoke',
+      errorShape: 'openai',
+      summary: 'OpenAI-compatible chat completions (streaming with stream: true).',
+      tags,
+      body: ChatCompletionBody,
+      handler: async ({ principal, body, meta, reply }) => {
+        const result = await gateway.chat(
+          principal,
+          body as ChatRequest,
+          meta,
+          abortOnDisconnect(reply),
+        );
+        reply.header(OVERHEAD_HEADER, result.overheadMs.toFixed(3));
+        if (result.kind === 'json') return result.body;
+        reply.header('content-type', 'text/event-stream; charset=utf-8');
+        reply.header('cache-control', 'no-cache');
+        reply.header('x-accel-buffering', 'no');
+        return result.stream;
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/v1/embeddings',
+      auth: 'tenant',
+      permission: 'gateway:invoke',
+      errorShape: 'openai',
+      summary: 'OpenAI-compatible embeddings.',
+      tags,
+      body: EmbeddingsBody,
+      handler: async ({ principal, body, meta, reply }) => {
+        const result = await gateway.embeddings(
+          principal,
+          body as EmbeddingsRequest,
+          meta,
+          abortOnDisconnect(reply),
+        );
+        reply.header(OVERHEAD_HEADER, result.overheadMs.toFixed(3));
+        return result.body;
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/v1/models',
+      auth: 'tenant',
+      permission: 'gateway:invoke',
+      errorShape: 'openai',
+      summary: 'The model aliases this key may call.',
+      tags,
+      handler: ({ principal }) => gateway.models(principal),
+    }),
+  ];
+}

@@ -1,0 +1,237 @@
+import { randomUUID } from 'node:crypto';
+import { appendAuditEvent } from '../audit/service.js';
+import type { Database, TenantTx } from '../platform/db/database.js';
+import { pgErrorCode, UNIQUE_VIOLATION } from '../platform/db/sql.js';
+import { Conflict, NotFound, ServiceUnavailable } from '../platform/http/errors.js';
+import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import { decryptSecret, EnvelopeError, type Keyring } from '../platform/secrets/envelope.js';
+import { DEFAULT_BASE_URLS } from './providers/index.js';
+import type { ProviderConfig, ProviderType } from './providers/types.js';
+import {
+  deleteProvider,
+  envelopeOf,
+  getProvider,
+  insertProvider,
+  listProviders,
+  listStaleCredentials,
+  updateCredentialWrap,
+  updateProvider,
+  type ProviderRow,
+  type ProviderSecretRow,
+} from './providers-store.js';
+import { routesUsingProvider } from './routing-store.js';
+
+export interface ProviderView {
+  id: string;
+  name: string;
+  type: ProviderType;
+  baseUrl: string;
+  headers: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+function toView(r: ProviderRow): ProviderView {
+  return {
+    id: r.id,
+    name: r.name,
+    type: r.type,
+    baseUrl: r.base_url,
+    headers: r.headers,
+    createdAt: new Date(r.created_at).toISOString(),
+    updatedAt: new Date(r.updated_at).toISOString(),
+  };
+}
+
+// Binds a ciphertext to its row: copied into another tenant's or provider's row it won't decrypt.
+function credentialContext(tenantId: string, providerId: string): string {
+  return `provider:${tenantId}:${providerId}`;
+}
+
+export interface CreateProviderInput {
+  name: string;
+  type: ProviderType;
+  baseUrl?: string | undefined;
+  apiKey: string;
+  headers?: Record<string, string> | undefined;
+}
+
+export interface PatchProviderInput {
+  name?: string | undefined;
+  baseUrl?: string | undefined;
+  apiKey?: string | undefined;
+  headers?: Record<string, string> | undefined;
+}
+
+/** A tenant's upstream providers; credentials are envelope-encrypted and never leave this module in a response. */
+export class ProviderService {
+  constructor(
+    private readonly db: Database,
+    private readonly keyring: Keyring | undefined,
+  ) {}
+
+  #ring(): Keyring {
+    if (!this.keyring)
+      throw new ServiceUnavailable(
+        'Provider credentials cannot be stored: RAMPART_MASTER_KEY is not configured.',
+        'master_key_missing',
+      );
+    return this.keyring;
+  }
+
+  async create(
+    principal: Principal,
+    input: CreateProviderInput,
+    meta: RequestMeta,
+  ): Promise<ProviderView> {
+    const ring = this.#ring();
+    const id = randomUUID();
+    const envelope = ring.encrypt(input.apiKey, credentialContext(principal.tenantId, id));
+    const baseUrl = input.baseUrl ?? DEFAULT_BASE_URLS[input.type];
+    return this.#unique(input.name, () =>
+      this.db.withTenant(principal, async (tx) => {
+        const row = await insertProvider(
+          tx,
+          { id, name: input.name, type: input.type, baseUrl, headers: input.headers ?? {} },
+          envelope,
+        );
+        await audit(tx, principal, meta, 'provider.created', id, {
+          name: row.name,
+          type: row.type,
+          baseUrl: row.base_url,
+          headerNames: Object.keys(row.headers),
+        });
+        return toView(row);
+      }),
+    );
+  }
+
+  list(principal: Principal): Promise<ProviderView[]> {
+    return this.db.withTenant(principal, async (tx) => (await listProviders(tx)).map(toView));
+  }
+
+  async get(principal: Principal, id: string): Promise<ProviderView> {
+    const row = await this.db.withTenant(principal, (tx) => getProvider(tx, id));
+    if (!row) throw new NotFound('Provider');
+    return toView(row);
+  }
+
+  async update(
+    principal: Principal,
+    id: string,
+    patch: PatchProviderInput,
+    meta: RequestMeta,
+  ): Promise<ProviderView> {
+    const envelope =
+      patch.apiKey === undefined
+        ? undefined
+        : this.#ring().encrypt(patch.apiKey, credentialContext(principal.tenantId, id));
+    return this.#unique(patch.name ?? '', () =>
+      this.db.withTenant(principal, async (tx) => {
+        const before = await getProvider(tx, id);
+        if (!before) throw new NotFound('Provider');
+        if (patch.name !== undefined && patch.name !== before.name) {
+          const inUse = await routesUsingProvider(tx, before.name);
+          if (inUse.length > 0)
+            throw new Conflict(
+              `Provider '${before.name}' is used by routes ${inUse.join(', ')}; update them before renaming it.`,
+              'provider_in_use',
+            );
+        }
+        const after = (await updateProvider(tx, id, patch, envelope)) as ProviderRow;
+        const changes: Record<string, unknown> = {};
+        if (patch.name !== undefined && patch.name !== before.name)
+          changes.name = { from: before.name, to: patch.name };
+        if (patch.baseUrl !== undefined && patch.baseUrl !== before.base_url)
+          changes.baseUrl = { from: before.base_url, to: patch.baseUrl };
+        if (patch.headers !== undefined) changes.headerNames = Object.keys(patch.headers);
+        // That the key changed is recorded; the key itself never is.
+        if (patch.apiKey !== undefined) changes.apiKeyReplaced = true;
+        await audit(tx, principal, meta, 'provider.updated', id, changes);
+        return toView(after);
+      }),
+    );
+  }
+
+  async remove(principal: Principal, id: string, meta: RequestMeta): Promise<void> {
+    await this.db.withTenant(principal, async (tx) => {
+      const before = await getProvider(tx, id);
+      if (!before) throw new NotFound('Provider');
+      const inUse = await routesUsingProvider(tx, before.name);
+      if (inUse.length > 0)
+        throw new Conflict(
+          `Provider '${before.name}' is used by routes ${inUse.join(', ')}; remove it from them first.`,
+          'provider_in_use',
+        );
+      await deleteProvider(tx, id);
+      await audit(tx, principal, meta, 'provider.deleted', id, {
+        name: before.name,
+        type: before.type,
+      });
+    });
+  }
+
+  /** Decrypts a provider row for one upstream call. The result holds the credential: never log it. */
+  toConfig(row: ProviderSecretRow): ProviderConfig {
+    let apiKey: string;
+    try {
+      apiKey = decryptSecret(
+        this.#ring(),
+        envelopeOf(row),
+        credentialContext(row.tenant_id, row.id),
+      );
+    } catch (err) {
+      if (!(err instanceof EnvelopeError)) throw err;
+      throw new ServiceUnavailable(
+        `The credential of provider '${row.name}' cannot be decrypted with the configured master keys (it is under ${row.credential_key_id}).`,
+        'credential_unavailable',
+      );
+    }
+    return { type: row.type, baseUrl: row.base_url, apiKey, headers: row.headers };
+  }
+
+  /**
+   * Master-key rotation for one tenant: re-wraps every data key that is not under the current
+   * master key (readable through RAMPART_MASTER_KEY_PREVIOUS). Ciphertexts are untouched.
+   */
+  async rewrapCredentials(
+    principal: Pick<Principal, 'tenantId' | 'userId' | 'groups'>,
+  ): Promise<number> {
+    const ring = this.#ring();
+    return this.db.withTenant(principal, async (tx) => {
+      const stale = await listStaleCredentials(tx, ring.current.id);
+      for (const row of stale)
+        await updateCredentialWrap(tx, row.id, ring.rewrapToCurrent(envelopeOf(row)));
+      return stale.length;
+    });
+  }
+
+  async #unique<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (pgErrorCode(err) === UNIQUE_VIOLATION)
+        throw new Conflict(`A provider named '${name}' already exists.`, 'provider_exists');
+      throw err;
+    }
+  }
+}
+
+async function audit(
+  tx: TenantTx,
+  principal: Principal,
+  meta: RequestMeta,
+  action: string,
+  id: string,
+  details: Record<string, unknown>,
+): Promise<void> {
+  await appendAuditEvent(tx, {
+    actor: actorOf(principal),
+    action,
+    target: { type: 'provider', id },
+    outcome: 'success',
+    ip: meta.ip,
+    requestId: meta.requestId,
+    details,
+  });
+}

@@ -1,0 +1,85 @@
+import type { SseEvent } from '../sse.js';
+
+export type ProviderType = 'openai' | 'anthropic';
+
+/** Token counts as the gateway meters them (OpenAI's meaning: prompt includes cached tokens). */
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+}
+
+/** A provider as an adapter needs it: decrypted credential included, so never log this. */
+export interface ProviderConfig {
+  type: ProviderType;
+  baseUrl: string;
+  apiKey: string;
+  headers: Record<string, string>;
+}
+
+/** An OpenAI-style request body; unknown fields are kept (passed through where the upstream speaks OpenAI). */
+export type ChatRequest = Record<string, unknown> & {
+  model: string;
+  messages: Record<string, unknown>[];
+  stream?: boolean | undefined;
+};
+
+export type EmbeddingsRequest = Record<string, unknown> & { model: string };
+
+export interface UpstreamCall {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Turns one upstream stream into OpenAI chat.completion.chunk payloads. */
+export interface StreamTranslator {
+  /** Handles one upstream event; returns the `data:` payloads to send to the client, in order. */
+  push(event: SseEvent): string[];
+  /** Payloads to send after the upstream ended (before `[DONE]`). */
+  end(): string[];
+  /** Usage reported by the upstream, once it has been seen. */
+  readonly usage: Usage | undefined;
+  /** An error the upstream reported inside the stream. */
+  readonly error: string | undefined;
+}
+
+/** One provider type's translation to and from the OpenAI wire format. */
+export interface ProviderAdapter {
+  readonly type: ProviderType;
+  chatRequest(provider: ProviderConfig, body: ChatRequest, model: string): UpstreamCall;
+  chatResponse(json: unknown): { body: Record<string, unknown>; usage: Usage | undefined };
+  chatStream(opts: { includeUsage: boolean }): StreamTranslator;
+  /** Undefined when the provider has no embeddings API. */
+  embeddingsRequest?(
+    provider: ProviderConfig,
+    body: EmbeddingsRequest,
+    model: string,
+  ): UpstreamCall;
+  embeddingsResponse?(json: unknown): { body: Record<string, unknown>; usage: Usage | undefined };
+  /** The human message inside an upstream error body, if there is one. */
+  errorMessage(json: unknown): string | undefined;
+}
+
+/** A request this provider cannot express (e.g. n > 1 on Anthropic): the client gets a 400. */
+export class UnsupportedRequest extends Error {
+  constructor(
+    message: string,
+    readonly param: string,
+  ) {
+    super(message);
+    this.name = 'UnsupportedRequest';
+  }
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}${path}`;
+}
+
+export function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0;
+}

@@ -1,0 +1,38 @@
+import type { Fallback, Target } from './routing-store.js';
+
+/** Picks one target with probability proportional to its weight (canary splits). */
+export function pickWeighted(
+  targets: readonly Target[],
+  random: () => number = Math.random,
+): Target {
+  const total = targets.reduce((s, t) => s + Math.max(0, t.weight), 0);
+  if (total <= 0) return targets[0] as Target;
+  let r = random() * total;
+  for (const t of targets) {
+    r -= Math.max(0, t.weight);
+    if (r < 0) return t;
+  }
+  return targets.findLast((t) => t.weight > 0) as Target;
+}
+
+/**
+ * The order in which targets are tried: the weighted pick, then the fallbacks in order.
+ * A '*' model means "the model name the client asked for" (pass-through routes).
+ */
+export function attemptOrder(
+  route: { targets: readonly Target[]; fallbacks: readonly Fallback[] },
+  requestedModel: string,
+  random: () => number = Math.random,
+): Fallback[] {
+  const chosen = pickWeighted(route.targets, random);
+  const seen = new Set<string>();
+  const out: Fallback[] = [];
+  for (const t of [chosen, ...route.fallbacks]) {
+    const model = t.model === '*' ? requestedModel : t.model;
+    const key = `${t.provider}\u0000${model}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ provider: t.provider, model });
+  }
+  return out;
+}

@@ -1,0 +1,119 @@
+import { z } from 'zod';
+
+export const ProviderName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits and _.- (max 64)');
+export const ProviderTypeSchema = z.enum(['openai', 'anthropic']);
+const BaseUrl = z
+  .url({ protocol: /^https?$/ })
+  .max(2000)
+  .refine((u) => !new URL(u).username && !new URL(u).password, 'must not contain credentials');
+// Header names a provider may set: secrets go in apiKey, and hop-by-hop headers are ours.
+const RESERVED_HEADERS = new Set([
+  'authorization',
+  'x-api-key',
+  'api-key',
+  'proxy-authorization',
+  'cookie',
+  'host',
+  'content-length',
+  'content-type',
+  'connection',
+  'transfer-encoding',
+]);
+const Headers = z
+  .record(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,100}$/, 'header names are letters, digits and hyphens')
+      .refine(
+        (h) => !RESERVED_HEADERS.has(h.toLowerCase()),
+        'this header is reserved; put credentials in apiKey',
+      ),
+    z.string().max(2000),
+  )
+  .refine((h) => Object.keys(h).length <= 20, 'at most 20 headers')
+  .transform((h) =>
+    Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v] as const)),
+  );
+const ApiKey = z.string().min(1).max(4000);
+
+export const CreateProviderBody = z.strictObject({
+  name: ProviderName,
+  type: ProviderTypeSchema,
+  baseUrl: BaseUrl.optional(),
+  apiKey: ApiKey,
+  headers: Headers.optional(),
+});
+export const PatchProviderBody = z
+  .strictObject({
+    name: ProviderName.optional(),
+    baseUrl: BaseUrl.optional(),
+    apiKey: ApiKey.optional(),
+    headers: Headers.optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'at least one field is required');
+export const ProviderSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  type: ProviderTypeSchema,
+  baseUrl: z.string(),
+  headers: z.record(z.string(), z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const Alias = z
+  .string()
+  .regex(/^(\*|[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127})$/, "an alias (letters, digits, _.:/-) or '*'");
+const ModelName = z.string().min(1).max(200);
+export const TargetSchema = z.strictObject({
+  provider: ProviderName,
+  model: ModelName,
+  weight: z.number().int().min(0).max(10_000).default(1),
+});
+export const FallbackSchema = z.strictObject({ provider: ProviderName, model: ModelName });
+export const RouteBody = z.strictObject({
+  targets: z
+    .array(TargetSchema)
+    .min(1, 'at least one target is required')
+    .max(20)
+    .refine((t) => t.some((x) => x.weight > 0), 'at least one target needs a weight above 0'),
+  fallbacks: z.array(FallbackSchema).max(10).default([]),
+});
+export const CreateRouteBody = RouteBody.extend({ alias: Alias });
+export const AliasParams = z.object({ alias: Alias });
+export const RouteSchema = z.object({
+  alias: z.string(),
+  targets: z.array(z.object({ provider: z.string(), model: z.string(), weight: z.number() })),
+  fallbacks: z.array(z.object({ provider: z.string(), model: z.string() })),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+const Price = z.number().min(0).max(1_000_000);
+export const ModelParams = z.object({ model: ModelName });
+export const PutPriceBody = z.strictObject({
+  input: Price,
+  output: Price,
+  cachedInput: Price.optional(),
+});
+export const PriceSchema = z.object({
+  model: z.string(),
+  input: z.number(),
+  output: z.number(),
+  cachedInput: z.number(),
+  source: z.enum(['builtin', 'tenant']),
+});
+
+/** The OpenAI chat request: the fields the gateway reads are checked; the rest pass through. */
+export const ChatCompletionBody = z.looseObject({
+  model: z.string().min(1).max(200),
+  messages: z.array(z.looseObject({ role: z.string().min(1) })).min(1),
+  stream: z.boolean().nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
+});
+export const EmbeddingsBody = z.looseObject({
+  model: z.string().min(1).max(200),
+  input: z.union([z.string(), z.array(z.unknown()).min(1)]),
+});

@@ -1,0 +1,56 @@
+import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { StreamTranslator } from './providers/types.js';
+import { SseParser, sseData } from './sse.js';
+import { UpstreamClient, UpstreamUnavailable, type UpstreamResponse } from './upstream.js';
+
+/**
+ * Relays an upstream stream to the client as OpenAI SSE (`data: …\n\n`, then `data: [DONE]`),
+ * translating event by event. `onEnd` gets the final status exactly once: 200, 502/504 when
+ * the upstream failed mid-stream, 499 when the client went away (the upstream is aborted).
+ */
+export function relayStream(opts: {
+  res: UpstreamResponse;
+  translator: StreamTranslator;
+  signal: AbortSignal;
+  logger: Logger;
+  requestId: string;
+  onEnd(status: number): void;
+}): Readable {
+  const { res, translator, signal } = opts;
+  async function* frames(): AsyncGenerator<string> {
+    const parser = new SseParser();
+    let status = 499; // stays so if the client goes away mid-stream
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        for (const ev of parser.push(chunk)) for (const p of translator.push(ev)) yield sseData(p);
+      }
+      for (const ev of parser.end()) for (const p of translator.push(ev)) yield sseData(p);
+      for (const p of translator.end()) yield sseData(p);
+      status = translator.error ? 502 : 200;
+      yield sseData('[DONE]');
+    } catch (err) {
+      if (signal.aborted) return;
+      // Bytes already reached the client: no retry now; end the stream with an error event.
+      const failure = UpstreamClient.classify(err);
+      status = failure instanceof UpstreamUnavailable && failure.kind === 'timeout' ? 504 : 502;
+      opts.logger.warn(
+        { err: { message: (err as Error).message }, requestId: opts.requestId },
+        'upstream stream failed',
+      );
+      yield sseData(
+        JSON.stringify({
+          error: {
+            message: 'The upstream stream failed before completing.',
+            type: 'api_error',
+            code: 'upstream_stream_failed',
+          },
+        }),
+      );
+    } finally {
+      if (!res.body.destroyed) res.body.destroy();
+      opts.onEnd(status);
+    }
+  }
+  return Readable.from(frames(), { objectMode: false });
+}

@@ -1,0 +1,88 @@
+import { Agent, errors, request, type Dispatcher } from 'undici';
+import type { UpstreamCall } from './providers/types.js';
+
+export interface UpstreamTimeouts {
+  connectMs: number;
+  firstByteMs: number;
+  idleMs: number;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+}
+
+/** The upstream could not be reached or did not answer in time; another target may be tried. */
+export class UpstreamUnavailable extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'connect' | 'timeout' | 'reset',
+  ) {
+    super(message);
+    this.name = 'UpstreamUnavailable';
+  }
+}
+
+function classify(err: unknown): UpstreamUnavailable | undefined {
+  if (err instanceof errors.ConnectTimeoutError)
+    return new UpstreamUnavailable('connect timeout', 'timeout');
+  if (err instanceof errors.HeadersTimeoutError)
+    return new UpstreamUnavailable('no response before the first-byte timeout', 'timeout');
+  if (err instanceof errors.BodyTimeoutError)
+    return new UpstreamUnavailable('response stalled', 'timeout');
+  if (err instanceof errors.SocketError)
+    return new UpstreamUnavailable('connection reset', 'reset');
+  const code = (err as { code?: unknown } | null)?.code;
+  if (
+    typeof code === 'string' &&
+    /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE)$/.test(code)
+  )
+    return new UpstreamUnavailable(
+      `cannot reach the upstream (${code})`,
+      code === 'ECONNRESET' ? 'reset' : 'connect',
+    );
+  return undefined;
+}
+
+/**
+ * HTTP to upstream providers over one keep-alive connection pool per origin (undici Agent).
+ * Timeouts: connect, first byte (response headers) and idle (silence between body chunks).
+ */
+export class UpstreamClient {
+  readonly #agent: Agent;
+
+  constructor(timeouts: UpstreamTimeouts) {
+    this.#agent = new Agent({
+      connect: { timeout: timeouts.connectMs },
+      headersTimeout: timeouts.firstByteMs,
+      bodyTimeout: timeouts.idleMs,
+      keepAliveTimeout: 30_000,
+      connections: 256,
+    });
+  }
+
+  async post(call: UpstreamCall, signal: AbortSignal): Promise<UpstreamResponse> {
+    try {
+      const res = await request(call.url, {
+        method: 'POST',
+        headers: call.headers,
+        body: call.body,
+        signal,
+        dispatcher: this.#agent,
+      });
+      return { status: res.statusCode, headers: res.headers, body: res.body };
+    } catch (err) {
+      throw classify(err) ?? err;
+    }
+  }
+
+  /** Maps a failure while reading an upstream body the same way as one while connecting. */
+  static classify(err: unknown): unknown {
+    return classify(err) ?? err;
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}

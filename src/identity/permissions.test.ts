@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import {
+  PERMISSIONS,
+  ROLES,
+  ROLE_PERMISSIONS,
+  isRole,
+  mayGrant,
+  rolesUpTo,
+} from './permissions.js';
+
+describe('permissions', () => {
+  it('ranks roles owner > admin > member > viewer for granting', () => {
+    const order = ['viewer', 'member', 'admin', 'owner'] as const;
+    for (const [i, granter] of order.entries()) {
+      for (const [j, granted] of order.entries()) {
+        expect(mayGrant(granter, granted), `${granter} grants ${granted}`).toBe(j <= i);
+      }
+    }
+  });
+
+  it('rolesUpTo lists a role and everything below it', () => {
+    expect(rolesUpTo('owner').sort()).toEqual([...ROLES].sort());
+    expect(rolesUpTo('admin').sort()).toEqual(['admin', 'member', 'viewer']);
+    expect(rolesUpTo('member').sort()).toEqual(['member', 'viewer']);
+    expect(rolesUpTo('viewer')).toEqual(['viewer']);
+  });
+
+  it('each role holds every permission of the roles below it, all from the catalog', () => {
+    const catalog = new Set<string>(PERMISSIONS);
+    for (const role of ROLES) {
+      for (const p of ROLE_PERMISSIONS[role]) expect(catalog.has(p), `${role}: ${p}`).toBe(true);
+      for (const lower of rolesUpTo(role)) {
+        for (const p of ROLE_PERMISSIONS[lower]) {
+          expect(ROLE_PERMISSIONS[role].has(p), `${role} has ${lower}'s ${p}`).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('keeps management and audit out of member and viewer hands', () => {
+    for (const role of ['member', 'viewer'] as const) {
+      for (const p of ['keys:manage', 'users:manage', 'groups:manage', 'audit:read'] as const) {
+        expect(ROLE_PERMISSIONS[role].has(p), `${role} ${p}`).toBe(false);
+      }
+    }
+    expect(ROLE_PERMISSIONS.viewer.has('documents:write')).toBe(false);
+    expect(ROLE_PERMISSIONS.member.has('gateway:invoke')).toBe(true);
+    expect(ROLE_PERMISSIONS.admin.has('keys:manage')).toBe(true);
+  });
+
+  it('isRole accepts exactly the four roles', () => {
+    for (const r of ROLES) expect(isRole(r)).toBe(true);
+    for (const r of ['Owner', 'root', '', 'superuser']) expect(isRole(r)).toBe(false);
+  });
+});

@@ -1,0 +1,85 @@
+import type { TenantTx } from '../platform/db/database.js';
+import type { PagePosition } from './cursor.js';
+
+/** A user as one tenant sees it: the global identity joined with that tenant's membership. */
+export interface MemberRow {
+  id: string;
+  email: string;
+  display_name: string;
+  role: string;
+  groups: string[];
+  joined_at: Date;
+}
+
+const MEMBER_SELECT = `SELECT u.id, u.email, u.display_name, m.role, m.created_at AS joined_at,
+    ARRAY(SELECT g.name FROM group_members gm JOIN groups g ON g.id = gm.group_id
+           WHERE gm.tenant_id = m.tenant_id AND gm.user_id = u.id ORDER BY g.name) AS groups
+  FROM memberships m JOIN users u ON u.id = m.user_id`;
+
+/** Finds or creates the global user through the SECURITY DEFINER function (the app role cannot insert users). */
+export async function ensureUser(
+  tx: TenantTx,
+  email: string,
+  displayName: string | null,
+): Promise<string> {
+  const { rows } = await tx.query<{ id: string }>('SELECT rampart_ensure_user($1, $2) AS id', [
+    email,
+    displayName,
+  ]);
+  return (rows[0] as { id: string }).id;
+}
+
+/** Adds a membership; false when the user already belongs to this tenant. */
+export async function insertMembership(
+  tx: TenantTx,
+  userId: string,
+  role: string,
+): Promise<boolean> {
+  const { rows } = await tx.query(
+    `INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)
+     ON CONFLICT (tenant_id, user_id) DO NOTHING RETURNING user_id`,
+    [tx.tenantId, userId, role],
+  );
+  return rows.length === 1;
+}
+
+export async function getMember(tx: TenantTx, userId: string): Promise<MemberRow | undefined> {
+  const { rows } = await tx.query<MemberRow>(
+    `${MEMBER_SELECT} WHERE m.tenant_id = $1 AND m.user_id = $2`,
+    [tx.tenantId, userId],
+  );
+  return rows[0];
+}
+
+/** Oldest first; `after` is the (created_at, user_id) of the last member already seen, at full precision. */
+export async function listMembers(
+  tx: TenantTx,
+  opts: { after?: PagePosition | undefined; limit: number },
+): Promise<(MemberRow & { position: string })[]> {
+  const { rows } = await tx.query<MemberRow & { position: string }>(
+    `SELECT x.*, to_char(x.joined_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position
+       FROM (${MEMBER_SELECT}
+              WHERE m.tenant_id = $1
+                AND ($2::timestamptz IS NULL OR (m.created_at, m.user_id) > ($2::timestamptz, $3::uuid))) x
+      ORDER BY x.joined_at, x.id LIMIT $4`,
+    [tx.tenantId, opts.after?.createdAt ?? null, opts.after?.id ?? null, opts.limit],
+  );
+  return rows;
+}
+
+export async function updateMemberRole(tx: TenantTx, userId: string, role: string): Promise<void> {
+  await tx.query('UPDATE memberships SET role = $3 WHERE tenant_id = $1 AND user_id = $2', [
+    tx.tenantId,
+    userId,
+    role,
+  ]);
+}
+
+/** Removes the membership (its group memberships go with it, by foreign key). */
+export async function deleteMembership(tx: TenantTx, userId: string): Promise<boolean> {
+  const { rows } = await tx.query(
+    'DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2 RETURNING user_id',
+    [tx.tenantId, userId],
+  );
+  return rows.length === 1;
+}

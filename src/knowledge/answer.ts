@@ -1,0 +1,105 @@
+import { z } from 'zod';
+import type { Principal } from '../platform/http/principal.js';
+import type { SearchHit, SearchService } from './search.js';
+
+export const AskBody = z.object({
+  question: z.string().trim().min(1).max(2000),
+  k: z.number().int().min(1).max(20).default(5),
+});
+export type AskBody = z.infer<typeof AskBody>;
+
+export const Citation = z.object({
+  documentId: z.string(),
+  chunkId: z.string(),
+  title: z.string(),
+  page: z.number().nullable(),
+  snippet: z.string(),
+});
+export const AskResponse = z.object({
+  answer: z.string(),
+  citations: z.array(Citation),
+  mode: z.enum(['extractive', 'generative']),
+});
+export type AskResponse = z.infer<typeof AskResponse>;
+
+const STOP = new Set(
+  'a an and are as at be by can do does for from has have how i in is it its of on or that the this to was were what when where which who why will with you your'.split(
+    ' ',
+  ),
+);
+const words = (s: string): string[] =>
+  (s.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter((w) => w.length > 1 && !STOP.has(w));
+// Crude suffix folding so "refunds" supports "refund"; the retrieval itself is properly stemmed.
+const fold = (w: string): string => w.replace(/(?:ing|ed|es|s)$/u, '');
+
+const MAX_SENTENCES = 3;
+
+/**
+ * Answers from the caller's own documents. With no chat model configured it is extractive: the
+ * sentences of the top chunks that best cover the question's words, each cited — deterministic
+ * and clearly labelled. Retrieval runs under the caller's RLS, so citations can only name
+ * chunks the caller may read.
+ */
+export class AnswerService {
+  constructor(private readonly search: SearchService) {}
+
+  async ask(principal: Principal, body: AskBody): Promise<AskResponse> {
+    const { data: hits } = await this.search.search(principal, {
+      query: body.question,
+      k: body.k,
+      mode: 'hybrid',
+    });
+    return extractiveAnswer(body.question, hits);
+  }
+}
+
+/** The best supporting sentences of the hits, in rank order of support, with one citation each. */
+export function extractiveAnswer(question: string, hits: readonly SearchHit[]): AskResponse {
+  const wanted = new Set(words(question).map(fold));
+  if (hits.length === 0 || wanted.size === 0)
+    return {
+      answer: 'No document you can read answers this question.',
+      citations: [],
+      mode: 'extractive',
+    };
+  const candidates = hits.flatMap((hit, rank) =>
+    hit.text
+      .split(/(?<=[.!?])\s+|\n{2,}/u)
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0)
+      .map((sentence, position) => {
+        const present = new Set(words(sentence).map(fold));
+        let overlap = 0;
+        for (const w of wanted) if (present.has(w)) overlap += 1;
+        // Coverage of the question first; the retrieval rank and position break ties.
+        const score = overlap / wanted.size - rank * 0.01 - position * 0.001;
+        return { hit, sentence, overlap, score };
+      }),
+  );
+  const best = candidates
+    .filter((c) => c.overlap > 0)
+    .sort((a, b) => b.score - a.score)
+    .slice(0, MAX_SENTENCES);
+  if (best.length === 0)
+    return {
+      answer: 'No document you can read answers this question.',
+      citations: [],
+      mode: 'extractive',
+    };
+  const citations: AskResponse['citations'] = [];
+  const parts = best.map((c) => {
+    let n = citations.findIndex((x) => x.chunkId === c.hit.chunkId);
+    if (n < 0) {
+      citations.push({
+        documentId: c.hit.documentId,
+        chunkId: c.hit.chunkId,
+        title: c.hit.title,
+        page: c.hit.page,
+        snippet: c.sentence.slice(0, 300),
+      });
+      n = citations.length - 1;
+    }
+    return `${c.sentence} [${n + 1}]`;
+  });
+  return { answer: parts.join(' '), citations, mode: 'extractive' };
+}

@@ -1,0 +1,144 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Database } from '../platform/db/database.js';
+import type { TenantContext } from '../platform/db/types.js';
+import type { Job, JobHandler } from '../platform/queue/queue.js';
+import { chunkBlocks, type ChunkOptions } from './chunk.js';
+import { toVectorLiteral, type EmbeddingProvider } from './embed.js';
+import { ExtractionError, extractBlocks, type ExtractionLimits } from './extract/index.js';
+import { maskPii } from './pii.js';
+import {
+  cacheEmbeddings,
+  cachedEmbeddings,
+  getDocument,
+  readContent,
+  replaceChunks,
+  setStatus,
+  type NewChunk,
+} from './store.js';
+
+export const INGEST_JOB = 'knowledge.ingest';
+
+/** The ingestion job's payload; the document's groups let the job see the document under RLS. */
+export const IngestPayload = z.object({
+  documentId: z.uuid(),
+  groups: z.array(z.string()),
+});
+export type IngestPayload = z.infer<typeof IngestPayload>;
+
+export interface IngestOptions {
+  limits: ExtractionLimits;
+  chunking: ChunkOptions;
+  maskPii: boolean;
+}
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+/**
+ * The ingestion job: extract → mask → chunk → embed → store. Idempotent: a settled document
+ * is left alone, and chunks are replaced (never appended) in the transaction that marks the
+ * document ready, so a re-run after a crash leaves exactly one set. A document that cannot be
+ * read fails with a user-facing reason and completes the job (retrying would not help);
+ * anything else (the database, an embedding endpoint) throws and is retried.
+ */
+export class Ingestor {
+  constructor(
+    private readonly db: Database,
+    private readonly embedder: EmbeddingProvider,
+    private readonly opts: IngestOptions,
+    private readonly logger?: Logger,
+  ) {}
+
+  handler(): JobHandler {
+    return {
+      run: (job) => this.run(job),
+      onDead: (job, error) => this.markDead(job, error),
+    };
+  }
+
+  #context(job: Job): { ctx: TenantContext; payload: IngestPayload } {
+    const payload = IngestPayload.parse(job.payload);
+    // The job acts for no user: it holds exactly the groups that make its one document visible.
+    return { ctx: { tenantId: job.tenantId, userId: null, groups: payload.groups }, payload };
+  }
+
+  async run(job: Job): Promise<void> {
+    const { ctx, payload } = this.#context(job);
+    const id = payload.documentId;
+    const loaded = await this.db.withTenant(ctx, async (tx) => {
+      const doc = await getDocument(tx, id);
+      if (!doc || doc.status === 'ready' || doc.status === 'failed') return undefined;
+      const content = await readContent(tx, id);
+      if (!content) return undefined;
+      await setStatus(tx, id, { status: 'processing' });
+      return { doc, content };
+    });
+    if (!loaded) return;
+    const { doc, content } = loaded;
+
+    let chunks;
+    let pages: number | null;
+    try {
+      const extracted = await extractBlocks(doc.source_type, content, this.opts.limits);
+      pages = extracted.pages;
+      const blocks = this.opts.maskPii
+        ? extracted.blocks.map((b) => ({ ...b, text: maskPii(b.text).text }))
+        : extracted.blocks;
+      chunks = chunkBlocks(blocks, this.opts.chunking);
+      if (chunks.length === 0) throw new ExtractionError('The document contains no text.');
+    } catch (err) {
+      if (!(err instanceof ExtractionError)) throw err;
+      await this.db.withTenant(ctx, (tx) =>
+        setStatus(tx, id, { status: 'failed', failureReason: err.message }),
+      );
+      this.logger?.info({ documentId: id, reason: err.message }, 'document failed ingestion');
+      return;
+    }
+
+    const model = this.embedder.model;
+    const hashes = chunks.map((c) => sha256(c.text));
+    const cached = await this.db.withTenant(ctx, (tx) => cachedEmbeddings(tx, model, hashes));
+    const missing = [...new Set(hashes.filter((h) => !cached.has(h)))];
+    const byHash = new Map(chunks.map((c, i) => [hashes[i] as string, c.text]));
+    const fresh: { hash: string; embedding: string }[] = [];
+    const BATCH = 64;
+    for (let i = 0; i < missing.length; i += BATCH) {
+      const batch = missing.slice(i, i + BATCH);
+      const vectors = await this.embedder.embed(batch.map((h) => byHash.get(h) as string));
+      batch.forEach((hash, j) =>
+        fresh.push({ hash, embedding: toVectorLiteral(vectors[j] ?? []) }),
+      );
+    }
+    for (const f of fresh) cached.set(f.hash, f.embedding);
+
+    const rows: NewChunk[] = chunks.map((c, i) => ({
+      ...c,
+      contentHash: hashes[i] as string,
+      embedding: cached.get(hashes[i] as string) as string,
+    }));
+    await this.db.withTenant(ctx, async (tx) => {
+      const current = await getDocument(tx, id);
+      if (!current || current.status !== 'processing') return; // deleted or settled meanwhile
+      await cacheEmbeddings(tx, model, fresh);
+      await replaceChunks(tx, id, current.groups, model, rows);
+      await setStatus(tx, id, { status: 'ready', pageCount: pages, chunkCount: rows.length });
+    });
+    this.logger?.info(
+      { documentId: id, chunks: rows.length, pages, embedded: fresh.length },
+      'document ingested',
+    );
+  }
+
+  async markDead(job: Job, error: string): Promise<void> {
+    const { ctx, payload } = this.#context(job);
+    await this.db.withTenant(ctx, async (tx) => {
+      const doc = await getDocument(tx, payload.documentId);
+      if (!doc || doc.status === 'ready') return;
+      await setStatus(tx, payload.documentId, {
+        status: 'failed',
+        failureReason: `Processing failed after ${Math.min(job.attempt, job.maxAttempts)} attempts: ${error}`,
+      });
+    });
+  }
+}

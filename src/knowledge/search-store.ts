@@ -1,0 +1,110 @@
+import type { TenantTx } from '../platform/db/database.js';
+
+export interface SearchFilter {
+  documentIds?: readonly string[] | undefined;
+  tags?: readonly string[] | undefined;
+}
+
+export interface HitRow {
+  chunk_id: string;
+  document_id: string;
+  title: string;
+  text: string;
+  page_from: number | null;
+  page_to: number | null;
+  heading_path: string[];
+  score: number;
+}
+
+const HIT_COLUMNS = `c.id AS chunk_id, c.document_id, d.title, c.text, c.page_from, c.page_to, c.heading_path`;
+// Filters shared by both rankings; $1 tenant, $2 document ids, $3 tags.
+const FILTER = `c.tenant_id = $1 AND d.status = 'ready'
+  AND ($2::uuid[] IS NULL OR c.document_id = ANY ($2::uuid[]))
+  AND ($3::text[] IS NULL OR d.tags && $3::text[])`;
+
+const filterParams = (tx: TenantTx, f: SearchFilter): unknown[] => [
+  tx.tenantId,
+  f.documentIds?.length ? [...f.documentIds] : null,
+  f.tags?.length ? [...f.tags] : null,
+];
+
+/** Nearest chunks by cosine distance (HNSW), among the chunks RLS lets this transaction see. */
+export async function vectorSearch(
+  tx: TenantTx,
+  vector: string,
+  model: string,
+  f: SearchFilter,
+  limit: number,
+): Promise<HitRow[]> {
+  // The HNSW scan yields ef_search candidates before RLS and filters prune them: widen it
+  // with the page size so a filtered search still fills its page.
+  await tx.query(`SELECT set_config('hnsw.ef_search', $1, true)`, [
+    String(Math.min(1000, Math.max(40, limit * 4))),
+  ]);
+  const { rows } = await tx.query<HitRow>(
+    `SELECT ${HIT_COLUMNS}, (1 - (c.embedding <=> $4::vector))::float8 AS score
+       FROM chunks c JOIN documents d ON d.id = c.document_id
+      WHERE ${FILTER} AND c.embedding_model = $5 AND c.embedding IS NOT NULL
+      ORDER BY c.embedding <=> $4::vector
+      LIMIT $6`,
+    [...filterParams(tx, f), vector, model, limit],
+  );
+  return rows;
+}
+
+// Keyword-side filters on chunks alone ($1 tenant, $2 document ids, $3 tags): chunks exist only
+// for ready documents, so the documents table is touched only for a tag filter.
+const CHUNK_FILTER = `c.tenant_id = $1
+  AND ($2::uuid[] IS NULL OR c.document_id = ANY ($2::uuid[]))
+  AND ($3::text[] IS NULL OR EXISTS (SELECT 1 FROM documents d WHERE d.id = c.document_id AND d.tags && $3::text[]))`;
+
+/**
+ * Okapi BM25 over the english tsvector (stemmed, stop words removed), computed in SQL. Corpus
+ * size and average length come from the chunks this transaction can see (RLS), document
+ * frequencies from the visible chunks that match; so a restricted document's words do not even
+ * shape the scores of others. Term frequencies are read without expanding whole tsvectors:
+ * setweight marks the query's lexemes, ts_filter keeps only them.
+ */
+export async function keywordSearch(
+  tx: TenantTx,
+  query: string,
+  f: SearchFilter,
+  limit: number,
+  params: { k1: number; b: number } = { k1: 0.9, b: 0.4 },
+): Promise<HitRow[]> {
+  const { rows } = await tx.query<HitRow>(
+    `WITH terms AS MATERIALIZED (
+       SELECT array_agg(DISTINCT t) AS arr,
+              to_tsquery('simple', string_agg(DISTINCT quote_literal(t), ' | ')) AS tsq
+         FROM unnest(tsvector_to_array(to_tsvector('english', $4))) t
+     ),
+     corpus AS MATERIALIZED (
+       SELECT count(*)::float8 AS n, greatest(avg(lex_len), 1)::float8 AS avgdl
+         FROM chunks c WHERE c.tenant_id = $1
+     ),
+     hits AS MATERIALIZED (
+       SELECT c.id, c.lex_len, u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 AS tf
+         FROM chunks c
+        CROSS JOIN LATERAL unnest(ts_filter(setweight(c.tsv, 'A', (SELECT arr FROM terms)), '{a}')) u
+        WHERE ${CHUNK_FILTER} AND c.tsv @@ (SELECT tsq FROM terms)
+     ),
+     df AS MATERIALIZED (
+       SELECT lexeme, count(*)::float8 AS df FROM hits GROUP BY lexeme
+     ),
+     scored AS (
+       SELECT h.id,
+              sum(ln(1 + (corpus.n - df.df + 0.5) / (df.df + 0.5))
+                  * (h.tf * ($6::float8 + 1))
+                  / (h.tf + $6::float8 * (1 - $7::float8 + $7::float8 * h.lex_len / corpus.avgdl))) AS score
+         FROM hits h JOIN df ON df.lexeme = h.lexeme CROSS JOIN corpus
+        GROUP BY h.id
+        ORDER BY score DESC
+        LIMIT $5
+     )
+     SELECT ${HIT_COLUMNS}, s.score::float8 AS score
+       FROM scored s JOIN chunks c ON c.id = s.id JOIN documents d ON d.id = c.document_id
+      ORDER BY s.score DESC, c.id`,
+    [...filterParams(tx, f), query, limit, params.k1, params.b],
+  );
+  return rows;
+}

@@ -1,0 +1,217 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { appendAuditEvent } from '../audit/service.js';
+import type { Database } from '../platform/db/database.js';
+import {
+  Conflict,
+  InvalidInput,
+  NotFound,
+  PayloadTooLarge,
+  UnsupportedMediaType,
+} from '../platform/http/errors.js';
+import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import { enqueueJob } from '../platform/queue/queue.js';
+import { detectSourceType, type SourceType } from './detect.js';
+import { INGEST_JOB, type IngestPayload } from './ingest.js';
+import type { DocumentView } from './schemas.js';
+import {
+  deleteDocument,
+  findByContent,
+  getDocument,
+  insertDocument,
+  listChunks,
+  listDocuments,
+  type DocumentRow,
+  type DocumentStatus,
+} from './store.js';
+
+export interface NewUpload {
+  title: string;
+  content: Uint8Array;
+  /** Set when the caller said what the content is (JSON `text`/`markdown`/`html`); else detected from the bytes. */
+  declaredType?: SourceType;
+  tags?: readonly string[] | undefined;
+  groups?: readonly string[] | undefined;
+}
+
+export interface DocumentServiceOptions {
+  maxBytes: number;
+  maxAttempts: number;
+}
+
+const sorted = (xs: readonly string[] | undefined): string[] => [...new Set(xs ?? [])].sort();
+
+function view(r: DocumentRow): DocumentView {
+  return {
+    id: r.id,
+    title: r.title,
+    sourceType: r.source_type,
+    status: r.status,
+    failureReason: r.failure_reason,
+    pageCount: r.page_count,
+    chunkCount: r.chunk_count,
+    contentHash: r.content_hash,
+    bytes: Number(r.bytes),
+    tags: r.tags,
+    groups: r.groups,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+  };
+}
+
+function encodeCursor(createdAt: string, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown;
+    if (
+      Array.isArray(v) &&
+      typeof v[0] === 'string' &&
+      !Number.isNaN(Date.parse(v[0])) &&
+      typeof v[1] === 'string' &&
+      /^[0-9a-f-]{36}$/.test(v[1])
+    )
+      return { createdAt: v[0], id: v[1] };
+  } catch {
+    // fall through to the typed error
+  }
+  throw new InvalidInput('query.cursor: not a cursor returned by this API', {
+    errors: [{ field: 'query.cursor', message: 'invalid cursor' }],
+  });
+}
+
+/** Documents: accepting uploads (durably, with their ingestion job), listing, reading and deleting. */
+export class DocumentService {
+  constructor(
+    private readonly db: Database,
+    private readonly opts: DocumentServiceOptions,
+  ) {}
+
+  /**
+   * Records the document and its bytes and enqueues its ingestion in one transaction: when this
+   * returns, the work is durable. Identical content with the same groups returns the existing
+   * document (`duplicate: true`) instead of a second copy.
+   */
+  async accept(
+    principal: Principal,
+    upload: NewUpload,
+    meta: RequestMeta,
+  ): Promise<{ id: string; status: DocumentStatus; duplicate: boolean }> {
+    const { content } = upload;
+    if (content.byteLength === 0) throw new InvalidInput('The document is empty (0 bytes).');
+    if (content.byteLength > this.opts.maxBytes)
+      throw new PayloadTooLarge(
+        `The document is ${content.byteLength} bytes; the limit is ${this.opts.maxBytes}.`,
+      );
+    const sourceType = upload.declaredType ?? detectSourceType(content);
+    if (!sourceType)
+      throw new UnsupportedMediaType(
+        'Unsupported document type: upload PDF, Word (.docx), HTML, Markdown or plain UTF-8 text.',
+      );
+    const groups = sorted(upload.groups);
+    // Restricting a document to a group you are not in is an administrator's act.
+    const foreign = groups.filter((g) => !principal.groups.includes(g));
+    if (foreign.length > 0 && !principal.permissions.has('groups:manage'))
+      throw new InvalidInput(`You are not a member of group(s): ${foreign.join(', ')}.`, {
+        errors: [{ field: 'body.groups', message: 'not a member' }],
+      });
+    const contentHash = createHash('sha256').update(content).digest('hex');
+    const id = randomUUID();
+    return this.db.withTenant(principal, async (tx) => {
+      const inserted = await insertDocument(
+        tx,
+        {
+          id,
+          title: upload.title,
+          sourceType,
+          contentHash,
+          tags: sorted(upload.tags),
+          groups,
+          bytes: content.byteLength,
+          createdBy: `${actorOf(principal).type}:${actorOf(principal).id ?? ''}`,
+        },
+        content,
+      );
+      if (!inserted) {
+        const existing = await findByContent(tx, contentHash, groups);
+        if (!existing)
+          throw new Conflict('An identical document already exists.', 'duplicate_document');
+        return { id: existing.id, status: existing.status, duplicate: true };
+      }
+      const payload: IngestPayload = { documentId: id, groups };
+      await enqueueJob(tx, { kind: INGEST_JOB, payload, maxAttempts: this.opts.maxAttempts });
+      await appendAuditEvent(tx, {
+        actor: actorOf(principal),
+        action: 'document.create',
+        target: { type: 'document', id },
+        outcome: 'success',
+        ip: meta.ip,
+        requestId: meta.requestId,
+        details: { title: upload.title, sourceType, bytes: content.byteLength, groups },
+      });
+      return { id, status: 'queued' as const, duplicate: false };
+    });
+  }
+
+  async list(
+    principal: Principal,
+    q: {
+      status?: DocumentStatus | undefined;
+      tag?: string | undefined;
+      limit: number;
+      cursor?: string | undefined;
+    },
+  ): Promise<{ data: DocumentView[]; nextCursor: string | null }> {
+    const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+    const rows = await this.db.withTenant(principal, (tx) =>
+      listDocuments(tx, { status: q.status, tag: q.tag, after, limit: q.limit + 1 }),
+    );
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return {
+      data: page.map(view),
+      nextCursor: rows.length > q.limit && last ? encodeCursor(last.position, last.id) : null,
+    };
+  }
+
+  /** A document the caller may read; 404 otherwise (RLS hides other groups' documents). */
+  async get(principal: Principal, id: string): Promise<DocumentView> {
+    const row = await this.db.withTenant(principal, (tx) => getDocument(tx, id));
+    if (!row) throw new NotFound('Document');
+    return view(row);
+  }
+
+  async chunks(principal: Principal, id: string) {
+    return this.db.withTenant(principal, async (tx) => {
+      if (!(await getDocument(tx, id))) throw new NotFound('Document');
+      const rows = await listChunks(tx, id);
+      return rows.map((c) => ({
+        id: c.id,
+        ordinal: c.ordinal,
+        text: c.text,
+        pageFrom: c.page_from,
+        pageTo: c.page_to,
+        headingPath: c.heading_path,
+        tokenCount: c.token_count,
+      }));
+    });
+  }
+
+  /** Deletes the document, its bytes, chunks, vectors and cached embeddings; audited. */
+  async delete(principal: Principal, id: string, meta: RequestMeta): Promise<void> {
+    await this.db.withTenant(principal, async (tx) => {
+      const doc = await getDocument(tx, id);
+      if (!doc || !(await deleteDocument(tx, id))) throw new NotFound('Document');
+      await appendAuditEvent(tx, {
+        actor: actorOf(principal),
+        action: 'document.delete',
+        target: { type: 'document', id },
+        outcome: 'success',
+        ip: meta.ip,
+        requestId: meta.requestId,
+        details: { title: doc.title, contentHash: doc.content_hash, chunks: doc.chunk_count },
+      });
+    });
+  }
+}

@@ -1,0 +1,39 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Database } from '../platform/db/database.js';
+import { JobQueue } from '../platform/queue/queue.js';
+import { LocalHashEmbedder, type EmbeddingProvider } from './embed.js';
+import { INGEST_JOB, Ingestor } from './ingest.js';
+
+/** The background worker with the knowledge hub's jobs registered; `start()` it to run. */
+export function createWorker(
+  db: Database,
+  config: Config,
+  logger?: Logger,
+  embedder: EmbeddingProvider = new LocalHashEmbedder(),
+): JobQueue {
+  const queue = new JobQueue(
+    db,
+    {
+      pollIntervalMs: config.QUEUE_POLL_INTERVAL_MS,
+      concurrency: config.QUEUE_CONCURRENCY,
+      leaseMs: config.QUEUE_LEASE_MS,
+      retryBaseMs: config.QUEUE_RETRY_BASE_MS,
+      retryMaxMs: config.QUEUE_RETRY_MAX_MS,
+      retryJitter: 0.2,
+    },
+    logger,
+  );
+  const ingestor = new Ingestor(
+    db,
+    embedder,
+    {
+      limits: { maxPages: config.INGEST_MAX_PAGES, maxTextChars: config.INGEST_MAX_TEXT_CHARS },
+      chunking: { maxTokens: config.CHUNK_MAX_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS },
+      maskPii: config.PII_MASKING,
+    },
+    logger,
+  );
+  queue.register(INGEST_JOB, ingestor.handler());
+  return queue;
+}

@@ -1,0 +1,66 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger, makeScrubber } from './logger.js';
+
+class Sink extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+describe('makeScrubber', () => {
+  it('masks configured secret values, rmp_ keys and bearer tokens', () => {
+    const scrub = makeScrubber(['s3cret-value-123', 'abc']);
+    expect(
+      scrub('a s3cret-value-123 b rmp_abcdefghijklmnop1234 c Bearer eyJhbGciOi.xyz d abc'),
+    ).toBe('a [REDACTED] b rmp_[REDACTED] c Bearer [REDACTED] d abc');
+  });
+
+  it('masks the longer of two overlapping secrets whole', () => {
+    const scrub = makeScrubber(['password1', 'password1-and-more']);
+    expect(scrub('x password1-and-more y')).toBe('x [REDACTED] y');
+  });
+
+  it('masks a secret as it appears JSON-escaped inside a log line', () => {
+    const secret = 'tok"en\\with-quotes';
+    const scrub = makeScrubber([secret]);
+    const line = JSON.stringify({ msg: `failed with ${secret}` });
+    expect(line).not.toContain(secret);
+    expect(scrub(line)).toBe(JSON.stringify({ msg: 'failed with [REDACTED]' }));
+  });
+});
+
+describe('createLogger', () => {
+  it('redacts credential fields by path and scrubs secret values in messages and errors', async () => {
+    const sink = new Sink();
+    const secret = 'postgres-password-xyz';
+    const log = createLogger({ level: 'info', secretValues: [secret], destination: sink });
+    log.info(
+      {
+        req: { headers: { authorization: 'Basic dXNlcjpwYXNz', cookie: 'session=abc123' } },
+        body: { password: 'hunter22', apiKey: 'plain-api-key', nested: { token: 'tkn-1234' } },
+      },
+      'incoming',
+    );
+    log.error({ err: new Error(`connect postgres://app:${secret}@db/x failed`) }, 'db down');
+    log.flush();
+    const lines = sink.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({
+      level: 'info',
+      msg: 'incoming',
+      req: { headers: { authorization: '[REDACTED]', cookie: '[REDACTED]' } },
+      body: { password: '[REDACTED]', apiKey: '[REDACTED]' },
+    });
+    expect((lines[1]?.err as { message: string }).message).toBe(
+      'connect postgres://app:[REDACTED]@db/x failed',
+    );
+    for (const s of ['dXNlcjpwYXNz', 'abc123', 'hunter22', 'plain-api-key', secret])
+      expect(sink.text).not.toContain(s);
+  });
+});

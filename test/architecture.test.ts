@@ -1,0 +1,55 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkDependencies, importSpecifiers } from '../scripts/check-deps.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+describe('dependency direction (ARCHITECTURE.md)', () => {
+  it('holds for this repository: platform imports no feature, no feature imports another feature’s store', () => {
+    expect(checkDependencies(root)).toEqual([]);
+  });
+
+  describe('the checker', () => {
+    const fixture = mkdtempSync(join(tmpdir(), 'rampart-deps-'));
+    const write = (path: string, body: string) => {
+      const full = join(fixture, 'src', path);
+      mkdirSync(dirname(full), { recursive: true });
+      writeFileSync(full, body);
+    };
+    write('config.ts', 'export const settings = {};\n');
+    write('app.ts', "import { x } from './audit/store.js';\nexport const y = x;\n");
+    write('platform/db/database.ts', "import type { Config } from '../../config.js';\n");
+    write('platform/http/route.ts', "import { can } from '../../identity/permissions.js';\n");
+    write('platform/http/boot.ts', "export { buildApp } from '../../app.js';\n");
+    write('audit/store.ts', 'export const x = 1;\n');
+    write('audit/service.ts', "import { x } from './store.js';\nexport const s = x;\n");
+    write('identity/keys-store.ts', 'export const k = 1;\n');
+    write('identity/tenants-service.ts', "import { s } from '../audit/service.js';\n");
+    write('identity/bad.ts', "const m = await import('../audit/store.js');\n");
+    write('gateway/usage.ts', "import { k } from '../identity/keys-store.js';\n");
+    afterAll(() => rmSync(fixture, { recursive: true, force: true }));
+
+    it('reports exactly the violations of a tree that breaks both rules', () => {
+      const found = checkDependencies(fixture).map((v) => [v.file, v.target, v.rule]);
+      expect(found).toEqual([
+        ['src/gateway/usage.ts', 'src/identity/keys-store.ts', 'cross-feature-store'],
+        ['src/identity/bad.ts', 'src/audit/store.ts', 'cross-feature-store'],
+        ['src/platform/http/boot.ts', 'src/app.ts', 'platform-imports-feature'],
+        ['src/platform/http/route.ts', 'src/identity/permissions.ts', 'platform-imports-feature'],
+      ]);
+    });
+  });
+
+  it('sees static, re-exported, type-only and dynamic imports', () => {
+    const src = [
+      "import a from './a.js';",
+      "import type { B } from './b.js';",
+      "export * from './c.js';",
+      "const d = await import('./d.js');",
+    ].join('\n');
+    expect(importSpecifiers(src)).toEqual(['./a.js', './b.js', './c.js', './d.js']);
+  });
+});

@@ -1,0 +1,169 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/platform/db/database.js';
+import type { AdminConnection } from '../src/platform/db/migrator.js';
+import { openEmbedded } from '../src/platform/db/open.js';
+import { APP_ROLE } from '../src/platform/db/roles.js';
+import { createTestApp, SERVER_SECRET } from './helpers/app.js';
+import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
+
+const ROOT = join(import.meta.dirname, '..');
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI entry point as a child process with exactly the given environment. */
+function rampart(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/rampart.js', ...args], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * One database the CLI can open from its own process: a server database, or an embedded data
+ * directory. PGlite data directories are single-process, so the test closes its handle before
+ * each CLI run and reopens it afterwards.
+ */
+interface CliFixture {
+  env: Record<string, string>;
+  /** Runs fn with the database open in this process (the app role) and an owner connection for tampering. */
+  use<T>(fn: (db: Database, owner: AdminConnection) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+async function fixture(driver: 'pglite' | 'postgres'): Promise<CliFixture> {
+  if (driver === 'postgres') {
+    const t: TestDatabase = await createTestDatabase('postgres');
+    const settings = t.settings as NonNullable<TestDatabase['settings']>;
+    return {
+      env: { ...settings, RAMPART_SECRET_KEY: SERVER_SECRET },
+      use: (fn) => t.asOwner((owner) => fn(t.db, owner)),
+      close: () => t.close(),
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-audit-cli-'));
+  return {
+    env: { RAMPART_DATA_DIR: dir, RAMPART_SECRET_KEY: SERVER_SECRET },
+    async use(fn) {
+      const { db, pglite } = await openEmbedded(join(dir, 'pgdata'));
+      const raw = pglite as NonNullable<typeof pglite>;
+      try {
+        // Test-only owner access on the single embedded connection, as in helpers/db.ts.
+        const owner: AdminConnection = {
+          query: async (text, params) => {
+            await raw.exec('RESET ROLE');
+            try {
+              const r = await raw.query(text, params as unknown[]);
+              return { rows: r.rows as never[], rowCount: r.affectedRows ?? r.rows.length };
+            } finally {
+              await raw.exec(`SET ROLE ${APP_ROLE}`);
+            }
+          },
+          exec: (sql) => raw.exec(sql),
+        };
+        return await fn(db, owner);
+      } finally {
+        await db.close();
+      }
+    },
+    async close() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
+  let f: CliFixture;
+  let slug: string;
+
+  beforeAll(async () => {
+    f = await fixture(driver);
+    slug = await f.use(async (db) => {
+      const app = await createTestApp(db);
+      try {
+        const tenant = await app.createTenant();
+        // A third event: a key created by the owner.
+        const res = await app.app.inject({
+          method: 'POST',
+          url: '/v1/api-keys',
+          headers: { authorization: `Bearer ${tenant.ownerKey}` },
+          payload: { name: 'cli', role: 'viewer' },
+        });
+        expect(res.statusCode, res.body).toBe(201);
+        return tenant.slug;
+      } finally {
+        await app.close();
+      }
+    });
+  });
+  afterAll(async () => {
+    await f?.close();
+  });
+
+  it('exits 0 on an intact chain, then 1 after tampering, naming the broken event', async () => {
+    const intact = await rampart(['audit', 'verify', '--tenant', slug], f.env);
+    expect(intact.stderr).toBe('');
+    expect(intact.stdout).toMatch(
+      new RegExp(`audit chain of ${slug}: OK, 3 events, head [0-9a-f]{64}`),
+    );
+    expect(intact.code).toBe(0);
+
+    await f.use((_db, owner) =>
+      owner.query(
+        `UPDATE audit_events SET details = details || '{"role":"owner"}'
+          WHERE seq = 3 AND tenant_id = (SELECT id FROM tenants WHERE slug = $1)`,
+        [slug],
+      ),
+    );
+    const broken = await rampart(['audit', 'verify', '--tenant', slug], f.env);
+    expect(broken.stdout).toMatch(
+      new RegExp(
+        `audit chain of ${slug}: BROKEN at event seq 3 .*altered.*; 2 events before it verified`,
+      ),
+    );
+    expect(broken.code).toBe(1);
+  });
+
+  it('exits 2 with a clear message for an unknown slug', async () => {
+    const res = await rampart(['audit', 'verify', '--tenant', 'no-such-tenant'], f.env);
+    expect(res.stderr).toContain("no tenant with slug 'no-such-tenant'");
+    expect(res.stdout).toBe('');
+    expect(res.code).toBe(2);
+  });
+
+  it.runIf(driver === 'postgres')(
+    'exits 3, not 1, when it cannot verify at all (database unreachable)',
+    async () => {
+      const url = new URL(f.env.DATABASE_URL as string);
+      url.pathname = '/rampart_no_such_database';
+      const res = await rampart(['audit', 'verify', '--tenant', slug], {
+        ...f.env,
+        DATABASE_URL: url.toString(),
+      });
+      expect(res.stderr).toContain('audit verify could not run');
+      expect(res.stdout).toBe('');
+      expect(res.code).toBe(3);
+    },
+  );
+});

@@ -1,0 +1,232 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, type TestApp } from './helpers/app.js';
+import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
+import { apiClient } from './helpers/identity-api.js';
+
+/**
+ * Every registered tenant/admin route whose path takes an id, as "METHOD /path/:param", read
+ * from the router itself (printRoutes' tree), so a new id route without a case below fails.
+ */
+function idRoutes(app: TestApp): string[] {
+  const tree = app.app.printRoutes({ commonPrefix: false });
+  const stack: string[] = [];
+  const found = new Set<string>();
+  for (const line of tree.split('\n')) {
+    const at = line.search(/[├└]── /);
+    if (at < 0) continue;
+    const depth = at / 4;
+    const m = /^(.*?)(?: \(([^)]*)\))?$/.exec(line.slice(at + 4)) as RegExpExecArray;
+    stack.length = depth;
+    stack.push(m[1] as string);
+    const path = stack.join('');
+    if (!/^\/(v1|admin)\//.test(path) || !/[:*]/.test(path)) continue;
+    for (const method of (m[2] ?? '').split(', ').filter((x) => x && x !== 'HEAD')) {
+      found.add(`${method} ${path}`);
+    }
+  }
+  return [...found].sort();
+}
+
+/** Strings only tenant B's rows contain. */
+const B_MARKERS = [
+  'b-key',
+  'b-group',
+  'bu-',
+  'bo-',
+  'b-doc',
+  'B only.',
+  'b-prov',
+  'gpt-b',
+  'sk-b-provider-secret',
+];
+
+interface Listing {
+  data: { id: string }[];
+}
+
+describe.each(testDrivers())("a tenant's key never touches another tenant's ids (%s)", (driver) => {
+  let t: TestDatabase;
+  let app: TestApp;
+  let call: ReturnType<typeof apiClient>;
+  let a: { id: string; ownerKey: string };
+  let b: { id: string; ownerKey: string };
+  const B = {
+    keyId: '',
+    keySecret: '',
+    user: '',
+    outsider: '',
+    group: '',
+    doc: '',
+    provider: '',
+    alias: 'b-alias',
+    model: 'b-model',
+  };
+  const A = { user: '', group: '' };
+
+  const ok = async (key: string, method: 'POST' | 'PUT', url: string, body?: unknown) => {
+    const r = await call(method, url, key, body);
+    expect(r.status, `${method} ${url}: ${r.text}`).toBeLessThan(300);
+    return r.body as { id: string; secret: string };
+  };
+
+  /** Everything of tenant B the id routes could change, as B itself sees it. */
+  const snapshotB = async () => {
+    const get = async (url: string) => {
+      const r = await call('GET', url, b.ownerKey);
+      expect(r.status, url).toBe(200);
+      return r.body;
+    };
+    return {
+      keys: await get('/v1/api-keys?includeRevoked=true&limit=200'),
+      users: await get('/v1/users?limit=200'),
+      groups: await get('/v1/groups?limit=200'),
+      group: await get(`/v1/groups/${B.group}`),
+      me: await (await call('GET', '/v1/me', B.keySecret)).body,
+      documents: await get('/v1/documents?limit=100'),
+      document: await get(`/v1/documents/${B.doc}`),
+      chunks: await get(`/v1/documents/${B.doc}/chunks`),
+      providers: await get('/v1/providers'),
+      provider: await get(`/v1/providers/${B.provider}`),
+      routes: await get('/v1/routes'),
+      route: await get(`/v1/routes/${B.alias}`),
+      prices: await get('/v1/prices'),
+    };
+  };
+
+  beforeAll(async () => {
+    t = await createTestDatabase(driver);
+    // A master key so provider credentials (a gateway id route's rows) can be stored.
+    app = await createTestApp(t.db, { RAMPART_MASTER_KEY: randomBytes(32).toString('base64') });
+    call = apiClient(app);
+    a = await app.createTenant();
+    b = await app.createTenant();
+    const key = await ok(b.ownerKey, 'POST', '/v1/api-keys', { name: 'b-key', role: 'member' });
+    B.keyId = key.id;
+    B.keySecret = key.secret;
+    B.user = (
+      await ok(b.ownerKey, 'POST', '/v1/users', { email: `bu-${b.id}@example.com`, role: 'member' })
+    ).id;
+    B.outsider = (
+      await ok(b.ownerKey, 'POST', '/v1/users', { email: `bo-${b.id}@example.com`, role: 'viewer' })
+    ).id;
+    B.group = (await ok(b.ownerKey, 'POST', '/v1/groups', { name: 'b-group' })).id;
+    await ok(b.ownerKey, 'PUT', `/v1/groups/${B.group}/members/${B.user}`);
+    A.user = (
+      await ok(a.ownerKey, 'POST', '/v1/users', { email: `au-${a.id}@example.com`, role: 'member' })
+    ).id;
+    A.group = (await ok(a.ownerKey, 'POST', '/v1/groups', { name: 'a-group' })).id;
+    await ok(a.ownerKey, 'PUT', `/v1/groups/${A.group}/members/${A.user}`);
+    B.doc = (await ok(b.ownerKey, 'POST', '/v1/documents', { title: 'b-doc', text: 'B only.' })).id;
+    B.provider = (
+      await ok(b.ownerKey, 'POST', '/v1/providers', {
+        name: 'b-prov',
+        type: 'openai',
+        baseUrl: 'https://b.example.com/v1',
+        apiKey: 'sk-b-provider-secret',
+      })
+    ).id;
+    await ok(b.ownerKey, 'POST', '/v1/routes', {
+      alias: B.alias,
+      targets: [{ provider: 'b-prov', model: 'gpt-b' }],
+    });
+    await ok(b.ownerKey, 'PUT', `/v1/prices/${B.model}`, { input: 1, output: 2 });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await t?.close();
+  });
+
+  /**
+   * An attempt by A's owner with B's ids (or a mix of A's and B's). Routes keyed by an id answer
+   * 404; routes keyed by a tenant-local name (a model alias, a model's price) may act on A's own
+   * namespace ('own'), so there only B's rows staying unchanged is asserted.
+   */
+  type Attempt = ['GET' | 'PUT' | 'PATCH' | 'DELETE', string, unknown?, (404 | 'own')?];
+  /** For each id route, what A's owner tries. Add a route here when you add one with an id. */
+  const cases = (): Record<string, Attempt[]> => ({
+    // identity
+    'GET /v1/api-keys/:id': [['GET', `/v1/api-keys/${B.keyId}`]],
+    'PATCH /v1/api-keys/:id': [
+      ['PATCH', `/v1/api-keys/${B.keyId}`, { name: 'pwned', role: 'viewer' }],
+    ],
+    'DELETE /v1/api-keys/:id': [['DELETE', `/v1/api-keys/${B.keyId}`]],
+    'GET /v1/users/:id': [['GET', `/v1/users/${B.user}`]],
+    'PATCH /v1/users/:id': [['PATCH', `/v1/users/${B.user}`, { role: 'viewer' }]],
+    'DELETE /v1/users/:id': [['DELETE', `/v1/users/${B.user}`]],
+    'GET /v1/groups/:id': [['GET', `/v1/groups/${B.group}`]],
+    'DELETE /v1/groups/:id': [['DELETE', `/v1/groups/${B.group}`]],
+    'PUT /v1/groups/:id/members/:userId': [
+      ['PUT', `/v1/groups/${B.group}/members/${B.outsider}`],
+      ['PUT', `/v1/groups/${B.group}/members/${A.user}`],
+      ['PUT', `/v1/groups/${A.group}/members/${B.outsider}`],
+    ],
+    'DELETE /v1/groups/:id/members/:userId': [
+      ['DELETE', `/v1/groups/${B.group}/members/${B.user}`],
+      ['DELETE', `/v1/groups/${A.group}/members/${B.user}`],
+    ],
+    // knowledge
+    'GET /v1/documents/:id': [['GET', `/v1/documents/${B.doc}`]],
+    'GET /v1/documents/:id/chunks': [['GET', `/v1/documents/${B.doc}/chunks`]],
+    'DELETE /v1/documents/:id': [['DELETE', `/v1/documents/${B.doc}`]],
+    // gateway
+    'GET /v1/providers/:id': [['GET', `/v1/providers/${B.provider}`]],
+    'PATCH /v1/providers/:id': [
+      [
+        'PATCH',
+        `/v1/providers/${B.provider}`,
+        { apiKey: 'sk-stolen', baseUrl: 'https://evil.example.com' },
+      ],
+    ],
+    'DELETE /v1/providers/:id': [['DELETE', `/v1/providers/${B.provider}`]],
+    'GET /v1/routes/:alias': [['GET', `/v1/routes/${B.alias}`]],
+    'PUT /v1/routes/:alias': [
+      ['PUT', `/v1/routes/${B.alias}`, { targets: [{ provider: 'b-prov', model: 'x' }] }, 'own'],
+    ],
+    'DELETE /v1/routes/:alias': [['DELETE', `/v1/routes/${B.alias}`]],
+    'PUT /v1/prices/:model': [['PUT', `/v1/prices/${B.model}`, { input: 99, output: 99 }, 'own']],
+    'DELETE /v1/prices/:model': [['DELETE', `/v1/prices/${B.model}`, undefined, 'own']],
+  });
+
+  it('every route that takes an id has a cross-tenant case', () => {
+    expect(Object.keys(cases()).sort()).toEqual(idRoutes(app));
+  });
+
+  it("answers 404 on every id route with tenant B's ids and leaves B's rows unchanged", async () => {
+    const before = await snapshotB();
+    expect(before.me).toMatchObject({ principal: { role: 'member' } });
+    for (const [routeKey, attempts] of Object.entries(cases())) {
+      for (const [method, url, body, expected = 404] of attempts) {
+        const r = await call(method, url, a.ownerKey, body);
+        if (expected === 404) expect(r.status, `${routeKey}: ${method} ${url}`).toBe(404);
+        else expect(r.status, `${routeKey}: ${method} ${url}`).toBeLessThan(500);
+        // B's names and secrets must not come back, except those the request itself sent.
+        const sent = url + JSON.stringify(body ?? {});
+        for (const marker of B_MARKERS.filter((m) => !sent.includes(m))) {
+          expect(r.text, `${method} ${url} leaks ${marker}`).not.toContain(marker);
+        }
+      }
+    }
+    expect(await snapshotB()).toEqual(before);
+    // A's own rows are untouched by the mixed attempts too.
+    const aGroup = await call('GET', `/v1/groups/${A.group}`, a.ownerKey);
+    expect(aGroup.body).toMatchObject({ memberCount: 1, members: [{ id: A.user }] });
+  });
+
+  it("A's listings contain none of B's rows", async () => {
+    for (const [url, bId] of [
+      ['/v1/api-keys?includeRevoked=true&limit=200', B.keyId],
+      ['/v1/users?limit=200', B.user],
+      ['/v1/groups?limit=200', B.group],
+      ['/v1/documents?limit=100', B.doc],
+      ['/v1/providers', B.provider],
+    ] as const) {
+      const r = await call('GET', url, a.ownerKey);
+      expect(r.status).toBe(200);
+      expect(
+        (r.body as Listing).data.map((x) => x.id),
+        url,
+      ).not.toContain(bId);
+    }
+  });
+});
