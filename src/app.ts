@@ -21,7 +21,9 @@ import { TenantService } from './identity/tenants-service.js';
 import { knowledgeRoutes } from './knowledge/routes.js';
 import { DocumentService } from './knowledge/service.js';
 import { registerUploads } from './knowledge/uploads.js';
-import { LocalHashEmbedder } from './knowledge/embed.js';
+import { embedderFromConfig } from './knowledge/embed-openai.js';
+import { chatModelFromConfig } from './knowledge/generate.js';
+import { KnowledgeSettingsService } from './knowledge/settings.js';
 import { SearchService } from './knowledge/search.js';
 import { AnswerService } from './knowledge/answer.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
@@ -126,6 +128,8 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     db,
     logger: deps.logger,
     config,
+    redis: deps.redis,
+    limitsConfig: config,
     keyring: keyringFromSettings(
       deps.masterKey ?? config.RAMPART_MASTER_KEY,
       config.RAMPART_MASTER_KEY_PREVIOUS,
@@ -144,7 +148,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
 
   await registerUploads(app, config.DOCUMENT_MAX_BYTES);
   registerQueueMetrics(metrics.registry, db);
-  const search = new SearchService(db, new LocalHashEmbedder());
+  const search = new SearchService(db, embedderFromConfig(config));
   const documents = new DocumentService(db, {
     maxBytes: config.DOCUMENT_MAX_BYTES,
     maxAttempts: config.QUEUE_MAX_ATTEMPTS,
@@ -157,7 +161,8 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...knowledgeRoutes(documents, {
       maxBytes: config.DOCUMENT_MAX_BYTES,
       search,
-      answers: new AnswerService(search),
+      answers: new AnswerService(search, chatModelFromConfig(config)),
+      settings: new KnowledgeSettingsService(db, { piiMasking: config.PII_MASKING }),
     }),
   ]);
   return { app, auth, metrics, services: { tenants, keys, documents }, gateway };

@@ -106,6 +106,65 @@ export const settings = {
       'LLM gateway: longest silence allowed between bytes of an upstream response or stream.',
     defaultText: '120000',
   },
+  RATE_LIMIT_REDIS_FAILURE_MODE: {
+    schema: z.enum(['open', 'closed']).default('open'),
+    description:
+      "LLM gateway limits when Redis is unreachable: 'open' enforces each instance's local limits, 'closed' answers 503.",
+    defaultText: 'open',
+  },
+  RATE_LIMIT_REDIS_TIMEOUT_MS: {
+    schema: int(10, 10_000).default(150),
+    description:
+      'LLM gateway limits: longest wait for one Redis limit check before it counts as a failure (a circuit breaker then skips Redis for 5 s).',
+    defaultText: '150',
+  },
+  GATEWAY_MAX_OUTPUT_TOKENS_ESTIMATE: {
+    schema: int(1, 1_000_000).default(4096),
+    description:
+      'LLM gateway budgets: output tokens reserved for a request that sets no max_tokens.',
+    defaultText: '4096',
+  },
+  GATEWAY_RETRY_ATTEMPTS: {
+    schema: int(1, 10).default(2),
+    description:
+      'LLM gateway: tries per upstream target (first call included) on 429/5xx/connect errors/timeouts, before falling back to the next target.',
+    defaultText: '2',
+  },
+  GATEWAY_RETRY_BASE_MS: {
+    schema: int(1, 60_000).default(200),
+    description:
+      'LLM gateway: initial retry backoff; it doubles per retry, with full jitter, up to GATEWAY_RETRY_MAX_DELAY_MS.',
+    defaultText: '200',
+  },
+  GATEWAY_RETRY_MAX_DELAY_MS: {
+    schema: int(1, 600_000).default(5_000),
+    description:
+      "LLM gateway: longest wait before a retry, including one asked for by an upstream's Retry-After; a longer Retry-After moves on to the next target.",
+    defaultText: '5000',
+  },
+  GATEWAY_BREAKER_THRESHOLD: {
+    schema: int(1, 1_000).default(5),
+    description:
+      'LLM gateway: consecutive failures after which a target (tenant, provider, model) is skipped without being contacted.',
+    defaultText: '5',
+  },
+  GATEWAY_BREAKER_COOLDOWN_MS: {
+    schema: int(10, 3_600_000).default(30_000),
+    description:
+      'LLM gateway: how long an open circuit breaker skips its target before letting one probe request through.',
+    defaultText: '30000',
+  },
+  GATEWAY_USAGE_FLUSH_MS: {
+    schema: int(1, 60_000).default(250),
+    description:
+      'LLM gateway: usage rows are buffered in memory and written in batches at least this often (the loss window on a crash).',
+    defaultText: '250',
+  },
+  GATEWAY_USAGE_BATCH_MAX: {
+    schema: int(1, 10_000).default(200),
+    description: 'LLM gateway: a usage buffer holding this many rows is written at once.',
+    defaultText: '200',
+  },
   API_KEY_CACHE_TTL_MS: {
     schema: int(0, 3_600_000).default(30_000),
     description:
@@ -178,6 +237,61 @@ export const settings = {
     description:
       'Knowledge hub: mask e-mails, phone numbers, SSNs, card numbers and IBANs before indexing.',
     defaultText: 'true',
+  },
+  EMBEDDINGS_BASE_URL: {
+    schema: url.optional(),
+    description:
+      'Knowledge hub: base URL of an OpenAI-compatible embeddings API (e.g. `https://api.openai.com/v1`); unset → the built-in local embedder.',
+  },
+  EMBEDDINGS_MODEL: {
+    schema: z.string().min(1).optional(),
+    description: 'Knowledge hub: embedding model name sent to `EMBEDDINGS_BASE_URL`.',
+  },
+  EMBEDDINGS_DIMENSIONS: {
+    schema: int(1, 65_536).default(1024),
+    description:
+      'Knowledge hub: dimension of the configured embedding model; must be 1024 (the `chunks.embedding` column).',
+    defaultText: '1024',
+  },
+  EMBEDDINGS_API_KEY: {
+    schema: z.string().min(1).optional(),
+    secret: true,
+    description: 'Knowledge hub: bearer key for `EMBEDDINGS_BASE_URL`.',
+  },
+  EMBEDDINGS_BATCH_SIZE: {
+    schema: int(1, 2048).default(64),
+    description: 'Knowledge hub: texts per embeddings request.',
+    defaultText: '64',
+  },
+  EMBEDDINGS_MAX_RETRIES: {
+    schema: int(0, 10).default(4),
+    description: 'Knowledge hub: retries of an embeddings request answered 429/5xx or failing.',
+    defaultText: '4',
+  },
+  EMBEDDINGS_RETRY_BASE_MS: {
+    schema: int(0, 60_000).default(500),
+    description: 'Knowledge hub: first retry delay of an embeddings request (doubles each time).',
+    defaultText: '500',
+  },
+  ASK_CHAT_BASE_URL: {
+    schema: url.optional(),
+    description:
+      'Knowledge hub: base URL of an OpenAI-compatible chat API for generative `/v1/ask`; unset → extractive answers.',
+  },
+  ASK_CHAT_MODEL: {
+    schema: z.string().min(1).optional(),
+    description: 'Knowledge hub: chat model used by `/v1/ask`.',
+  },
+  ASK_CHAT_API_KEY: {
+    schema: z.string().min(1).optional(),
+    secret: true,
+    description: 'Knowledge hub: bearer key for `ASK_CHAT_BASE_URL`.',
+  },
+  ASK_CHAT_TIMEOUT_MS: {
+    schema: int(100, 600_000).default(30_000),
+    description:
+      'Knowledge hub: longest wait for a generated answer before `/v1/ask` falls back to extractive.',
+    defaultText: '30000',
   },
   QUEUE_POLL_INTERVAL_MS: {
     schema: int(50, 600_000).default(1_000),

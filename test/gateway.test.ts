@@ -324,7 +324,9 @@ describe.each(testDrivers())('LLM gateway through the openai SDK (%s)', (driver)
       .create({ model: 'flaky', messages: [{ role: 'user', content: 'still there' }] })
       .withResponse();
     expect(data.choices[0]?.message.content).toBe('echo: still there');
+    // Tried twice (GATEWAY_RETRY_ATTEMPTS defaults to 2), then the fallback.
     expect(fake.requests.slice(before).map((r) => r.body.model)).toEqual([
+      'fail-500',
       'fail-500',
       'gpt-4o-mini',
     ]);

@@ -77,6 +77,23 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
       `INSERT INTO usage_events (tenant_id, endpoint, alias, latency_ms, status) VALUES ($1, 'chat', 'default', 1, 200)`,
       [tenantId],
     );
+    // Gateway limits and budgets (migration 0004).
+    await q.query(
+      `INSERT INTO key_limits (key_id, tenant_id, models, limits)
+         SELECT id, tenant_id, ARRAY['default'], '{"rpm": 1}' FROM api_keys WHERE tenant_id = $1 LIMIT 1`,
+      [tenantId],
+    );
+    await q.query(`INSERT INTO tenant_limits (tenant_id, limits) VALUES ($1, '{"rpm": 1}')`, [
+      tenantId,
+    ]);
+    await q.query(
+      `INSERT INTO budget_spend (tenant_id, scope, scope_id, period_start) VALUES ($1, 'tenant', $1, '2026-01-01')`,
+      [tenantId],
+    );
+    // Knowledge settings (migration 0005).
+    await q.query(`INSERT INTO knowledge_settings (tenant_id, pii_masking) VALUES ($1, false)`, [
+      tenantId,
+    ]);
   });
 }
 

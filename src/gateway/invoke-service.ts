@@ -18,8 +18,10 @@ import { findRouteForModel, listRoutes } from './routing-store.js';
 import { relayStream } from './stream-relay.js';
 import { callFirstAvailable, type Attempt } from './attempts.js';
 import type { UpstreamClient } from './upstream.js';
+import type { TargetPolicies } from './resilience/policy.js';
 import type { UsageRecorder } from './usage.js';
 import type { UsageEvent } from './usage-store.js';
+import type { Admission, LimitsService } from './limits/service.js';
 
 /** overheadMs: time spent in Rampart rather than in the upstream call that answered. */
 export type ChatResult =
@@ -48,8 +50,10 @@ export class GatewayService {
       db: Database;
       providers: ProviderService;
       upstream: UpstreamClient;
+      policies: TargetPolicies;
       usage: UsageRecorder;
       logger: Logger;
+      limits?: LimitsService | undefined;
     },
   ) {}
 
@@ -108,16 +112,60 @@ export class GatewayService {
     });
   }
 
+  /** Limits and budgets around the call: admitted before it, settled when it ends. */
+  async #admit(
+    principal: Principal,
+    model: string,
+    input: unknown,
+    maxTokens: unknown,
+    attempts: Attempt[],
+  ): Promise<Admission> {
+    if (!this.deps.limits) return { end: () => Promise.resolve() };
+    return this.deps.limits.admit(
+      principal,
+      { model, input, maxTokens: typeof maxTokens === 'number' ? maxTokens : undefined },
+      attempts.map((a) => a.model),
+    );
+  }
+
   async chat(
     principal: Principal,
     body: ChatRequest,
     meta: RequestMeta,
     signal: AbortSignal,
   ): Promise<ChatResult> {
+    const attempts = await this.#plan(principal, body.model);
+    const { messages, tools, max_tokens, max_completion_tokens } = body as Record<string, unknown>;
+    const admission = await this.#admit(
+      principal,
+      body.model,
+      { messages, tools },
+      max_completion_tokens ?? max_tokens,
+      attempts,
+    );
+    try {
+      const result = await this.#chatAdmitted(principal, body, meta, signal, attempts, admission);
+      // Ends a stream the client left before it started (its generator never ran): no-op otherwise.
+      if (result.kind === 'stream')
+        result.stream.once('close', () => void admission.end(undefined, undefined));
+      return result;
+    } catch (err) {
+      await admission.end(undefined, undefined);
+      throw err;
+    }
+  }
+
+  async #chatAdmitted(
+    principal: Principal,
+    body: ChatRequest,
+    meta: RequestMeta,
+    signal: AbortSignal,
+    attempts: Attempt[],
+    admission: Admission,
+  ): Promise<ChatResult> {
     const started = performance.now();
     const stream = body.stream === true;
     const base = { endpoint: 'chat' as const, alias: body.model, stream };
-    const attempts = await this.#plan(principal, body.model);
     const fail = (attempt: Attempt | undefined, status: number) =>
       this.#usage(principal, meta, base, {
         attempt,
@@ -128,6 +176,8 @@ export class GatewayService {
       });
     const { attempt, res, upstreamStart } = await callFirstAvailable(
       this.deps.upstream,
+      this.deps.policies,
+      principal.tenantId,
       attempts,
       (a) => a.adapter.chatRequest(a.config, body, a.model),
       signal,
@@ -150,6 +200,7 @@ export class GatewayService {
         started,
         upstreamMs,
       });
+      await admission.end(out.usage, attempt.model);
       return { kind: 'json', body: out.body, overheadMs: performance.now() - started - upstreamMs };
     }
     const includeUsage =
@@ -171,7 +222,10 @@ export class GatewayService {
       signal,
       logger: this.deps.logger,
       requestId: meta.requestId,
-      onEnd: record,
+      onEnd: (status) => {
+        record(status);
+        void admission.end(translator.usage, attempt.model);
+      },
     });
     // Up to the response headers: everything before the upstream call that answered.
     return { kind: 'stream', stream: relayed, overheadMs: upstreamStart - started };
@@ -183,9 +237,28 @@ export class GatewayService {
     meta: RequestMeta,
     signal: AbortSignal,
   ): Promise<{ body: Record<string, unknown>; overheadMs: number }> {
+    const attempts = await this.#plan(principal, body.model);
+    const admission = await this.#admit(principal, body.model, body.input, 0, attempts);
+    try {
+      const out = await this.#embeddingsAdmitted(principal, body, meta, signal, attempts);
+      // Embeddings report prompt tokens only; the reservation (prompt estimate) is the cost.
+      await admission.end(undefined, attempts[0]?.model);
+      return out;
+    } catch (err) {
+      await admission.end(undefined, undefined);
+      throw err;
+    }
+  }
+
+  async #embeddingsAdmitted(
+    principal: Principal,
+    body: EmbeddingsRequest,
+    meta: RequestMeta,
+    signal: AbortSignal,
+    attempts: Attempt[],
+  ): Promise<{ body: Record<string, unknown>; overheadMs: number }> {
     const started = performance.now();
     const base = { endpoint: 'embeddings' as const, alias: body.model, stream: false };
-    const attempts = await this.#plan(principal, body.model);
     const fail = (attempt: Attempt | undefined, status: number) =>
       this.#usage(principal, meta, base, {
         attempt,
@@ -196,6 +269,8 @@ export class GatewayService {
       });
     const { attempt, res, upstreamStart } = await callFirstAvailable(
       this.deps.upstream,
+      this.deps.policies,
+      principal.tenantId,
       attempts,
       (a) => {
         if (!a.adapter.embeddingsRequest)
@@ -230,10 +305,11 @@ export class GatewayService {
   /** The aliases this tenant routes (the '*' pass-through route is not a model). */
   async models(principal: Principal): Promise<{ object: 'list'; data: Record<string, unknown>[] }> {
     const routes = await this.deps.db.withTenant(principal, (tx) => listRoutes(tx));
+    const allowed = (await this.deps.limits?.allowedModels(principal)) ?? null;
     return {
       object: 'list',
       data: routes
-        .filter((r) => r.alias !== '*')
+        .filter((r) => r.alias !== '*' && (allowed === null || allowed.includes(r.alias)))
         .map((r) => ({
           id: r.alias,
           object: 'model',

@@ -1,3 +1,4 @@
+import type { Limits } from '../gateway/limits/schema.js';
 import { appendAuditEvent } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { InvalidInput, NotFound } from '../platform/http/errors.js';
@@ -9,6 +10,7 @@ import {
   insertApiKey,
   listApiKeys,
   notifyKeyChanged,
+  setKeyLimits,
   revokeApiKey,
   updateApiKey,
   type ApiKeyRow,
@@ -52,6 +54,8 @@ export interface CreateKeyInput {
   expiresAt?: Date | undefined;
   /** A member of the same tenant the key acts for (its groups, capped by its role). */
   userId?: string | undefined;
+  models?: string[] | undefined;
+  limits?: Limits | undefined;
 }
 
 /** API keys of one tenant: issue (secret shown once), list, change, revoke. */
@@ -108,6 +112,8 @@ export class ApiKeyService {
           userId,
           createdBy: `${actor.type}:${actor.id ?? ''}`,
         });
+        if (input.models !== undefined || input.limits !== undefined)
+          await setKeyLimits(tx, created.key.id, input);
         await appendAuditEvent(tx, {
           actor,
           action: 'api_key.created',
@@ -148,7 +154,13 @@ export class ApiKeyService {
   async update(
     principal: Principal,
     id: string,
-    patch: { name?: string | undefined; role?: Role | undefined; groups?: string[] | undefined },
+    patch: {
+      name?: string | undefined;
+      role?: Role | undefined;
+      groups?: string[] | undefined;
+      models?: string[] | null | undefined;
+      limits?: Limits | undefined;
+    },
     meta: RequestMeta,
   ): Promise<ApiKeyView> {
     return auditingRefusals(this.db, principal, meta, { type: 'api_key', id }, async () => {
@@ -163,6 +175,8 @@ export class ApiKeyService {
           if (member) assertKeyWithinUser(patch.role, member.role);
         }
         const after = (await updateApiKey(tx, id, patch)) as ApiKeyRow;
+        if (patch.models !== undefined || patch.limits !== undefined)
+          await setKeyLimits(tx, id, patch);
         await notifyKeyChanged(tx, id);
         const changes: Record<string, unknown> = {};
         if (patch.name !== undefined && patch.name !== before.name)
@@ -170,6 +184,8 @@ export class ApiKeyService {
         if (patch.role !== undefined && patch.role !== before.role)
           changes.role = { from: before.role, to: patch.role };
         if (patch.groups !== undefined) changes.groups = { from: before.groups, to: patch.groups };
+        if (patch.models !== undefined) changes.models = { to: patch.models };
+        if (patch.limits !== undefined) changes.limits = { to: patch.limits };
         await appendAuditEvent(tx, {
           actor: actorOf(principal),
           action: changes.role ? 'api_key.role_changed' : 'api_key.updated',

@@ -1,3 +1,4 @@
+import type { Limits } from '../gateway/limits/schema.js';
 import type { OperatorTx, TenantTx } from '../platform/db/database.js';
 
 export interface ApiKeyRow {
@@ -177,4 +178,26 @@ export async function revokeUserKeys(tx: TenantTx, userId: string): Promise<stri
     [tx.tenantId, userId],
   );
   return rows.map((r) => r.id);
+}
+
+/** Sets a key's gateway model allow-list and/or limits (table key_limits); a field left undefined keeps its stored value. */
+export async function setKeyLimits(
+  tx: TenantTx,
+  keyId: string,
+  patch: { models?: string[] | null | undefined; limits?: Limits | undefined },
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO key_limits (key_id, tenant_id, models, limits)
+     VALUES ($2, $1, $3::text[], coalesce($4::jsonb, '{}'))
+     ON CONFLICT (key_id) DO UPDATE SET
+       models = CASE WHEN $5 THEN excluded.models ELSE key_limits.models END,
+       limits = coalesce($4::jsonb, key_limits.limits), updated_at = now()`,
+    [
+      tx.tenantId,
+      keyId,
+      patch.models ?? null,
+      patch.limits ? JSON.stringify(patch.limits) : null,
+      patch.models !== undefined,
+    ],
+  );
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ROLES } from './permissions.js';
+import { LimitsSchema, ModelsSchema } from '../gateway/limits/schema.js';
 
 export const Uuid = z.uuid();
 export const IdParams = z.object({ id: Uuid });
@@ -44,14 +45,22 @@ export const CreateApiKeyBody = z.strictObject({
     .transform((s) => new Date(s))
     .optional(),
   userId: Uuid.optional(),
+  // Gateway: the model aliases this key may call (absent: all) and its own limits.
+  models: ModelsSchema.optional(),
+  limits: LimitsSchema.optional(),
 });
 export const PatchApiKeyBody = z
   .strictObject({
     name: z.string().trim().min(1).max(200).optional(),
     role: RoleSchema.optional(),
     groups: z.array(GroupName).max(100).optional(),
+    models: ModelsSchema.nullable().optional(),
+    limits: LimitsSchema.optional(),
   })
-  .refine((b) => Object.keys(b).length > 0, 'at least one of name, role, groups is required');
+  .refine(
+    (b) => Object.keys(b).length > 0,
+    'at least one of name, role, groups, models, limits is required',
+  );
 
 export const PageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),

@@ -1,5 +1,13 @@
 import { z } from 'zod';
 import type { Principal } from '../platform/http/principal.js';
+import {
+  chunkLabel,
+  citedLabels,
+  GenerationFailed,
+  groundedPrompt,
+  SYSTEM_PROMPT,
+  type ChatModel,
+} from './generate.js';
 import type { SearchHit, SearchService } from './search.js';
 
 export const AskBody = z.object({
@@ -19,6 +27,8 @@ export const AskResponse = z.object({
   answer: z.string(),
   citations: z.array(Citation),
   mode: z.enum(['extractive', 'generative']),
+  /** Set when a configured chat model failed and the answer fell back to extractive. */
+  warning: z.string().optional(),
 });
 export type AskResponse = z.infer<typeof AskResponse>;
 
@@ -35,13 +45,18 @@ const fold = (w: string): string => w.replace(/(?:ing|ed|es|s)$/u, '');
 const MAX_SENTENCES = 3;
 
 /**
- * Answers from the caller's own documents. With no chat model configured it is extractive: the
- * sentences of the top chunks that best cover the question's words, each cited — deterministic
- * and clearly labelled. Retrieval runs under the caller's RLS, so citations can only name
- * chunks the caller may read.
+ * Answers from the caller's own documents. With a chat model configured it is generative: the
+ * model sees only the chunks retrieved for this caller, delimited as untrusted data, and of the
+ * ids it cites only those of these chunks are kept. Without one (or when it fails) it is
+ * extractive: the sentences of the top chunks that best cover the question's words, each cited
+ * — deterministic and clearly labelled. Retrieval runs under the caller's RLS, so citations
+ * can only name chunks the caller may read.
  */
 export class AnswerService {
-  constructor(private readonly search: SearchService) {}
+  constructor(
+    private readonly search: SearchService,
+    private readonly chat?: ChatModel,
+  ) {}
 
   async ask(principal: Principal, body: AskBody): Promise<AskResponse> {
     const { data: hits } = await this.search.search(principal, {
@@ -49,8 +64,50 @@ export class AnswerService {
       k: body.k,
       mode: 'hybrid',
     });
-    return extractiveAnswer(body.question, hits);
+    if (!this.chat || hits.length === 0) return extractiveAnswer(body.question, hits);
+    try {
+      const text = await this.chat.complete(SYSTEM_PROMPT, groundedPrompt(body.question, hits));
+      return generativeAnswer(text, hits);
+    } catch (err) {
+      if (!(err instanceof GenerationFailed)) throw err;
+      return {
+        ...extractiveAnswer(body.question, hits),
+        warning: `The chat model is unavailable (${err.message}); this answer is extractive.`,
+      };
+    }
   }
+}
+
+/** The model's answer with the citations it made, restricted to the chunks it was given. */
+export function generativeAnswer(text: string, hits: readonly SearchHit[]): AskResponse {
+  const byLabel = new Map(hits.map((h, i) => [chunkLabel(i), h]));
+  const citations: AskResponse['citations'] = [];
+  for (const label of citedLabels(text)) {
+    const hit = byLabel.get(label);
+    if (!hit) continue; // an id the model invented: never surfaced
+    citations.push({
+      documentId: hit.documentId,
+      chunkId: hit.chunkId,
+      title: hit.title,
+      page: hit.page,
+      snippet: hit.text.slice(0, 300),
+    });
+  }
+  // Renumber markers to positions in `citations`, as extractive answers do ([1], [2]); a
+  // marker naming no given chunk disappears with its citation.
+  const number = new Map(citations.map((c, n) => [c.chunkId, n + 1]));
+  const answer = text
+    .replace(/\s?\[([^\]]{1,200})\]/gu, (whole, inner: string) => {
+      const labels = citedLabels(`[${inner}]`);
+      if (labels.length === 0) return whole; // not a citation, e.g. "[sic]"
+      const ns = labels
+        .map((l) => byLabel.get(l))
+        .filter((h): h is SearchHit => h !== undefined)
+        .map((h) => number.get(h.chunkId));
+      return ns.length > 0 ? ` [${ns.join(', ')}]` : '';
+    })
+    .trim();
+  return { answer, citations, mode: 'generative' };
 }
 
 /** The best supporting sentences of the hits, in rank order of support, with one citation each. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Database } from '../platform/db/database.js';
@@ -8,6 +9,7 @@ import { chunkBlocks, type ChunkOptions } from './chunk.js';
 import { toVectorLiteral, type EmbeddingProvider } from './embed.js';
 import { ExtractionError, extractBlocks, type ExtractionLimits } from './extract/index.js';
 import { maskPii } from './pii.js';
+import { readKnowledgeSettings } from './settings.js';
 import {
   cacheEmbeddings,
   cachedEmbeddings,
@@ -20,6 +22,8 @@ import {
 
 export const INGEST_JOB = 'knowledge.ingest';
 
+const tracer = trace.getTracer('rampart.knowledge');
+
 /** The ingestion job's payload; the document's groups let the job see the document under RLS. */
 export const IngestPayload = z.object({
   documentId: z.uuid(),
@@ -30,6 +34,7 @@ export type IngestPayload = z.infer<typeof IngestPayload>;
 export interface IngestOptions {
   limits: ExtractionLimits;
   chunking: ChunkOptions;
+  /** The default for tenants that never set `piiMasking` (PUT /v1/knowledge/settings). */
   maskPii: boolean;
 }
 
@@ -72,17 +77,18 @@ export class Ingestor {
       const content = await readContent(tx, id);
       if (!content) return undefined;
       await setStatus(tx, id, { status: 'processing' });
-      return { doc, content };
+      const settings = await readKnowledgeSettings(tx, { piiMasking: this.opts.maskPii });
+      return { doc, content, mask: settings.piiMasking };
     });
     if (!loaded) return;
-    const { doc, content } = loaded;
+    const { doc, content, mask } = loaded;
 
     let chunks;
     let pages: number | null;
     try {
       const extracted = await extractBlocks(doc.source_type, content, this.opts.limits);
       pages = extracted.pages;
-      const blocks = this.opts.maskPii
+      const blocks = mask
         ? extracted.blocks.map((b) => ({ ...b, text: maskPii(b.text).text }))
         : extracted.blocks;
       chunks = chunkBlocks(blocks, this.opts.chunking);
@@ -101,15 +107,32 @@ export class Ingestor {
     const cached = await this.db.withTenant(ctx, (tx) => cachedEmbeddings(tx, model, hashes));
     const missing = [...new Set(hashes.filter((h) => !cached.has(h)))];
     const byHash = new Map(chunks.map((c, i) => [hashes[i] as string, c.text]));
-    const fresh: { hash: string; embedding: string }[] = [];
-    const BATCH = 64;
-    for (let i = 0; i < missing.length; i += BATCH) {
-      const batch = missing.slice(i, i + BATCH);
-      const vectors = await this.embedder.embed(batch.map((h) => byHash.get(h) as string));
-      batch.forEach((hash, j) =>
-        fresh.push({ hash, embedding: toVectorLiteral(vectors[j] ?? []) }),
-      );
-    }
+    const fresh = await tracer.startActiveSpan('knowledge.embed', async (span) => {
+      span.setAttributes({
+        'embedding.model': model,
+        'embedding.chunks': hashes.length,
+        'embedding.cached': hashes.length - missing.length,
+      });
+      try {
+        const out: { hash: string; embedding: string }[] = [];
+        // A window, not the request size: the provider splits it into its own batches.
+        const WINDOW = 512;
+        for (let i = 0; i < missing.length; i += WINDOW) {
+          const batch = missing.slice(i, i + WINDOW);
+          const vectors = await this.embedder.embed(batch.map((h) => byHash.get(h) as string));
+          batch.forEach((hash, j) =>
+            out.push({ hash, embedding: toVectorLiteral(vectors[j] ?? []) }),
+          );
+        }
+        return out;
+      } catch (err) {
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
     for (const f of fresh) cached.set(f.hash, f.embedding);
 
     const rows: NewChunk[] = chunks.map((c, i) => ({

@@ -3,6 +3,11 @@ import { route, type AnyRoute } from '../platform/http/route.js';
 import { AskBody, AskResponse, type AnswerService } from './answer.js';
 import { SearchBody, SearchHit, type SearchService } from './search.js';
 import type { DocumentService } from './service.js';
+import {
+  KnowledgeSettings,
+  KnowledgeSettingsPatch,
+  type KnowledgeSettingsService,
+} from './settings.js';
 import { uploadedFilename } from './uploads.js';
 import {
   ChunkSchema,
@@ -16,7 +21,12 @@ import {
 /** The document API. JSON bodies carry their text inline; the declared field names the format. */
 export function knowledgeRoutes(
   documents: DocumentService,
-  opts: { maxBytes: number; search: SearchService; answers: AnswerService },
+  opts: {
+    maxBytes: number;
+    search: SearchService;
+    answers: AnswerService;
+    settings: KnowledgeSettingsService;
+  },
 ): AnyRoute[] {
   return [
     route({
@@ -44,6 +54,29 @@ export function knowledgeRoutes(
       body: AskBody,
       response: { 200: AskResponse },
       handler: ({ principal, body }) => opts.answers.ask(principal, body),
+    }),
+    route({
+      method: 'GET',
+      url: '/v1/knowledge/settings',
+      auth: 'tenant',
+      permission: 'documents:read',
+      summary: "The tenant's knowledge-hub settings (PII masking).",
+      tags: ['knowledge'],
+      response: { 200: KnowledgeSettings },
+      handler: ({ principal }) => opts.settings.get(principal),
+    }),
+    route({
+      method: 'PUT',
+      url: '/v1/knowledge/settings',
+      auth: 'tenant',
+      // Turning masking off exposes personal data to every reader: an admin decision.
+      permission: 'groups:manage',
+      summary:
+        "Change the tenant's knowledge-hub settings; applies to documents ingested afterwards (audited).",
+      tags: ['knowledge'],
+      body: KnowledgeSettingsPatch,
+      response: { 200: KnowledgeSettings },
+      handler: ({ principal, body, meta }) => opts.settings.update(principal, body, meta),
     }),
     route({
       method: 'POST',

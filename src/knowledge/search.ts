@@ -2,7 +2,14 @@ import { z } from 'zod';
 import type { Database } from '../platform/db/database.js';
 import type { Principal } from '../platform/http/principal.js';
 import { toVectorLiteral, type EmbeddingProvider } from './embed.js';
-import { keywordSearch, vectorSearch, type HitRow } from './search-store.js';
+import {
+  corpusStats,
+  EF_SEARCH_FACTOR,
+  keywordSearch,
+  vectorSearch,
+  type CorpusStats,
+  type HitRow,
+} from './search-store.js';
 
 export const SearchBody = z.object({
   query: z.string().trim().min(1).max(2000),
@@ -48,6 +55,57 @@ export function reciprocalRankFusion(
   return scores;
 }
 
+export interface Scored {
+  id: string;
+  score: number;
+}
+
+/**
+ * Convex combination of min-max normalised scores: (1 - w)·keyword + w·vector, a candidate
+ * missing from a list scoring 0 there. Unlike RRF it keeps how far apart the scores are, so a
+ * small w only reorders near-ties of the keyword ranking (w = 0 is exactly the keyword order),
+ * which is what a lexical embedder can safely add. Sorted best first, ties by id.
+ */
+export function convexFusion(
+  keyword: readonly Scored[],
+  vector: readonly Scored[],
+  vectorWeight: number,
+): Scored[] {
+  const fused = new Map<string, number>();
+  const add = (list: readonly Scored[], w: number): void => {
+    if (list.length === 0) return;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const { score } of list) {
+      lo = Math.min(lo, score);
+      hi = Math.max(hi, score);
+    }
+    const span = hi - lo;
+    for (const { id, score } of list)
+      fused.set(id, (fused.get(id) ?? 0) + w * (span > 0 ? (score - lo) / span : 1));
+  };
+  add(keyword, 1 - vectorWeight);
+  add(vector, vectorWeight);
+  return [...fused.entries()]
+    .map(([id, score]) => ({ id, score }))
+    .sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
+}
+
+export interface SearchOptions {
+  /**
+   * Weight w of the vector ranking in hybrid fusion (see convexFusion). The default suits the
+   * built-in lexical embedder (tuned on half of SciFact's queries, checked on the other half:
+   * bench/retrieval.ts --tune); raise it for a semantic embedding model.
+   */
+  vectorWeight?: number;
+  /** hnsw.ef_search per requested row. */
+  efSearchFactor?: number;
+  /** How long BM25 corpus statistics are reused per tenant and group set. */
+  statsTtlMs?: number;
+}
+
+export const DEFAULT_VECTOR_WEIGHT = 0.25;
+
 const hit = (r: HitRow, score: number): SearchHit => ({
   chunkId: r.chunk_id,
   documentId: r.document_id,
@@ -61,16 +119,23 @@ const hit = (r: HitRow, score: number): SearchHit => ({
 
 /** Permission-aware retrieval: every query runs in the caller's tenant transaction, under RLS. */
 export class SearchService {
+  private readonly vectorWeight: number;
+  private readonly efSearchFactor: number;
+  private readonly statsTtlMs: number;
+  // Counting a tenant's chunks costs a scan per query; the counts move only with ingestion, and
+  // a few seconds' staleness shifts idf negligibly. Keyed by tenant AND groups: each group set
+  // sees (RLS) its own corpus.
+  private readonly stats = new Map<string, { at: number; value: CorpusStats }>();
+
   constructor(
     private readonly db: Database,
     private readonly embedder: EmbeddingProvider,
-    /**
-     * Weight of the vector ranking in hybrid fusion (BM25's is 1). The built-in embedder is
-     * lexical, a noisier view of what BM25 already ranks, so by default it mostly breaks ties
-     * and adds what keyword search misses; raise it for a semantic embedding model.
-     */
-    private readonly vectorWeight = 0.05,
-  ) {}
+    options: SearchOptions = {},
+  ) {
+    this.vectorWeight = options.vectorWeight ?? DEFAULT_VECTOR_WEIGHT;
+    this.efSearchFactor = options.efSearchFactor ?? EF_SEARCH_FACTOR;
+    this.statsTtlMs = options.statsTtlMs ?? 10_000;
+  }
 
   async search(
     principal: Principal,
@@ -78,27 +143,54 @@ export class SearchService {
   ): Promise<{ mode: string; data: SearchHit[] }> {
     const { query, k, mode } = body;
     const filter = body.filter ?? {};
-    const pool = mode === 'hybrid' ? Math.max(50, k * 4) : k;
-    const vector =
-      mode === 'keyword'
-        ? undefined
-        : toVectorLiteral((await this.embedder.embed([query]))[0] ?? []);
-    const [byVector, byKeyword] = await this.db.withTenant(principal, async (tx) => [
-      vector ? await vectorSearch(tx, vector, this.embedder.model, filter, pool) : [],
-      mode === 'vector' ? [] : await keywordSearch(tx, query, filter, pool),
+    // Hybrid looks a little past k in both lists so a candidate just outside one can still win.
+    const pool = mode === 'hybrid' ? Math.max(20, k) : k;
+    // Two transactions under the same principal (both under RLS) so the rankings run in parallel
+    // on a pooled server; on the embedded database they simply queue.
+    const [byKeyword, byVector] = await Promise.all([
+      mode === 'vector' ? [] : this.keyword(principal, query, filter, pool),
+      mode === 'keyword' ? [] : this.vector(principal, query, filter, pool),
     ]);
     if (mode === 'vector') return { mode, data: byVector.map((r) => hit(r, Number(r.score))) };
     if (mode === 'keyword') return { mode, data: byKeyword.map((r) => hit(r, Number(r.score))) };
     const rows = new Map<string, HitRow>();
     for (const r of [...byVector, ...byKeyword]) rows.set(r.chunk_id, r);
-    const fused = reciprocalRankFusion(
-      [byKeyword.map((r) => r.chunk_id), byVector.map((r) => r.chunk_id)],
-      [1, this.vectorWeight],
-    );
-    const data = [...fused.entries()]
-      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    const scored = (list: HitRow[]): Scored[] =>
+      list.map((r) => ({ id: r.chunk_id, score: Number(r.score) }));
+    const data = convexFusion(scored(byKeyword), scored(byVector), this.vectorWeight)
       .slice(0, k)
-      .map(([id, score]) => hit(rows.get(id) as HitRow, score));
+      .map(({ id, score }) => hit(rows.get(id) as HitRow, score));
     return { mode, data };
+  }
+
+  private keyword(
+    principal: Principal,
+    query: string,
+    filter: NonNullable<SearchBody['filter']>,
+    limit: number,
+  ): Promise<HitRow[]> {
+    const key = `${principal.tenantId}\u0000${[...principal.groups].sort().join('\u0000')}`;
+    return this.db.withTenant(principal, async (tx) => {
+      const cached = this.stats.get(key);
+      let corpus = cached && Date.now() - cached.at < this.statsTtlMs ? cached.value : undefined;
+      if (!corpus) {
+        corpus = await corpusStats(tx);
+        if (this.stats.size > 10_000) this.stats.clear();
+        this.stats.set(key, { at: Date.now(), value: corpus });
+      }
+      return keywordSearch(tx, query, filter, limit, corpus);
+    });
+  }
+
+  private async vector(
+    principal: Principal,
+    query: string,
+    filter: NonNullable<SearchBody['filter']>,
+    limit: number,
+  ): Promise<HitRow[]> {
+    const vector = toVectorLiteral((await this.embedder.embed([query]))[0] ?? []);
+    return this.db.withTenant(principal, (tx) =>
+      vectorSearch(tx, vector, this.embedder.model, filter, limit, this.efSearchFactor),
+    );
   }
 }

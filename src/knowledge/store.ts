@@ -1,4 +1,5 @@
 import type { TenantTx } from '../platform/db/database.js';
+import { UNIQUE_VIOLATION, pgErrorCode } from '../platform/db/sql.js';
 import type { SourceType } from './detect.js';
 
 export type DocumentStatus = 'queued' | 'processing' | 'ready' | 'failed';
@@ -37,30 +38,38 @@ export interface NewDocument {
 
 /**
  * Inserts a document and its bytes; false when an identical one (same content and groups)
- * exists. No RETURNING: a writer may file a document under groups it cannot read back.
+ * exists. Neither RETURNING nor ON CONFLICT: both make Postgres apply the SELECT policy to the
+ * new row, and a writer may file a document under groups it cannot read back. A duplicate is
+ * caught as a unique violation inside a savepoint instead.
  */
 export async function insertDocument(
   tx: TenantTx,
   d: NewDocument,
   content: Uint8Array,
 ): Promise<boolean> {
-  const res = await tx.query(
-    `INSERT INTO documents (id, tenant_id, title, source_type, content_hash, tags, groups, bytes, created_by)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-     ON CONFLICT (tenant_id, content_hash, groups) DO NOTHING`,
-    [
-      d.id,
-      tx.tenantId,
-      d.title,
-      d.sourceType,
-      d.contentHash,
-      [...d.tags],
-      [...d.groups],
-      d.bytes,
-      d.createdBy,
-    ],
-  );
-  if (res.rowCount === 0) return false;
+  await tx.query('SAVEPOINT insert_document');
+  try {
+    await tx.query(
+      `INSERT INTO documents (id, tenant_id, title, source_type, content_hash, tags, groups, bytes, created_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        d.id,
+        tx.tenantId,
+        d.title,
+        d.sourceType,
+        d.contentHash,
+        [...d.tags],
+        [...d.groups],
+        d.bytes,
+        d.createdBy,
+      ],
+    );
+  } catch (err) {
+    if (pgErrorCode(err) !== UNIQUE_VIOLATION) throw err;
+    await tx.query('ROLLBACK TO SAVEPOINT insert_document');
+    return false;
+  }
+  await tx.query('RELEASE SAVEPOINT insert_document');
   await tx.query(
     `INSERT INTO document_blobs (document_id, tenant_id, content) VALUES ($1, $2, $3)`,
     [d.id, tx.tenantId, Buffer.from(content.buffer, content.byteOffset, content.byteLength)],

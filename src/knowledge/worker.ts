@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Database } from '../platform/db/database.js';
 import { JobQueue } from '../platform/queue/queue.js';
-import { LocalHashEmbedder, type EmbeddingProvider } from './embed.js';
+import type { EmbeddingProvider } from './embed.js';
+import { embedderFromConfig } from './embed-openai.js';
 import { INGEST_JOB, Ingestor } from './ingest.js';
 
 /** The background worker with the knowledge hub's jobs registered; `start()` it to run. */
@@ -10,7 +11,7 @@ export function createWorker(
   db: Database,
   config: Config,
   logger?: Logger,
-  embedder: EmbeddingProvider = new LocalHashEmbedder(),
+  embedder: EmbeddingProvider = embedderFromConfig(config),
 ): JobQueue {
   const queue = new JobQueue(
     db,

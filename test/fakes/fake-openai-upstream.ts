@@ -10,8 +10,12 @@ import { anthropicMessages } from './fake-anthropic.js';
  *
  * Faults by model name: `fail-500` answers 500, `fail-429` answers 429 with Retry-After,
  * `reject-400` answers 400, `break-stream` cuts the connection after two chunks, `slow-stream`
- * sends one chunk and then waits for the client to go away; any request whose last message
- * asks for the weather (with tools given) gets a tool call.
+ * sends one chunk and then waits for the client to go away (a stalled stream), `drip-stream`
+ * streams normally but waits DRIP_MS between events, `flaky-500` / `flaky-429` fail (500, or
+ * 429 with Retry-After: 1) the first time they see a prompt and answer normally after that,
+ * `reset` destroys the connection without answering, `hang` never sends response headers,
+ * `malformed` answers 200 with a truncated JSON body; any request whose last message asks for
+ * the weather (with tools given) gets a tool call.
  *
  * It also answers Anthropic's Messages API (POST /v1/messages, JSON and SSE) the same way, in
  * fake-anthropic.ts.
@@ -21,7 +25,12 @@ export interface ReceivedRequest {
   url: string;
   headers: IncomingMessage['headers'];
   body: Record<string, unknown>;
+  /** Date.now() when the request had been read. */
+  at: number;
 }
+
+/** Pause between the events of a `drip-stream` answer. */
+export const DRIP_MS = 120;
 
 export interface FakeUpstream {
   url: string;
@@ -162,6 +171,18 @@ function chat(body: Record<string, unknown>, res: ServerResponse): void {
     setTimeout(() => res.socket?.destroy(), 20);
     return;
   }
+  if (model === 'drip-stream') {
+    let i = 0;
+    const next = () => {
+      if (res.destroyed) return;
+      if (i < events.length) {
+        res.write(`data: ${JSON.stringify(events[i++])}\n\n`);
+        setTimeout(next, DRIP_MS);
+      } else res.end('data: [DONE]\n\n');
+    };
+    next();
+    return;
+  }
   if (model === 'slow-stream') {
     res.write(`data: ${JSON.stringify(events[0])}\n\n`);
     return; // never ends: only the client going away ends it
@@ -195,6 +216,7 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   requests: ReceivedRequest[],
+  seen: Set<string>,
 ): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
@@ -206,7 +228,13 @@ async function handle(
       return error(res, 400, 'We could not parse the JSON body of your request.');
     }
   }
-  requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+  requests.push({
+    method: req.method ?? '',
+    url: req.url ?? '',
+    headers: req.headers,
+    body,
+    at: Date.now(),
+  });
   if (req.method === 'POST' && req.url === '/v1/messages') return anthropicMessages(req, body, res);
   if (!req.headers.authorization?.startsWith('Bearer '))
     return error(res, 401, 'You did not provide an API key.');
@@ -216,6 +244,25 @@ async function handle(
   if (model === 'fail-429')
     return error(res, 429, 'Rate limit reached for requests', { 'retry-after': '1' });
   if (model === 'reject-400') return error(res, 400, "Invalid value for 'temperature'.");
+  if (model === 'flaky-500' || model === 'flaky-429') {
+    const key = `${model}\u0000${JSON.stringify(body.messages ?? body.input)}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      return model === 'flaky-500'
+        ? error(res, 500, 'The server had an error while processing your request.')
+        : error(res, 429, 'Rate limit reached for requests', { 'retry-after': '1' });
+    }
+  }
+  if (model === 'reset') {
+    req.socket.destroy();
+    return;
+  }
+  if (model === 'hang') return; // no headers, ever: only the client going away ends it
+  if (model === 'malformed') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"id":"chatcmpl-broken","object":"chat.completion","choices":[{"ind');
+    return;
+  }
   if (req.method === 'POST' && req.url === '/v1/chat/completions') return chat(body, res);
   if (req.method === 'POST' && req.url === '/v1/embeddings') return embeddings(body, res);
   error(res, 404, `Unknown request URL: ${req.method} ${req.url}.`);
@@ -224,12 +271,13 @@ async function handle(
 /** Starts the fake upstream on 127.0.0.1 and a random port. */
 export async function startFakeOpenAI(): Promise<FakeUpstream> {
   const requests: ReceivedRequest[] = [];
+  const seen = new Set<string>();
   let abandoned = 0;
   const server: Server = createServer((req, res) => {
     res.on('close', () => {
       if (!res.writableFinished) abandoned += 1;
     });
-    handle(req, res, requests).catch((err: unknown) => error(res, 500, String(err)));
+    handle(req, res, requests, seen).catch((err: unknown) => error(res, 500, String(err)));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

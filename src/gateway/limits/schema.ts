@@ -1,0 +1,13 @@
+import { z } from 'zod';
+
+/** The `limits` object of POST/PATCH /v1/api-keys and PUT /v1/limits. Absent = unlimited. */
+export const LimitsSchema = z.strictObject({
+  rpm: z.number().int().positive().optional(),
+  tpm: z.number().int().positive().optional(),
+  concurrency: z.number().int().positive().optional(),
+  budgetUsd: z.number().positive().optional(),
+  budgetPeriod: z.enum(['day', 'month']).optional(),
+});
+export type Limits = z.infer<typeof LimitsSchema>;
+
+export const ModelsSchema = z.array(z.string().min(1).max(128)).max(200);

@@ -1,0 +1,96 @@
+import {
+  BrokenCircuitError,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  circuitBreaker,
+  fullJitterGenerator,
+  handleType,
+  type CircuitBreakerPolicy,
+  type IBackoff,
+} from 'cockatiel';
+
+export interface ResilienceSettings {
+  /** Tries per target, the first call included. */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  breakerThreshold: number;
+  breakerCooldownMs: number;
+}
+
+/** A retryable failure of one call to one target (429, 5xx, connect error, timeout). */
+export class TargetFailure extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly kind: 'status' | 'timeout' | 'connect',
+    /** Seconds or an HTTP date, as the upstream sent it. */
+    readonly retryAfter?: string,
+  ) {
+    super(message);
+    this.name = 'TargetFailure';
+  }
+}
+
+export { BrokenCircuitError };
+
+/** Parses Retry-After (delta-seconds or HTTP date) into milliseconds from now. */
+export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * The resilience policies of one process: a circuit breaker per target (tenant, provider,
+ * model) and the retry backoff (exponential with full jitter). Breakers are in-process: each
+ * replica learns a target's health from its own calls.
+ */
+export class TargetPolicies {
+  readonly #breakers = new Map<string, CircuitBreakerPolicy>();
+  readonly #backoff: ExponentialBackoff<number>;
+
+  constructor(readonly settings: ResilienceSettings) {
+    this.#backoff = new ExponentialBackoff({
+      generator: fullJitterGenerator,
+      initialDelay: settings.baseDelayMs,
+      maxDelay: settings.maxDelayMs,
+    });
+  }
+
+  breaker(tenantId: string, provider: string, model: string): CircuitBreakerPolicy {
+    const key = `${tenantId}\u0000${provider}\u0000${model}`;
+    let b = this.#breakers.get(key);
+    if (!b) {
+      // Only upstream failures count; a request the upstream rejects (4xx) says nothing about it.
+      b = circuitBreaker(handleType(TargetFailure), {
+        halfOpenAfter: this.settings.breakerCooldownMs,
+        breaker: new ConsecutiveBreaker(this.settings.breakerThreshold),
+      });
+      this.#breakers.set(key, b);
+    }
+    return b;
+  }
+
+  /** A fresh backoff sequence for one target's retries. */
+  backoff(): IBackoff<unknown> {
+    return this.#backoff.next();
+  }
+}
+
+/** Waits ms, or rejects at once when the request is aborted (the client went away). */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
