@@ -85,6 +85,23 @@ export class GatewayService {
     return attempts;
   }
 
+  /** Records the one usage row of a request that ended before any upstream answer was used. */
+  #failureRecorder(
+    principal: Principal,
+    meta: RequestMeta,
+    base: Pick<UsageEvent, 'endpoint' | 'alias' | 'stream'>,
+    started: number,
+  ): (attempt: Attempt | undefined, status: number) => void {
+    return (attempt, status) =>
+      this.#usage(principal, meta, base, {
+        attempt,
+        usage: NO_USAGE,
+        status,
+        started,
+        upstreamMs: null,
+      });
+  }
+
   #usage(
     principal: Principal,
     meta: RequestMeta,
@@ -166,14 +183,7 @@ export class GatewayService {
     const started = performance.now();
     const stream = body.stream === true;
     const base = { endpoint: 'chat' as const, alias: body.model, stream };
-    const fail = (attempt: Attempt | undefined, status: number) =>
-      this.#usage(principal, meta, base, {
-        attempt,
-        usage: NO_USAGE,
-        status,
-        started,
-        upstreamMs: null,
-      });
+    const fail = this.#failureRecorder(principal, meta, base, started);
     const { attempt, res, upstreamStart } = await callFirstAvailable(
       this.deps.upstream,
       this.deps.policies,
@@ -259,14 +269,7 @@ export class GatewayService {
   ): Promise<{ body: Record<string, unknown>; overheadMs: number }> {
     const started = performance.now();
     const base = { endpoint: 'embeddings' as const, alias: body.model, stream: false };
-    const fail = (attempt: Attempt | undefined, status: number) =>
-      this.#usage(principal, meta, base, {
-        attempt,
-        usage: NO_USAGE,
-        status,
-        started,
-        upstreamMs: null,
-      });
+    const fail = this.#failureRecorder(principal, meta, base, started);
     const { attempt, res, upstreamStart } = await callFirstAvailable(
       this.deps.upstream,
       this.deps.policies,
