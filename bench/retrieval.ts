@@ -5,7 +5,9 @@
  * and ingestion throughput — for the embedded database and, when DATABASE_URL is set (a
  * database migrated with `rampart migrate`), PostgreSQL, side by side.
  *
- * With DATABASE_ADMIN_URL set too, the bench runs ANALYZE after ingesting (what autovacuum does).
+ * After ingesting, the bench refreshes planner statistics (rampart_analyze_knowledge(), what
+ * autovacuum does on a server and the embedded worker does on its own), so every run starts
+ * from the same state.
  *
  *   npx tsx bench/retrieval.ts [--queries N] [--embedded-queries N] [--modes keyword,vector,hybrid]
  *                              [--no-embedded] [--tune] [--ef F]
@@ -30,8 +32,6 @@ import { DocumentService } from '../src/knowledge/service.js';
 import { createWorker } from '../src/knowledge/worker.js';
 import type { Database } from '../src/platform/db/database.js';
 import { openDatabase, openEmbedded } from '../src/platform/db/open.js';
-import { withAdminClient } from '../src/platform/db/pg-driver.js';
-import { APP_ROLE } from '../src/platform/db/roles.js';
 import type { Principal } from '../src/platform/http/principal.js';
 
 const { values: args } = parseArgs({
@@ -110,18 +110,15 @@ interface RunResult {
 }
 
 /**
- * Refreshes planner statistics after the bulk load, as the owner (the app role may not). A
- * server's autovacuum does this on its own; without it the planner thinks the fresh tenant is
- * empty and scans every chunk instead of the HNSW index.
+ * Refreshes planner statistics after the bulk load through the narrow SECURITY DEFINER function
+ * (migration 0006; the app role may not ANALYZE). A server's autovacuum does this on its own,
+ * later; without it the planner thinks the fresh tenant is empty.
  */
-type Analyze = () => Promise<void>;
+async function analyze(db: Database): Promise<void> {
+  await db.withOperator((tx) => tx.query(`SELECT rampart_analyze_knowledge()`));
+}
 
-async function run(
-  label: string,
-  db: Database,
-  limit: number,
-  analyze: Analyze,
-): Promise<RunResult> {
+async function run(label: string, db: Database, limit: number): Promise<RunResult> {
   const slug = `bench-${Date.now().toString(36)}`;
   const { rows } = await db.withOperator((tx) =>
     tx.query<{ id: string }>(`SELECT rampart_create_tenant($1, $2) AS id`, [
@@ -162,7 +159,7 @@ async function run(
   const outcomes = await worker.drain(corpus.length * 2);
   const docsPerSecond = corpus.length / ((performance.now() - t0) / 1000);
   const failed = outcomes.filter((o) => o.state !== 'completed').length;
-  await analyze();
+  await analyze(db);
   process.stdout.write(
     `${label}: ingested ${corpus.length} documents, ${docsPerSecond.toFixed(1)} documents/s\n`,
   );
@@ -246,25 +243,13 @@ function tune(r: RunResult): void {
 const runs: RunResult[] = [];
 const globalLimit = Number(args.queries ?? '0');
 if (!args['no-embedded']) {
-  const { db, pglite } = await openEmbedded(undefined);
-  const raw = pglite as NonNullable<typeof pglite>;
-  const analyze = async (): Promise<void> => {
-    await raw.exec(`RESET ROLE; ANALYZE chunks; ANALYZE documents; SET ROLE ${APP_ROLE}`);
-  };
-  runs.push(
-    await run('embedded PGlite', db, Number(args['embedded-queries'] ?? globalLimit), analyze),
-  );
+  const { db } = await openEmbedded(undefined);
+  runs.push(await run('embedded PGlite', db, Number(args['embedded-queries'] ?? globalLimit)));
   await db.close();
 }
 if (config.DATABASE_URL) {
   const { db } = await openDatabase(config);
-  const adminUrl = config.DATABASE_ADMIN_URL;
-  const analyze = async (): Promise<void> => {
-    if (adminUrl)
-      await withAdminClient(adminUrl, (q) => q.exec('ANALYZE chunks; ANALYZE documents'));
-    else process.stdout.write('DATABASE_ADMIN_URL unset: not running ANALYZE (autovacuum must)\n');
-  };
-  runs.push(await run('PostgreSQL', db, globalLimit, analyze));
+  runs.push(await run('PostgreSQL', db, globalLimit));
   await db.close();
 }
 

@@ -26,6 +26,7 @@ import { chatModelFromConfig } from './knowledge/generate.js';
 import { KnowledgeSettingsService } from './knowledge/settings.js';
 import { SearchService } from './knowledge/search.js';
 import { AnswerService } from './knowledge/answer.js';
+import { knowledgeMetrics, registerDocumentMetrics } from './knowledge/metrics.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
 import type { Database } from './platform/db/database.js';
 import { Unauthorized } from './platform/http/errors.js';
@@ -122,7 +123,10 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   await auth.start();
   app.addHook('onClose', async () => auth.stop());
 
-  const keys = new ApiKeyService(db, deps.serverSecret);
+  // `gateway` is assigned below, before any request can change a key.
+  const keys = new ApiKeyService(db, deps.serverSecret, (tenantId) =>
+    gateway.tenantConfig.evict(tenantId),
+  );
   const tenants = new TenantService(db, keys);
   const gateway = createGateway({
     db,
@@ -130,6 +134,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     config,
     redis: deps.redis,
     limitsConfig: config,
+    metrics,
     keyring: keyringFromSettings(
       deps.masterKey ?? config.RAMPART_MASTER_KEY,
       config.RAMPART_MASTER_KEY_PREVIOUS,
@@ -148,7 +153,10 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
 
   await registerUploads(app, config.DOCUMENT_MAX_BYTES);
   registerQueueMetrics(metrics.registry, db);
-  const search = new SearchService(db, embedderFromConfig(config));
+  registerDocumentMetrics(metrics.registry, db);
+  const search = new SearchService(db, embedderFromConfig(config), {
+    metrics: knowledgeMetrics(metrics.registry),
+  });
   const documents = new DocumentService(db, {
     maxBytes: config.DOCUMENT_MAX_BYTES,
     maxAttempts: config.QUEUE_MAX_ATTEMPTS,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { readPlatformProviders, type PlatformProviderSetting } from './config-providers.js';
 
 /**
  * The one place that reads the environment. Every setting is declared once here, with
@@ -124,6 +125,24 @@ export const settings = {
       'LLM gateway budgets: output tokens reserved for a request that sets no max_tokens.',
     defaultText: '4096',
   },
+  GATEWAY_CONFIG_CACHE_TTL_MS: {
+    schema: int(0, 3_600_000).default(30_000),
+    description:
+      "LLM gateway: longest time an instance serves a tenant's cached routes, providers, prices and limits. Changes reach every instance at once by NOTIFY; this bounds a missed notification. 0 disables the cache.",
+    defaultText: '30000',
+  },
+  GATEWAY_BUDGET_RESERVATION_TTL_MS: {
+    schema: int(1, 86_400_000).default(660_000),
+    description:
+      "LLM gateway budgets: age after which a request's unsettled budget reservation (its replica died) is reclaimed by any replica; keep it above the longest request.",
+    defaultText: '660000',
+  },
+  GATEWAY_BUDGET_FLUSH_MS: {
+    schema: int(1, 60_000).default(250),
+    description:
+      'LLM gateway budgets with Redis: settled spend is written to Postgres (the durable record) in batches at least this often.',
+    defaultText: '250',
+  },
   GATEWAY_RETRY_ATTEMPTS: {
     schema: int(1, 10).default(2),
     description:
@@ -160,10 +179,45 @@ export const settings = {
       'LLM gateway: usage rows are buffered in memory and written in batches at least this often (the loss window on a crash).',
     defaultText: '250',
   },
+  GATEWAY_PROVIDERS_FILE: {
+    schema: z.string().min(1).optional(),
+    description:
+      'JSON file of platform-wide LLM providers every tenant may route to: `{"providers": [{"name", "type", "baseUrl"?, "apiKey" | "apiKeyFile", "headers"?}]}`. Their keys are treated as secrets (never logged or returned).',
+  },
+  GATEWAY_ALLOW_PRIVATE_UPSTREAMS: {
+    schema: bool.default(false),
+    description:
+      'Let tenant-configured providers reach loopback, private, link-local and other non-public addresses (checked when the provider is saved and again on every connection). Platform providers from GATEWAY_PROVIDERS_FILE are always allowed.',
+    defaultText: 'false',
+  },
   GATEWAY_USAGE_BATCH_MAX: {
     schema: int(1, 10_000).default(200),
     description: 'LLM gateway: a usage buffer holding this many rows is written at once.',
     defaultText: '200',
+  },
+  GATEWAY_CACHE_MAX_ENTRIES: {
+    schema: int(1, 10_000_000).default(10_000),
+    description:
+      'LLM gateway response cache without Redis: most responses kept in memory per process (least recently used evicted first).',
+    defaultText: '10000',
+  },
+  GATEWAY_CACHE_MAX_BYTES: {
+    schema: int(1024, 64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+    description:
+      'LLM gateway response cache without Redis: most bytes of stored responses per process; a response larger than a tenth of it is not cached.',
+    defaultText: '67108864',
+  },
+  GATEWAY_CACHE_DEFAULT_TTL_SECONDS: {
+    schema: int(1, 7 * 24 * 3600).default(300),
+    description:
+      'LLM gateway response cache: lifetime of an entry cached because of `x-rampart-cache: on` with no `x-rampart-cache-ttl` (a route sets its own).',
+    defaultText: '300',
+  },
+  GATEWAY_CACHE_REDIS_TIMEOUT_MS: {
+    schema: int(5, 10_000).default(50),
+    description:
+      'LLM gateway response cache with REDIS_URL: longest wait for a cache read; slower or failed reads count as misses (Redis is then skipped for 5 s).',
+    defaultText: '50',
   },
   API_KEY_CACHE_TTL_MS: {
     schema: int(0, 3_600_000).default(30_000),
@@ -195,6 +249,11 @@ export const settings = {
     schema: z.string().min(8).optional(),
     secret: true,
     description: 'When set, GET /metrics requires `Authorization: Bearer <token>`.',
+  },
+  WORKER_METRICS_PORT: {
+    schema: int(1, 65535).optional(),
+    description:
+      '`rampart worker` only: serve GET /metrics (job failures, chunks indexed) on this port, on HOST; same METRICS_TOKEN rule as the API.',
   },
   OTEL_EXPORTER_OTLP_ENDPOINT: {
     schema: url.optional(),
@@ -333,6 +392,8 @@ type Values = { [K in SettingName]: z.output<(typeof settings)[K]['schema']> };
 export type Config = Values & {
   /** The raw values of every secret setting that is set, for log scrubbing. */
   readonly secretValues: readonly string[];
+  /** Parsed from GATEWAY_PROVIDERS_FILE (empty when unset). */
+  readonly platformProviders: readonly PlatformProviderSetting[];
 };
 
 export class ConfigError extends Error {
@@ -375,6 +436,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     out[name] = parsed.data;
     if (def.secret && typeof raw === 'string') secretValues.push(raw);
   }
+  const file = out.GATEWAY_PROVIDERS_FILE;
+  const platformProviders = typeof file === 'string' ? readPlatformProviders(file, problems) : [];
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...(out as Values), secretValues };
+  for (const p of platformProviders) secretValues.push(p.apiKey);
+  return { ...(out as Values), secretValues, platformProviders };
 }

@@ -5,6 +5,8 @@ import { migrationStatus } from './platform/db/migrator.js';
 import { migrateServer, openEmbedded } from './platform/db/open.js';
 import { createRuntime } from './runtime.js';
 import { createWorker } from './knowledge/worker.js';
+import { serveWorkerMetrics } from './platform/queue/worker-metrics.js';
+import { Metrics } from './platform/telemetry/metrics.js';
 import { verifyChain } from './audit/service.js';
 import { TenantService } from './identity/tenants-service.js';
 import { ApiKeyService } from './identity/keys-service.js';
@@ -56,7 +58,7 @@ async function serve(): Promise<void> {
       'embedded database migrated',
     );
   }
-  const { app } = await buildApp({
+  const { app, metrics } = await buildApp({
     config: cfg,
     db,
     logger,
@@ -66,7 +68,9 @@ async function serve(): Promise<void> {
     tracing: rt.tracing !== undefined,
   });
   // The embedded database has one connection and no separate worker process: serve runs the jobs.
-  const embeddedWorker = cfg.DATABASE_URL ? undefined : createWorker(db, cfg, logger);
+  const embeddedWorker = cfg.DATABASE_URL
+    ? undefined
+    : createWorker(db, cfg, logger, undefined, metrics.registry);
   await embeddedWorker?.start();
   const address = await app.listen({ host: cfg.HOST, port: cfg.PORT });
   logger.info(
@@ -117,8 +121,17 @@ async function worker(): Promise<void> {
   const rt = await createRuntime(cfg);
   // Background job types register in createWorker as features land; with the embedded
   // database, `serve` runs them in-process instead.
-  const queue = createWorker(rt.db, cfg, rt.logger);
+  const metrics = new Metrics({ poolStats: () => rt.db.poolStats() });
+  const queue = createWorker(rt.db, cfg, rt.logger, undefined, metrics.registry);
   await queue.start();
+  // The worker's own counters (job failures, chunks indexed) exist only in this process.
+  const metricsServer = cfg.WORKER_METRICS_PORT
+    ? await serveWorkerMetrics(metrics.registry, {
+        host: cfg.HOST,
+        port: cfg.WORKER_METRICS_PORT,
+        token: cfg.METRICS_TOKEN,
+      })
+    : undefined;
   rt.logger.info(
     { database: cfg.DATABASE_URL ? 'postgres' : 'embedded', kinds: queue.kinds },
     'rampart worker started',
@@ -126,6 +139,7 @@ async function worker(): Promise<void> {
   const stop = async (): Promise<void> => {
     // Unfinished jobs are not lost: their lease runs out and another worker re-runs them.
     await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
+    await metricsServer?.close();
     await rt.close();
     rt.logger.flush();
     process.exit(0);

@@ -78,7 +78,9 @@ function chat(app: TestApp, key: string, extra: Record<string, unknown> = {}) {
   });
 }
 
-async function spend(db: Database, tenantId: string) {
+/** The durable budget record, once every app has settled and written its batched spend. */
+async function spend(db: Database, tenantId: string, apps: TestApp[]) {
+  for (const a of apps) await a.gateway.limits.flush();
   const { rows } = await db.withTenant({ tenantId, groups: [] }, (tx) =>
     tx.query<{ scope: string; spent_usd: string; reserved_usd: string }>(
       `SELECT scope, spent_usd, reserved_usd FROM budget_spend ORDER BY scope`,
@@ -115,11 +117,17 @@ describe.each(testDrivers().flatMap((d) => backends.map((b) => [d, b] as const))
       const key = await createKey(app, tenant, { limits: { rpm: 3 } });
       await awayFromWindowEdge();
       for (let i = 0; i < 3; i++) {
-        const ok = await chat(app, key);
+        // The last one streams: its headers go out before the body, limits included.
+        const ok = await chat(app, key, i === 2 ? { stream: true } : {});
         expect(ok.statusCode, ok.body).toBe(200);
+        expect(ok.headers['x-ratelimit-limit-requests']).toBe('3');
+        expect(ok.headers['x-ratelimit-remaining-requests']).toBe(String(2 - i));
+        expect(ok.headers['x-ratelimit-reset-requests']).toMatch(/^\d+s$/);
       }
+      expect((await chat(app, key, { stream: true })).statusCode).toBe(429);
       const limited = await chat(app, key);
       expect(limited.statusCode).toBe(429);
+      expect(limited.headers['x-ratelimit-remaining-requests']).toBe('0');
       expect(limited.json()).toMatchObject({
         error: { code: 'rate_limited', type: expect.any(String) as string },
       });
@@ -166,6 +174,31 @@ describe.each(testDrivers().flatMap((d) => backends.map((b) => [d, b] as const))
       expect(refused.statusCode).toBe(403);
     });
 
+    it('a request refused by one counter leaves the others as they were', async () => {
+      const tenant = await setupTenant(app, fake);
+      const put = (rpm: number) =>
+        app.app.inject({
+          method: 'PUT',
+          url: '/v1/limits',
+          headers: bearer(tenant.ownerKey),
+          payload: { rpm },
+        });
+      expect((await put(2)).statusCode).toBe(200);
+      const key = await createKey(app, tenant, { limits: { rpm: 3 } });
+      await awayFromWindowEdge();
+      expect((await chat(app, key)).statusCode).toBe(200);
+      expect((await chat(app, key)).statusCode).toBe(200);
+      const byTenant = await chat(app, key);
+      expect(byTenant.statusCode).toBe(429);
+      expect(byTenant.headers['x-ratelimit-limit-requests']).toBe('2');
+      // The tenant's limit goes up: the key still has exactly one request of its 3 left.
+      expect((await put(100)).statusCode).toBe(200);
+      const last = await chat(app, key);
+      expect(last.statusCode).toBe(200);
+      expect(last.headers['x-ratelimit-remaining-requests']).toBe('0');
+      expect((await chat(app, key)).statusCode).toBe(429);
+    });
+
     it('counts tokens per minute by estimate, then by the reported usage', async () => {
       const tenant = await setupTenant(app, fake);
       const maxTokens = 100;
@@ -175,7 +208,14 @@ describe.each(testDrivers().flatMap((d) => backends.map((b) => [d, b] as const))
       const key = await createKey(app, tenant, { limits: { tpm: 2 * actual + estimate - 1 } });
       await awayFromWindowEdge();
       // Without settling to the actual usage the second request would not fit.
-      expect((await chat(app, key, { max_tokens: maxTokens })).statusCode).toBe(200);
+      const first = await chat(app, key, { max_tokens: maxTokens });
+      expect(first.statusCode).toBe(200);
+      expect(first.headers['x-ratelimit-limit-tokens']).toBe(String(2 * actual + estimate - 1));
+      expect(first.headers['x-ratelimit-remaining-tokens']).toBe(String(2 * actual - 1));
+      // A key without limits gets no x-ratelimit headers.
+      expect((await chat(app, tenant.ownerKey)).headers['x-ratelimit-limit-requests']).toBe(
+        undefined,
+      );
       expect((await chat(app, key, { max_tokens: maxTokens })).statusCode).toBe(200);
       const third = await chat(app, key, { max_tokens: maxTokens });
       expect(third.statusCode).toBe(429);
@@ -271,10 +311,37 @@ describe.each(testDrivers().flatMap((d) => backends.map((b) => [d, b] as const))
         expect(r.json()).toMatchObject({ error: { code: 'budget_exceeded' } });
       expect(ok).toBeGreaterThanOrEqual(1);
       expect(ok).toBeLessThanOrEqual(10);
-      const [row] = await spend(t.db, tenant.id);
+      const [row] = await spend(t.db, tenant.id, [app]);
       expect(row?.spent).toBeLessThanOrEqual(budget);
       expect(row?.spent).toBeCloseTo(ok * COST, 12);
       expect(row?.reserved).toBe(0);
+    });
+
+    it('with Redis down, fail-open budgets hold exactly in Postgres; fail-closed answers 503', async () => {
+      for (const mode of ['open', 'closed'] as const) {
+        const down = await createTestApp(
+          t.db,
+          { RAMPART_MASTER_KEY: MASTER_KEY, RATE_LIMIT_REDIS_FAILURE_MODE: mode },
+          { redisUrl: DEAD_REDIS },
+        );
+        try {
+          const tenant = await setupTenant(down, fake);
+          const key = await createKey(down, tenant, {
+            limits: { budgetUsd: COST * 1.5, budgetPeriod: 'day' },
+          });
+          const codes: number[] = [];
+          for (let i = 0; i < 2; i++) codes.push((await chat(down, key)).statusCode);
+          if (mode === 'open') {
+            expect(codes).toEqual([200, 429]);
+            const [row] = await spend(t.db, tenant.id, [down]);
+            expect(row?.spent).toBeCloseTo(COST, 12);
+            expect(row?.reserved).toBe(0);
+          } else expect(codes).toEqual([503, 503]);
+        } finally {
+          down.redis?.disconnect();
+          await down.close();
+        }
+      }
     });
 
     it('fail-open falls back to local limits when Redis is down; fail-closed answers 503', async () => {
@@ -347,7 +414,7 @@ describe.each(pgWithRedis)('budgets across two Rampart instances (%s + Redis)', 
     expect(results.filter((r) => r.statusCode === 429).length).toBe(50 - ok);
     expect(ok).toBeGreaterThanOrEqual(1);
     expect(ok).toBeLessThanOrEqual(10);
-    const rows = await spend(t.db, tenant.id);
+    const rows = await spend(t.db, tenant.id, apps);
     expect(rows).toHaveLength(1);
     expect(rows[0]?.scope).toBe('tenant');
     expect(rows[0]?.spent).toBeLessThanOrEqual(budget);

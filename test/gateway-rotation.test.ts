@@ -129,6 +129,6 @@ describe.each(testDrivers())('gateway: master key rotation (%s)', (driver) => {
       url: '/v1/providers',
       headers: bearer(tenant.ownerKey),
     });
-    expect(list.json()).toEqual({ data: [] });
+    expect(list.json()).toEqual({ data: [], platform: [] });
   });
 });

@@ -399,7 +399,10 @@ describe.each(testDrivers())('LLM gateway through the openai SDK (%s)', (driver)
 
   it("tenant B can neither see nor use tenant A's providers and routes", async () => {
     expect((await call('GET', `/v1/providers/${providerId}`, b.ownerKey)).statusCode).toBe(404);
-    expect((await call('GET', '/v1/providers', b.ownerKey)).json()).toEqual({ data: [] });
+    expect((await call('GET', '/v1/providers', b.ownerKey)).json()).toEqual({
+      data: [],
+      platform: [],
+    });
     expect((await call('GET', '/v1/routes', b.ownerKey)).json()).toEqual({ data: [] });
     expect(
       (

@@ -7,7 +7,10 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenAIEmbedder } from '../src/knowledge/embed-openai.js';
 import { ChatModel, GenerationFailed } from '../src/knowledge/generate.js';
+import { createWorker } from '../src/knowledge/worker.js';
 import { startScriptedUpstream, type ScriptedUpstream } from './fakes/fake-openai-scripted.js';
+import { bearer, createTestApp, type TestApp } from './helpers/app.js';
+import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 
 // An in-process tracer provider: the knowledge hub's spans land in memory (vitest isolates
 // each test file, so setting the global provider here touches no other test).
@@ -55,5 +58,78 @@ describe('knowledge hub spans', () => {
       'embedding.texts': 2,
     });
     expect(span?.events.map((e) => e.name)).toEqual(['retry']);
+  });
+});
+
+describe('knowledge search spans', () => {
+  let t: TestDatabase;
+  let app: TestApp;
+  let key: string;
+  beforeAll(async () => {
+    t = await createTestDatabase('pglite');
+    app = await createTestApp(t.db);
+    key = (await app.createTenant()).ownerKey;
+    for (const text of ['Copper wire ships from the northern depot.', 'Brass fittings wait.'])
+      await app.app.inject({
+        method: 'POST',
+        url: '/v1/documents',
+        headers: bearer(key),
+        payload: { title: text.slice(0, 12), text },
+      });
+    await createWorker(t.db, app.config).drain();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await t?.close();
+  });
+
+  const searchSpans = async (mode: string) => {
+    exporter.reset();
+    const res = await app.app.inject({
+      method: 'POST',
+      url: '/v1/search',
+      headers: bearer(key),
+      payload: { query: 'copper wire', mode, k: 2 },
+    });
+    expect(res.statusCode).toBe(200);
+    return exporter.getFinishedSpans();
+  };
+
+  it('records embed, vector search, keyword search and fusion spans for a hybrid search', async () => {
+    const spans = await searchSpans('hybrid');
+    expect(spans.map((s) => s.name).sort()).toEqual([
+      'knowledge.embed',
+      'knowledge.search',
+      'knowledge.search.fusion',
+      'knowledge.search.keyword',
+      'knowledge.search.vector',
+    ]);
+    const byName = new Map(spans.map((s) => [s.name, s]));
+    expect(byName.get('knowledge.search')?.attributes).toMatchObject({
+      'search.mode': 'hybrid',
+      'search.k': 2,
+    });
+    expect(byName.get('knowledge.embed')?.attributes).toMatchObject({
+      'embedding.purpose': 'query',
+      'embedding.model': 'rampart-local-hash-v2-1024',
+    });
+    expect(byName.get('knowledge.search.fusion')?.attributes).toMatchObject({
+      'search.fusion': 'convex',
+      'search.keyword_hits': 1,
+      'search.vector_hits': 2,
+    });
+    expect(spans.every((s) => s.status.code === 0)).toBe(true);
+  });
+
+  it('records only the ranking a single-mode search runs', async () => {
+    expect((await searchSpans('keyword')).map((s) => s.name).sort()).toEqual([
+      'knowledge.search',
+      'knowledge.search.keyword',
+    ]);
+    expect((await searchSpans('vector')).map((s) => s.name).sort()).toEqual([
+      'knowledge.embed',
+      'knowledge.search',
+      'knowledge.search.vector',
+    ]);
   });
 });

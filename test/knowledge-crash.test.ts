@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { bearer, createTestApp, SERVER_SECRET, type TestApp } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -12,7 +13,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
     let app: TestApp;
     const workers: RampartProcess[] = [];
 
-    const startWorker = (): RampartProcess => {
+    const startWorker = (env: Record<string, string> = {}): RampartProcess => {
       const settings = t.settings as { DATABASE_URL: string };
       const p = spawnRampart(['worker'], {
         DATABASE_URL: settings.DATABASE_URL,
@@ -20,6 +21,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
         QUEUE_LEASE_MS: '3000',
         QUEUE_POLL_INTERVAL_MS: '100',
         LOG_LEVEL: 'warn',
+        ...env,
       });
       workers.push(p);
       return p;
@@ -34,6 +36,17 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
           ),
         )
       ).rows[0];
+
+    /** A port nothing listens on right now, for the worker's metrics endpoint. */
+    const freePort = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const srv = createServer();
+        srv.once('error', reject);
+        srv.listen(0, '127.0.0.1', () => {
+          const { port } = srv.address() as { port: number };
+          srv.close(() => resolve(port));
+        });
+      });
 
     beforeAll(async () => {
       t = await createTestDatabase('postgres');
@@ -88,11 +101,16 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
       );
       expect(partial.rows[0]?.n).toBe(0);
 
-      const second = startWorker();
+      const port = await freePort();
+      const second = startWorker({ WORKER_METRICS_PORT: String(port), HOST: '127.0.0.1' });
       await vi.waitFor(async () => expect((await state(id))?.status).toBe('ready'), {
         timeout: 90_000,
         interval: 100,
       });
+      // The worker process serves its own counters: the chunks it indexed on this attempt.
+      const scraped = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const indexed = /^rampart_knowledge_chunks_indexed_total (\d+)$/m.exec(scraped)?.[1];
+      expect(Number(indexed)).toBe((await state(id))?.chunk_count);
       second.child.kill('SIGTERM');
       await second.exited;
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reciprocalRankFusion } from '../src/knowledge/search.js';
-import { createWorker } from '../src/knowledge/worker.js';
 import { bearer, createTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
+import { MERGER_MEMO, seedKnowledgeCorpus } from './helpers/knowledge-corpus.js';
 
 interface Hit {
   chunkId: string;
@@ -30,10 +30,9 @@ describe('reciprocalRankFusion', () => {
 describe.each(testDrivers())('knowledge hub: permission-aware search (%s)', (driver) => {
   let t: TestDatabase;
   let app: TestApp;
-  let tenant: { id: string; ownerKey: string };
   let plainKey: string;
   let legalKey: string;
-  const ids: Record<string, string> = {};
+  let ids: Record<string, string> = {};
 
   const search = async (key: string, body: Record<string, unknown>) => {
     const res = await app.app.inject({
@@ -45,71 +44,35 @@ describe.each(testDrivers())('knowledge hub: permission-aware search (%s)', (dri
     expect(res.statusCode).toBe(200);
     return (res.json() as { data: Hit[] }).data;
   };
-  const mkKey = async (groups: string[]) =>
-    (
-      (
-        await app.app.inject({
-          method: 'POST',
-          url: '/v1/api-keys',
-          headers: bearer(tenant.ownerKey),
-          payload: { name: `k-${groups.join('-') || 'none'}`, role: 'member', groups },
-        })
-      ).json() as { secret: string }
-    ).secret;
-
   beforeAll(async () => {
     t = await createTestDatabase(driver);
     app = await createTestApp(t.db);
-    tenant = await app.createTenant();
-    plainKey = await mkKey([]);
-    legalKey = await mkKey(['legal']);
-    const docs: [string, string, Record<string, unknown>][] = [
-      [
-        'refunds',
-        tenant.ownerKey,
-        {
+    ({ plainKey, legalKey, ids } = await seedKnowledgeCorpus(app, t.db, [
+      {
+        name: 'refunds',
+        payload: {
           title: 'Refund policy',
           markdown:
             '# Refunds\n\nCustomers may request a refund within 30 days of purchase. Refunds are paid to the original card.',
           tags: ['policy'],
         },
-      ],
-      [
-        'shipping',
-        tenant.ownerKey,
-        {
+      },
+      {
+        name: 'shipping',
+        payload: {
           title: 'Shipping',
           text: 'Orders ship within two business days by courier. Tracking numbers are e-mailed.',
         },
-      ],
-      [
-        'security',
-        tenant.ownerKey,
-        {
+      },
+      {
+        name: 'security',
+        payload: {
           title: 'Security',
           text: 'Passwords are hashed with argon2id and never stored in clear text.',
         },
-      ],
-      [
-        'merger',
-        legalKey,
-        {
-          title: 'Merger memo',
-          text: 'The Globex merger closes in March. Refund obligations of Globex transfer to the buyer.',
-          groups: ['legal'],
-        },
-      ],
-    ];
-    for (const [name, key, payload] of docs) {
-      const res = await app.app.inject({
-        method: 'POST',
-        url: '/v1/documents',
-        headers: bearer(key),
-        payload,
-      });
-      ids[name] = (res.json() as { id: string }).id;
-    }
-    await createWorker(t.db, app.config).drain();
+      },
+      MERGER_MEMO,
+    ]));
   });
   afterAll(async () => {
     await app?.close();

@@ -90,6 +90,12 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
       `INSERT INTO budget_spend (tenant_id, scope, scope_id, period_start) VALUES ($1, 'tenant', $1, '2026-01-01')`,
       [tenantId],
     );
+    // Budget reservations of the Postgres budget path (migration 0007).
+    await q.query(
+      `INSERT INTO budget_reservations (id, tenant_id, scope, scope_id, period_start, amount_usd)
+       VALUES (gen_random_uuid(), $1, 'tenant', $1, '2026-01-01', 1)`,
+      [tenantId],
+    );
     // Knowledge settings (migration 0005).
     await q.query(`INSERT INTO knowledge_settings (tenant_id, pii_masking) VALUES ($1, false)`, [
       tenantId,

@@ -13,6 +13,8 @@ import {
   type TargetPolicies,
 } from './resilience/policy.js';
 import { UpstreamUnavailable, type UpstreamClient, type UpstreamResponse } from './upstream.js';
+import type { RouteCache } from './routing-store.js';
+import type { ModelPrice } from './prices.js';
 
 /** One target to try: provider name, upstream model, its adapter and (lazily) its decrypted config. */
 export interface Attempt {
@@ -20,6 +22,10 @@ export interface Attempt {
   model: string;
   readonly config: ProviderConfig;
   adapter: ProviderAdapter;
+  /** The route's response-cache setting (routing.ts Step), when the route turns it on. */
+  cache?: RouteCache | undefined;
+  /** The tenant's price for `model`, else the built-in one; undefined: unpriced. */
+  price?: ModelPrice | undefined;
 }
 
 function safeJson(text: string): unknown {
@@ -39,7 +45,7 @@ async function callOnce(
 ): Promise<UpstreamResponse> {
   let res: UpstreamResponse;
   try {
-    res = await upstream.post(call, signal);
+    res = await upstream.post(call, signal, attempt.config.trusted === true);
   } catch (err) {
     if (!(err instanceof UpstreamUnavailable)) throw err;
     const timeout = err.kind === 'timeout';

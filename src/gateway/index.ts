@@ -1,9 +1,17 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { PlatformProviderSetting } from '../config-providers.js';
+import { DEFAULT_BASE_URLS } from './providers/index.js';
+import type { ProviderConfig } from './providers/types.js';
 import type { Database } from '../platform/db/database.js';
 import type { AnyRoute } from '../platform/http/route.js';
 import type { Keyring } from '../platform/secrets/envelope.js';
 import { GatewayService } from './invoke-service.js';
+import { Registry } from 'prom-client';
+import type { Metrics } from '../platform/telemetry/metrics.js';
+import { createResponseCache } from './cache/index.js';
+import { GatewayMetrics } from './telemetry.js';
+import { Planner } from './planner.js';
 import { gatewayManageRoutes } from './manage-routes.js';
 import { gatewayOpenAIRoutes } from './openai-routes.js';
 import { ProviderService } from './providers-service.js';
@@ -15,15 +23,38 @@ import { gatewayUsageRoutes } from './usage-routes.js';
 import type { Redis } from 'ioredis';
 import { createLimits, type LimitsConfig } from './limits/index.js';
 import { limitsRoutes } from './limits/routes.js';
+import type { LimitsService } from './limits/service.js';
+import { TenantConfigCache } from './tenant-config.js';
 
 export interface Gateway {
   providers: ProviderService;
   routing: RoutingService;
   invoke: GatewayService;
   usage: UsageRecorder;
+  limits: LimitsService;
+  /** Per-tenant snapshots of routes, providers, prices and limits (the invoke path's reads). */
+  tenantConfig: TenantConfigCache;
   routes: AnyRoute[];
   /** Waits for pending usage writes and closes upstream connections. */
   close(): Promise<void>;
+}
+
+/** The operator's platform providers, with each type's default base URL filled in. */
+function platformProviderConfigs(
+  list: readonly PlatformProviderSetting[],
+): Map<string, ProviderConfig> {
+  return new Map(
+    list.map((p) => [
+      p.name,
+      {
+        type: p.type,
+        baseUrl: p.baseUrl ?? DEFAULT_BASE_URLS[p.type],
+        apiKey: p.apiKey,
+        headers: p.headers,
+        trusted: true,
+      },
+    ]),
+  );
 }
 
 /** Builds the gateway feature. Without a keyring, provider credentials cannot be stored (503). */
@@ -42,19 +73,46 @@ export function createGateway(deps: {
     | 'GATEWAY_BREAKER_COOLDOWN_MS'
     | 'GATEWAY_USAGE_FLUSH_MS'
     | 'GATEWAY_USAGE_BATCH_MAX'
+    | 'GATEWAY_CACHE_MAX_ENTRIES'
+    | 'GATEWAY_CACHE_MAX_BYTES'
+    | 'GATEWAY_CACHE_DEFAULT_TTL_SECONDS'
+    | 'GATEWAY_CACHE_REDIS_TIMEOUT_MS'
+    | 'GATEWAY_CONFIG_CACHE_TTL_MS'
+    | 'GATEWAY_ALLOW_PRIVATE_UPSTREAMS'
+    | 'platformProviders'
   >;
   keyring: Keyring | undefined;
   redis?: Redis | undefined;
   limitsConfig?: LimitsConfig | undefined;
+  /** The app's metrics registry; without it the gateway's metrics go to a private one. */
+  metrics?: Pick<Metrics, 'registry'> | undefined;
 }): Gateway {
+  // The services that write gateway config evict the tenant from the cache on commit; the
+  // cache (declared below, it needs `providers`) exists before any request can write.
+  const configChanged = (tenantId: string) => tenantConfig.evict(tenantId);
+  const providers = new ProviderService(
+    deps.db,
+    deps.keyring,
+    platformProviderConfigs(deps.config.platformProviders),
+    configChanged,
+    deps.config.GATEWAY_ALLOW_PRIVATE_UPSTREAMS,
+  );
+  const routing = new RoutingService(
+    deps.db,
+    (name) => providers.platformProvider(name) !== undefined,
+    configChanged,
+  );
+  const tenantConfig = new TenantConfigCache(deps.db, providers, {
+    ttlMs: deps.config.GATEWAY_CONFIG_CACHE_TTL_MS,
+    logger: deps.logger,
+  });
   const limits = createLimits({
     db: deps.db,
     logger: deps.logger,
     redis: deps.redis,
     config: deps.limitsConfig,
+    tenantConfig,
   });
-  const providers = new ProviderService(deps.db, deps.keyring);
-  const routing = new RoutingService(deps.db);
   const c = deps.config;
   const usage = new UsageRecorder(deps.db, deps.logger, {
     flushMs: c.GATEWAY_USAGE_FLUSH_MS,
@@ -67,25 +125,32 @@ export function createGateway(deps: {
     breakerThreshold: c.GATEWAY_BREAKER_THRESHOLD,
     breakerCooldownMs: c.GATEWAY_BREAKER_COOLDOWN_MS,
   });
-  const upstream = new UpstreamClient({
-    connectMs: deps.config.GATEWAY_CONNECT_TIMEOUT_MS,
-    firstByteMs: deps.config.GATEWAY_FIRST_BYTE_TIMEOUT_MS,
-    idleMs: deps.config.GATEWAY_IDLE_TIMEOUT_MS,
-  });
+  const upstream = new UpstreamClient(
+    {
+      connectMs: deps.config.GATEWAY_CONNECT_TIMEOUT_MS,
+      firstByteMs: deps.config.GATEWAY_FIRST_BYTE_TIMEOUT_MS,
+      idleMs: deps.config.GATEWAY_IDLE_TIMEOUT_MS,
+    },
+    deps.config.GATEWAY_ALLOW_PRIVATE_UPSTREAMS,
+  );
   const invoke = new GatewayService({
     db: deps.db,
-    providers,
+    planner: new Planner(tenantConfig),
     upstream,
     policies,
     usage,
     logger: deps.logger,
     limits,
+    metrics: new GatewayMetrics(deps.metrics?.registry ?? new Registry(), policies),
+    cache: createResponseCache({ redis: deps.redis, logger: deps.logger, config: deps.config }),
   });
   return {
     providers,
     routing,
     invoke,
     usage,
+    limits,
+    tenantConfig,
     routes: [
       ...gatewayManageRoutes({ providers, routing }),
       ...gatewayOpenAIRoutes(invoke),
@@ -95,6 +160,7 @@ export function createGateway(deps: {
     async close() {
       await limits.flush();
       await usage.flush();
+      await tenantConfig.close();
       await upstream.close();
     },
   };

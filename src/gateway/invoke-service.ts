@@ -1,42 +1,49 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Database } from '../platform/db/database.js';
-import { AppError, UpstreamFailed } from '../platform/http/errors.js';
+import { UpstreamFailed } from '../platform/http/errors.js';
 import type { Principal, RequestMeta } from '../platform/http/principal.js';
-import { ADAPTERS } from './providers/index.js';
-import {
-  UnsupportedRequest,
-  type ChatRequest,
-  type EmbeddingsRequest,
-  type ProviderConfig,
-  type Usage,
-} from './providers/types.js';
-import type { ProviderService } from './providers-service.js';
-import { getProvidersWithSecret } from './providers-store.js';
-import { attemptOrder } from './routing.js';
-import { findRouteForModel, listRoutes } from './routing-store.js';
+import { UnsupportedRequest, type ChatRequest, type EmbeddingsRequest } from './providers/types.js';
 import { relayStream } from './stream-relay.js';
 import { callFirstAvailable, type Attempt } from './attempts.js';
-import type { UpstreamClient } from './upstream.js';
+import type { UpstreamClient, UpstreamResponse } from './upstream.js';
 import type { TargetPolicies } from './resilience/policy.js';
 import type { UsageRecorder } from './usage.js';
-import type { UsageEvent } from './usage-store.js';
 import type { Admission, LimitsService } from './limits/service.js';
+import type { Planner } from './planner.js';
+import { NO_USAGE, RequestMeter, type MeterBase } from './metering.js';
+import type { GatewayMetrics } from './telemetry.js';
+import type { CacheDirective, CachePlan, ResponseCache } from './cache/index.js';
+import {
+  estimateChatUsage,
+  estimateEmbeddingTokens,
+  responseText,
+  streamUsage,
+} from './token-estimate.js';
 
-/** overheadMs: time spent in Rampart rather than in the upstream call that answered. */
-export type ChatResult =
-  | { kind: 'json'; body: Record<string, unknown>; overheadMs: number }
-  | { kind: 'stream'; stream: Readable; overheadMs: number };
+/**
+ * overheadMs: time spent in Rampart rather than in the upstream call that answered.
+ * rateLimitHeaders: the x-ratelimit-* of the limits that admitted the request.
+ */
+export type ChatResult = (
+  | { kind: 'json'; body: Record<string, unknown>; overheadMs: number; cache?: 'hit' | 'miss' }
+  | { kind: 'stream'; stream: Readable; overheadMs: number }
+) & { rateLimitHeaders?: Record<string, string> };
 
-const NO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
+export interface EmbeddingsResult {
+  body: Record<string, unknown>;
+  overheadMs: number;
+  cache?: 'hit' | 'miss';
+  rateLimitHeaders?: Record<string, string>;
+}
 
-function modelNotFound(model: string): AppError {
-  return new AppError(
-    404,
-    'model_not_found',
-    `The model '${model}' does not exist or you do not have access to it.`,
-    { errors: [{ field: 'body.model', message: 'unknown model' }] },
-  );
+async function readJson(res: UpstreamResponse, attempt: Attempt, meter: RequestMeter) {
+  try {
+    return (await res.body.json()) as unknown;
+  } catch {
+    meter.fail(attempt, 502);
+    throw new UpstreamFailed(`Provider '${attempt.provider}' sent a malformed response.`);
+  }
 }
 
 /**
@@ -48,85 +55,29 @@ export class GatewayService {
   constructor(
     private readonly deps: {
       db: Database;
-      providers: ProviderService;
+      planner: Planner;
       upstream: UpstreamClient;
       policies: TargetPolicies;
       usage: UsageRecorder;
       logger: Logger;
       limits?: LimitsService | undefined;
+      metrics?: GatewayMetrics | undefined;
+      cache?: ResponseCache | undefined;
     },
   ) {}
 
-  async #plan(principal: Principal, model: string): Promise<Attempt[]> {
-    const { route, rows } = await this.deps.db.withTenant(principal, async (tx) => {
-      const route = await findRouteForModel(tx, model);
-      if (!route) return { route: undefined, rows: [] };
-      const names = [...route.targets, ...route.fallbacks].map((t) => t.provider);
-      return { route, rows: await getProvidersWithSecret(tx, [...new Set(names)]) };
-    });
-    if (!route) throw modelNotFound(model);
-    const byName = new Map(rows.map((r) => [r.name, r]));
-    const attempts: Attempt[] = [];
-    for (const step of attemptOrder(route, model)) {
-      const row = byName.get(step.provider);
-      if (!row) continue; // deleting a provider a route uses is refused; this is only a race
-      // Decrypted only when this attempt is actually made: an unused fallback costs nothing.
-      let config: ProviderConfig | undefined;
-      const providers = this.deps.providers;
-      attempts.push({
-        ...step,
-        adapter: ADAPTERS[row.type],
-        get config() {
-          return (config ??= providers.toConfig(row));
-        },
-      });
-    }
-    if (attempts.length === 0) throw modelNotFound(model);
-    return attempts;
+  /** Counts a limits rejection in the metrics and rethrows it. */
+  readonly #rejected = (err: unknown): never => {
+    this.deps.metrics?.rejected(err);
+    throw err;
+  };
+
+  #overhead(endpoint: 'chat' | 'embeddings', stream: boolean, ms: number): void {
+    this.deps.metrics?.overhead.observe({ endpoint, stream: String(stream) }, ms / 1000);
   }
 
-  /** Records the one usage row of a request that ended before any upstream answer was used. */
-  #failureRecorder(
-    principal: Principal,
-    meta: RequestMeta,
-    base: Pick<UsageEvent, 'endpoint' | 'alias' | 'stream'>,
-    started: number,
-  ): (attempt: Attempt | undefined, status: number) => void {
-    return (attempt, status) =>
-      this.#usage(principal, meta, base, {
-        attempt,
-        usage: NO_USAGE,
-        status,
-        started,
-        upstreamMs: null,
-      });
-  }
-
-  #usage(
-    principal: Principal,
-    meta: RequestMeta,
-    base: Pick<UsageEvent, 'endpoint' | 'alias' | 'stream'>,
-    at: {
-      attempt: Attempt | undefined;
-      usage: Usage;
-      status: number;
-      started: number;
-      upstreamMs: number | null;
-    },
-  ): void {
-    this.deps.usage.record(principal, {
-      ...base,
-      keyId: principal.keyId,
-      userId: principal.userId,
-      provider: at.attempt?.provider ?? null,
-      targetModel: at.attempt?.model ?? null,
-      ...at.usage,
-      latencyMs: performance.now() - at.started,
-      upstreamLatencyMs: at.upstreamMs,
-      status: at.status,
-      cacheHit: false,
-      requestId: meta.requestId,
-    });
+  #meter(principal: Principal, meta: RequestMeta, base: MeterBase): RequestMeter {
+    return new RequestMeter(this.deps.usage, principal, meta, base, this.deps.metrics);
   }
 
   /** Limits and budgets around the call: admitted before it, settled when it ends. */
@@ -137,11 +88,30 @@ export class GatewayService {
     maxTokens: unknown,
     attempts: Attempt[],
   ): Promise<Admission> {
-    if (!this.deps.limits) return { end: () => Promise.resolve() };
+    if (!this.deps.limits) return { headers: {}, end: () => Promise.resolve() };
     return this.deps.limits.admit(
       principal,
       { model, input, maxTokens: typeof maxTokens === 'number' ? maxTokens : undefined },
-      attempts.map((a) => a.model),
+      attempts,
+    );
+  }
+
+  #call(
+    principal: Principal,
+    attempts: Attempt[],
+    build: Parameters<typeof callFirstAvailable>[4],
+    signal: AbortSignal,
+    meter: RequestMeter,
+  ) {
+    const { upstream, policies } = this.deps;
+    return callFirstAvailable(
+      upstream,
+      policies,
+      principal.tenantId,
+      attempts,
+      build,
+      signal,
+      meter.fail,
     );
   }
 
@@ -150,8 +120,9 @@ export class GatewayService {
     body: ChatRequest,
     meta: RequestMeta,
     signal: AbortSignal,
+    cacheDirective?: CacheDirective,
   ): Promise<ChatResult> {
-    const attempts = await this.#plan(principal, body.model);
+    const attempts = await this.deps.planner.plan(principal, body.model);
     const { messages, tools, max_tokens, max_completion_tokens } = body as Record<string, unknown>;
     const admission = await this.#admit(
       principal,
@@ -159,12 +130,30 @@ export class GatewayService {
       { messages, tools },
       max_completion_tokens ?? max_tokens,
       attempts,
-    );
+    ).catch(this.#rejected);
     try {
-      const result = await this.#chatAdmitted(principal, body, meta, signal, attempts, admission);
+      // After admission (allow-list, limits and budget still apply to a hit), before upstream.
+      const plan = this.deps.cache?.plan(
+        principal.tenantId,
+        'chat',
+        body,
+        cacheDirective,
+        attempts[0]?.cache,
+      );
+      const result = await this.#chatAdmitted(
+        principal,
+        body,
+        meta,
+        signal,
+        attempts,
+        admission,
+        plan,
+      );
+      this.#overhead('chat', result.kind === 'stream', result.overheadMs);
       // Ends a stream the client left before it started (its generator never ran): no-op otherwise.
       if (result.kind === 'stream')
         result.stream.once('close', () => void admission.end(undefined, undefined));
+      result.rateLimitHeaders = admission.headers;
       return result;
     } catch (err) {
       await admission.end(undefined, undefined);
@@ -179,66 +168,68 @@ export class GatewayService {
     signal: AbortSignal,
     attempts: Attempt[],
     admission: Admission,
+    plan: CachePlan | undefined,
   ): Promise<ChatResult> {
-    const started = performance.now();
     const stream = body.stream === true;
-    const base = { endpoint: 'chat' as const, alias: body.model, stream };
-    const fail = this.#failureRecorder(principal, meta, base, started);
-    const { attempt, res, upstreamStart } = await callFirstAvailable(
-      this.deps.upstream,
-      this.deps.policies,
-      principal.tenantId,
+    const meter = this.#meter(principal, meta, {
+      endpoint: 'chat',
+      alias: body.model,
+      stream,
+      cache: plan ? 'miss' : undefined,
+      maxTokens: body.max_completion_tokens ?? body.max_tokens,
+      temperature: body.temperature,
+    });
+    const hit = await this.deps.cache?.answer(plan, attempts, meter, admission);
+    if (hit) return { kind: 'json', body: hit, overheadMs: meter.elapsedMs(), cache: 'hit' };
+    const { attempt, res, upstreamStart } = await this.#call(
+      principal,
       attempts,
       (a) => a.adapter.chatRequest(a.config, body, a.model),
       signal,
-      fail,
+      meter,
     );
     if (!stream) {
-      let json: unknown;
-      try {
-        json = await res.body.json();
-      } catch {
-        fail(attempt, 502);
-        throw new UpstreamFailed(`Provider '${attempt.provider}' sent a malformed response.`);
-      }
+      const json = await readJson(res, attempt, meter);
       const upstreamMs = performance.now() - upstreamStart;
       const out = attempt.adapter.chatResponse(json);
-      this.#usage(principal, meta, base, {
-        attempt,
-        usage: out.usage ?? NO_USAGE,
-        status: 200,
-        started,
-        upstreamMs,
-      });
-      await admission.end(out.usage, attempt.model);
-      return { kind: 'json', body: out.body, overheadMs: performance.now() - started - upstreamMs };
+      // No usage from the provider: estimate it offline rather than meter nothing.
+      const usage = out.usage ?? estimateChatUsage(body, responseText(out.body));
+      meter.record({ attempt, usage, status: 200, upstreamMs, estimated: !out.usage });
+      await admission.end(usage, attempt.model);
+      this.deps.cache?.remember(plan, attempt, out.body);
+      return {
+        kind: 'json',
+        body: out.body,
+        overheadMs: performance.now() - meter.started - upstreamMs,
+        ...(plan ? { cache: 'miss' as const } : {}),
+      };
     }
     const includeUsage =
       typeof body.stream_options === 'object' &&
       body.stream_options !== null &&
       (body.stream_options as { include_usage?: unknown }).include_usage === true;
     const translator = attempt.adapter.chatStream({ includeUsage });
-    const record = (status: number) =>
-      this.#usage(principal, meta, base, {
-        attempt,
-        usage: translator.usage ?? NO_USAGE,
-        status,
-        started,
-        upstreamMs: performance.now() - upstreamStart,
-      });
     const relayed = relayStream({
       res,
       translator,
       signal,
       logger: this.deps.logger,
       requestId: meta.requestId,
-      onEnd: (status) => {
-        record(status);
-        void admission.end(translator.usage, attempt.model);
+      onFirstChunk: meter.firstChunk,
+      onEnd: (status, sent) => {
+        const { usage, estimated } = streamUsage(translator.usage, status, body, sent);
+        meter.record({
+          attempt,
+          usage: usage ?? NO_USAGE,
+          status,
+          upstreamMs: performance.now() - upstreamStart,
+          estimated,
+        });
+        void admission.end(usage, attempt.model);
       },
     });
     // Up to the response headers: everything before the upstream call that answered.
-    return { kind: 'stream', stream: relayed, overheadMs: upstreamStart - started };
+    return { kind: 'stream', stream: relayed, overheadMs: upstreamStart - meter.started };
   }
 
   async embeddings(
@@ -246,13 +237,28 @@ export class GatewayService {
     body: EmbeddingsRequest,
     meta: RequestMeta,
     signal: AbortSignal,
-  ): Promise<{ body: Record<string, unknown>; overheadMs: number }> {
-    const attempts = await this.#plan(principal, body.model);
-    const admission = await this.#admit(principal, body.model, body.input, 0, attempts);
+    cacheDirective?: CacheDirective,
+  ): Promise<EmbeddingsResult> {
+    const attempts = await this.deps.planner.plan(principal, body.model);
+    const admission = await this.#admit(principal, body.model, body.input, 0, attempts).catch(
+      this.#rejected,
+    );
     try {
-      const out = await this.#embeddingsAdmitted(principal, body, meta, signal, attempts);
+      const plan = this.deps.cache?.plan(
+        principal.tenantId,
+        'embeddings',
+        body,
+        cacheDirective,
+        attempts[0]?.cache,
+      );
+      const out = await this.#embeddingsAdmitted(principal, body, meta, signal, attempts, {
+        plan,
+        admission,
+      });
+      this.#overhead('embeddings', false, out.overheadMs);
       // Embeddings report prompt tokens only; the reservation (prompt estimate) is the cost.
       await admission.end(undefined, attempts[0]?.model);
+      out.rateLimitHeaders = admission.headers;
       return out;
     } catch (err) {
       await admission.end(undefined, undefined);
@@ -266,14 +272,18 @@ export class GatewayService {
     meta: RequestMeta,
     signal: AbortSignal,
     attempts: Attempt[],
-  ): Promise<{ body: Record<string, unknown>; overheadMs: number }> {
-    const started = performance.now();
-    const base = { endpoint: 'embeddings' as const, alias: body.model, stream: false };
-    const fail = this.#failureRecorder(principal, meta, base, started);
-    const { attempt, res, upstreamStart } = await callFirstAvailable(
-      this.deps.upstream,
-      this.deps.policies,
-      principal.tenantId,
+    { plan, admission }: { plan: CachePlan | undefined; admission: Admission },
+  ): Promise<EmbeddingsResult> {
+    const meter = this.#meter(principal, meta, {
+      endpoint: 'embeddings',
+      alias: body.model,
+      stream: false,
+      cache: plan ? 'miss' : undefined,
+    });
+    const hit = await this.deps.cache?.answer(plan, attempts, meter, admission);
+    if (hit) return { body: hit, overheadMs: meter.elapsedMs(), cache: 'hit' };
+    const { attempt, res, upstreamStart } = await this.#call(
+      principal,
       attempts,
       (a) => {
         if (!a.adapter.embeddingsRequest)
@@ -284,30 +294,28 @@ export class GatewayService {
         return a.adapter.embeddingsRequest(a.config, body, a.model);
       },
       signal,
-      fail,
+      meter,
     );
-    let json: unknown;
-    try {
-      json = await res.body.json();
-    } catch {
-      fail(attempt, 502);
-      throw new UpstreamFailed(`Provider '${attempt.provider}' sent a malformed response.`);
-    }
+    const json = await readJson(res, attempt, meter);
     const upstreamMs = performance.now() - upstreamStart;
     const out = attempt.adapter.embeddingsResponse?.(json) ?? { body: {}, usage: undefined };
-    this.#usage(principal, meta, base, {
-      attempt,
-      usage: out.usage ?? NO_USAGE,
-      status: 200,
-      started,
-      upstreamMs,
-    });
-    return { body: out.body, overheadMs: performance.now() - started - upstreamMs };
+    const usage = out.usage ?? {
+      promptTokens: estimateEmbeddingTokens(body.input),
+      completionTokens: 0,
+      cachedTokens: 0,
+    };
+    meter.record({ attempt, usage, status: 200, upstreamMs, estimated: !out.usage });
+    this.deps.cache?.remember(plan, attempt, out.body);
+    return {
+      body: out.body,
+      overheadMs: performance.now() - meter.started - upstreamMs,
+      ...(plan ? { cache: 'miss' as const } : {}),
+    };
   }
 
   /** The aliases this tenant routes (the '*' pass-through route is not a model). */
   async models(principal: Principal): Promise<{ object: 'list'; data: Record<string, unknown>[] }> {
-    const routes = await this.deps.db.withTenant(principal, (tx) => listRoutes(tx));
+    const { routes } = await this.deps.planner.config(principal);
     const allowed = (await this.deps.limits?.allowedModels(principal)) ?? null;
     return {
       object: 'list',

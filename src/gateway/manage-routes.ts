@@ -41,10 +41,19 @@ export function gatewayManageRoutes(s: {
       url: '/v1/providers',
       auth: 'tenant',
       permission: 'gateway:manage',
-      summary: "The tenant's providers (never their keys).",
+      summary:
+        "The tenant's providers, and the platform providers its routes may also use (never their keys).",
       tags,
-      response: { 200: z.object({ data: z.array(ProviderSchema) }) },
-      handler: async ({ principal }) => ({ data: await s.providers.list(principal) }),
+      response: {
+        200: z.object({
+          data: z.array(ProviderSchema),
+          platform: z.array(ProviderSchema.pick({ name: true, type: true, baseUrl: true })),
+        }),
+      },
+      handler: async ({ principal }) => ({
+        data: await s.providers.list(principal),
+        platform: s.providers.platformList(),
+      }),
     }),
     route({
       method: 'GET',

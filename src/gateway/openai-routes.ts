@@ -3,6 +3,7 @@ import { route, type AnyRoute } from '../platform/http/route.js';
 import type { GatewayService } from './invoke-service.js';
 import type { ChatRequest, EmbeddingsRequest } from './providers/types.js';
 import { ChatCompletionBody, EmbeddingsBody } from './schemas.js';
+import { CACHE_HEADER, readCacheDirective } from './cache/directive.js';
 
 const tags = ['gateway'];
 /** Time spent in Rampart, excluding the upstream call that answered (ms). */
@@ -29,15 +30,21 @@ export function gatewayOpenAIRoutes(gateway: GatewayService): AnyRoute[] {
       summary: 'OpenAI-compatible chat completions (streaming with stream: true).',
       tags,
       body: ChatCompletionBody,
-      handler: async ({ principal, body, meta, reply }) => {
+      handler: async ({ principal, body, meta, reply, request }) => {
         const result = await gateway.chat(
           principal,
           body as ChatRequest,
           meta,
           abortOnDisconnect(reply),
+          readCacheDirective(request.headers),
         );
         reply.header(OVERHEAD_HEADER, result.overheadMs.toFixed(3));
-        if (result.kind === 'json') return result.body;
+        // Streams too: headers go out before the first byte of the body.
+        if (result.rateLimitHeaders) reply.headers(result.rateLimitHeaders);
+        if (result.kind === 'json') {
+          if (result.cache) reply.header(CACHE_HEADER, result.cache);
+          return result.body;
+        }
         reply.header('content-type', 'text/event-stream; charset=utf-8');
         reply.header('cache-control', 'no-cache');
         reply.header('x-accel-buffering', 'no');
@@ -53,14 +60,17 @@ export function gatewayOpenAIRoutes(gateway: GatewayService): AnyRoute[] {
       summary: 'OpenAI-compatible embeddings.',
       tags,
       body: EmbeddingsBody,
-      handler: async ({ principal, body, meta, reply }) => {
+      handler: async ({ principal, body, meta, reply, request }) => {
         const result = await gateway.embeddings(
           principal,
           body as EmbeddingsRequest,
           meta,
           abortOnDisconnect(reply),
+          readCacheDirective(request.headers),
         );
+        if (result.cache) reply.header(CACHE_HEADER, result.cache);
         reply.header(OVERHEAD_HEADER, result.overheadMs.toFixed(3));
+        if (result.rateLimitHeaders) reply.headers(result.rateLimitHeaders);
         return result.body;
       },
     }),

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { appendAuditEvent } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { pgErrorCode, UNIQUE_VIOLATION } from '../platform/db/sql.js';
-import { Conflict, NotFound, ServiceUnavailable } from '../platform/http/errors.js';
+import { Conflict, InvalidInput, NotFound, ServiceUnavailable } from '../platform/http/errors.js';
+import { nonPublicAddressOf } from './upstream-guard.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
 import { decryptSecret, EnvelopeError, type Keyring } from '../platform/secrets/envelope.js';
 import { DEFAULT_BASE_URLS } from './providers/index.js';
@@ -65,10 +66,37 @@ export interface PatchProviderInput {
 
 /** A tenant's upstream providers; credentials are envelope-encrypted and never leave this module in a response. */
 export class ProviderService {
+  readonly #platform: ReadonlyMap<string, ProviderConfig>;
+
   constructor(
     private readonly db: Database,
     private readonly keyring: Keyring | undefined,
-  ) {}
+    platform: ReadonlyMap<string, ProviderConfig> = new Map(),
+    /** Called after a committed change, so this instance's gateway config cache drops the tenant. */
+    private readonly onChanged: (tenantId: string) => void = () => undefined,
+    /** GATEWAY_ALLOW_PRIVATE_UPSTREAMS: whether base URLs may point at non-public addresses. */
+    private readonly allowPrivate = true,
+  ) {
+    this.#platform = platform;
+  }
+
+  /** A write transaction; the tenant's cached gateway config is dropped once it commits. */
+  async #write<T>(
+    principal: Pick<Principal, 'tenantId' | 'userId' | 'groups'>,
+    fn: (tx: TenantTx) => Promise<T>,
+  ): Promise<T> {
+    const out = await this.db.withTenant(principal, fn);
+    this.onChanged(principal.tenantId);
+    return out;
+  }
+
+  /**
+   * A platform-wide provider (from the operator's providers file) by name: usable in every
+   * tenant's routes; a tenant's own provider of the same name is refused at creation.
+   */
+  platformProvider(name: string): ProviderConfig | undefined {
+    return this.#platform.get(name);
+  }
 
   #ring(): Keyring {
     if (!this.keyring)
@@ -88,8 +116,9 @@ export class ProviderService {
     const id = randomUUID();
     const envelope = ring.encrypt(input.apiKey, credentialContext(principal.tenantId, id));
     const baseUrl = input.baseUrl ?? DEFAULT_BASE_URLS[input.type];
+    await this.#assertPublic(baseUrl);
     return this.#unique(input.name, () =>
-      this.db.withTenant(principal, async (tx) => {
+      this.#write(principal, async (tx) => {
         const row = await insertProvider(
           tx,
           { id, name: input.name, type: input.type, baseUrl, headers: input.headers ?? {} },
@@ -110,6 +139,11 @@ export class ProviderService {
     return this.db.withTenant(principal, async (tx) => (await listProviders(tx)).map(toView));
   }
 
+  /** The platform providers every tenant may route to (never their keys). */
+  platformList(): { name: string; type: ProviderType; baseUrl: string }[] {
+    return [...this.#platform].map(([name, c]) => ({ name, type: c.type, baseUrl: c.baseUrl }));
+  }
+
   async get(principal: Principal, id: string): Promise<ProviderView> {
     const row = await this.db.withTenant(principal, (tx) => getProvider(tx, id));
     if (!row) throw new NotFound('Provider');
@@ -122,12 +156,13 @@ export class ProviderService {
     patch: PatchProviderInput,
     meta: RequestMeta,
   ): Promise<ProviderView> {
+    if (patch.baseUrl !== undefined) await this.#assertPublic(patch.baseUrl);
     const envelope =
       patch.apiKey === undefined
         ? undefined
         : this.#ring().encrypt(patch.apiKey, credentialContext(principal.tenantId, id));
     return this.#unique(patch.name ?? '', () =>
-      this.db.withTenant(principal, async (tx) => {
+      this.#write(principal, async (tx) => {
         const before = await getProvider(tx, id);
         if (!before) throw new NotFound('Provider');
         if (patch.name !== undefined && patch.name !== before.name) {
@@ -154,7 +189,7 @@ export class ProviderService {
   }
 
   async remove(principal: Principal, id: string, meta: RequestMeta): Promise<void> {
-    await this.db.withTenant(principal, async (tx) => {
+    await this.#write(principal, async (tx) => {
       const before = await getProvider(tx, id);
       if (!before) throw new NotFound('Provider');
       const inUse = await routesUsingProvider(tx, before.name);
@@ -198,7 +233,7 @@ export class ProviderService {
     principal: Pick<Principal, 'tenantId' | 'userId' | 'groups'>,
   ): Promise<number> {
     const ring = this.#ring();
-    return this.db.withTenant(principal, async (tx) => {
+    return this.#write(principal, async (tx) => {
       const stale = await listStaleCredentials(tx, ring.current.id);
       for (const row of stale)
         await updateCredentialWrap(tx, row.id, ring.rewrapToCurrent(envelopeOf(row)));
@@ -206,7 +241,23 @@ export class ProviderService {
     });
   }
 
+  /** Refuses a base URL on a non-public address (the upstream client checks again at connect). */
+  async #assertPublic(baseUrl: string): Promise<void> {
+    if (this.allowPrivate) return;
+    const address = await nonPublicAddressOf(baseUrl);
+    if (address)
+      throw new InvalidInput(
+        `body.baseUrl: ${new URL(baseUrl).host} is not a public address (${address}); the operator can allow this with GATEWAY_ALLOW_PRIVATE_UPSTREAMS or offer it as a platform provider.`,
+        { errors: [{ field: 'body.baseUrl', message: 'not a public address' }] },
+      );
+  }
+
   async #unique<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#platform.has(name))
+      throw new Conflict(
+        `'${name}' is the name of a platform provider; choose another name.`,
+        'provider_exists',
+      );
     try {
       return await fn();
     } catch (err) {

@@ -12,6 +12,7 @@ import {
   listRoutes,
   updateRoute,
   type Fallback,
+  type RouteCache,
   type RouteRow,
   type Target,
 } from './routing-store.js';
@@ -21,6 +22,7 @@ export interface RouteView {
   alias: string;
   targets: Target[];
   fallbacks: Fallback[];
+  cache: RouteCache | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -28,6 +30,7 @@ export interface RouteView {
 export interface RouteInput {
   targets: Target[];
   fallbacks: Fallback[];
+  cache?: RouteCache | null | undefined;
 }
 
 export interface PriceView extends ModelPrice {
@@ -40,20 +43,25 @@ function toView(r: RouteRow): RouteView {
     alias: r.alias,
     targets: r.targets,
     fallbacks: r.fallbacks,
+    cache: r.cache ?? null,
     createdAt: new Date(r.created_at).toISOString(),
     updatedAt: new Date(r.updated_at).toISOString(),
   };
 }
 
 /** Every provider a route names must exist in the tenant; the error names the first bad field. */
-async function assertProvidersExist(tx: TenantTx, input: RouteInput): Promise<void> {
+async function assertProvidersExist(
+  tx: TenantTx,
+  input: RouteInput,
+  isPlatform: (name: string) => boolean,
+): Promise<void> {
   const refs = [
     ...input.targets.map((t, i) => ({ field: `body.targets.${i}.provider`, name: t.provider })),
     ...input.fallbacks.map((f, i) => ({ field: `body.fallbacks.${i}.provider`, name: f.provider })),
   ];
   const known = await existingProviderNames(tx, [...new Set(refs.map((r) => r.name))]);
   const errors = refs
-    .filter((r) => !known.has(r.name))
+    .filter((r) => !known.has(r.name) && !isPlatform(r.name))
     .map((r) => ({ field: r.field, message: `no provider named '${r.name}'` }));
   const first = errors[0];
   if (first) throw new InvalidInput(`${first.field}: ${first.message}`, { errors });
@@ -61,7 +69,20 @@ async function assertProvidersExist(tx: TenantTx, input: RouteInput): Promise<vo
 
 /** Model aliases and routes, and the tenant's price overrides. */
 export class RoutingService {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** Whether a provider name is a platform-wide provider (usable by every tenant's routes). */
+    private readonly isPlatformProvider: (name: string) => boolean = () => false,
+    /** Called after a committed change, so this instance's gateway config cache drops the tenant. */
+    private readonly onChanged: (tenantId: string) => void = () => undefined,
+  ) {}
+
+  /** A write transaction; the tenant's cached gateway config is dropped once it commits. */
+  async #write<T>(principal: Principal, fn: (tx: TenantTx) => Promise<T>): Promise<T> {
+    const out = await this.db.withTenant(principal, fn);
+    this.onChanged(principal.tenantId);
+    return out;
+  }
 
   async create(
     principal: Principal,
@@ -70,8 +91,8 @@ export class RoutingService {
     meta: RequestMeta,
   ): Promise<RouteView> {
     try {
-      return await this.db.withTenant(principal, async (tx) => {
-        await assertProvidersExist(tx, input);
+      return await this.#write(principal, async (tx) => {
+        await assertProvidersExist(tx, input, this.isPlatformProvider);
         const row = await insertRoute(tx, { alias, ...input });
         await audit(tx, principal, meta, 'route.created', alias, { ...input });
         return toView(row);
@@ -93,8 +114,8 @@ export class RoutingService {
     input: RouteInput,
     meta: RequestMeta,
   ): Promise<{ route: RouteView; created: boolean }> {
-    return this.db.withTenant(principal, async (tx) => {
-      await assertProvidersExist(tx, input);
+    return this.#write(principal, async (tx) => {
+      await assertProvidersExist(tx, input, this.isPlatformProvider);
       const updated = await updateRoute(tx, { alias, ...input });
       const row = updated ?? (await insertRoute(tx, { alias, ...input }));
       await audit(tx, principal, meta, updated ? 'route.updated' : 'route.created', alias, {
@@ -115,7 +136,7 @@ export class RoutingService {
   }
 
   async remove(principal: Principal, alias: string, meta: RequestMeta): Promise<void> {
-    await this.db.withTenant(principal, async (tx) => {
+    await this.#write(principal, async (tx) => {
       if (!(await deleteRoute(tx, alias))) throw new NotFound('Route');
       await audit(tx, principal, meta, 'route.deleted', alias, {});
     });
@@ -127,7 +148,7 @@ export class RoutingService {
     price: ModelPrice,
     meta: RequestMeta,
   ): Promise<PriceView> {
-    await this.db.withTenant(principal, async (tx) => {
+    await this.#write(principal, async (tx) => {
       await upsertPrice(tx, model, price);
       await appendAuditEvent(tx, {
         actor: actorOf(principal),
@@ -143,7 +164,7 @@ export class RoutingService {
   }
 
   async removePrice(principal: Principal, model: string, meta: RequestMeta): Promise<void> {
-    await this.db.withTenant(principal, async (tx) => {
+    await this.#write(principal, async (tx) => {
       if (!(await deletePrice(tx, model))) throw new NotFound('Price override');
       await appendAuditEvent(tx, {
         actor: actorOf(principal),

@@ -10,37 +10,60 @@ export interface Fallback {
   model: string;
 }
 
+/** A route's exact-match response cache (migration 0008); null: off unless a request asks. */
+export interface RouteCache {
+  ttlSeconds: number;
+}
+
 export interface RouteRow {
   id: string;
   alias: string;
   targets: Target[];
   fallbacks: Fallback[];
+  cache: RouteCache | null;
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = 'id, alias, targets, fallbacks, created_at, updated_at';
+const COLUMNS = 'id, alias, targets, fallbacks, cache, created_at, updated_at';
 
-export async function insertRoute(
-  tx: TenantTx,
-  r: { alias: string; targets: Target[]; fallbacks: Fallback[] },
-): Promise<RouteRow> {
+export interface RouteWrite {
+  alias: string;
+  targets: Target[];
+  fallbacks: Fallback[];
+  cache?: RouteCache | null | undefined;
+}
+
+const cacheParam = (c: RouteCache | null | undefined) => (c ? JSON.stringify(c) : null);
+
+export async function insertRoute(tx: TenantTx, r: RouteWrite): Promise<RouteRow> {
   const { rows } = await tx.query<RouteRow>(
-    `INSERT INTO model_routes (tenant_id, alias, targets, fallbacks)
-     VALUES ($1, $2, $3::jsonb, $4::jsonb) RETURNING ${COLUMNS}`,
-    [tx.tenantId, r.alias, JSON.stringify(r.targets), JSON.stringify(r.fallbacks)],
+    `INSERT INTO model_routes (tenant_id, alias, targets, fallbacks, cache)
+     VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb) RETURNING ${COLUMNS}`,
+    [
+      tx.tenantId,
+      r.alias,
+      JSON.stringify(r.targets),
+      JSON.stringify(r.fallbacks),
+      cacheParam(r.cache),
+    ],
   );
   return rows[0] as RouteRow;
 }
 
-export async function updateRoute(
-  tx: TenantTx,
-  r: { alias: string; targets: Target[]; fallbacks: Fallback[] },
-): Promise<RouteRow | undefined> {
+/** Replaces a route (PUT semantics: a body without `cache` turns route-level caching off). */
+export async function updateRoute(tx: TenantTx, r: RouteWrite): Promise<RouteRow | undefined> {
   const { rows } = await tx.query<RouteRow>(
-    `UPDATE model_routes SET targets = $3::jsonb, fallbacks = $4::jsonb, updated_at = now()
+    `UPDATE model_routes SET targets = $3::jsonb, fallbacks = $4::jsonb, cache = $5::jsonb,
+            updated_at = now()
       WHERE tenant_id = $1 AND alias = $2 RETURNING ${COLUMNS}`,
-    [tx.tenantId, r.alias, JSON.stringify(r.targets), JSON.stringify(r.fallbacks)],
+    [
+      tx.tenantId,
+      r.alias,
+      JSON.stringify(r.targets),
+      JSON.stringify(r.fallbacks),
+      cacheParam(r.cache),
+    ],
   );
   return rows[0];
 }

@@ -37,4 +37,17 @@ describe('routing', () => {
       { provider: 'other', model: 'x' },
     ]);
   });
+
+  it("carries the route's cache setting on every step, and nothing when the route has none", () => {
+    const route = {
+      targets: [{ provider: 'main', model: 'a', weight: 1 }],
+      fallbacks: [{ provider: 'backup', model: 'b' }],
+    };
+    const cache = { ttlSeconds: 30 };
+    expect(attemptOrder({ ...route, cache }, 'x', () => 0).map((s) => s.cache)).toEqual([
+      cache,
+      cache,
+    ]);
+    expect(attemptOrder({ ...route, cache: null }, 'x', () => 0)[0]).not.toHaveProperty('cache');
+  });
 });

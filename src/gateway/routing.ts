@@ -1,4 +1,12 @@
-import type { Fallback, Target } from './routing-store.js';
+import type { Fallback, RouteCache, Target } from './routing-store.js';
+
+/**
+ * One target in try order. It carries its route's cache setting so the invoke path learns it
+ * from the plan it already loads, without another query per request.
+ */
+export interface Step extends Fallback {
+  cache?: RouteCache;
+}
 
 /** Picks one target with probability proportional to its weight (canary splits). */
 export function pickWeighted(
@@ -20,19 +28,27 @@ export function pickWeighted(
  * A '*' model means "the model name the client asked for" (pass-through routes).
  */
 export function attemptOrder(
-  route: { targets: readonly Target[]; fallbacks: readonly Fallback[] },
+  route: {
+    targets: readonly Target[];
+    fallbacks: readonly Fallback[];
+    cache?: RouteCache | null | undefined;
+  },
   requestedModel: string,
   random: () => number = Math.random,
-): Fallback[] {
+): Step[] {
   const chosen = pickWeighted(route.targets, random);
   const seen = new Set<string>();
-  const out: Fallback[] = [];
+  const out: Step[] = [];
   for (const t of [chosen, ...route.fallbacks]) {
     const model = t.model === '*' ? requestedModel : t.model;
     const key = `${t.provider}\u0000${model}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push({ provider: t.provider, model });
+    out.push(
+      route.cache
+        ? { provider: t.provider, model, cache: route.cache }
+        : { provider: t.provider, model },
+    );
   }
   return out;
 }

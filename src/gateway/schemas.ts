@@ -73,6 +73,13 @@ export const TargetSchema = z.strictObject({
   weight: z.number().int().min(0).max(10_000).default(1),
 });
 export const FallbackSchema = z.strictObject({ provider: ProviderName, model: ModelName });
+export const RouteCacheSchema = z.strictObject({
+  ttlSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600),
+});
 export const RouteBody = z.strictObject({
   targets: z
     .array(TargetSchema)
@@ -80,6 +87,8 @@ export const RouteBody = z.strictObject({
     .max(20)
     .refine((t) => t.some((x) => x.weight > 0), 'at least one target needs a weight above 0'),
   fallbacks: z.array(FallbackSchema).max(10).default([]),
+  /** Exact-match response cache for this alias's non-streaming requests; null/absent: off. */
+  cache: RouteCacheSchema.nullish(),
 });
 export const CreateRouteBody = RouteBody.extend({ alias: Alias });
 export const AliasParams = z.object({ alias: Alias });
@@ -87,6 +96,7 @@ export const RouteSchema = z.object({
   alias: z.string(),
   targets: z.array(z.object({ provider: z.string(), model: z.string(), weight: z.number() })),
   fallbacks: z.array(z.object({ provider: z.string(), model: z.string() })),
+  cache: z.object({ ttlSeconds: z.number() }).nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

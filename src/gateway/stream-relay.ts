@@ -7,7 +7,9 @@ import { UpstreamClient, UpstreamUnavailable, type UpstreamResponse } from './up
 /**
  * Relays an upstream stream to the client as OpenAI SSE (`data: …\n\n`, then `data: [DONE]`),
  * translating event by event. `onEnd` gets the final status exactly once: 200, 502/504 when
- * the upstream failed mid-stream, 499 when the client went away (the upstream is aborted).
+ * the upstream failed mid-stream, 499 when the client went away (the upstream is aborted),
+ * and the chunk payloads sent (kept by reference, to estimate usage when the upstream reported
+ * none). `onFirstChunk` marks the first content the client receives (time to first token).
  */
 export function relayStream(opts: {
   res: UpstreamResponse;
@@ -15,18 +17,26 @@ export function relayStream(opts: {
   signal: AbortSignal;
   logger: Logger;
   requestId: string;
-  onEnd(status: number): void;
+  onFirstChunk?(): void;
+  onEnd(status: number, sent: readonly string[]): void;
 }): Readable {
   const { res, translator, signal } = opts;
   async function* frames(): AsyncGenerator<string> {
     const parser = new SseParser();
     let status = 499; // stays so if the client goes away mid-stream
+    const sent: string[] = [];
+    const first = opts.onFirstChunk;
+    const frame = (p: string): string => {
+      if (sent.length === 0) first?.();
+      sent.push(p);
+      return sseData(p);
+    };
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        for (const ev of parser.push(chunk)) for (const p of translator.push(ev)) yield sseData(p);
+        for (const ev of parser.push(chunk)) for (const p of translator.push(ev)) yield frame(p);
       }
-      for (const ev of parser.end()) for (const p of translator.push(ev)) yield sseData(p);
-      for (const p of translator.end()) yield sseData(p);
+      for (const ev of parser.end()) for (const p of translator.push(ev)) yield frame(p);
+      for (const p of translator.end()) yield frame(p);
       status = translator.error ? 502 : 200;
       yield sseData('[DONE]');
     } catch (err) {
@@ -49,7 +59,7 @@ export function relayStream(opts: {
       );
     } finally {
       if (!res.body.destroyed) res.body.destroy();
-      opts.onEnd(status);
+      opts.onEnd(status, sent);
     }
   }
   return Readable.from(frames(), { objectMode: false });

@@ -1,5 +1,6 @@
 import { Agent, errors, request, type Dispatcher } from 'undici';
 import type { UpstreamCall } from './providers/types.js';
+import { BlockedUpstreamAddress, blockedLiteral, guardedLookup } from './upstream-guard.js';
 
 export interface UpstreamTimeouts {
   connectMs: number;
@@ -25,6 +26,7 @@ export class UpstreamUnavailable extends Error {
 }
 
 function classify(err: unknown): UpstreamUnavailable | undefined {
+  if (err instanceof BlockedUpstreamAddress) return new UpstreamUnavailable(err.message, 'connect');
   if (err instanceof errors.ConnectTimeoutError)
     return new UpstreamUnavailable('connect timeout', 'timeout');
   if (err instanceof errors.HeadersTimeoutError)
@@ -48,28 +50,50 @@ function classify(err: unknown): UpstreamUnavailable | undefined {
 /**
  * HTTP to upstream providers over one keep-alive connection pool per origin (undici Agent).
  * Timeouts: connect, first byte (response headers) and idle (silence between body chunks).
+ * Unless `allowPrivate`, calls for tenant-configured providers go through an agent whose DNS
+ * lookup refuses non-public addresses (and literal non-public IPs are refused before dialling);
+ * operator-configured (trusted) providers use an unguarded agent.
  */
 export class UpstreamClient {
-  readonly #agent: Agent;
+  readonly #trusted: Agent;
+  readonly #tenant: Agent;
+  readonly #literalChecks = new Map<string, string | undefined>();
 
-  constructor(timeouts: UpstreamTimeouts) {
-    this.#agent = new Agent({
-      connect: { timeout: timeouts.connectMs },
-      headersTimeout: timeouts.firstByteMs,
-      bodyTimeout: timeouts.idleMs,
-      keepAliveTimeout: 30_000,
-      connections: 256,
-    });
+  constructor(
+    timeouts: UpstreamTimeouts,
+    private readonly allowPrivate = false,
+  ) {
+    const agent = (lookup?: typeof guardedLookup) =>
+      new Agent({
+        connect: { timeout: timeouts.connectMs, ...(lookup ? { lookup } : {}) },
+        headersTimeout: timeouts.firstByteMs,
+        bodyTimeout: timeouts.idleMs,
+        keepAliveTimeout: 30_000,
+        connections: 256,
+      });
+    this.#trusted = agent();
+    this.#tenant = allowPrivate ? this.#trusted : agent(guardedLookup);
   }
 
-  async post(call: UpstreamCall, signal: AbortSignal): Promise<UpstreamResponse> {
+  #refuseLiteral(url: string): void {
+    const origin = url.slice(0, url.indexOf('/', url.indexOf('//') + 2) >>> 0);
+    if (!this.#literalChecks.has(origin)) {
+      if (this.#literalChecks.size > 10_000) this.#literalChecks.clear();
+      this.#literalChecks.set(origin, blockedLiteral(url));
+    }
+    const blocked = this.#literalChecks.get(origin);
+    if (blocked) throw new BlockedUpstreamAddress(new URL(url).host, blocked);
+  }
+
+  async post(call: UpstreamCall, signal: AbortSignal, trusted = false): Promise<UpstreamResponse> {
     try {
+      if (!trusted && !this.allowPrivate) this.#refuseLiteral(call.url);
       const res = await request(call.url, {
         method: 'POST',
         headers: call.headers,
         body: call.body,
         signal,
-        dispatcher: this.#agent,
+        dispatcher: trusted ? this.#trusted : this.#tenant,
       });
       return { status: res.statusCode, headers: res.headers, body: res.body };
     } catch (err) {
@@ -82,7 +106,8 @@ export class UpstreamClient {
     return classify(err) ?? err;
   }
 
-  close(): Promise<void> {
-    return this.#agent.close();
+  async close(): Promise<void> {
+    await this.#trusted.close();
+    if (this.#tenant !== this.#trusted) await this.#tenant.close();
   }
 }

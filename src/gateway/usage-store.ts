@@ -16,6 +16,8 @@ export interface UsageEvent {
   status: number;
   stream: boolean;
   cacheHit: boolean;
+  /** Token counts are Rampart's offline estimate: the upstream reported no usage. */
+  estimated?: boolean | undefined;
   requestId: string | null;
 }
 
@@ -37,10 +39,12 @@ export async function insertUsageEvent(
        ORDER BY rank LIMIT 1)
      INSERT INTO usage_events (tenant_id, key_id, user_id, endpoint, alias, provider, target_model,
         prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, upstream_latency_ms,
-        status, stream, cache_hit, request_id)
+        status, stream, cache_hit, request_id, usage_estimated)
      VALUES ($1, $2, $3, $4, $5, $7, $6::text, $8::int, $9::int, $10::int,
-        (SELECT (($8::int - $10::int) * i + $10::int * c + $9::int * o) / 1000000 FROM price),
-        $11, $12, $13, $14, $15, $16)`,
+        CASE WHEN $15::boolean THEN 0
+             ELSE (SELECT (($8::int - $10::int) * i + $10::int * c + $9::int * o) / 1000000 FROM price)
+        END,
+        $11, $12, $13, $14, $15, $16, $20)`,
     [
       tx.tenantId,
       e.keyId,
@@ -61,6 +65,7 @@ export async function insertUsageEvent(
       builtin ? String(builtin.input) : null,
       builtin ? String(builtin.output) : null,
       builtin ? String(builtin.cachedInput) : null,
+      e.estimated === true,
     ],
   );
 }
@@ -94,6 +99,7 @@ export async function insertUsageEvents(tx: TenantTx, batch: BufferedUsage[]): P
     status: e.status,
     stream: e.stream,
     cache_hit: e.cacheHit,
+    estimated: e.estimated === true,
     request_id: e.requestId,
     at: at.toISOString(),
     bi: builtin ? String(builtin.input) : null,
@@ -103,20 +109,23 @@ export async function insertUsageEvents(tx: TenantTx, batch: BufferedUsage[]): P
   await tx.query(
     `INSERT INTO usage_events (tenant_id, key_id, user_id, endpoint, alias, provider, target_model,
         prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, upstream_latency_ms,
-        status, stream, cache_hit, request_id, created_at)
+        status, stream, cache_hit, request_id, created_at, usage_estimated)
      SELECT $1, v.key_id, v.user_id, v.endpoint, v.alias, v.provider, v.target_model,
         v.pt, v.ct, v.cached,
-        CASE WHEN p.model IS NOT NULL
+        -- A cache hit made no upstream call: it costs nothing, whatever the model's price.
+        CASE WHEN v.cache_hit THEN 0
+             WHEN p.model IS NOT NULL
                THEN ((v.pt - v.cached) * p.input_per_mtok + v.cached * p.cached_input_per_mtok
                      + v.ct * p.output_per_mtok) / 1000000
              WHEN v.bi IS NOT NULL
                THEN ((v.pt - v.cached) * v.bi + v.cached * v.bc + v.ct * v.bo) / 1000000
         END,
-        v.latency, v.up, v.status, v.stream, v.cache_hit, v.request_id, v.at
+        v.latency, v.up, v.status, v.stream, v.cache_hit, v.request_id, v.at, v.estimated
        FROM jsonb_to_recordset($2::jsonb) AS v(key_id uuid, user_id uuid, endpoint text,
             alias text, provider text, target_model text, pt int, ct int, cached int,
             latency int, up int, status int, stream boolean, cache_hit boolean,
-            request_id text, at timestamptz, bi numeric, bo numeric, bc numeric)
+            estimated boolean, request_id text, at timestamptz, bi numeric, bo numeric,
+            bc numeric)
        LEFT JOIN model_prices p ON p.tenant_id = $1 AND p.model = v.target_model`,
     [tx.tenantId, JSON.stringify(rows)],
   );

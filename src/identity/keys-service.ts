@@ -63,6 +63,8 @@ export class ApiKeyService {
   constructor(
     private readonly db: Database,
     private readonly serverSecret: string,
+    /** Called after a key's gateway models/limits change, so this instance's gateway config cache drops the tenant at once. */
+    private readonly onGatewayLimitsChanged: (tenantId: string) => void = () => undefined,
   ) {}
 
   /** Creates a key inside an open tenant transaction (used by tenant bootstrap too). */
@@ -165,7 +167,7 @@ export class ApiKeyService {
   ): Promise<ApiKeyView> {
     return auditingRefusals(this.db, principal, meta, { type: 'api_key', id }, async () => {
       if (patch.role) assertMayGrant(principal, patch.role);
-      return this.db.withTenant(principal, async (tx) => {
+      const view = await this.db.withTenant(principal, async (tx) => {
         const before = await getApiKey(tx, id);
         if (!before || before.revoked_at) throw new NotFound('API key');
         // Nobody changes a key that holds more than they do.
@@ -197,6 +199,9 @@ export class ApiKeyService {
         });
         return toApiKeyView(after);
       });
+      if (patch.models !== undefined || patch.limits !== undefined)
+        this.onGatewayLimitsChanged(principal.tenantId);
+      return view;
     });
   }
 

@@ -6,8 +6,10 @@ import type { Database } from '../platform/db/database.js';
 import type { TenantContext } from '../platform/db/types.js';
 import type { Job, JobHandler } from '../platform/queue/queue.js';
 import { chunkBlocks, type ChunkOptions } from './chunk.js';
+import type { KnowledgeAnalyzer } from './analyze.js';
 import { toVectorLiteral, type EmbeddingProvider } from './embed.js';
 import { ExtractionError, extractBlocks, type ExtractionLimits } from './extract/index.js';
+import type { KnowledgeMetrics } from './metrics.js';
 import { maskPii } from './pii.js';
 import { readKnowledgeSettings } from './settings.js';
 import {
@@ -38,6 +40,12 @@ export interface IngestOptions {
   maskPii: boolean;
 }
 
+/** Who hears about indexed chunks: the metrics, and the statistics refresher (embedded mode). */
+export interface IngestObservers {
+  metrics?: KnowledgeMetrics | undefined;
+  analyzer?: KnowledgeAnalyzer | undefined;
+}
+
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 /**
@@ -53,6 +61,7 @@ export class Ingestor {
     private readonly embedder: EmbeddingProvider,
     private readonly opts: IngestOptions,
     private readonly logger?: Logger,
+    private readonly observers: IngestObservers = {},
   ) {}
 
   handler(): JobHandler {
@@ -140,13 +149,17 @@ export class Ingestor {
       contentHash: hashes[i] as string,
       embedding: cached.get(hashes[i] as string) as string,
     }));
-    await this.db.withTenant(ctx, async (tx) => {
+    const stored = await this.db.withTenant(ctx, async (tx) => {
       const current = await getDocument(tx, id);
-      if (!current || current.status !== 'processing') return; // deleted or settled meanwhile
+      if (!current || current.status !== 'processing') return false; // deleted or settled meanwhile
       await cacheEmbeddings(tx, model, fresh);
       await replaceChunks(tx, id, current.groups, model, rows);
       await setStatus(tx, id, { status: 'ready', pageCount: pages, chunkCount: rows.length });
+      return true;
     });
+    if (!stored) return;
+    this.observers.metrics?.chunksIndexed.inc(rows.length);
+    await this.observers.analyzer?.chunksChanged(rows.length);
     this.logger?.info(
       { documentId: id, chunks: rows.length, pages, embedded: fresh.length },
       'document ingested',

@@ -62,11 +62,11 @@ export async function vectorSearch(
   return rows;
 }
 
-// Keyword-side filters on chunks alone ($1 tenant, $2 document ids, $3 tags): chunks exist only
-// for ready documents, so the documents table is touched only for a tag filter.
-const CHUNK_FILTER = `c.tenant_id = $1
-  AND ($2::uuid[] IS NULL OR c.document_id = ANY ($2::uuid[]))
-  AND ($3::text[] IS NULL OR EXISTS (SELECT 1 FROM documents d WHERE d.id = c.document_id AND d.tags && $3::text[]))`;
+// Keyword-side filters on postings ($1 tenant, $2 document ids, $3 tags): postings exist only
+// for chunks of ready documents, so the documents table is touched only for a tag filter.
+const POSTING_FILTER = `p.tenant_id = $1
+  AND ($2::uuid[] IS NULL OR p.document_id = ANY ($2::uuid[]))
+  AND ($3::text[] IS NULL OR EXISTS (SELECT 1 FROM documents d WHERE d.id = p.document_id AND d.tags && $3::text[]))`;
 
 export interface CorpusStats {
   /** Chunks visible to this transaction (RLS: tenant and groups). */
@@ -87,11 +87,12 @@ export async function corpusStats(tx: TenantTx): Promise<CorpusStats> {
 }
 
 /**
- * Okapi BM25 over the english tsvector (stemmed, stop words removed), computed in SQL. Corpus
- * size and average length are the visible chunks' (corpusStats, cached by the caller), document
- * frequencies come from the visible chunks that match; so a restricted document's words do not
- * even shape the scores of others. Term frequencies are read without expanding whole tsvectors:
- * setweight marks the query's lexemes, ts_filter keeps only them.
+ * Okapi BM25 over the english tsvector (stemmed, stop words removed), computed in SQL from the
+ * postings table (chunk_terms, migration 0006): one index range per query lexeme gives each
+ * matching chunk's term frequency and length, so no chunk's tsvector is read. Corpus size and
+ * average length are the visible chunks' (corpusStats, cached by the caller); document
+ * frequencies come from the visible postings that match, so a restricted document's words do
+ * not even shape the scores of others.
  */
 export async function keywordSearch(
   tx: TenantTx,
@@ -102,28 +103,25 @@ export async function keywordSearch(
   params: { k1: number; b: number } = { k1: 0.9, b: 0.4 },
 ): Promise<HitRow[]> {
   const { rows } = await tx.query<HitRow>(
-    `WITH terms AS MATERIALIZED (
-       SELECT array_agg(DISTINCT t) AS arr,
-              to_tsquery('simple', string_agg(DISTINCT quote_literal(t), ' | ')) AS tsq
-         FROM unnest(tsvector_to_array(to_tsvector('english', $4))) t
+    // lexeme = ANY on chunk_terms' (lexeme, tenant_id) key: one index range per query lexeme.
+    `WITH hits AS MATERIALIZED (
+       SELECT p.lexeme, p.chunk_id, p.lex_len, p.tf::float8 AS tf
+         FROM chunk_terms p
+        WHERE p.lexeme = ANY (tsvector_to_array(to_tsvector('english', $4)))
+          AND ${POSTING_FILTER}
      ),
-     hits AS MATERIALIZED (
-       SELECT c.id, c.lex_len, u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 AS tf
-         FROM chunks c
-        CROSS JOIN LATERAL unnest(ts_filter(setweight(c.tsv, 'A', (SELECT arr FROM terms)), '{a}')) u
-        WHERE ${CHUNK_FILTER} AND c.tsv @@ (SELECT tsq FROM terms)
-     ),
-     -- A cached n may trail fresh ingestion: never below a term's df, so idf stays positive.
-     df AS MATERIALIZED (
-       SELECT lexeme, count(*)::float8 AS df FROM hits GROUP BY lexeme
+     -- Per query lexeme, once. A cached n may trail fresh ingestion: never below a term's df,
+     -- so idf stays positive.
+     idf AS (
+       SELECT lexeme, ln(1 + (greatest($8::float8, count(*)) - count(*) + 0.5) / (count(*) + 0.5)) AS idf
+         FROM hits GROUP BY lexeme
      ),
      scored AS (
-       SELECT h.id,
-              sum(ln(1 + (greatest($8::float8, df.df) - df.df + 0.5) / (df.df + 0.5))
-                  * (h.tf * ($6::float8 + 1))
+       SELECT h.chunk_id AS id,
+              sum(i.idf * (h.tf * ($6::float8 + 1))
                   / (h.tf + $6::float8 * (1 - $7::float8 + $7::float8 * h.lex_len / $9::float8))) AS score
-         FROM hits h JOIN df ON df.lexeme = h.lexeme
-        GROUP BY h.id
+         FROM hits h JOIN idf i ON i.lexeme = h.lexeme
+        GROUP BY h.chunk_id
         ORDER BY score DESC
         LIMIT $5
      )

@@ -1,7 +1,9 @@
+import { SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
 import { z } from 'zod';
 import type { Database } from '../platform/db/database.js';
 import type { Principal } from '../platform/http/principal.js';
 import { toVectorLiteral, type EmbeddingProvider } from './embed.js';
+import type { KnowledgeMetrics } from './metrics.js';
 import {
   corpusStats,
   EF_SEARCH_FACTOR,
@@ -35,6 +37,23 @@ export const SearchHit = z.object({
   headingPath: z.array(z.string()),
 });
 export type SearchHit = z.infer<typeof SearchHit>;
+
+const tracer = trace.getTracer('rampart.knowledge');
+
+/** Runs fn in an active span named `name`; a throw marks the span as an error. */
+function inSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await fn();
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
 
 /** Reciprocal rank fusion constant: 60 is the value from Cormack et al. (2009). */
 const RRF_K = 60;
@@ -102,6 +121,8 @@ export interface SearchOptions {
   efSearchFactor?: number;
   /** How long BM25 corpus statistics are reused per tenant and group set. */
   statsTtlMs?: number;
+  /** Records search latency by mode. */
+  metrics?: KnowledgeMetrics | undefined;
 }
 
 export const DEFAULT_VECTOR_WEIGHT = 0.25;
@@ -122,6 +143,7 @@ export class SearchService {
   private readonly vectorWeight: number;
   private readonly efSearchFactor: number;
   private readonly statsTtlMs: number;
+  private readonly metrics: KnowledgeMetrics | undefined;
   // Counting a tenant's chunks costs a scan per query; the counts move only with ingestion, and
   // a few seconds' staleness shifts idf negligibly. Keyed by tenant AND groups: each group set
   // sees (RLS) its own corpus.
@@ -135,9 +157,25 @@ export class SearchService {
     this.vectorWeight = options.vectorWeight ?? DEFAULT_VECTOR_WEIGHT;
     this.efSearchFactor = options.efSearchFactor ?? EF_SEARCH_FACTOR;
     this.statsTtlMs = options.statsTtlMs ?? 10_000;
+    this.metrics = options.metrics;
   }
 
+  /** Ranked chunks the principal may read; spans for each ranking and the fusion, latency by mode. */
   async search(
+    principal: Principal,
+    body: SearchBody,
+  ): Promise<{ mode: string; data: SearchHit[] }> {
+    const stop = this.metrics?.searchDuration.startTimer({ mode: body.mode });
+    const result = await inSpan(
+      'knowledge.search',
+      { 'search.mode': body.mode, 'search.k': body.k },
+      () => this.#search(principal, body),
+    );
+    stop?.();
+    return result;
+  }
+
+  async #search(
     principal: Principal,
     body: SearchBody,
   ): Promise<{ mode: string; data: SearchHit[] }> {
@@ -153,13 +191,24 @@ export class SearchService {
     ]);
     if (mode === 'vector') return { mode, data: byVector.map((r) => hit(r, Number(r.score))) };
     if (mode === 'keyword') return { mode, data: byKeyword.map((r) => hit(r, Number(r.score))) };
-    const rows = new Map<string, HitRow>();
-    for (const r of [...byVector, ...byKeyword]) rows.set(r.chunk_id, r);
-    const scored = (list: HitRow[]): Scored[] =>
-      list.map((r) => ({ id: r.chunk_id, score: Number(r.score) }));
-    const data = convexFusion(scored(byKeyword), scored(byVector), this.vectorWeight)
-      .slice(0, k)
-      .map(({ id, score }) => hit(rows.get(id) as HitRow, score));
+    const data = await inSpan(
+      'knowledge.search.fusion',
+      {
+        'search.fusion': 'convex',
+        'search.vector_weight': this.vectorWeight,
+        'search.keyword_hits': byKeyword.length,
+        'search.vector_hits': byVector.length,
+      },
+      async () => {
+        const rows = new Map<string, HitRow>();
+        for (const r of [...byVector, ...byKeyword]) rows.set(r.chunk_id, r);
+        const scored = (list: HitRow[]): Scored[] =>
+          list.map((r) => ({ id: r.chunk_id, score: Number(r.score) }));
+        return convexFusion(scored(byKeyword), scored(byVector), this.vectorWeight)
+          .slice(0, k)
+          .map(({ id, score }) => hit(rows.get(id) as HitRow, score));
+      },
+    );
     return { mode, data };
   }
 
@@ -170,27 +219,37 @@ export class SearchService {
     limit: number,
   ): Promise<HitRow[]> {
     const key = `${principal.tenantId}\u0000${[...principal.groups].sort().join('\u0000')}`;
-    return this.db.withTenant(principal, async (tx) => {
-      const cached = this.stats.get(key);
-      let corpus = cached && Date.now() - cached.at < this.statsTtlMs ? cached.value : undefined;
-      if (!corpus) {
-        corpus = await corpusStats(tx);
-        if (this.stats.size > 10_000) this.stats.clear();
-        this.stats.set(key, { at: Date.now(), value: corpus });
-      }
-      return keywordSearch(tx, query, filter, limit, corpus);
-    });
+    return inSpan('knowledge.search.keyword', { 'search.limit': limit }, () =>
+      this.db.withTenant(principal, async (tx) => {
+        const cached = this.stats.get(key);
+        let corpus = cached && Date.now() - cached.at < this.statsTtlMs ? cached.value : undefined;
+        if (!corpus) {
+          corpus = await corpusStats(tx);
+          if (this.stats.size > 10_000) this.stats.clear();
+          this.stats.set(key, { at: Date.now(), value: corpus });
+        }
+        return keywordSearch(tx, query, filter, limit, corpus);
+      }),
+    );
   }
 
-  private async vector(
+  private vector(
     principal: Principal,
     query: string,
     filter: NonNullable<SearchBody['filter']>,
     limit: number,
   ): Promise<HitRow[]> {
-    const vector = toVectorLiteral((await this.embedder.embed([query]))[0] ?? []);
-    return this.db.withTenant(principal, (tx) =>
-      vectorSearch(tx, vector, this.embedder.model, filter, limit, this.efSearchFactor),
-    );
+    const model = this.embedder.model;
+    return inSpan('knowledge.search.vector', { 'search.limit': limit }, async () => {
+      const embedded = await inSpan(
+        'knowledge.embed',
+        { 'embedding.model': model, 'embedding.purpose': 'query', 'embedding.chunks': 1 },
+        () => this.embedder.embed([query]),
+      );
+      const vector = toVectorLiteral(embedded[0] ?? []);
+      return this.db.withTenant(principal, (tx) =>
+        vectorSearch(tx, vector, model, filter, limit, this.efSearchFactor),
+      );
+    });
   }
 }

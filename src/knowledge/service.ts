@@ -99,7 +99,8 @@ export class DocumentService {
     meta: RequestMeta,
   ): Promise<{ id: string; status: DocumentStatus; duplicate: boolean }> {
     const { content } = upload;
-    if (content.byteLength === 0) throw new InvalidInput('The document is empty (0 bytes).');
+    // An empty file is accepted: it ends `failed` with "The file is empty (0 bytes)." like any
+    // other unreadable upload, so every bad file reads the same way in the document list.
     if (content.byteLength > this.opts.maxBytes)
       throw new PayloadTooLarge(
         `The document is ${content.byteLength} bytes; the limit is ${this.opts.maxBytes}.`,

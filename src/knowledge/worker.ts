@@ -1,17 +1,26 @@
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { Database } from '../platform/db/database.js';
+import { queueMetrics } from '../platform/queue/metrics.js';
 import { JobQueue } from '../platform/queue/queue.js';
+import { KnowledgeAnalyzer } from './analyze.js';
 import type { EmbeddingProvider } from './embed.js';
 import { embedderFromConfig } from './embed-openai.js';
 import { INGEST_JOB, Ingestor } from './ingest.js';
+import { knowledgeMetrics } from './metrics.js';
 
-/** The background worker with the knowledge hub's jobs registered; `start()` it to run. */
+/**
+ * The background worker with the knowledge hub's jobs registered; `start()` it to run. With a
+ * registry, it records job failures and chunks indexed there (an embedded `serve` passes the
+ * API's, so /metrics shows them).
+ */
 export function createWorker(
   db: Database,
   config: Config,
   logger?: Logger,
   embedder: EmbeddingProvider = embedderFromConfig(config),
+  registry?: Registry,
 ): JobQueue {
   const queue = new JobQueue(
     db,
@@ -24,6 +33,7 @@ export function createWorker(
       retryJitter: 0.2,
     },
     logger,
+    registry ? queueMetrics(registry) : undefined,
   );
   const ingestor = new Ingestor(
     db,
@@ -34,6 +44,11 @@ export function createWorker(
       maskPii: config.PII_MASKING,
     },
     logger,
+    {
+      metrics: registry ? knowledgeMetrics(registry) : undefined,
+      // A server's autovacuum keeps statistics fresh; the embedded database has none.
+      analyzer: db.kind === 'pglite' ? new KnowledgeAnalyzer(db, logger) : undefined,
+    },
   );
   queue.register(INGEST_JOB, ingestor.handler());
   return queue;

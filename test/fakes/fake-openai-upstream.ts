@@ -14,7 +14,8 @@ import { anthropicMessages } from './fake-anthropic.js';
  * streams normally but waits DRIP_MS between events, `flaky-500` / `flaky-429` fail (500, or
  * 429 with Retry-After: 1) the first time they see a prompt and answer normally after that,
  * `reset` destroys the connection without answering, `hang` never sends response headers,
- * `malformed` answers 200 with a truncated JSON body; any request whose last message asks for
+ * `malformed` answers 200 with a truncated JSON body, `no-usage` answers normally but reports
+ * no usage (no `usage` field, no stream usage chunk even when asked); any request whose last message asks for
  * the weather (with tools given) gets a tool call.
  *
  * It also answers Anthropic's Messages API (POST /v1/messages, JSON and SSE) the same way, in
@@ -93,6 +94,7 @@ function chat(body: Record<string, unknown>, res: ServerResponse): void {
   const reply = `echo: ${question}`;
   const prompt = promptTokens(messages);
   const completion = wantsTool ? 5 : words(reply);
+  const omitUsage = model === 'no-usage';
   const usage = {
     prompt_tokens: prompt,
     completion_tokens: completion,
@@ -122,7 +124,7 @@ function chat(body: Record<string, unknown>, res: ServerResponse): void {
           finish_reason: wantsTool ? 'tool_calls' : 'stop',
         },
       ],
-      usage,
+      ...(omitUsage ? {} : { usage }),
     });
     return;
   }
@@ -163,7 +165,7 @@ function chat(body: Record<string, unknown>, res: ServerResponse): void {
     reply.split(/(?<= )/).forEach((piece) => events.push(chunk({ content: piece }, null)));
     events.push(chunk({}, 'stop'));
   }
-  if (includeUsage)
+  if (includeUsage && !omitUsage)
     events.push({ id, object: 'chat.completion.chunk', created, model, choices: [], usage });
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   if (model === 'break-stream') {
@@ -208,7 +210,9 @@ function embeddings(body: Record<string, unknown>, res: ServerResponse): void {
     object: 'list',
     data,
     model: body.model,
-    usage: { prompt_tokens: tokens, total_tokens: tokens },
+    ...(body.model === 'no-usage'
+      ? {}
+      : { usage: { prompt_tokens: tokens, total_tokens: tokens } }),
   });
 }
 

@@ -45,24 +45,33 @@ export class LocalCounters implements CounterStore {
   }
 
   acquire(counters: Counter[]): Promise<AcquireResult> {
+    return Promise.resolve(this.acquireNow(counters));
+  }
+
+  adjust(items: { kind: 'window' | 'gauge'; key: string; delta: number }[]): Promise<void> {
+    this.adjustNow(items);
+    return Promise.resolve();
+  }
+
+  /** acquire() without the promise: the in-process path has no I/O to wait for. */
+  acquireNow(counters: readonly Counter[]): AcquireResult {
     const now = this.now();
     const window = Math.floor(now / WINDOW_MS);
     const resetMs = WINDOW_MS - (now % WINDOW_MS);
     const used = counters.map((c) => this.#value(c.kind, c.key, window));
     const failed = counters.findIndex((c, i) => (used[i] ?? 0) + c.cost > c.limit);
-    if (failed >= 0) return Promise.resolve({ ok: false, failed, used, resetMs });
+    if (failed >= 0) return { ok: false, failed, used, resetMs };
     counters.forEach((c, i) => {
       this.#add(c.kind, c.key, window, c.cost);
       used[i] = (used[i] ?? 0) + c.cost;
     });
     if (this.#windows.size > 10_000) this.#sweep(window);
-    return Promise.resolve({ ok: true, used, resetMs });
+    return { ok: true, used, resetMs };
   }
 
-  adjust(items: { kind: 'window' | 'gauge'; key: string; delta: number }[]): Promise<void> {
+  adjustNow(items: readonly { kind: 'window' | 'gauge'; key: string; delta: number }[]): void {
     const window = Math.floor(this.now() / WINDOW_MS);
     for (const it of items) this.#add(it.kind, it.key, window, it.delta);
-    return Promise.resolve();
   }
 
   #sweep(window: number): void {

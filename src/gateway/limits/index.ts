@@ -2,20 +2,26 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import type { Database } from '../../platform/db/database.js';
+import type { TenantConfigCache } from '../tenant-config.js';
 import { Limiter } from './limiter.js';
 import { LimitsService } from './service.js';
+import { SpendWriter } from './spend-writer.js';
 
 export type LimitsConfig = Pick<
   Config,
   | 'RATE_LIMIT_REDIS_FAILURE_MODE'
   | 'RATE_LIMIT_REDIS_TIMEOUT_MS'
   | 'GATEWAY_MAX_OUTPUT_TOKENS_ESTIMATE'
+  | 'GATEWAY_BUDGET_RESERVATION_TTL_MS'
+  | 'GATEWAY_BUDGET_FLUSH_MS'
 >;
 
 const DEFAULTS: LimitsConfig = {
   RATE_LIMIT_REDIS_FAILURE_MODE: 'open',
   RATE_LIMIT_REDIS_TIMEOUT_MS: 150,
   GATEWAY_MAX_OUTPUT_TOKENS_ESTIMATE: 4096,
+  GATEWAY_BUDGET_RESERVATION_TTL_MS: 660_000,
+  GATEWAY_BUDGET_FLUSH_MS: 250,
 };
 
 /** Builds the limiter (Redis-backed when a client is given) and the limits service. */
@@ -24,13 +30,23 @@ export function createLimits(deps: {
   logger: Logger;
   redis: Redis | undefined;
   config: LimitsConfig | undefined;
+  tenantConfig: TenantConfigCache;
 }): LimitsService {
   const c = deps.config ?? DEFAULTS;
   const limiter = new Limiter({
     redis: deps.redis,
     failureMode: c.RATE_LIMIT_REDIS_FAILURE_MODE,
     redisTimeoutMs: c.RATE_LIMIT_REDIS_TIMEOUT_MS,
+    reservationTtlMs: c.GATEWAY_BUDGET_RESERVATION_TTL_MS,
     logger: deps.logger,
   });
-  return new LimitsService(deps.db, limiter, c.GATEWAY_MAX_OUTPUT_TOKENS_ESTIMATE, deps.logger);
+  return new LimitsService({
+    db: deps.db,
+    limiter,
+    config: deps.tenantConfig,
+    spend: new SpendWriter(deps.db, deps.logger, c.GATEWAY_BUDGET_FLUSH_MS),
+    logger: deps.logger,
+    maxOutputEstimate: c.GATEWAY_MAX_OUTPUT_TOKENS_ESTIMATE,
+    reservationTtlMs: c.GATEWAY_BUDGET_RESERVATION_TTL_MS,
+  });
 }

@@ -1,81 +1,240 @@
 import type { Redis } from 'ioredis';
-import type { AcquireResult, Counter, CounterStore } from './counters.js';
+import type { AcquireResult, Counter } from './counters.js';
 import { WINDOW_MS } from './counters.js';
 
-// One round trip checks and increments every counter atomically (a Lua script runs alone on
-// the server), so N replicas share one limit exactly. ARGV per counter: kind, limit, cost.
-// Window keys get the window number from the server clock appended and expire with it; gauges
-// get a safety TTL so a crashed replica's slots come back eventually.
-const ACQUIRE = `
+/** A budget reservation for the admit script: the budget's hash key and its reservations zset. */
+export interface BudgetHold {
+  key: string;
+  budgetTicks: number;
+  costTicks: number;
+  ttlMs: number;
+}
+
+export type AdmitResult =
+  | (AcquireResult & { budgetFailed?: undefined; missing?: undefined })
+  | { ok: false; budgetFailed: number; used: number[]; resetMs: number; missing?: undefined }
+  | { missing: number[] };
+
+// ONE round trip admits a request: it checks every RPM/TPM/concurrency counter of the key and
+// the tenant and every budget, then increments all of them or none (a Lua script runs alone on
+// the server, so N replicas share one limit exactly). Window keys get the window number from the
+// server clock appended and expire with it; gauges get a safety TTL so a dead replica's slots
+// come back. Budgets: a hash {spent, reserved} in ticks of 1e-10 USD plus a zset of the
+// reservations in flight ("id:ticks", scored by when they were made). A budget hash that does
+// not exist (Redis restarted, period just began) is reported as missing: Postgres holds the
+// durable spend, the caller seeds the hash from it and calls again. Expired reservations (a
+// replica died before settling) are swept only when a budget would refuse without the sweep:
+// they matter only then, and the common path stays short (every redis.call costs ~1 µs of the
+// single-threaded server, the budget of the whole gateway).
+// ARGV: nCounters, nBudgets, reservation id, reclaim age ms, then per counter kind, limit, cost,
+// then per budget budget ticks, cost ticks, key TTL ms. KEYS: counters, then per budget hash, zset.
+const ADMIT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = math.floor(now / ${WINDOW_MS})
 local reset = ${WINDOW_MS} - (now % ${WINDOW_MS})
-local used = {}
-local names = {}
-for i = 1, #KEYS do
-  local kind = ARGV[(i - 1) * 3 + 1]
-  local name = KEYS[i]
-  if kind == 'window' then name = name .. ':' .. window end
-  names[i] = name
-  used[i] = tonumber(redis.call('GET', name) or '0')
+local nc = tonumber(ARGV[1])
+local nb = tonumber(ARGV[2])
+local id = ARGV[3]
+local b = 4 + nc * 3
+local function counterKey(i)
+  if ARGV[4 + (i - 1) * 3 + 1] == 'window' then return KEYS[i] .. ':' .. window end
+  return KEYS[i]
 end
-for i = 1, #KEYS do
-  local limit = tonumber(ARGV[(i - 1) * 3 + 2])
-  local cost = tonumber(ARGV[(i - 1) * 3 + 3])
-  if used[i] + cost > limit then
-    return {i, reset, unpack(used)}
+local state = {}
+local missing = {}
+for j = 1, nb do
+  local v = redis.call('HMGET', KEYS[nc + 2 * j - 1], 'spent', 'reserved')
+  if not v[1] then missing[#missing + 1] = j end
+  state[j] = {tonumber(v[1] or '0'), tonumber(v[2] or '0')}
+end
+if #missing > 0 then return {-1, reset, unpack(missing)} end
+local used = {}
+for j = 1, nb do
+  local cost = tonumber(ARGV[b + (j - 1) * 3 + 2])
+  local budget = tonumber(ARGV[b + (j - 1) * 3 + 1])
+  if state[j][1] + state[j][2] + cost > budget then
+    local h = KEYS[nc + 2 * j - 1]
+    local z = KEYS[nc + 2 * j]
+    local expired = redis.call('ZRANGEBYSCORE', z, '-inf', now - tonumber(ARGV[4]), 'LIMIT', 0, 1024)
+    if #expired > 0 then
+      local freed = 0
+      for _, m in ipairs(expired) do freed = freed + tonumber(string.match(m, ':(%d+)$')) end
+      redis.call('ZREM', z, unpack(expired))
+      local left = redis.call('HINCRBY', h, 'reserved', -freed)
+      if left < 0 then redis.call('HSET', h, 'reserved', 0) left = 0 end
+      state[j][2] = left
+    end
+    if state[j][1] + state[j][2] + cost > budget then
+      for i = 1, nc do used[i] = tonumber(redis.call('GET', counterKey(i)) or '0') end
+      return {nc + j, reset, unpack(used)}
+    end
   end
 end
-for i = 1, #KEYS do
-  local kind = ARGV[(i - 1) * 3 + 1]
-  local cost = tonumber(ARGV[(i - 1) * 3 + 3])
-  used[i] = redis.call('INCRBY', names[i], cost)
-  if kind == 'window' then redis.call('PEXPIRE', names[i], ${WINDOW_MS * 2})
-  else redis.call('PEXPIRE', names[i], 600000) end
+-- Counters optimistically: increment, and undo all of them if one passes its limit (the
+-- refusal path pays the extra calls, the admitted path makes one call per counter).
+for i = 1, nc do
+  local cost = tonumber(ARGV[4 + (i - 1) * 3 + 3])
+  local name = counterKey(i)
+  used[i] = redis.call('INCRBY', name, cost)
+  if used[i] > tonumber(ARGV[4 + (i - 1) * 3 + 2]) then
+    for k = 1, i do
+      local c = tonumber(ARGV[4 + (k - 1) * 3 + 3])
+      local v = redis.call('INCRBY', counterKey(k), -c)
+      if v <= 0 then redis.call('DEL', counterKey(k)) end
+      used[k] = v
+    end
+    for k = i + 1, nc do used[k] = tonumber(redis.call('GET', counterKey(k)) or '0') end
+    return {i, reset, unpack(used)}
+  end
+  if ARGV[4 + (i - 1) * 3 + 1] ~= 'window' then redis.call('PEXPIRE', name, 600000)
+  elseif used[i] == cost then redis.call('PEXPIRE', name, ${WINDOW_MS * 2}) end
+end
+for j = 1, nb do
+  local cost = ARGV[b + (j - 1) * 3 + 2]
+  local z = KEYS[nc + 2 * j]
+  redis.call('ZADD', z, now, id .. ':' .. cost)
+  -- Nothing else reserved: the zset was just created and needs its TTL (the hash got its own
+  -- when it was seeded).
+  if redis.call('HINCRBY', KEYS[nc + 2 * j - 1], 'reserved', cost) == tonumber(cost) then
+    redis.call('PEXPIRE', z, ARGV[b + (j - 1) * 3 + 3])
+  end
 end
 return {0, reset, unpack(used)}
 `;
 
-const ADJUST = `
-local t = redis.call('TIME')
-local window = math.floor((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) / ${WINDOW_MS})
-for i = 1, #KEYS do
+// ONE round trip settles a request: TPM counters move from the estimate to the actual tokens,
+// concurrency slots are released, and each budget's reservation becomes spend. Removing the
+// reservation from the zset is the claim: if the sweep reclaimed it first, `reserved` was
+// already given back and only the spend is added, so a late settle still charges exactly once.
+// A budget hash that no longer exists (Redis lost it) is left alone: it is re-seeded from
+// Postgres, which receives this spend through the batch writer.
+// ARGV: nAdjust, nBudgets, reservation id, then per adjust kind, delta, then per budget
+// reserved ticks, actual ticks. KEYS: adjusted counters, then per budget hash, zset.
+const SETTLE = `
+local na = tonumber(ARGV[1])
+local nb = tonumber(ARGV[2])
+local id = ARGV[3]
+local window
+for i = 1, na do
   local name = KEYS[i]
-  if ARGV[(i - 1) * 2 + 1] == 'window' then name = name .. ':' .. window end
-  local v = redis.call('INCRBY', name, tonumber(ARGV[(i - 1) * 2 + 2]))
-  if v <= 0 then redis.call('DEL', name) end
+  if ARGV[3 + (i - 1) * 2 + 1] == 'window' then
+    if not window then
+      local t = redis.call('TIME')
+      window = math.floor((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) / ${WINDOW_MS})
+    end
+    name = name .. ':' .. window
+  end
+  local delta = tonumber(ARGV[3 + (i - 1) * 2 + 2])
+  local v = redis.call('INCRBY', name, delta)
+  if v <= 0 then redis.call('DEL', name)
+  elseif v == delta then
+    -- Created here (the request began in the previous window): admit only sets a TTL on the
+    -- keys it creates.
+    redis.call('PEXPIRE', name, ARGV[3 + (i - 1) * 2 + 1] == 'window' and ${WINDOW_MS * 2} or 600000)
+  end
+end
+local b = 3 + na * 2
+for j = 1, nb do
+  local h = KEYS[na + 2 * j - 1]
+  local reserved = ARGV[b + (j - 1) * 2 + 1]
+  local actual = ARGV[b + (j - 1) * 2 + 2]
+  -- Holding the reservation means the hash is there (they are lost together); without it, the
+  -- hash must be checked so a lost one is not recreated without its durable spend.
+  if redis.call('ZREM', KEYS[na + 2 * j], id .. ':' .. reserved) == 1 then
+    if redis.call('HINCRBY', h, 'reserved', -tonumber(reserved)) < 0 then redis.call('HSET', h, 'reserved', 0) end
+    redis.call('HINCRBY', h, 'spent', actual)
+  elseif redis.call('EXISTS', h) == 1 then
+    redis.call('HINCRBY', h, 'spent', actual)
+  end
 end
 return 1
 `;
 
-/** The Redis-backed store; callers wrap it in timeouts and a circuit breaker. */
-export class RedisCounters implements CounterStore {
-  constructor(private readonly redis: Redis) {}
+// Creates a budget hash from the durable spend unless another replica already did.
+const SEED = `
+for i = 1, #KEYS do
+  if redis.call('HSETNX', KEYS[i], 'spent', ARGV[(i - 1) * 2 + 1]) == 1 then
+    redis.call('HSET', KEYS[i], 'reserved', 0)
+    redis.call('PEXPIRE', KEYS[i], ARGV[(i - 1) * 2 + 2])
+  end
+end
+return 1
+`;
 
-  async acquire(counters: Counter[]): Promise<AcquireResult> {
-    if (counters.length === 0) return { ok: true, used: [], resetMs: WINDOW_MS };
-    const args = counters.flatMap((c) => [c.kind, String(c.limit), String(c.cost)]);
-    const out = (await this.redis.eval(
-      ACQUIRE,
-      counters.length,
-      ...counters.map((c) => c.key),
-      ...args,
-    )) as number[];
-    const [failed = 0, resetMs = WINDOW_MS, ...used] = out.map(Number);
-    return failed === 0
-      ? { ok: true, used, resetMs }
-      : { ok: false, failed: failed - 1, used, resetMs };
+type Script = (...args: (string | number)[]) => Promise<unknown>;
+interface ScriptedRedis {
+  rampartLimitsAdmit: Script;
+  rampartLimitsSettle: Script;
+  rampartLimitsSeed: Script;
+}
+
+/** The Redis side of limits and budgets; callers wrap it in a timeout and a circuit breaker. */
+export class RedisLimits {
+  readonly #r: ScriptedRedis;
+
+  constructor(redis: Redis) {
+    // EVALSHA after the first call: the script body is not resent on every request.
+    redis.defineCommand('rampartLimitsAdmit', { lua: ADMIT });
+    redis.defineCommand('rampartLimitsSettle', { lua: SETTLE });
+    redis.defineCommand('rampartLimitsSeed', { lua: SEED });
+    this.#r = redis as unknown as ScriptedRedis;
   }
 
-  async adjust(items: { kind: 'window' | 'gauge'; key: string; delta: number }[]): Promise<void> {
-    const live = items.filter((i) => i.delta !== 0);
-    if (live.length === 0) return;
-    await this.redis.eval(
-      ADJUST,
+  async admit(
+    counters: readonly Counter[],
+    budgets: readonly BudgetHold[],
+    reservationId: string,
+    reclaimAgeMs: number,
+  ): Promise<AdmitResult> {
+    const keys = [
+      ...counters.map((c) => c.key),
+      ...budgets.flatMap((b) => [b.key, `${b.key}:res`]),
+    ];
+    const out = (await this.#r.rampartLimitsAdmit(
+      keys.length,
+      ...keys,
+      counters.length,
+      budgets.length,
+      reservationId,
+      reclaimAgeMs,
+      ...counters.flatMap((c) => [c.kind, c.limit, c.cost]),
+      ...budgets.flatMap((b) => [b.budgetTicks, b.costTicks, b.ttlMs]),
+    )) as number[];
+    const [code = 0, resetMs = WINDOW_MS, ...rest] = out.map(Number);
+    if (code === -1) return { missing: rest.map((j) => j - 1) };
+    if (code === 0) return { ok: true, used: rest, resetMs };
+    if (code > counters.length)
+      return { ok: false, budgetFailed: code - counters.length - 1, used: rest, resetMs };
+    return { ok: false, failed: code - 1, used: rest, resetMs };
+  }
+
+  async settle(
+    adjust: readonly { kind: Counter['kind']; key: string; delta: number }[],
+    budgets: readonly { key: string; reservedTicks: number; actualTicks: number }[],
+    reservationId: string,
+  ): Promise<void> {
+    const live = adjust.filter((a) => a.delta !== 0);
+    if (live.length === 0 && budgets.length === 0) return;
+    const keys = [...live.map((a) => a.key), ...budgets.flatMap((b) => [b.key, `${b.key}:res`])];
+    await this.#r.rampartLimitsSettle(
+      keys.length,
+      ...keys,
       live.length,
-      ...live.map((i) => i.key),
-      ...live.flatMap((i) => [i.kind, String(Math.round(i.delta))]),
+      budgets.length,
+      reservationId,
+      ...live.flatMap((a) => [a.kind, Math.round(a.delta)]),
+      ...budgets.flatMap((b) => [b.reservedTicks, b.actualTicks]),
+    );
+  }
+
+  async seed(
+    budgets: readonly { key: string; spentTicks: number; ttlMs: number }[],
+  ): Promise<void> {
+    await this.#r.rampartLimitsSeed(
+      budgets.length,
+      ...budgets.map((b) => b.key),
+      ...budgets.flatMap((b) => [b.spentTicks, b.ttlMs]),
     );
   }
 }

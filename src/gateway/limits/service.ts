@@ -1,86 +1,78 @@
+import { randomUUID } from 'node:crypto';
 import { countTokens } from 'gpt-tokenizer';
 import type { Logger } from 'pino';
-import type { Database, TenantTx } from '../../platform/db/database.js';
+import type { Database } from '../../platform/db/database.js';
 import { Forbidden } from '../../platform/http/errors.js';
 import type { Principal } from '../../platform/http/principal.js';
-import { builtinPrice, type ModelPrice } from '../prices.js';
+import type { ModelPrice } from '../prices.js';
 import type { Usage } from '../providers/types.js';
-import { budgetExceeded, type Lease, type Limiter } from './limiter.js';
+import type { TenantConfigCache } from '../tenant-config.js';
+import { budgetExceeded, budgetScopes, costOf, ticksToDecimal, toTicks } from './budgets.js';
+import type { BudgetRequest, Lease, Limiter } from './limiter.js';
 import type { Limits } from './schema.js';
+import type { SpendWriter } from './spend-writer.js';
 import {
+  durableSpentTicks,
   getTenantLimits,
-  loadLimits,
   putTenantLimits,
   reserveBudgets,
   settleBudgets,
-  type BudgetScope,
 } from './store.js';
 
 /** What the invoke path holds for one request; `end` settles and releases exactly once. */
 export interface Admission {
-  /** targetModel undefined: no upstream call was made (release all); usage undefined: charge the reservation. */
+  /** x-ratelimit-* of the counters this request was admitted by (empty when none applies). */
+  headers: Record<string, string>;
+  /**
+   * targetModel undefined: no upstream call was made (release all); usage undefined: charge the
+   * reservation. Only the first call counts. Resolves at once: settling runs in the background
+   * (LimitsService.flush() waits for it).
+   */
   end(usage: Usage | undefined, targetModel: string | undefined): Promise<void>;
 }
 
-function periodStart(period: Limits['budgetPeriod'], now = new Date()): string {
-  const iso = now.toISOString().slice(0, 10);
-  return period === 'month' ? `${iso.slice(0, 8)}01` : iso;
+/** An upstream target the request may end up on, with its price (tenant override or built-in). */
+export interface PricedTarget {
+  model: string;
+  price?: ModelPrice | undefined;
 }
 
-async function pricesFor(tx: TenantTx, models: string[]): Promise<Map<string, ModelPrice>> {
-  const { rows } = await tx.query<{ model: string; i: string; o: string; c: string }>(
-    `SELECT model, input_per_mtok AS i, output_per_mtok AS o, cached_input_per_mtok AS c
-       FROM model_prices WHERE tenant_id = $1 AND model = ANY($2::text[])`,
-    [tx.tenantId, models],
-  );
-  const out = new Map<string, ModelPrice>();
-  for (const m of models) {
-    const b = builtinPrice(m);
-    if (b) out.set(m, b);
-  }
-  for (const r of rows)
-    out.set(r.model, { input: Number(r.i), output: Number(r.o), cachedInput: Number(r.c) });
-  return out;
-}
-
-/** USD of a usage at a price (per million tokens). */
-function costOf(p: ModelPrice | undefined, u: Usage): number {
-  if (!p) return 0;
-  const cached = Math.min(u.cachedTokens, u.promptTokens);
-  return (
-    ((u.promptTokens - cached) * p.input + cached * p.cachedInput + u.completionTokens * p.output) /
-    1e6
-  );
+export interface LimitsDeps {
+  db: Database;
+  limiter: Limiter;
+  config: TenantConfigCache;
+  spend: SpendWriter;
+  logger: Logger;
+  maxOutputEstimate: number;
+  reservationTtlMs: number;
 }
 
 /**
- * Model allow-lists, rate limits and budgets around one gateway call. Budgets live in Postgres
- * (budget_spend): the reservation is a conditional UPDATE under the row lock, so the settled
- * spend can never pass the budget however many replicas share the database.
+ * Model allow-lists, rate limits and budgets around one gateway call, read from the tenant's
+ * cached gateway config. With Redis, counters and budget reservations are one script round trip
+ * to admit and one to settle, and settled spend reaches Postgres (the durable record) in
+ * batches; without Redis (or with Redis down and fail-open) budgets are reserved in Postgres
+ * with a conditional UPDATE under the row lock. Either way the settled spend never passes the
+ * budget however many replicas share the stores (see docs/decisions/006).
  */
 export class LimitsService {
   readonly #pending = new Set<Promise<void>>();
 
-  constructor(
-    private readonly db: Database,
-    private readonly limiter: Limiter,
-    private readonly maxOutputEstimate: number,
-    private readonly logger: Logger,
-  ) {}
+  constructor(private readonly deps: LimitsDeps) {}
 
   getTenant(principal: Principal): Promise<Limits> {
-    return this.db.withTenant(principal, (tx) => getTenantLimits(tx));
+    return this.deps.db.withTenant(principal, (tx) => getTenantLimits(tx));
   }
 
   async putTenant(principal: Principal, limits: Limits): Promise<Limits> {
-    await this.db.withTenant(principal, (tx) => putTenantLimits(tx, limits));
+    await this.deps.db.withTenant(principal, (tx) => putTenantLimits(tx, limits));
+    this.deps.config.evict(principal.tenantId);
     return limits;
   }
 
   /** The aliases this key may call (null: all). */
   async allowedModels(principal: Principal): Promise<string[] | null> {
-    const l = await this.db.withTenant(principal, (tx) => loadLimits(tx, principal.keyId));
-    return l.key.models;
+    return (await this.deps.config.get(principal)).keyLimits(principal.keyId).models;
   }
 
   /**
@@ -90,109 +82,132 @@ export class LimitsService {
   async admit(
     principal: Principal,
     req: { model: string; input: unknown; maxTokens: number | undefined },
-    targetModels: string[],
+    targets: readonly PricedTarget[],
   ): Promise<Admission> {
-    const { limits, prices } = await this.db.withTenant(principal, async (tx) => ({
-      limits: await loadLimits(tx, principal.keyId),
-      prices: await pricesFor(tx, [...new Set(targetModels)]),
-    }));
-    if (limits.key.models && !limits.key.models.includes(req.model))
+    const { db, limiter } = this.deps;
+    const config = await this.deps.config.get(principal);
+    const key = config.keyLimits(principal.keyId);
+    if (key.models && !key.models.includes(req.model))
       throw new Forbidden(
         `This API key may not use the model '${req.model}'.`,
         'model_not_allowed',
       );
-
-    const promptTokens = countTokens(JSON.stringify(req.input ?? ''));
-    const maxOut = req.maxTokens ?? this.maxOutputEstimate;
-    const { lease } = await this.limiter.admit(
+    const tenant = config.tenantLimits;
+    const scopes = budgetScopes(principal.tenantId, principal.keyId, key.limits, tenant);
+    const tpm = key.limits.tpm !== undefined || tenant.tpm !== undefined;
+    const priced = scopes.length > 0 && targets.some((t) => t.price);
+    // Tokenizing a large prompt is not free: only when a TPM limit or a priced budget needs it.
+    const promptTokens = tpm || priced ? countTokens(JSON.stringify(req.input ?? '')) : 0;
+    const maxOut = req.maxTokens ?? this.deps.maxOutputEstimate;
+    // The most expensive target the route may fall back to bounds the cost of this request.
+    const reserved = priced
+      ? Math.max(
+          0,
+          ...targets.map((t) =>
+            costOf(t.price, { promptTokens, completionTokens: maxOut, cachedTokens: 0 }),
+          ),
+        )
+      : 0;
+    const costTicks = toTicks(reserved);
+    const budget: BudgetRequest | undefined =
+      costTicks > 0
+        ? {
+            scopes,
+            costTicks,
+            reservationId: randomUUID(),
+            durableSpent: async (missing) => {
+              // This instance's unwritten spend first, so the seed includes it.
+              await this.deps.spend.flush();
+              return db.withTenant(principal, (tx) => durableSpentTicks(tx, missing));
+            },
+          }
+        : undefined;
+    const { lease, headers } = await limiter.admit(
       {
         tenantId: principal.tenantId,
         keyId: principal.keyId,
-        keyLimits: limits.key.limits,
-        tenantLimits: limits.tenant,
+        keyLimits: key.limits,
+        tenantLimits: tenant,
       },
       promptTokens + maxOut,
+      budget,
     );
-
-    const scopes: BudgetScope[] = [];
-    const k = limits.key.limits;
-    const t = limits.tenant;
-    if (principal.keyId && k.budgetUsd !== undefined)
-      scopes.push({
-        scope: 'key',
-        scopeId: principal.keyId,
-        periodStart: periodStart(k.budgetPeriod),
-        budgetUsd: k.budgetUsd,
-      });
-    if (t.budgetUsd !== undefined)
-      scopes.push({
-        scope: 'tenant',
-        scopeId: principal.tenantId,
-        periodStart: periodStart(t.budgetPeriod),
-        budgetUsd: t.budgetUsd,
-      });
-    // The most expensive target the route may fall back to bounds the cost of this request.
-    const reserved = Math.max(
-      0,
-      ...targetModels.map((m) =>
-        costOf(prices.get(m), { promptTokens, completionTokens: maxOut, cachedTokens: 0 }),
-      ),
-    );
-    if (scopes.length > 0 && reserved > 0) {
+    let inPostgres = false;
+    if (budget && !lease.budgetInRedis) {
       try {
-        await this.db.withTenant(principal, async (tx) => {
-          const full = await reserveBudgets(tx, scopes, reserved);
+        await db.withTenant(principal, async (tx) => {
+          const full = await reserveBudgets(
+            tx,
+            scopes,
+            ticksToDecimal(costTicks),
+            budget.reservationId,
+            this.deps.reservationTtlMs,
+          );
           // Throwing rolls back the scopes already reserved in this transaction.
-          if (full)
-            throw budgetExceeded(
-              `The ${full.scope} budget of $${full.budgetUsd} per ${k.budgetPeriod ?? t.budgetPeriod ?? 'day'} is exhausted.`,
-            );
+          if (full) throw budgetExceeded(full);
         });
+        inPostgres = true;
       } catch (err) {
-        lease.release();
+        await lease.end(undefined, 0);
         throw err;
       }
     }
-    return this.#admission(principal, lease, scopes, reserved, prices, promptTokens + maxOut);
+    return this.#admission(principal, lease, headers, budget, inPostgres, targets);
   }
 
   #admission(
     principal: Principal,
     lease: Lease,
-    scopes: BudgetScope[],
-    reserved: number,
-    prices: Map<string, ModelPrice>,
-    estimatedTokens: number,
+    headers: Record<string, string>,
+    budget: BudgetRequest | undefined,
+    inPostgres: boolean,
+    targets: readonly PricedTarget[],
   ): Admission {
     let ended: Promise<void> | undefined;
+    const settle = async (usage: Usage | undefined, targetModel: string | undefined) => {
+      const reserved = budget?.costTicks ?? 0;
+      // Called but no usage reported: charge the whole reservation rather than nothing.
+      const actual =
+        targetModel === undefined
+          ? 0
+          : usage
+            ? Math.min(
+                toTicks(costOf(targets.find((t) => t.model === targetModel)?.price, usage)),
+                reserved,
+              )
+            : reserved;
+      await lease.end(usage ? usage.promptTokens + usage.completionTokens : undefined, actual);
+      if (!budget) return;
+      if (lease.budgetInRedis) this.deps.spend.add(principal.tenantId, budget.scopes, actual);
+      else if (inPostgres)
+        await this.deps.db.withTenant(principal, (tx) =>
+          settleBudgets(tx, budget.scopes, budget.reservationId, ticksToDecimal(actual)),
+        );
+    };
     return {
+      headers,
       end: (usage, targetModel) => {
-        ended ??= (async () => {
-          lease.release();
-          lease.settleTokens(usage ? usage.promptTokens + usage.completionTokens : estimatedTokens);
-          if (scopes.length === 0 || reserved <= 0) return;
-          // Called but no usage reported: charge the whole reservation rather than nothing.
-          const actual =
-            targetModel === undefined
-              ? 0
-              : usage
-                ? costOf(prices.get(targetModel), usage)
-                : reserved;
-          await this.db.withTenant(principal, (tx) => settleBudgets(tx, scopes, reserved, actual));
-        })().catch((err: unknown) =>
-          // The reservation stays held: the budget errs on the safe side.
-          this.logger.error({ err: { message: (err as Error).message } }, 'budget settle failed'),
+        if (ended) return Promise.resolve();
+        ended = settle(usage, targetModel).catch((err: unknown) =>
+          // The reservation stays held until the reclaim sweep: the budget errs on the safe side.
+          this.deps.logger.error(
+            { err: { message: (err as Error).message } },
+            'budget settle failed',
+          ),
         );
         const p = ended;
         this.#pending.add(p);
         void p.finally(() => this.#pending.delete(p));
-        return p;
+        // Off the response's critical path: the settle's Redis command is already queued on the
+        // connection (so this client's next admit is ordered after it); flush() awaits it.
+        return Promise.resolve();
       },
     };
   }
 
-  /** Waits for settlements still in flight (shutdown). */
+  /** Waits for settlements still in flight, then writes the settled spend (shutdown, tests). */
   async flush(): Promise<void> {
     await Promise.allSettled([...this.#pending]);
+    await this.deps.spend.flush();
   }
 }

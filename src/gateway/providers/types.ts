@@ -15,6 +15,8 @@ export interface ProviderConfig {
   baseUrl: string;
   apiKey: string;
   headers: Record<string, string>;
+  /** Set by the operator (platform providers file), not a tenant: exempt from the upstream address guard. */
+  trusted?: boolean;
 }
 
 /** An OpenAI-style request body; unknown fields are kept (passed through where the upstream speaks OpenAI). */

@@ -1,5 +1,6 @@
 import {
   BrokenCircuitError,
+  CircuitState,
   ConsecutiveBreaker,
   ExponentialBackoff,
   circuitBreaker,
@@ -34,6 +35,22 @@ export class TargetFailure extends Error {
 
 export { BrokenCircuitError };
 
+export type CircuitStateName = 'closed' | 'open' | 'half_open';
+
+/** How many breakers (one per tenant) of one provider/model are in each state. */
+export interface CircuitCount {
+  provider: string;
+  model: string;
+  state: CircuitStateName;
+  count: number;
+}
+
+function stateName(s: CircuitState): CircuitStateName {
+  if (s === CircuitState.HalfOpen) return 'half_open';
+  // Isolated (manually held open) is not used by Rampart; it blocks calls like Open does.
+  return s === CircuitState.Closed ? 'closed' : 'open';
+}
+
 /** Parses Retry-After (delta-seconds or HTTP date) into milliseconds from now. */
 export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
   if (!value) return undefined;
@@ -48,7 +65,10 @@ export function retryAfterMs(value: string | undefined, now = Date.now()): numbe
  * replica learns a target's health from its own calls.
  */
 export class TargetPolicies {
-  readonly #breakers = new Map<string, CircuitBreakerPolicy>();
+  readonly #breakers = new Map<
+    string,
+    { provider: string; model: string; policy: CircuitBreakerPolicy }
+  >();
   readonly #backoff: ExponentialBackoff<number>;
 
   constructor(readonly settings: ResilienceSettings) {
@@ -64,13 +84,30 @@ export class TargetPolicies {
     let b = this.#breakers.get(key);
     if (!b) {
       // Only upstream failures count; a request the upstream rejects (4xx) says nothing about it.
-      b = circuitBreaker(handleType(TargetFailure), {
+      const policy = circuitBreaker(handleType(TargetFailure), {
         halfOpenAfter: this.settings.breakerCooldownMs,
         breaker: new ConsecutiveBreaker(this.settings.breakerThreshold),
       });
+      b = { provider, model, policy };
       this.#breakers.set(key, b);
     }
-    return b;
+    return b.policy;
+  }
+
+  /**
+   * Breakers by provider, model and state, summed over tenants (metrics never carry tenant
+   * ids). An open breaker reads 'open' until a call after the cool-down probes it.
+   */
+  circuitCounts(): CircuitCount[] {
+    const counts = new Map<string, CircuitCount>();
+    for (const b of this.#breakers.values()) {
+      const state = stateName(b.policy.state);
+      const k = `${b.provider}\u0000${b.model}\u0000${state}`;
+      const c = counts.get(k);
+      if (c) c.count += 1;
+      else counts.set(k, { provider: b.provider, model: b.model, state, count: 1 });
+    }
+    return [...counts.values()];
   }
 
   /** A fresh backoff sequence for one target's retries. */

@@ -21,6 +21,9 @@ export async function extractBlocks(
   bytes: Uint8Array,
   limits: ExtractionLimits,
 ): Promise<Extracted> {
+  // Accepted at upload (like any unreadable file, it fails on its own document), but named
+  // plainly rather than as "contains no text".
+  if (bytes.byteLength === 0) throw new ExtractionError('The file is empty (0 bytes).');
   switch (type) {
     case 'pdf':
       return pdfToBlocks(bytes, limits);

@@ -1,4 +1,4 @@
-import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
+import type * as PdfJsModule from 'pdfjs-dist/legacy/build/pdf.mjs';
 import {
   ExtractionError,
   checkTextLimit,
@@ -22,8 +22,38 @@ function reasonFor(err: unknown): string {
   return `The PDF could not be read (${msg}).`;
 }
 
+type PdfJs = typeof PdfJsModule;
+let pdfjs: Promise<PdfJs> | undefined;
+
+/**
+ * Loads pdf.js on first use, keeping the native JSON. Its legacy build bundles core-js polyfills
+ * that replace JSON.parse and JSON.stringify process-wide (for JSON.rawJSON, which Node 20
+ * lacks), and the replacements are several times slower: every request the server parses and
+ * every log line it writes would pay for them. pdf.js itself does not need the polyfilled parts.
+ */
+const NATIVE_JSON = { parse: JSON.parse, stringify: JSON.stringify };
+
+/** Puts the native JSON back (pdf.js's worker module is loaded lazily, on the first document). */
+function restoreNativeJson(): void {
+  if (JSON.parse !== NATIVE_JSON.parse) JSON.parse = NATIVE_JSON.parse;
+  if (JSON.stringify !== NATIVE_JSON.stringify) JSON.stringify = NATIVE_JSON.stringify;
+}
+
+function loadPdfJs(): Promise<PdfJs> {
+  return (pdfjs ??= import('pdfjs-dist/legacy/build/pdf.mjs').finally(restoreNativeJson));
+}
+
 /** Text of a PDF, one paragraph block per page with its page number. */
 export async function pdfToBlocks(bytes: Uint8Array, limits: ExtractionLimits): Promise<Extracted> {
+  try {
+    return await extractPdf(bytes, limits);
+  } finally {
+    restoreNativeJson();
+  }
+}
+
+async function extractPdf(bytes: Uint8Array, limits: ExtractionLimits): Promise<Extracted> {
+  const { getDocument } = await loadPdfJs();
   // pdf.js takes ownership of (detaches) the buffer it is given: hand it a copy.
   const task = getDocument({
     data: new Uint8Array(bytes),

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   ROOT_CONTEXT,
   SpanKind,
@@ -39,7 +39,7 @@ export function installRequestTelemetry(
     if (!tracer) {
       const incoming = request.headers.traceparent;
       const m = typeof incoming === 'string' ? TRACEPARENT.exec(incoming) : null;
-      request.traceId = m?.[1] ?? randomBytes(16).toString('hex');
+      request.traceId = m?.[1] ?? randomUUID().replaceAll('-', '');
       done();
       return;
     }

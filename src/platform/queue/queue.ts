@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Database, TenantTx } from '../db/database.js';
+import type { QueueMetrics } from './metrics.js';
 
 /**
  * The durable job queue: a `jobs` table in the same database as the rows jobs process
@@ -111,6 +112,7 @@ export class JobQueue {
     private readonly db: Database,
     private readonly opts: QueueOptions,
     private readonly logger?: Logger,
+    private readonly metrics?: QueueMetrics,
   ) {}
 
   register(kind: string, handler: JobHandler): this {
@@ -279,6 +281,8 @@ export class JobQueue {
       const state = rows[0]?.state;
       const outcome: JobOutcome['state'] =
         state === 'dead' ? 'dead' : state === 'queued' ? 'queued' : 'lost';
+      if (outcome !== 'lost')
+        this.metrics?.jobFailed(job.kind, outcome === 'dead' ? 'dead' : 'retry');
       this.logger?.warn(
         { jobId: job.id, kind: job.kind, attempt: job.attempt, state: outcome, error },
         outcome === 'dead' ? 'job failed for the last time' : 'job attempt failed',

@@ -1,0 +1,274 @@
+/**
+ * Gateway overhead benchmark (issue #4; not a test): what Rampart adds to an LLM call, next to
+ * the practical floor for a Node gateway. One run measures, side by side on localhost:
+ *
+ *   direct upstream         the fake OpenAI-compatible upstream, called directly
+ *   bare forwarder          Fastify + undici relaying to it, no policies (the floor)
+ *   rampart, policies off   `rampart serve`, a key without limits or budgets: API-key auth,
+ *                           routing, the usage ledger and metrics still run
+ *   rampart, all on         the same with key and tenant rpm/tpm/concurrency limits and
+ *                           budgets (set never to refuse; in Redis with REDIS_URL), the usage
+ *                           ledger, and /metrics scraped while it is under load
+ *
+ * with a closed-loop load generator (undici Pool, connections = concurrency) at each
+ * concurrency, then time to first token of streamed completions at concurrency 1. Every target
+ * runs in its own process; this process only generates load. With DATABASE_URL (a login that
+ * may create databases) Rampart runs on a throwaway PostgreSQL database, else on embedded PGlite.
+ *
+ *   npm run bench:gateway -- [--warmup S] [--duration S] [--stream-duration S]
+ *                            [--concurrency 1,16,64] [--targets direct,forwarder,off,on]
+ *                            [--chunk-gap-ms N] [--log-level info] [--cpu-prof DIR]
+ *
+ * Prints figures; a goal missed is reported, never a failure. A run in which any request failed
+ * or answered non-2xx says so and exits 1: its figures do not describe the gateway.
+ */
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { runClosedLoop, summarize, type LoadResult, type LoadSpec } from './gateway/load.js';
+import { startScript, type BenchProcess } from './gateway/processes.js';
+import {
+  BENCH_MODEL,
+  ledgerRequests,
+  prepareDatabase,
+  startRampart,
+  type BenchRampart,
+} from './gateway/rampart.js';
+import {
+  errorsOf,
+  goalTable,
+  issueGoals,
+  requestTable,
+  streamTable,
+  type Row,
+} from './gateway/report.js';
+import { preflight } from './gateway/preflight.js';
+
+const { values: args } = parseArgs({
+  options: {
+    warmup: { type: 'string', default: '2' },
+    duration: { type: 'string', default: '8' },
+    'stream-duration': { type: 'string', default: '8' },
+    concurrency: { type: 'string', default: '1,16,64' },
+    targets: { type: 'string', default: 'direct,forwarder,off,on' },
+    'chunk-gap-ms': { type: 'string', default: '1' },
+    'log-level': { type: 'string', default: 'info' },
+    'cpu-prof': { type: 'string' },
+  },
+});
+const seconds = (s: string | undefined): number => Math.round(Number(s) * 1000);
+const warmupMs = seconds(args.warmup);
+const durationMs = seconds(args.duration);
+const streamMs = seconds(args['stream-duration']);
+const concurrencies = (args.concurrency ?? '')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
+const wanted = new Set((args.targets ?? '').split(','));
+const logDir = mkdtempSync(join(tmpdir(), 'rampart-bench-gateway-'));
+
+const DIRECT = 'direct upstream';
+const FORWARDER = 'bare forwarder';
+const OFF = 'rampart, policies off';
+const ON = 'rampart, all on';
+
+const messages = [
+  { role: 'system', content: 'You are a terse assistant.' },
+  { role: 'user', content: 'Say hello in five words.' },
+];
+const chatBody = JSON.stringify({ model: BENCH_MODEL, messages, max_tokens: 16, temperature: 0 });
+const streamBody = JSON.stringify({
+  model: BENCH_MODEL,
+  messages,
+  max_tokens: 16,
+  temperature: 0,
+  stream: true,
+});
+
+interface Target {
+  label: string;
+  url: string;
+  key: string;
+  rampart?: BenchRampart;
+}
+
+const children: BenchProcess[] = [];
+const database = await prepareDatabase(process.env.DATABASE_URL || undefined);
+// Ctrl-C mid-run still stops the targets and drops the throwaway database.
+process.once('SIGINT', () => {
+  void Promise.all(children.map((c) => c.stop()))
+    .then(() => database.drop())
+    .finally(() => process.exit(130));
+});
+const redisUrl = process.env.REDIS_URL || undefined;
+const rows: Row[] = [];
+const scrapes = { tried: 0, failed: 0 };
+const streamRows: Row[] = [];
+try {
+  const upstream = await startScript(
+    'fake-upstream',
+    'fake-upstream.ts',
+    ['--chunk-gap-ms', args['chunk-gap-ms'] ?? '1'],
+    logDir,
+  );
+  children.push(upstream);
+  const targets: Target[] = [];
+  if (wanted.has('direct'))
+    targets.push({ label: DIRECT, url: upstream.url, key: 'sk-fake-bench' });
+  if (wanted.has('forwarder')) {
+    const fwd = await startScript(
+      'forwarder',
+      'forwarder.ts',
+      ['--upstream', upstream.url],
+      logDir,
+    );
+    children.push(fwd);
+    targets.push({ label: FORWARDER, url: fwd.url, key: 'sk-fake-bench' });
+  }
+  const nodeArgs = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : [];
+  for (const policies of ['off', 'on'] as const) {
+    if (!wanted.has(policies)) continue;
+    const r = await startRampart({
+      name: `rampart-${policies}`,
+      policies,
+      upstreamUrl: upstream.url,
+      database,
+      redisUrl,
+      logLevel: args['log-level'] ?? 'info',
+      logDir,
+      nodeArgs,
+    });
+    children.push(r);
+    targets.push({ label: policies === 'on' ? ON : OFF, url: r.url, key: r.apiKey, rampart: r });
+  }
+  for (const t of targets) await preflight(t.url, t.key, chatBody, streamBody, t.label);
+
+  const cpu = cpus();
+  console.log(`\nRampart gateway benchmark — ${new Date().toISOString()}`);
+  console.log(
+    `machine: ${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, node ${process.version}, load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (load generator, fake upstream and target share these cores)`,
+  );
+  console.log(
+    `database: ${database.label}; Redis: ${redisUrl ? 'yes (REDIS_URL)' : 'no (in-process limits)'}`,
+  );
+  console.log(
+    `method: closed loop, ${warmupMs / 1000} s warm-up + ${durationMs / 1000} s window per row; streams ${streamMs / 1000} s at concurrency 1; LOG_LEVEL=${args['log-level']}; logs in ${logDir}`,
+  );
+  console.log(
+    `"policies off" still authenticates the key, routes, writes the usage ledger and records metrics.\n`,
+  );
+
+  const headers = (key: string): Record<string, string> => ({
+    'content-type': 'application/json',
+    authorization: `Bearer ${key}`,
+  });
+  const run = async (
+    t: Target,
+    spec: Omit<LoadSpec, 'url' | 'headers' | 'path'>,
+  ): Promise<LoadResult> => {
+    // "All on" includes what Prometheus does to a production instance: a /metrics scrape every 5 s.
+    const scrape =
+      t.label === ON
+        ? setInterval(() => {
+            scrapes.tried++;
+            fetch(`${t.url}/metrics`)
+              .then(async (r) => {
+                await r.text();
+                if (!r.ok) throw new Error(String(r.status));
+              })
+              .catch(() => scrapes.failed++);
+          }, 5000)
+        : undefined;
+    try {
+      const result = await runClosedLoop({
+        ...spec,
+        url: t.url,
+        path: '/v1/chat/completions',
+        headers: headers(t.key),
+      });
+      const errors = errorsOf(result);
+      process.stderr.write(
+        `  ${t.label.padEnd(22)} c${String(spec.concurrency).padEnd(3)} ${spec.stream ? 'stream' : 'json  '} ${(result.ok / result.seconds).toFixed(0).padStart(6)} req/s p50 ${summarize(spec.stream ? result.ttftMs : result.latencyMs).p50.toFixed(3)} ms${errors ? `  ERRORS: ${errors}; first: ${result.firstError}` : ''}\n`,
+      );
+      return result;
+    } finally {
+      if (scrape) clearInterval(scrape);
+    }
+  };
+
+  for (const c of concurrencies)
+    for (const t of targets)
+      rows.push({
+        target: t.label,
+        result: await run(t, {
+          body: chatBody,
+          stream: false,
+          concurrency: c,
+          warmupMs,
+          durationMs,
+        }),
+      });
+  for (const t of targets)
+    streamRows.push({
+      target: t.label,
+      result: await run(t, {
+        body: streamBody,
+        stream: true,
+        concurrency: 1,
+        warmupMs,
+        durationMs: streamMs,
+      }),
+    });
+
+  console.log(
+    '\nNon-streaming chat completions (ms; + = added over the direct call at the same concurrency; self = x-rampart-overhead-ms)\n',
+  );
+  console.log(requestTable(rows, DIRECT));
+  console.log('\nStreaming, concurrency 1: time to first SSE data chunk (ms)\n');
+  console.log(streamTable(streamRows, DIRECT));
+
+  const goals = issueGoals(rows, streamRows, { direct: DIRECT, measured: ON });
+  console.log('\nGoals of issue #4 (a MISS is reported, not a failure)\n');
+  console.log(goalTable(goals));
+
+  console.log(
+    `\nload average at the end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(
+        ' ',
+      )}; /metrics of "${ON}" scraped ${scrapes.tried} times under load, ${scrapes.failed} failed`,
+  );
+  // The ledger is written off the critical path in batches: give the last batch time to land.
+  await sleep(1500);
+  for (const t of targets) {
+    if (!t.rampart) continue;
+    const served =
+      [...rows, ...streamRows]
+        .filter((r) => r.target === t.label)
+        .reduce((n, r) => n + r.result.okTotal, 0) + 2;
+    console.log(
+      `usage ledger of "${t.label}": ${await ledgerRequests(t.rampart)} rows for ${served} successful calls`,
+    );
+  }
+} finally {
+  await Promise.all(children.map((c) => c.stop()));
+  await database.drop();
+}
+
+const failed = [...rows, ...streamRows].filter((r) => errorsOf(r.result));
+if (failed.length || scrapes.failed) {
+  console.log(
+    `\n${'!'.repeat(78)}\n!!! THIS RUN HAD ERRORS — its figures do not describe the gateway:`,
+  );
+  for (const r of failed)
+    console.log(
+      `!!!   ${r.target}, concurrency ${r.result.concurrency}: ${errorsOf(r.result)}; first: ${r.result.firstError}`,
+    );
+  if (scrapes.failed) console.log(`!!!   ${scrapes.failed} /metrics scrapes failed`);
+  console.log(`${'!'.repeat(78)}`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,125 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { AppError } from '../platform/http/errors.js';
+import type { Attempt } from './attempts.js';
+import { builtinPrice, type ModelPrice } from './prices.js';
+import type { Usage } from './providers/types.js';
+import type { TargetPolicies } from './resilience/policy.js';
+
+const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120];
+const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1];
+
+/** The price a request is costed at: the tenant's (when the plan carries it), else the list price. */
+export function priceOf(attempt: Attempt): ModelPrice | undefined {
+  return attempt.price ?? builtinPrice(attempt.model);
+}
+
+/** USD of a usage at a price (per million tokens). */
+export function costUsd(p: ModelPrice | undefined, u: Usage): number {
+  if (!p) return 0;
+  const cached = Math.min(u.cachedTokens, u.promptTokens);
+  return (
+    ((u.promptTokens - cached) * p.input + cached * p.cachedInput + u.completionTokens * p.output) /
+    1e6
+  );
+}
+
+/**
+ * Which limit turned a request away, from the limiter's typed error. The limiter does not say
+ * whether a rate limit was the key's or the tenant's, so rate limits are labelled by what ran
+ * out (requests, tokens, concurrency); budgets by whose budget it was.
+ */
+export function rejectionOf(err: unknown): { reason: string; scope: string } | undefined {
+  if (!(err instanceof AppError)) return undefined;
+  if (err.code === 'budget_exceeded')
+    return { reason: err.code, scope: /\bkey budget\b/.test(err.message) ? 'key' : 'tenant' };
+  if (err.code === 'rate_limited') {
+    const scope = /concurrent/.test(err.message)
+      ? 'concurrency'
+      : /for tokens/.test(err.message)
+        ? 'tokens'
+        : 'requests';
+    return { reason: err.code, scope };
+  }
+  if (err.code === 'model_not_allowed') return { reason: err.code, scope: 'key' };
+  return undefined;
+}
+
+/**
+ * The gateway's Prometheus metrics. Labels are bounded: endpoint, alias, provider name and
+ * target model, status, cache result — never tenant or key ids.
+ */
+export class GatewayMetrics {
+  readonly requests: Counter<'endpoint' | 'alias' | 'provider' | 'model' | 'status' | 'cache'>;
+  readonly tokens: Counter<'provider' | 'model' | 'type'>;
+  readonly cost: Counter<'provider' | 'model'>;
+  readonly upstreamLatency: Histogram<'endpoint' | 'provider' | 'model'>;
+  readonly timeToFirstToken: Histogram<'provider' | 'model'>;
+  readonly overhead: Histogram<'endpoint' | 'stream'>;
+  readonly rejections: Counter<'reason' | 'scope'>;
+
+  constructor(registry: Registry, policies: TargetPolicies) {
+    const registers = [registry];
+    this.requests = new Counter({
+      name: 'rampart_gateway_requests_total',
+      help: 'Gateway requests by endpoint, alias, provider, target model, status and cache result (hit, miss, off).',
+      labelNames: ['endpoint', 'alias', 'provider', 'model', 'status', 'cache'],
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'rampart_gateway_tokens_total',
+      help: 'Tokens metered from upstream answers by type (input, output, cached input); cache hits consume none.',
+      labelNames: ['provider', 'model', 'type'],
+      registers,
+    });
+    this.cost = new Counter({
+      name: 'rampart_gateway_cost_usd_total',
+      help: 'Cost of upstream calls in USD at the price the request was costed at.',
+      labelNames: ['provider', 'model'],
+      registers,
+    });
+    this.upstreamLatency = new Histogram({
+      name: 'rampart_gateway_upstream_latency_seconds',
+      help: 'Duration of the upstream call that answered (to the end of the body or stream).',
+      labelNames: ['endpoint', 'provider', 'model'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.timeToFirstToken = new Histogram({
+      name: 'rampart_gateway_time_to_first_token_seconds',
+      help: 'Streams: from the request reaching the gateway to the first chunk sent to the client.',
+      labelNames: ['provider', 'model'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.overhead = new Histogram({
+      name: 'rampart_gateway_overhead_seconds',
+      help: 'Time spent in Rampart rather than upstream (the x-rampart-overhead-ms header).',
+      labelNames: ['endpoint', 'stream'],
+      buckets: OVERHEAD_BUCKETS,
+      registers,
+    });
+    this.rejections = new Counter({
+      name: 'rampart_gateway_rejections_total',
+      help: 'Requests turned away before the upstream call, by reason (rate_limited, budget_exceeded, model_not_allowed) and scope.',
+      labelNames: ['reason', 'scope'],
+      registers,
+    });
+    new Gauge({
+      name: 'rampart_gateway_circuit_breakers',
+      help: 'Upstream circuit breakers (one per tenant and target) by provider, model and state (closed, open, half_open).',
+      labelNames: ['provider', 'model', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const c of policies.circuitCounts())
+          this.set({ provider: c.provider, model: c.model, state: c.state }, c.count);
+      },
+    });
+  }
+
+  /** Counts a request the limits refused; other errors are not rejections. */
+  rejected(err: unknown): void {
+    const r = rejectionOf(err);
+    if (r) this.rejections.inc(r);
+  }
+}
