@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, createTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 import { startFakeOpenAI, type FakeUpstream } from './fakes/fake-openai-upstream.js';
+import { tenantWithFakeProvider } from './helpers/gateway-setup.js';
 
 const MASTER_KEY = Buffer.alloc(32, 9).toString('base64');
 const REDIS = process.env.TEST_REDIS_URL;
@@ -15,18 +16,7 @@ const COST = 4 / 1e6;
 type Tenant = { id: string; ownerKey: string };
 
 async function setupTenant(app: TestApp, fake: FakeUpstream): Promise<Tenant> {
-  const t = await app.createTenant();
-  const h = bearer(t.ownerKey);
-  const send = async (method: 'POST' | 'PUT', url: string, payload: object) => {
-    const r = await app.app.inject({ method, url, headers: h, payload });
-    expect(r.statusCode, r.body).toBeLessThan(300);
-  };
-  await send('POST', '/v1/providers', {
-    name: 'main',
-    type: 'openai',
-    baseUrl: fake.baseUrl,
-    apiKey: 'sk-fake',
-  });
+  const { tenant: t, send } = await tenantWithFakeProvider(app, fake);
   const target = (model: string) => [{ provider: 'main', model, weight: 1 }];
   await send('POST', '/v1/routes', {
     alias: 'cached',

@@ -298,6 +298,10 @@ describe.each(testDrivers().flatMap((d) => backends.map((b) => [d, b] as const))
     });
 
     it('50 concurrent requests against a budget that fits 10 never settle above it', async () => {
+      // Redis when configured; else in process on the embedded database (one process alone can
+      // open it), in Postgres otherwise.
+      const store = redisUrl ? 'redis' : driver === 'pglite' ? 'in-process' : 'postgres';
+      expect(app.gateway.limits.budgetStore).toBe(store);
       const tenant = await setupTenant(app, fake);
       const budget = COST * 10.5;
       const key = await createKey(app, tenant, {

@@ -158,7 +158,7 @@ export function createGateway(deps: {
       ...limitsRoutes(limits),
     ],
     async close() {
-      await limits.flush();
+      await limits.close();
       await usage.flush();
       await tenantConfig.close();
       await upstream.close();

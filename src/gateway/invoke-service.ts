@@ -77,7 +77,14 @@ export class GatewayService {
   }
 
   #meter(principal: Principal, meta: RequestMeta, base: MeterBase): RequestMeter {
-    return new RequestMeter(this.deps.usage, principal, meta, base, this.deps.metrics);
+    return new RequestMeter(
+      this.deps.usage,
+      principal,
+      meta,
+      base,
+      this.deps.metrics,
+      meta.receivedAt ?? performance.now(),
+    );
   }
 
   /** Limits and budgets around the call: admitted before it, settled when it ends. */

@@ -81,21 +81,22 @@ export class AuthService implements Authenticator {
         'missing_credentials',
         'Authorization: Bearer <api key> is required.',
       );
-    if (this.#isRootToken(token)) {
-      return this.#reject(
-        meta,
-        request,
-        'operator_token_on_tenant_route',
-        'The operator token is valid only on /admin/v1 routes; use a tenant API key.',
-      );
-    }
+    // The root-token comparison (a hash) runs only for tokens that are not shaped like API keys:
+    // the hot path of every tenant request skips it, and either way the token is refused here.
     if (!looksLikeApiKey(token))
-      return this.#reject(
-        meta,
-        request,
-        'malformed_credentials',
-        'The bearer token is not a Rampart API key.',
-      );
+      return this.#isRootToken(token)
+        ? this.#reject(
+            meta,
+            request,
+            'operator_token_on_tenant_route',
+            'The operator token is valid only on /admin/v1 routes; use a tenant API key.',
+          )
+        : this.#reject(
+            meta,
+            request,
+            'malformed_credentials',
+            'The bearer token is not a Rampart API key.',
+          );
     const hash = hashApiKey(this.deps.serverSecret, token);
     const hashHex = hash.toString('hex');
     const cached = this.cache.get(hashHex);

@@ -1,8 +1,9 @@
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { trace } from '@opentelemetry/api';
 import { request } from 'undici';
 import type { Config } from '../config.js';
 import { UpstreamFailed } from '../platform/http/errors.js';
 import { LOCAL_EMBEDDING_DIMENSION, LocalHashEmbedder, type EmbeddingProvider } from './embed.js';
+import { inSpan } from '../platform/telemetry/spans.js';
 
 export interface OpenAIEmbedderOptions {
   baseUrl: string;
@@ -70,10 +71,11 @@ export class OpenAIEmbedder implements EmbeddingProvider {
   }
 
   #batch(texts: readonly string[]): Promise<number[][]> {
-    return tracer.startActiveSpan('knowledge.embed.request', async (span) => {
-      span.setAttribute('embedding.model', this.model);
-      span.setAttribute('embedding.texts', texts.length);
-      try {
+    return inSpan(
+      tracer,
+      'knowledge.embed.request',
+      { 'embedding.model': this.model, 'embedding.texts': texts.length },
+      async (span) => {
         for (let attempt = 0; ; attempt++) {
           const result = await this.#call(texts);
           if (result.ok) return result.vectors;
@@ -82,14 +84,8 @@ export class OpenAIEmbedder implements EmbeddingProvider {
           span.addEvent('retry', { attempt: attempt + 1, reason: result.error });
           await sleep(this.opts.retryBaseMs * 2 ** attempt);
         }
-      } catch (err) {
-        span.recordException(err as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR });
-        throw err;
-      } finally {
-        span.end();
-      }
-    });
+      },
+    );
   }
 
   async #call(

@@ -1,7 +1,8 @@
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { trace } from '@opentelemetry/api';
 import { request } from 'undici';
 import type { Config } from '../config.js';
 import type { SearchHit } from './search.js';
+import { inSpan } from '../platform/telemetry/spans.js';
 
 export interface ChatModelOptions {
   baseUrl: string;
@@ -58,18 +59,9 @@ export class ChatModel {
   constructor(private readonly opts: ChatModelOptions) {}
 
   complete(system: string, user: string): Promise<string> {
-    return tracer.startActiveSpan('knowledge.generate', async (span) => {
-      span.setAttribute('gen_ai.request.model', this.opts.model);
-      try {
-        return await this.#complete(system, user);
-      } catch (err) {
-        span.recordException(err as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR });
-        throw err;
-      } finally {
-        span.end();
-      }
-    });
+    return inSpan(tracer, 'knowledge.generate', { 'gen_ai.request.model': this.opts.model }, () =>
+      this.#complete(system, user),
+    );
   }
 
   async #complete(system: string, user: string): Promise<string> {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Database } from '../platform/db/database.js';
@@ -21,6 +21,7 @@ import {
   setStatus,
   type NewChunk,
 } from './store.js';
+import { inSpan } from '../platform/telemetry/spans.js';
 
 export const INGEST_JOB = 'knowledge.ingest';
 
@@ -116,13 +117,15 @@ export class Ingestor {
     const cached = await this.db.withTenant(ctx, (tx) => cachedEmbeddings(tx, model, hashes));
     const missing = [...new Set(hashes.filter((h) => !cached.has(h)))];
     const byHash = new Map(chunks.map((c, i) => [hashes[i] as string, c.text]));
-    const fresh = await tracer.startActiveSpan('knowledge.embed', async (span) => {
-      span.setAttributes({
+    const fresh = await inSpan(
+      tracer,
+      'knowledge.embed',
+      {
         'embedding.model': model,
         'embedding.chunks': hashes.length,
         'embedding.cached': hashes.length - missing.length,
-      });
-      try {
+      },
+      async () => {
         const out: { hash: string; embedding: string }[] = [];
         // A window, not the request size: the provider splits it into its own batches.
         const WINDOW = 512;
@@ -134,14 +137,8 @@ export class Ingestor {
           );
         }
         return out;
-      } catch (err) {
-        span.recordException(err as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR });
-        throw err;
-      } finally {
-        span.end();
-      }
-    });
+      },
+    );
     for (const f of fresh) cached.set(f.hash, f.embedding);
 
     const rows: NewChunk[] = chunks.map((c, i) => ({

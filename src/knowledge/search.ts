@@ -1,4 +1,4 @@
-import { SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+import { trace } from '@opentelemetry/api';
 import { z } from 'zod';
 import type { Database } from '../platform/db/database.js';
 import type { Principal } from '../platform/http/principal.js';
@@ -12,6 +12,7 @@ import {
   type CorpusStats,
   type HitRow,
 } from './search-store.js';
+import { inSpan } from '../platform/telemetry/spans.js';
 
 export const SearchBody = z.object({
   query: z.string().trim().min(1).max(2000),
@@ -39,21 +40,6 @@ export const SearchHit = z.object({
 export type SearchHit = z.infer<typeof SearchHit>;
 
 const tracer = trace.getTracer('rampart.knowledge');
-
-/** Runs fn in an active span named `name`; a throw marks the span as an error. */
-function inSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes }, async (span) => {
-    try {
-      return await fn();
-    } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
-}
 
 /** Reciprocal rank fusion constant: 60 is the value from Cormack et al. (2009). */
 const RRF_K = 60;
@@ -167,6 +153,7 @@ export class SearchService {
   ): Promise<{ mode: string; data: SearchHit[] }> {
     const stop = this.metrics?.searchDuration.startTimer({ mode: body.mode });
     const result = await inSpan(
+      tracer,
       'knowledge.search',
       { 'search.mode': body.mode, 'search.k': body.k },
       () => this.#search(principal, body),
@@ -192,6 +179,7 @@ export class SearchService {
     if (mode === 'vector') return { mode, data: byVector.map((r) => hit(r, Number(r.score))) };
     if (mode === 'keyword') return { mode, data: byKeyword.map((r) => hit(r, Number(r.score))) };
     const data = await inSpan(
+      tracer,
       'knowledge.search.fusion',
       {
         'search.fusion': 'convex',
@@ -219,7 +207,7 @@ export class SearchService {
     limit: number,
   ): Promise<HitRow[]> {
     const key = `${principal.tenantId}\u0000${[...principal.groups].sort().join('\u0000')}`;
-    return inSpan('knowledge.search.keyword', { 'search.limit': limit }, () =>
+    return inSpan(tracer, 'knowledge.search.keyword', { 'search.limit': limit }, () =>
       this.db.withTenant(principal, async (tx) => {
         const cached = this.stats.get(key);
         let corpus = cached && Date.now() - cached.at < this.statsTtlMs ? cached.value : undefined;
@@ -240,8 +228,9 @@ export class SearchService {
     limit: number,
   ): Promise<HitRow[]> {
     const model = this.embedder.model;
-    return inSpan('knowledge.search.vector', { 'search.limit': limit }, async () => {
+    return inSpan(tracer, 'knowledge.search.vector', { 'search.limit': limit }, async () => {
       const embedded = await inSpan(
+        tracer,
         'knowledge.embed',
         { 'embedding.model': model, 'embedding.purpose': 'query', 'embedding.chunks': 1 },
         () => this.embedder.embed([query]),

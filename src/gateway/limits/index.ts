@@ -4,6 +4,7 @@ import type { Config } from '../../config.js';
 import type { Database } from '../../platform/db/database.js';
 import type { TenantConfigCache } from '../tenant-config.js';
 import { Limiter } from './limiter.js';
+import { acquireLocalBudgets } from './local-budgets.js';
 import { LimitsService } from './service.js';
 import { SpendWriter } from './spend-writer.js';
 
@@ -24,7 +25,11 @@ const DEFAULTS: LimitsConfig = {
   GATEWAY_BUDGET_FLUSH_MS: 250,
 };
 
-/** Builds the limiter (Redis-backed when a client is given) and the limits service. */
+/**
+ * Builds the limiter and the limits service. Budgets: in Redis when a client is given; else in
+ * process on the embedded database (one process alone can open it, so local state is exact);
+ * else in Postgres (several replicas may share it).
+ */
 export function createLimits(deps: {
   db: Database;
   logger: Logger;
@@ -33,12 +38,14 @@ export function createLimits(deps: {
   tenantConfig: TenantConfigCache;
 }): LimitsService {
   const c = deps.config ?? DEFAULTS;
+  const local = !deps.redis && deps.db.kind === 'pglite' ? acquireLocalBudgets(deps.db) : undefined;
   const limiter = new Limiter({
     redis: deps.redis,
     failureMode: c.RATE_LIMIT_REDIS_FAILURE_MODE,
     redisTimeoutMs: c.RATE_LIMIT_REDIS_TIMEOUT_MS,
     reservationTtlMs: c.GATEWAY_BUDGET_RESERVATION_TTL_MS,
     logger: deps.logger,
+    localBudgets: local?.budgets,
   });
   return new LimitsService({
     db: deps.db,
@@ -48,5 +55,6 @@ export function createLimits(deps: {
     logger: deps.logger,
     maxOutputEstimate: c.GATEWAY_MAX_OUTPUT_TOKENS_ESTIMATE,
     reservationTtlMs: c.GATEWAY_BUDGET_RESERVATION_TTL_MS,
+    release: local?.release,
   });
 }

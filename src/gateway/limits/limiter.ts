@@ -1,110 +1,46 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RateLimited, ServiceUnavailable } from '../../platform/http/errors.js';
-import { budgetExceeded, budgetKeyTtlMs, type BudgetScope } from './budgets.js';
-import { LocalCounters, type AcquireResult, type Counter } from './counters.js';
+import { budgetExceeded, type BudgetScope } from './budgets.js';
+import { LocalCounters, type AcquireResult } from './counters.js';
+import {
+  budgetKey,
+  countersOf,
+  holdsOf,
+  rateLimitHeaders,
+  type BudgetRequest,
+  type LimitSubject,
+  type MetricCounter,
+} from './limit-plan.js';
+import type { LocalBudgets, LocalHold } from './local-budgets.js';
 import { RedisGuard } from './redis-guard.js';
 import { RedisLimits, type BudgetHold } from './redis-counters.js';
-import type { Limits } from './schema.js';
 
-export interface LimitSubject {
-  tenantId: string;
-  keyId: string | null;
-  keyLimits: Limits;
-  tenantLimits: Limits;
-}
-
-/** Budgets to reserve with the counters (Redis only), and how to seed a budget Redis lost. */
-export interface BudgetRequest {
-  scopes: BudgetScope[];
-  costTicks: number;
-  reservationId: string;
-  /** The durable spent ticks of each scope (Postgres), for budgets Redis does not hold. */
-  durableSpent(scopes: BudgetScope[]): Promise<number[]>;
-}
+export type { BudgetRequest, LimitSubject } from './limit-plan.js';
 
 /** What a request holds after admission; ended exactly once when the request is over. */
 export interface Lease {
-  /** True when the budget reservation is held in Redis (else the caller reserves in Postgres). */
-  budgetInRedis: boolean;
+  /**
+   * True when the limiter holds the budget reservation (Redis, or in process): end() settles it
+   * and the caller only records the spend. Else the caller reserves in Postgres.
+   */
+  budgetHeld: boolean;
   /**
    * Releases concurrency, moves TPM from the estimate to `actualTokens` (undefined: keep the
-   * estimate) and, when the budget is in Redis, turns the reservation into `actualTicks` of spend.
+   * estimate) and, when the budget is held here, turns the reservation into `actualTicks` of spend.
    */
   end(actualTokens: number | undefined, actualTicks: number): Promise<void>;
 }
 
-type Metric = 'requests' | 'tokens' | 'concurrency';
-type MetricCounter = Counter & { metric: Metric };
-
-function seconds(ms: number): string {
-  return `${Math.max(1, Math.ceil(ms / 1000))}s`;
-}
-
-function budgetKey(tenantId: string, s: BudgetScope): string {
-  // The {tenant} hash tag keeps one request's keys in one slot (Redis Cluster).
-  return `bg:{${tenantId}}:${s.scope}:${s.scopeId}:${s.periodStart}`;
-}
-
-function countersOf(s: LimitSubject, estimatedTokens: number): MetricCounter[] {
-  const counters: MetricCounter[] = [];
-  const add = (scope: string, l: Limits) => {
-    if (l.rpm)
-      counters.push({
-        kind: 'window',
-        key: `${scope}:rpm`,
-        limit: l.rpm,
-        cost: 1,
-        metric: 'requests',
-      });
-    if (l.tpm)
-      counters.push({
-        kind: 'window',
-        key: `${scope}:tpm`,
-        limit: l.tpm,
-        cost: estimatedTokens,
-        metric: 'tokens',
-      });
-    if (l.concurrency)
-      counters.push({
-        kind: 'gauge',
-        key: `${scope}:conc`,
-        limit: l.concurrency,
-        cost: 1,
-        metric: 'concurrency',
-      });
-  };
-  if (s.keyId) add(`rl:{${s.tenantId}}:k:${s.keyId}`, s.keyLimits);
-  add(`rl:{${s.tenantId}}:t`, s.tenantLimits);
-  return counters;
-}
-
-/** x-ratelimit-* for the tightest counter of each kind: the one the client should pace by. */
-function rateLimitHeaders(counters: MetricCounter[], r: { used: number[]; resetMs: number }) {
-  const headers: Record<string, string> = {};
-  for (const metric of ['requests', 'tokens'] as const) {
-    let best: { limit: number; remaining: number } | undefined;
-    counters.forEach((c, i) => {
-      if (c.metric !== metric) return;
-      const remaining = Math.max(0, c.limit - (r.used[i] ?? 0));
-      if (!best || remaining < best.remaining) best = { limit: c.limit, remaining };
-    });
-    if (best) {
-      headers[`x-ratelimit-limit-${metric}`] = String(best.limit);
-      headers[`x-ratelimit-remaining-${metric}`] = String(best.remaining);
-      headers[`x-ratelimit-reset-${metric}`] = seconds(r.resetMs);
-    }
-  }
-  return headers;
-}
-
-const NO_LEASE: Lease = { budgetInRedis: false, end: () => Promise.resolve() };
+const NO_LEASE: Lease = { budgetHeld: false, end: () => Promise.resolve() };
 
 /**
  * RPM, TPM and concurrency per key and per tenant, and (with Redis) budget reservations: one
  * script round trip to admit and one to settle, behind a short timeout and a circuit breaker.
  * When Redis fails, `failureMode` decides: 'open' falls back to this instance's local counters
- * and tells the caller to reserve budgets in Postgres; 'closed' answers 503.
+ * and tells the caller to reserve budgets in Postgres; 'closed' answers 503. Without Redis,
+ * `localBudgets` (given only on the embedded database, which one process alone can open) holds
+ * budgets in process with the scripts' semantics; else the caller reserves them in Postgres.
  */
 export class Limiter {
   readonly #local = new LocalCounters();
@@ -118,6 +54,7 @@ export class Limiter {
       redisTimeoutMs: number;
       reservationTtlMs: number;
       logger: Logger;
+      localBudgets?: LocalBudgets | undefined;
     },
   ) {
     this.#redis = opts.redis ? new RedisLimits(opts.redis) : undefined;
@@ -126,6 +63,12 @@ export class Limiter {
 
   get usesRedis(): boolean {
     return this.#redis !== undefined;
+  }
+
+  /** Where budget reservations are held when the store is healthy. */
+  get budgetStore(): 'redis' | 'in-process' | 'postgres' {
+    if (this.#redis) return 'redis';
+    return this.opts.localBudgets ? 'in-process' : 'postgres';
   }
 
   #warn(err: unknown, msg: string): void {
@@ -143,7 +86,8 @@ export class Limiter {
   ): Promise<{ lease: Lease; headers: Record<string, string> }> {
     const counters = countersOf(s, estimatedTokens);
     const redis = this.#redis;
-    const budgets = redis && budget ? budget.scopes : [];
+    const local = redis ? undefined : this.opts.localBudgets;
+    const budgets = (redis || local) && budget ? budget.scopes : [];
     if (counters.length === 0 && budgets.length === 0) return { lease: NO_LEASE, headers: {} };
     if (redis) {
       let r: AcquireResult | { ok: false; budgetFailed: number; used: number[]; resetMs: number };
@@ -156,7 +100,7 @@ export class Limiter {
             'Rate limits are unavailable; try again shortly.',
             'limits_unavailable',
           );
-        return this.#admitLocal(counters, estimatedTokens);
+        return this.#admitLocal(counters, estimatedTokens, undefined);
       }
       const headers = rateLimitHeaders(counters, r);
       if (!r.ok) throw this.#refusal(counters, r, headers, budget?.scopes ?? []);
@@ -165,7 +109,34 @@ export class Limiter {
         lease: this.#redisLease(redis, s.tenantId, counters, estimatedTokens, budget),
       };
     }
-    return this.#admitLocal(counters, estimatedTokens);
+    if (local && budget)
+      return this.#admitInProcess(local, s.tenantId, counters, estimatedTokens, budget);
+    return this.#admitLocal(counters, estimatedTokens, undefined);
+  }
+
+  /** Budgets and counters in process: seeded (awaited) first, then checked and held in one go. */
+  async #admitInProcess(
+    local: LocalBudgets,
+    tenantId: string,
+    counters: MetricCounter[],
+    estimatedTokens: number,
+    budget: BudgetRequest,
+  ): Promise<{ lease: Lease; headers: Record<string, string> }> {
+    const holds = holdsOf(tenantId, budget);
+    const id = budget.reservationId;
+    const ttl = this.opts.reservationTtlMs;
+    let r = local.reserve(holds, id, ttl);
+    for (let seeded = 0; r.missing && seeded < 2; seeded++) {
+      await local.seed(holds, r.missing, (idx) =>
+        budget.durableSpent(idx.map((j) => budget.scopes[j] as BudgetScope)),
+      );
+      r = local.reserve(holds, id, ttl);
+    }
+    if (r.missing) throw new Error('budget could not be seeded in process');
+    if (!r.ok) throw budgetExceeded(budget.scopes[r.budgetFailed] as BudgetScope);
+    // No await since reserve(): the counters are checked against the same instant, and a
+    // refusal gives the reservation back before anyone else can see it.
+    return this.#admitLocal(counters, estimatedTokens, { local, holds, id });
   }
 
   async #redisAdmit(
@@ -174,25 +145,20 @@ export class Limiter {
     counters: MetricCounter[],
     budget: BudgetRequest | undefined,
   ) {
-    const holds: BudgetHold[] = (budget?.scopes ?? []).map((b) => ({
-      key: budgetKey(tenantId, b),
-      budgetTicks: Math.floor(b.budgetUsd * 1e10),
-      costTicks: budget?.costTicks ?? 0,
-      ttlMs: budgetKeyTtlMs(b.period),
-    }));
+    const holds: BudgetHold[] = holdsOf(tenantId, budget);
     const id = budget?.reservationId ?? '';
     const ttl = this.opts.reservationTtlMs;
     let r = await this.#policy.execute(() => redis.admit(counters, holds, id, ttl));
     // A budget Redis does not hold (restart, new period): seed it from Postgres, then retry.
     for (let seeded = 0; r.missing && budget && seeded < 2; seeded++) {
-      const scopes = r.missing.map((j) => budget.scopes[j] as BudgetScope);
-      const spent = await budget.durableSpent(scopes);
+      const missing = r.missing;
+      const spent = await budget.durableSpent(missing.map((j) => budget.scopes[j] as BudgetScope));
       await this.#policy.execute(() =>
         redis.seed(
-          scopes.map((b, i) => ({
-            key: budgetKey(tenantId, b),
+          missing.map((j, i) => ({
+            key: (holds[j] as BudgetHold).key,
             spentTicks: spent[i] ?? 0,
-            ttlMs: budgetKeyTtlMs(b.period),
+            ttlMs: (holds[j] as BudgetHold).ttlMs,
           })),
         ),
       );
@@ -231,7 +197,7 @@ export class Limiter {
   ): Lease {
     const held = budget?.scopes ?? [];
     return {
-      budgetInRedis: budget !== undefined,
+      budgetHeld: budget !== undefined,
       end: async (actualTokens, actualTicks) => {
         const adjust = counters
           .filter(
@@ -259,20 +225,25 @@ export class Limiter {
     };
   }
 
+  /** This instance's counters, plus the in-process budget reservation `held` already made. */
   #admitLocal(
     counters: MetricCounter[],
     estimatedTokens: number,
+    held: { local: LocalBudgets; holds: LocalHold[]; id: string } | undefined,
   ): { lease: Lease; headers: Record<string, string> } {
-    if (counters.length === 0) return { lease: NO_LEASE, headers: {} };
+    if (counters.length === 0 && !held) return { lease: NO_LEASE, headers: {} };
     const r = this.#local.acquireNow(counters);
     const headers = rateLimitHeaders(counters, r);
-    if (!r.ok) throw this.#refusal(counters, r, headers, []);
+    if (!r.ok) {
+      held?.local.cancel(held.holds, held.id);
+      throw this.#refusal(counters, r, headers, []);
+    }
     let ended = false;
     return {
       headers,
       lease: {
-        budgetInRedis: false,
-        end: (actualTokens) => {
+        budgetHeld: held !== undefined,
+        end: (actualTokens, actualTicks) => {
           if (ended) return Promise.resolve();
           ended = true;
           const items = counters
@@ -285,6 +256,14 @@ export class Limiter {
               delta: c.kind === 'gauge' ? -1 : (actualTokens ?? estimatedTokens) - estimatedTokens,
             }));
           this.#local.adjustNow(items);
+          if (held) {
+            const cost = held.holds[0]?.costTicks ?? 0;
+            const actual = Math.min(Math.max(actualTicks, 0), cost);
+            held.local.settle(
+              held.holds.map((h) => ({ key: h.key, actualTicks: actual })),
+              held.id,
+            );
+          }
           return Promise.resolve();
         },
       },

@@ -45,20 +45,28 @@ export interface LimitsDeps {
   logger: Logger;
   maxOutputEstimate: number;
   reservationTtlMs: number;
+  /** Gives back what this service holds on shared state (the in-process budgets), once. */
+  release?: (() => void) | undefined;
 }
 
 /**
  * Model allow-lists, rate limits and budgets around one gateway call, read from the tenant's
  * cached gateway config. With Redis, counters and budget reservations are one script round trip
  * to admit and one to settle, and settled spend reaches Postgres (the durable record) in
- * batches; without Redis (or with Redis down and fail-open) budgets are reserved in Postgres
- * with a conditional UPDATE under the row lock. Either way the settled spend never passes the
+ * batches; on the embedded database without Redis the same happens in process (no I/O per
+ * request); on PostgreSQL without Redis (or with Redis down and fail-open) budgets are reserved
+ * in Postgres with a conditional UPDATE under the row lock. Either way the settled spend never passes the
  * budget however many replicas share the stores (see docs/decisions/006).
  */
 export class LimitsService {
   readonly #pending = new Set<Promise<void>>();
 
   constructor(private readonly deps: LimitsDeps) {}
+
+  /** Where budget reservations are held: 'redis', 'in-process' (embedded database) or 'postgres'. */
+  get budgetStore(): 'redis' | 'in-process' | 'postgres' {
+    return this.deps.limiter.budgetStore;
+  }
 
   getTenant(principal: Principal): Promise<Limits> {
     return this.deps.db.withTenant(principal, (tx) => getTenantLimits(tx));
@@ -133,7 +141,7 @@ export class LimitsService {
       budget,
     );
     let inPostgres = false;
-    if (budget && !lease.budgetInRedis) {
+    if (budget && !lease.budgetHeld) {
       try {
         await db.withTenant(principal, async (tx) => {
           const full = await reserveBudgets(
@@ -178,7 +186,7 @@ export class LimitsService {
             : reserved;
       await lease.end(usage ? usage.promptTokens + usage.completionTokens : undefined, actual);
       if (!budget) return;
-      if (lease.budgetInRedis) this.deps.spend.add(principal.tenantId, budget.scopes, actual);
+      if (lease.budgetHeld) this.deps.spend.add(principal.tenantId, budget.scopes, actual);
       else if (inPostgres)
         await this.deps.db.withTenant(principal, (tx) =>
           settleBudgets(tx, budget.scopes, budget.reservationId, ticksToDecimal(actual)),
@@ -199,7 +207,8 @@ export class LimitsService {
         this.#pending.add(p);
         void p.finally(() => this.#pending.delete(p));
         // Off the response's critical path: the settle's Redis command is already queued on the
-        // connection (so this client's next admit is ordered after it); flush() awaits it.
+        // connection, or the in-process settle already ran (either way this client's next admit
+        // is ordered after it); flush() awaits it.
         return Promise.resolve();
       },
     };
@@ -209,5 +218,11 @@ export class LimitsService {
   async flush(): Promise<void> {
     await Promise.allSettled([...this.#pending]);
     await this.deps.spend.flush();
+  }
+
+  /** flush(), then lets go of the in-process budgets (the next app on the database re-seeds). */
+  async close(): Promise<void> {
+    await this.flush();
+    this.deps.release?.();
   }
 }

@@ -6,8 +6,8 @@ import { addSpentTicks } from './store.js';
 type Pending = Map<string, { scope: BudgetScope; ticks: number }>;
 
 /**
- * With Redis, budgets are enforced in Redis and Postgres `budget_spend` is the durable record of
- * settled spend, written here off the response's critical path: settled ticks are summed per
+ * With Redis (or in process on the embedded database), budgets are enforced there and Postgres
+ * `budget_spend` is the durable record of settled spend, written here off the response's path: settled ticks are summed per
  * scope in memory and added every `flushMs` in one transaction per tenant. A failed write is
  * put back and retried with the next batch. Loss window: what is buffered when the process dies
  * without closing (at most `flushMs` of settled spend; Redis still counts it until it loses the

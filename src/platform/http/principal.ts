@@ -19,6 +19,8 @@ export interface OperatorPrincipal {
 export interface RequestMeta {
   readonly requestId: string;
   readonly ip: string;
+  /** performance.now() when the request arrived (before parsing and authentication). */
+  readonly receivedAt?: number | undefined;
 }
 
 /** Identifies the caller in audit events. */

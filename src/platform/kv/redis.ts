@@ -12,6 +12,8 @@ export function createRedis(url: string, onError: (err: Error) => void = () => u
     maxRetriesPerRequest: 1,
     enableOfflineQueue: true,
     lazyConnect: false,
+    // Commands issued in the same tick (many concurrent admits) share one socket write.
+    enableAutoPipelining: true,
     retryStrategy: (times) => Math.min(times * 200, 2000),
   });
   redis.on('error', onError);
