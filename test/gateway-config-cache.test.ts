@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, createTestApp, type TestApp } from './helpers/app.js';
+import { generateApiKey, hashApiKey } from '../src/identity/key-secret.js';
+import { bearer, createTestApp, SERVER_SECRET, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 import { startFakeOpenAI, type FakeUpstream } from './fakes/fake-openai-upstream.js';
 
@@ -169,5 +170,37 @@ describe.each(testDrivers())('gateway config cache (%s)', (driver) => {
         .map((m) => m.id)
         .join(',');
     expect(await eventually(ids, 'extra,fast')).toBe('extra,fast');
+  });
+
+  it('a key newer than the cached snapshot is never served without its limits, even with no NOTIFY', async () => {
+    const tenant = await setup();
+    // Both instances hold the tenant's snapshot from before the key exists.
+    expect(await servedModel(one, tenant.ownerKey, 'fast')).toBe('model-a');
+    expect(await servedModel(two, tenant.ownerKey, 'fast')).toBe('model-a');
+    // The key and its allow-list written with triggers off: no notification reaches anyone, as
+    // when a key made on one replica is used on another before the NOTIFY arrives.
+    const { secret, prefix } = generateApiKey();
+    await t.asOwner(async (q) => {
+      await q.query('BEGIN');
+      await q.query(`SET LOCAL session_replication_role = replica`);
+      const { rows } = await q.query<{ id: string }>(
+        `INSERT INTO api_keys (tenant_id, name, prefix, secret_hash, role, created_by)
+         VALUES ($1, 'late key', $2, $3, 'member', 'test') RETURNING id`,
+        [tenant.id, prefix, hashApiKey(SERVER_SECRET, secret)],
+      );
+      await q.query(
+        `INSERT INTO key_limits (tenant_id, key_id, models, limits) VALUES ($1, $2, $3, '{}')`,
+        [tenant.id, rows[0]?.id, ['other-alias']],
+      );
+      await q.query('COMMIT');
+    });
+    for (const app of [one, two]) {
+      const res = await call(app, secret, 'POST', '/v1/chat/completions', {
+        model: 'fast',
+        messages: ASK,
+      });
+      expect(res.statusCode, res.body).toBe(403);
+      expect((res.json() as { error: { code: string } }).error.code).toBe('model_not_allowed');
+    }
   });
 });

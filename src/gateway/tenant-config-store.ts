@@ -7,7 +7,7 @@ import { listRoutes, type RouteRow } from './routing-store.js';
 export interface KeyLimitsRow {
   key_id: string;
   models: string[] | null;
-  limits: Limits;
+  limits: Limits | null;
 }
 
 /** Everything the invoke path reads about one tenant, as stored. */
@@ -43,8 +43,12 @@ export async function loadTenantConfig(tx: TenantTx): Promise<TenantConfigRows> 
     `SELECT limits FROM tenant_limits WHERE tenant_id = $1`,
     t,
   );
+  // Every key of the tenant, with or without limits: a key missing from the snapshot is then
+  // known to be newer than it (see TenantConfigCache.get), not a key without limits.
   const keys = await tx.query<KeyLimitsRow>(
-    `SELECT key_id, models, limits FROM key_limits WHERE tenant_id = $1`,
+    `SELECT k.id AS key_id, l.models, l.limits
+       FROM api_keys k LEFT JOIN key_limits l ON l.tenant_id = k.tenant_id AND l.key_id = k.id
+      WHERE k.tenant_id = $1 AND k.revoked_at IS NULL`,
     t,
   );
   return {

@@ -77,6 +77,11 @@ export class TenantGatewayConfig {
   keyLimits(keyId: string | null): KeyLimits {
     return (keyId && this.#keys.get(keyId)) || NO_KEY_LIMITS;
   }
+
+  /** Whether the key existed when this snapshot was loaded (a newer key needs a reload). */
+  knowsKey(keyId: string): boolean {
+    return this.#keys.has(keyId);
+  }
 }
 
 function tenantProvider(row: ProviderSecretRow, providers: ProviderService): ProviderHandle {
@@ -150,11 +155,19 @@ export class TenantConfigCache {
   }
 
   /** The tenant's current snapshot. */
-  get(ctx: TenantContext): Promise<TenantGatewayConfig> {
+  get(ctx: TenantContext & { keyId?: string | null }): Promise<TenantGatewayConfig> {
     const now = (this.opts.now ?? Date.now)();
     const hit = this.#entries.get(ctx.tenantId);
-    if (hit && hit.expiresAt > now) return Promise.resolve(hit.config);
-    return this.#loading.get(ctx.tenantId) ?? this.#load(ctx, now);
+    // A key created after the snapshot (on any instance, its NOTIFY perhaps still in flight)
+    // must not run without its limits: its first use reloads the tenant.
+    if (hit && hit.expiresAt > now && (!ctx.keyId || hit.config.knowsKey(ctx.keyId)))
+      return Promise.resolve(hit.config);
+    const shared = this.#loading.get(ctx.tenantId);
+    if (!shared) return this.#load(ctx, now);
+    const keyId = ctx.keyId;
+    if (!keyId) return shared;
+    // A load already in flight may have started before this key existed.
+    return shared.then((config) => (config.knowsKey(keyId) ? config : this.#load(ctx, now)));
   }
 
   #load(ctx: TenantContext, startedAt: number): Promise<TenantGatewayConfig> {
