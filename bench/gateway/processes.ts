@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -27,7 +28,8 @@ export async function startProcess(opts: {
   args: string[];
   env: Record<string, string>;
   logDir: string;
-  ready: RegExp;
+  /** A log line whose first group is the port, or a port whose `/healthz` answers 200 when ready. */
+  ready: RegExp | { port: number };
   timeoutMs?: number;
 }): Promise<BenchProcess> {
   const logPath = join(opts.logDir, `${opts.name.replace(/[^a-z0-9-]+/gi, '-')}.log`);
@@ -48,10 +50,11 @@ export async function startProcess(opts: {
   );
   const log = (): string => readFileSync(logPath, 'utf8');
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  const ready = opts.ready;
   for (;;) {
-    const m = opts.ready.exec(log());
-    if (m) {
-      const port = Number(m[1]);
+    const port =
+      ready instanceof RegExp ? Number(ready.exec(log())?.[1] ?? NaN) : await healthy(ready.port);
+    if (!Number.isNaN(port)) {
       return {
         name: opts.name,
         child,
@@ -74,6 +77,26 @@ export async function startProcess(opts: {
     }
     await sleep(50);
   }
+}
+
+/** The port, once GET /healthz on it answers 200; NaN before that. */
+async function healthy(port: number): Promise<number> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    await res.arrayBuffer();
+    return res.ok ? port : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** A port free on 127.0.0.1 right now (the OS picks it; the child binds it a moment later). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((res) => server.close(() => res()));
+  return port;
 }
 
 /** Starts a TypeScript file of bench/gateway/ that prints `LISTENING <port>`. */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withAdminClient } from '../../src/platform/db/pg-driver.js';
 import { APP_ROLE } from '../../src/platform/db/roles.js';
-import { REPO_ROOT, startProcess, type BenchProcess } from './processes.js';
+import { REPO_ROOT, freePort, startProcess, type BenchProcess } from './processes.js';
 
 /** The model the bench asks for: an alias routed to the fake upstream under the same name. */
 export const BENCH_MODEL = 'gpt-4o-mini';
@@ -133,9 +133,11 @@ export async function startRampart(opts: {
   const removeData = (): void => {
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   };
+  const port = await freePort();
   const env: Record<string, string> = {
     HOST: '127.0.0.1',
-    PORT: '0',
+    // Chosen here and probed on /healthz, so readiness does not depend on the log level.
+    PORT: String(port),
     LOG_LEVEL: opts.logLevel,
     // The fake upstream is on loopback, which tenant providers may not reach by default.
     GATEWAY_ALLOW_PRIVATE_UPSTREAMS: 'true',
@@ -151,7 +153,7 @@ export async function startRampart(opts: {
     args: [...opts.nodeArgs, 'bin/rampart.js', 'serve'],
     env,
     logDir: opts.logDir,
-    ready: /"address":"http:\/\/127\.0\.0\.1:(\d+)"[^\n]*"msg":"rampart serving"/,
+    ready: { port },
     timeoutMs: 120_000,
   }).catch((err: unknown) => {
     removeData();
