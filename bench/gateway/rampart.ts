@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withAdminClient } from '../../src/platform/db/pg-driver.js';
-import { APP_ROLE } from '../../src/platform/db/roles.js';
+import { APP_ROLE, databaseUrl, ensureAppLogin } from '../../src/platform/db/roles.js';
 import { REPO_ROOT, freePort, startProcess, type BenchProcess } from './processes.js';
 
 /** The model the bench asks for: an alias routed to the fake upstream under the same name. */
@@ -32,16 +32,6 @@ export interface BenchDatabase {
 
 const LOGIN_ROLE = 'rampart_bench_login';
 
-function withDatabase(url: string, database: string, user?: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  if (user) {
-    u.username = user;
-    u.password = '';
-  }
-  return u.toString();
-}
-
 /**
  * With a PostgreSQL URL: a throwaway database on that server, migrated by `rampart migrate`,
  * served through a login that is only a member of rampart_app — so RLS is paid for exactly as
@@ -53,7 +43,7 @@ export async function prepareDatabase(adminUrl: string | undefined): Promise<Ben
     return { env: {}, label: 'embedded PGlite (one data dir per process)', drop: async () => {} };
   const name = `rampart_bench_${randomBytes(5).toString('hex')}`;
   await withAdminClient(adminUrl, (q) => q.exec(`CREATE DATABASE ${name}`));
-  const dbAdminUrl = withDatabase(adminUrl, name);
+  const dbAdminUrl = databaseUrl(adminUrl, name);
   const drop = (): Promise<void> =>
     withAdminClient(adminUrl, (q) => q.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(
       () => undefined,
@@ -71,15 +61,9 @@ export async function prepareDatabase(adminUrl: string | undefined): Promise<Ben
     await drop();
     throw new Error(`rampart migrate failed:\n${migrated.stdout}\n${migrated.stderr}`);
   }
-  await withAdminClient(dbAdminUrl, (q) =>
-    q.exec(`DO $$ BEGIN
-      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${LOGIN_ROLE}') THEN
-        CREATE ROLE ${LOGIN_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS IN ROLE ${APP_ROLE};
-      END IF;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`),
-  );
+  await withAdminClient(dbAdminUrl, (q) => ensureAppLogin(q, LOGIN_ROLE));
   return {
-    env: { DATABASE_URL: withDatabase(adminUrl, name, LOGIN_ROLE) },
+    env: { DATABASE_URL: databaseUrl(adminUrl, name, LOGIN_ROLE) },
     label: `PostgreSQL (throwaway database ${name}, login ${LOGIN_ROLE} in ${APP_ROLE})`,
     drop,
   };

@@ -27,6 +27,9 @@ describe('upstream address guard', () => {
   it('finds literal non-public hosts in URLs, including bracketed IPv6', () => {
     expect(blockedLiteral('http://127.0.0.1:8080/v1')).toBe('127.0.0.1');
     expect(blockedLiteral('http://[::1]:8080/v1')).toBe('::1');
+    // Shorthand and hex IPv4 forms are normalised by the URL parser, as undici dials them.
+    expect(blockedLiteral('http://0x7f.1:8080/v1')).toBe('127.0.0.1');
+    expect(blockedLiteral('http://2130706433/v1')).toBe('127.0.0.1');
     expect(blockedLiteral('https://8.8.8.8/v1')).toBeUndefined();
     expect(blockedLiteral('https://api.openai.com/v1')).toBeUndefined();
   });

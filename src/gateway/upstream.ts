@@ -57,7 +57,6 @@ function classify(err: unknown): UpstreamUnavailable | undefined {
 export class UpstreamClient {
   readonly #trusted: Agent;
   readonly #tenant: Agent;
-  readonly #literalChecks = new Map<string, string | undefined>();
 
   constructor(
     timeouts: UpstreamTimeouts,
@@ -75,19 +74,13 @@ export class UpstreamClient {
     this.#tenant = allowPrivate ? this.#trusted : agent(guardedLookup);
   }
 
-  #refuseLiteral(url: string): void {
-    const origin = url.slice(0, url.indexOf('/', url.indexOf('//') + 2) >>> 0);
-    if (!this.#literalChecks.has(origin)) {
-      if (this.#literalChecks.size > 10_000) this.#literalChecks.clear();
-      this.#literalChecks.set(origin, blockedLiteral(url));
-    }
-    const blocked = this.#literalChecks.get(origin);
-    if (blocked) throw new BlockedUpstreamAddress(new URL(url).host, blocked);
-  }
-
   async post(call: UpstreamCall, signal: AbortSignal, trusted = false): Promise<UpstreamResponse> {
     try {
-      if (!trusted && !this.allowPrivate) this.#refuseLiteral(call.url);
+      if (!trusted && !this.allowPrivate) {
+        // An IP literal is dialled without a lookup, so the guarded lookup never sees it.
+        const blocked = blockedLiteral(call.url);
+        if (blocked) throw new BlockedUpstreamAddress(new URL(call.url).host, blocked);
+      }
       const res = await request(call.url, {
         method: 'POST',
         headers: call.headers,

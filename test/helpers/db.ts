@@ -4,7 +4,7 @@ import type { Database } from '../../src/platform/db/database.js';
 import { migrate, type AdminConnection } from '../../src/platform/db/migrator.js';
 import { openDatabase, openEmbedded } from '../../src/platform/db/open.js';
 import { withAdminClient } from '../../src/platform/db/pg-driver.js';
-import { APP_ROLE } from '../../src/platform/db/roles.js';
+import { APP_ROLE, databaseUrl, ensureAppLogin } from '../../src/platform/db/roles.js';
 
 export type DriverName = 'pglite' | 'postgres';
 
@@ -28,16 +28,6 @@ export interface TestDatabase {
 }
 
 const LOGIN_ROLE = 'rampart_test_login';
-
-function withDatabase(url: string, database: string, user?: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  if (user) {
-    u.username = user;
-    u.password = '';
-  }
-  return u.toString();
-}
 
 /** A fresh, migrated database for one suite: an in-memory PGlite, or a new database on the test server. */
 export async function createTestDatabase(driver: DriverName): Promise<TestDatabase> {
@@ -69,16 +59,10 @@ export async function createTestDatabase(driver: DriverName): Promise<TestDataba
   const adminUrl = process.env.TEST_DATABASE_URL as string;
   const name = `rampart_t_${randomBytes(6).toString('hex')}`;
   await withAdminClient(adminUrl, (q) => q.exec(`CREATE DATABASE ${name}`));
-  const dbAdminUrl = withDatabase(adminUrl, name);
+  const dbAdminUrl = databaseUrl(adminUrl, name);
   await withAdminClient(dbAdminUrl, (q) => migrate(q));
-  await withAdminClient(dbAdminUrl, (q) =>
-    q.exec(`DO $$ BEGIN
-      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${LOGIN_ROLE}') THEN
-        CREATE ROLE ${LOGIN_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS IN ROLE ${APP_ROLE};
-      END IF;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`),
-  );
-  const appUrl = withDatabase(adminUrl, name, LOGIN_ROLE);
+  await withAdminClient(dbAdminUrl, (q) => ensureAppLogin(q, LOGIN_ROLE));
+  const appUrl = databaseUrl(adminUrl, name, LOGIN_ROLE);
   const settings = { DATABASE_URL: appUrl, DATABASE_ADMIN_URL: dbAdminUrl };
   const open = async () =>
     (
