@@ -29,7 +29,7 @@ import { AnswerService } from './knowledge/answer.js';
 import { knowledgeMetrics, registerDocumentMetrics } from './knowledge/metrics.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
 import type { Database } from './platform/db/database.js';
-import { Unauthorized } from './platform/http/errors.js';
+import { ServiceUnavailable, Unauthorized } from './platform/http/errors.js';
 import { registerHealth } from './platform/http/health.js';
 import { installRequestTelemetry } from './platform/http/observability.js';
 import { installErrorHandling } from './platform/http/problem.js';
@@ -46,6 +46,8 @@ export interface AppDeps {
   redis?: Redis | undefined;
   tracing?: boolean;
   metrics?: Metrics;
+  /** The /metrics body; defaults to this process's registry (a cluster worker asks its primary). */
+  scrapeMetrics?: () => Promise<string>;
 }
 
 export interface BuiltApp {
@@ -144,11 +146,24 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
 
   registerHealth(app, { db, redis: deps.redis });
   const metricsToken = config.METRICS_TOKEN;
+  const scrapeMetrics = deps.scrapeMetrics;
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
     if (metricsToken && !bearerMatches(request.headers.authorization, metricsToken))
       throw new Unauthorized('GET /metrics requires the metrics token.', 'metrics_token_required');
+    let body: string;
+    if (scrapeMetrics) {
+      try {
+        body = await scrapeMetrics();
+      } catch (err) {
+        request.log.warn({ err }, 'cluster metrics unavailable');
+        throw new ServiceUnavailable(
+          `The worker processes' metrics could not be gathered: ${(err as Error).message}`,
+          'metrics_unavailable',
+        );
+      }
+    } else body = await metrics.registry.metrics();
     reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
+    return body;
   });
 
   await registerUploads(app, config.DOCUMENT_MAX_BYTES);

@@ -1,4 +1,5 @@
 /** The building blocks of setting declarations (see config.ts). */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 export const bool = z
@@ -6,6 +7,11 @@ export const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 export const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 export const url = z.string().url();
+/** A number of processes: a whole number from 1 to max, or `auto` for one per available CPU. */
+export const processCount = (max: number) =>
+  z.union([z.literal('auto').transform(() => availableParallelism()), int(1, max)], {
+    error: `must be a whole number from 1 to ${max}, or auto`,
+  });
 
 export interface SettingDef {
   schema: z.ZodType;

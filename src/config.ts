@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { readPlatformProviders, type PlatformProviderSetting } from './config-providers.js';
-import { bool, int, url, type SettingDef } from './config-schema.js';
+import { bool, int, processCount, url, type SettingDef } from './config-schema.js';
 import { gatewaySettings } from './config-gateway.js';
 import { knowledgeSettings } from './config-knowledge.js';
 
@@ -102,6 +102,12 @@ export const settings = {
     description: 'Trust X-Forwarded-* headers (behind a load balancer).',
     defaultText: 'false',
   },
+  RAMPART_WORKERS: {
+    schema: processCount(256).default(1),
+    description:
+      '`rampart serve` only: HTTP worker processes sharing PORT (`auto`: one per available CPU). More than 1 needs DATABASE_URL; without REDIS_URL, rate limits are per process. See docs/operations.md.',
+    defaultText: '1',
+  },
   SHUTDOWN_TIMEOUT_MS: {
     schema: int(0, 600_000).default(10_000),
     description: 'On SIGTERM, how long in-flight requests may take before connections are closed.',
@@ -181,6 +187,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const file = out.GATEWAY_PROVIDERS_FILE;
   const platformProviders = typeof file === 'string' ? readPlatformProviders(file, problems) : [];
+  // The embedded PGlite data directory can be opened by one process only.
+  if (typeof out.RAMPART_WORKERS === 'number' && out.RAMPART_WORKERS > 1 && !out.DATABASE_URL)
+    problems.push(
+      `RAMPART_WORKERS: ${out.RAMPART_WORKERS} worker processes need DATABASE_URL (the embedded database can be opened by one process only); set DATABASE_URL or RAMPART_WORKERS=1`,
+    );
   if (problems.length > 0) throw new ConfigError(problems);
   for (const p of platformProviders) secretValues.push(p.apiKey);
   return { ...(out as Values), secretValues, platformProviders };

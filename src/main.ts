@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { Command } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { buildApp } from './app.js';
@@ -6,7 +7,9 @@ import { migrateServer, openEmbedded } from './platform/db/open.js';
 import { createRuntime } from './runtime.js';
 import { createWorker } from './knowledge/worker.js';
 import { serveWorkerMetrics } from './platform/queue/worker-metrics.js';
+import { WorkerMetricsChannel } from './platform/telemetry/cluster-metrics.js';
 import { Metrics } from './platform/telemetry/metrics.js';
+import { SERVING_MESSAGE, superviseWorkers } from './serve-cluster.js';
 import { verifyChain } from './audit/service.js';
 import { TenantService } from './identity/tenants-service.js';
 import { ApiKeyService } from './identity/keys-service.js';
@@ -43,11 +46,21 @@ function command<A extends unknown[]>(
 
 async function serve(): Promise<void> {
   const cfg = config();
+  // RAMPART_WORKERS > 1: this process becomes the cluster primary and each forked worker comes
+  // back here (cluster.isWorker) to run the ordinary serve path below.
+  if (cfg.RAMPART_WORKERS > 1 && cluster.isPrimary) return superviseWorkers(cfg);
+  const worker = cluster.isWorker ? cluster.worker : undefined;
+  // One-time notices come from the first worker only, not once per worker or replacement.
+  const announce = worker === undefined || worker.id === 1;
   const rt = await createRuntime(cfg);
-  const { logger, db } = rt;
+  const db = rt.db;
+  const logger = worker ? rt.logger.child({ worker: worker.id, pid: process.pid }) : rt.logger;
+  const metrics = new Metrics({ poolStats: () => db.poolStats() });
+  // In a cluster a scrape reaches one worker; it answers with the whole group's metrics.
+  const clusterMetrics = worker ? new WorkerMetricsChannel(metrics.registry, process) : undefined;
   if (cfg.DATABASE_URL) {
     const status = await db.withOperator((tx) => migrationStatus(tx));
-    if (status.pending.length)
+    if (status.pending.length && announce)
       logger.warn(
         { pending: status.pending.map((m) => m.version) },
         'database has pending migrations: run `rampart migrate`; /readyz reports 503 until then',
@@ -58,7 +71,7 @@ async function serve(): Promise<void> {
       'embedded database migrated',
     );
   }
-  const { app, metrics } = await buildApp({
+  const { app } = await buildApp({
     config: cfg,
     db,
     logger,
@@ -66,6 +79,8 @@ async function serve(): Promise<void> {
     masterKey: rt.masterKey,
     redis: rt.redis,
     tracing: rt.tracing !== undefined,
+    metrics,
+    ...(clusterMetrics ? { scrapeMetrics: () => clusterMetrics.scrape() } : {}),
   });
   // The embedded database has one connection and no separate worker process: serve runs the jobs.
   const embeddedWorker = cfg.DATABASE_URL
@@ -81,7 +96,8 @@ async function serve(): Promise<void> {
     },
     'rampart serving',
   );
-  if (!cfg.RAMPART_ROOT_TOKEN) {
+  if (worker) process.send?.(SERVING_MESSAGE);
+  if (!cfg.RAMPART_ROOT_TOKEN && announce) {
     process.stdout.write(
       `\nRampart is listening on ${address}.\nThe admin API (/admin/v1) is disabled: set RAMPART_ROOT_TOKEN (at least 24 characters) or RAMPART_ROOT_TOKEN_FILE to create tenants, e.g.\n` +
         `  RAMPART_ROOT_TOKEN=$(openssl rand -hex 32) npm start\n\n`,
@@ -107,6 +123,7 @@ async function serve(): Promise<void> {
     await closed;
     clearTimeout(force);
     await embeddedWorker?.stop(cfg.SHUTDOWN_TIMEOUT_MS);
+    clusterMetrics?.close();
     await rt.close();
     logger.info('stopped');
     logger.flush();

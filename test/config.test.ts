@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -95,6 +95,28 @@ describe('loadConfig', () => {
     expect(err.message).not.toContain(short);
     expect(err.message).not.toContain('hunter2');
     expect(err.message).not.toContain('fileShortSecret');
+  });
+
+  it('RAMPART_WORKERS: a whole number or auto (one per available CPU), default 1', () => {
+    const server = { DATABASE_URL: 'postgres://rampart@db.internal/rampart' };
+    expect(loadConfig({}).RAMPART_WORKERS).toBe(1);
+    expect(loadConfig({ ...server, RAMPART_WORKERS: '3' }).RAMPART_WORKERS).toBe(3);
+    expect(loadConfig({ ...server, RAMPART_WORKERS: 'auto' }).RAMPART_WORKERS).toBe(
+      availableParallelism(),
+    );
+    expect(configError({ ...server, RAMPART_WORKERS: 'many' }).problems).toEqual([
+      'RAMPART_WORKERS: must be a whole number from 1 to 256, or auto (got "many")',
+    ]);
+    expect(configError({ ...server, RAMPART_WORKERS: '0' }).problems[0]).toMatch(
+      /^RAMPART_WORKERS: .*"0"/,
+    );
+  });
+
+  it('RAMPART_WORKERS above 1 needs DATABASE_URL: the embedded database takes one process', () => {
+    expect(configError({ RAMPART_WORKERS: '2' }).problems).toEqual([
+      'RAMPART_WORKERS: 2 worker processes need DATABASE_URL (the embedded database can be opened by one process only); set DATABASE_URL or RAMPART_WORKERS=1',
+    ]);
+    expect(loadConfig({ RAMPART_WORKERS: '1' }).RAMPART_WORKERS).toBe(1);
   });
 
   it('non-secret settings do not accept _FILE', () => {

@@ -21,6 +21,8 @@ export interface LoadResult {
   failures: number;
   /** The first error seen, for the log. */
   firstError: string | undefined;
+  /** CPU seconds the `cpu` probes counted over the window, by probe name. */
+  cpuSeconds: Record<string, number>;
 }
 
 export interface LoadSpec {
@@ -32,6 +34,8 @@ export interface LoadSpec {
   concurrency: number;
   warmupMs: number;
   durationMs: number;
+  /** Cumulative CPU-seconds counters, read when the window opens and when it closes. */
+  cpu?: Record<string, () => number>;
 }
 
 const nowNs = (): bigint => process.hrtime.bigint();
@@ -61,6 +65,7 @@ export async function runClosedLoop(spec: LoadSpec): Promise<LoadResult> {
     statuses: new Map(),
     failures: 0,
     firstError: undefined,
+    cpuSeconds: {},
   };
   const start = nowNs();
   const windowStart = start + BigInt(spec.warmupMs) * 1_000_000n;
@@ -114,7 +119,21 @@ export async function runClosedLoop(spec: LoadSpec): Promise<LoadResult> {
       }
     }
   };
+  const probes = Object.entries(spec.cpu ?? {});
+  let opened: number[] = [];
+  const openTimer = setTimeout(() => (opened = probes.map(([, read]) => read())), spec.warmupMs);
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    probes.forEach(([name, read], i) => (result.cpuSeconds[name] = read() - (opened[i] ?? 0)));
+  };
+  const closeTimer = setTimeout(close, spec.warmupMs + spec.durationMs);
   await Promise.all(Array.from({ length: spec.concurrency }, user));
+  clearTimeout(openTimer);
+  clearTimeout(closeTimer);
+  // The last users can finish a moment before the timer's turn comes.
+  close();
   await pool.close();
   return result;
 }

@@ -109,6 +109,8 @@ export async function startRampart(opts: {
   logLevel: string;
   logDir: string;
   nodeArgs: string[];
+  /** RAMPART_WORKERS: serving processes (more than 1 needs a PostgreSQL database). */
+  workers?: number;
 }): Promise<BenchRampart> {
   const rootToken = randomBytes(24).toString('hex');
   const dataDir = opts.database.env.DATABASE_URL
@@ -131,6 +133,7 @@ export async function startRampart(opts: {
     ...opts.database.env,
     ...(dataDir ? { RAMPART_DATA_DIR: dataDir } : {}),
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
+    ...(opts.workers ? { RAMPART_WORKERS: String(opts.workers) } : {}),
   };
   const proc = await startProcess({
     name: opts.name,

@@ -26,6 +26,13 @@ export function errorsOf(r: LoadResult): string {
   return parts.join(', ');
 }
 
+/** CPU µs per completed request of one probe over the window ('' when it was not measured). */
+export function cpuPerRequest(r: LoadResult, probe: string): string {
+  const seconds = r.cpuSeconds[probe];
+  if (seconds === undefined || r.ok === 0) return '';
+  return ((seconds * 1e6) / r.ok).toFixed(0);
+}
+
 /** The request table: req/s, p50/p90/p99 and the latency added over the direct call. */
 export function requestTable(rows: Row[], direct: string): string {
   const body = rows.map(({ target, result }) => {
@@ -45,6 +52,8 @@ export function requestTable(rows: Row[], direct: string): string {
       target === direct || !d ? '' : signed(s.p50 - d.p50),
       target === direct || !d ? '' : signed(s.p99 - d.p99),
       Number.isFinite(own) ? f3(own) : '',
+      cpuPerRequest(result, 'target'),
+      cpuPerRequest(result, 'stores'),
       errorsOf(result) || '0',
     ];
   });
@@ -59,6 +68,8 @@ export function requestTable(rows: Row[], direct: string): string {
       '+p50 ms',
       '+p99 ms',
       'self p50',
+      'cpu µs',
+      'stores µs',
       'non-2xx',
     ],
     body,
@@ -96,20 +107,34 @@ export interface Goal {
   unit: 'ms' | 'req/s';
   limit: number;
   atMost: boolean;
+  /** The limit scaled by this run's bare forwarder against the issue's reference (NaN: unknown). */
+  scaled: number;
 }
+
+/**
+ * The issue's reference machine: its bare forwarder added 0.17 ms at p50 (concurrency 1) and
+ * saturated near 22,000 req/s. The goals are set against that floor.
+ */
+export const REFERENCE_FORWARDER = { addedP50Ms: 0.17, reqPerSecond: 22_000 };
 
 /** Goals with a PASS/MISS column; a goal without a figure (target not run) reads n/a. */
 export function goalTable(goals: Goal[]): string {
+  const amount = (n: number, unit: Goal['unit']): string =>
+    unit === 'req/s' ? n.toFixed(0) : n.toFixed(3);
   return table(
-    ['goal (all policies on)', 'figure', 'target', 'result'],
+    ['goal (all policies on)', 'figure', 'target', 'result', 'scaled target', 'scaled'],
     goals.map((g) => {
-      const met = g.atMost ? g.figure <= g.limit : g.figure >= g.limit;
+      const met = (limit: number): boolean => (g.atMost ? g.figure <= limit : g.figure >= limit);
       const shown = g.unit === 'req/s' ? g.figure.toFixed(0) : signed(g.figure);
+      const known = Number.isFinite(g.figure);
+      const scaledKnown = known && Number.isFinite(g.scaled);
       return [
         g.what,
-        Number.isFinite(g.figure) ? `${shown} ${g.unit}` : '—',
+        known ? `${shown} ${g.unit}` : '—',
         `${g.atMost ? '≤' : '≥'} ${g.limit} ${g.unit}`,
-        Number.isFinite(g.figure) ? (met ? 'PASS' : 'MISS') : 'n/a',
+        known ? (met(g.limit) ? 'PASS' : 'MISS') : 'n/a',
+        scaledKnown ? `${g.atMost ? '≤' : '≥'} ${amount(g.scaled, g.unit)} ${g.unit}` : '—',
+        scaledKnown ? (met(g.scaled) ? 'pass' : 'miss') : 'n/a',
       ];
     }),
   );
@@ -122,7 +147,7 @@ export function goalTable(goals: Goal[]): string {
 export function issueGoals(
   rows: Row[],
   streamRows: Row[],
-  labels: { direct: string; measured: string },
+  labels: { direct: string; measured: string; forwarder: string },
 ): Goal[] {
   const at = (list: Row[], target: string, c: number): LoadResult | undefined =>
     list.find((r) => r.target === target && r.result.concurrency === c)?.result;
@@ -135,7 +160,20 @@ export function issueGoals(
   };
   const c64 = at(rows, labels.measured, 64);
   const latency = (r: LoadResult): number[] => r.latencyMs;
-  return [
+  // How this machine's floor compares with the reference: latency goals scale with what the
+  // forwarder adds at c1, the throughput goal with what the forwarder saturates at (c64).
+  const fwd1 = at(rows, labels.forwarder, 1);
+  const direct1 = at(rows, labels.direct, 1);
+  const fwd64 = at(rows, labels.forwarder, 64);
+  const latencyScale =
+    fwd1 && direct1
+      ? (summarize(fwd1.latencyMs).p50 - summarize(direct1.latencyMs).p50) /
+        REFERENCE_FORWARDER.addedP50Ms
+      : Number.NaN;
+  const rateScale = fwd64
+    ? fwd64.ok / fwd64.seconds / REFERENCE_FORWARDER.reqPerSecond
+    : Number.NaN;
+  const goals: Omit<Goal, 'scaled'>[] = [
     {
       what: 'added p50 at concurrency 1',
       figure: added(rows, latency, 'p50'),
@@ -165,4 +203,8 @@ export function issueGoals(
       atMost: true,
     },
   ];
+  return goals.map((g) => ({
+    ...g,
+    scaled: g.limit * (g.unit === 'req/s' ? rateScale : latencyScale),
+  }));
 }

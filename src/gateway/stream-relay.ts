@@ -33,7 +33,10 @@ export function relayStream(opts: {
     };
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        for (const ev of parser.push(chunk)) for (const p of translator.push(ev)) yield frame(p);
+        // One write per upstream chunk, however many events it held (fewer syscalls).
+        let out = '';
+        for (const ev of parser.push(chunk)) for (const p of translator.push(ev)) out += frame(p);
+        if (out) yield out;
       }
       for (const ev of parser.end()) for (const p of translator.push(ev)) yield frame(p);
       for (const p of translator.end()) yield frame(p);

@@ -43,6 +43,8 @@ export function registerDocumentMetrics(registry: Registry, db: Database): void 
     help: 'Documents by status (queued, processing, ready, failed), all tenants.',
     labelNames: ['status'],
     registers: [registry],
+    // Every worker process of a cluster reads the same table: summing would count it N times.
+    aggregator: 'max',
     async collect() {
       const { rows } = await db.withOperator((tx) =>
         tx.query<{ status: string; n: string | number }>(

@@ -14,7 +14,7 @@ import {
 } from './limit-plan.js';
 import type { LocalBudgets, LocalHold } from './local-budgets.js';
 import { RedisGuard } from './redis-guard.js';
-import { RedisLimits, type BudgetHold } from './redis-counters.js';
+import { RedisLimits, type BudgetHold, type Settle } from './redis-counters.js';
 
 export type { BudgetRequest, LimitSubject } from './limit-plan.js';
 
@@ -46,6 +46,8 @@ export class Limiter {
   readonly #local = new LocalCounters();
   readonly #redis: RedisLimits | undefined;
   readonly #policy: RedisGuard;
+  /** Settles waiting for this turn of the event loop to end (see #settle). */
+  #settles: { settle: Settle; done: () => void }[] = [];
 
   constructor(
     private readonly opts: {
@@ -148,6 +150,8 @@ export class Limiter {
     const holds: BudgetHold[] = holdsOf(tenantId, budget);
     const id = budget?.reservationId ?? '';
     const ttl = this.opts.reservationTtlMs;
+    // Settles already ended go first: a client's next request must see its last one released.
+    this.#flushSettles(redis);
     let r = await this.#policy.execute(() => redis.admit(counters, holds, id, ttl));
     // A budget Redis does not hold (restart, new period): seed it from Postgres, then retry.
     for (let seeded = 0; r.missing && budget && seeded < 2; seeded++) {
@@ -213,16 +217,39 @@ export class Limiter {
           reservedTicks: budget?.costTicks ?? 0,
           actualTicks: Math.min(Math.max(actualTicks, 0), budget?.costTicks ?? 0),
         }));
-        try {
-          await this.#policy.execute(() =>
-            redis.settle(adjust, budgets, budget?.reservationId ?? ''),
-          );
-        } catch (err) {
-          // Slots come back with the gauges' safety TTL, the reservation with the reclaim sweep.
-          this.#warn(err, 'redis limits settle failed');
-        }
+        await this.#settle(redis, {
+          adjust,
+          budgets,
+          reservationId: budget?.reservationId ?? '',
+        });
       },
     };
+  }
+
+  /**
+   * Queues a settle; every settle queued in one turn of the event loop goes to Redis in one
+   * script call (at high concurrency many requests end per turn, and each script call costs
+   * both processes more than its content). Resolves once Redis has applied it, or failed to:
+   * then the slots come back with the gauges' safety TTL, the reservation with the reclaim sweep.
+   */
+  #settle(redis: RedisLimits, settle: Settle): Promise<void> {
+    return new Promise((done) => {
+      this.#settles.push({ settle, done });
+      if (this.#settles.length === 1) setImmediate(() => this.#flushSettles(redis));
+    });
+  }
+
+  /** Sends the queued settles now (before an admit, or at the end of the turn). */
+  #flushSettles(redis: RedisLimits): void {
+    const batch = this.#settles;
+    if (batch.length === 0) return;
+    this.#settles = [];
+    this.#policy
+      .execute(() => redis.settle(batch.map((b) => b.settle)))
+      .catch((err: unknown) => this.#warn(err, 'redis limits settle failed'))
+      .finally(() => {
+        for (const b of batch) b.done();
+      });
   }
 
   /** This instance's counters, plus the in-process budget reservation `held` already made. */

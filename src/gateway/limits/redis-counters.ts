@@ -103,49 +103,60 @@ end
 return {0, reset, unpack(used)}
 `;
 
-// ONE round trip settles a request: TPM counters move from the estimate to the actual tokens,
-// concurrency slots are released, and each budget's reservation becomes spend. Removing the
-// reservation from the zset is the claim: if the sweep reclaimed it first, `reserved` was
-// already given back and only the spend is added, so a late settle still charges exactly once.
-// A budget hash that no longer exists (Redis lost it) is left alone: it is re-seeded from
-// Postgres, which receives this spend through the batch writer.
-// ARGV: nAdjust, nBudgets, reservation id, then per adjust kind, delta, then per budget
-// reserved ticks, actual ticks. KEYS: adjusted counters, then per budget hash, zset.
+// ONE round trip settles every request that ended in the same turn of the event loop (each as
+// if settled alone, in order; a Lua script runs alone on the server): TPM counters move from
+// the estimate to the actual tokens, concurrency slots are released, and each budget's
+// reservation becomes spend. Removing the reservation from the zset is the claim: if the sweep
+// reclaimed it first, `reserved` was already given back and only the spend is added, so a late
+// settle still charges exactly once. A budget hash that no longer exists (Redis lost it) is
+// left alone: it is re-seeded from Postgres, which receives this spend through the batch writer.
+// ARGV: nSettles, then per settle: nAdjust, nBudgets, reservation id, per adjust kind, delta,
+// per budget reserved ticks, actual ticks. KEYS: per settle, its adjusted counters, then per
+// budget hash, zset.
 const SETTLE = `
-local na = tonumber(ARGV[1])
-local nb = tonumber(ARGV[2])
-local id = ARGV[3]
 local window
-for i = 1, na do
-  local name = KEYS[i]
-  if ARGV[3 + (i - 1) * 2 + 1] == 'window' then
-    if not window then
-      local t = redis.call('TIME')
-      window = math.floor((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) / ${WINDOW_MS})
+local a = 2
+local k = 1
+for _ = 1, tonumber(ARGV[1]) do
+  local na = tonumber(ARGV[a])
+  local nb = tonumber(ARGV[a + 1])
+  local id = ARGV[a + 2]
+  a = a + 3
+  for _ = 1, na do
+    local name = KEYS[k]
+    local windowed = ARGV[a] == 'window'
+    if windowed then
+      if not window then
+        local t = redis.call('TIME')
+        window = math.floor((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) / ${WINDOW_MS})
+      end
+      name = name .. ':' .. window
     end
-    name = name .. ':' .. window
+    local delta = tonumber(ARGV[a + 1])
+    local v = redis.call('INCRBY', name, delta)
+    if v <= 0 then redis.call('DEL', name)
+    elseif v == delta then
+      -- Created here (the request began in the previous window): admit only sets a TTL on the
+      -- keys it creates.
+      redis.call('PEXPIRE', name, windowed and ${WINDOW_MS * 2} or 600000)
+    end
+    a = a + 2
+    k = k + 1
   end
-  local delta = tonumber(ARGV[3 + (i - 1) * 2 + 2])
-  local v = redis.call('INCRBY', name, delta)
-  if v <= 0 then redis.call('DEL', name)
-  elseif v == delta then
-    -- Created here (the request began in the previous window): admit only sets a TTL on the
-    -- keys it creates.
-    redis.call('PEXPIRE', name, ARGV[3 + (i - 1) * 2 + 1] == 'window' and ${WINDOW_MS * 2} or 600000)
-  end
-end
-local b = 3 + na * 2
-for j = 1, nb do
-  local h = KEYS[na + 2 * j - 1]
-  local reserved = ARGV[b + (j - 1) * 2 + 1]
-  local actual = ARGV[b + (j - 1) * 2 + 2]
-  -- Holding the reservation means the hash is there (they are lost together); without it, the
-  -- hash must be checked so a lost one is not recreated without its durable spend.
-  if redis.call('ZREM', KEYS[na + 2 * j], id .. ':' .. reserved) == 1 then
-    if redis.call('HINCRBY', h, 'reserved', -tonumber(reserved)) < 0 then redis.call('HSET', h, 'reserved', 0) end
-    redis.call('HINCRBY', h, 'spent', actual)
-  elseif redis.call('EXISTS', h) == 1 then
-    redis.call('HINCRBY', h, 'spent', actual)
+  for _ = 1, nb do
+    local h = KEYS[k]
+    local reserved = ARGV[a]
+    local actual = ARGV[a + 1]
+    -- Holding the reservation means the hash is there (they are lost together); without it,
+    -- the hash must be checked so a lost one is not recreated without its durable spend.
+    if redis.call('ZREM', KEYS[k + 1], id .. ':' .. reserved) == 1 then
+      if redis.call('HINCRBY', h, 'reserved', -tonumber(reserved)) < 0 then redis.call('HSET', h, 'reserved', 0) end
+      redis.call('HINCRBY', h, 'spent', actual)
+    elseif redis.call('EXISTS', h) == 1 then
+      redis.call('HINCRBY', h, 'spent', actual)
+    end
+    a = a + 2
+    k = k + 2
   end
 end
 return 1
@@ -161,6 +172,13 @@ for i = 1, #KEYS do
 end
 return 1
 `;
+
+/** One request's settle: counter adjustments, and its budget reservations turned into spend. */
+export interface Settle {
+  adjust: readonly { kind: Counter['kind']; key: string; delta: number }[];
+  budgets: readonly { key: string; reservedTicks: number; actualTicks: number }[];
+  reservationId: string;
+}
 
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 interface ScriptedRedis {
@@ -209,23 +227,27 @@ export class RedisLimits {
     return { ok: false, failed: code - 1, used: rest, resetMs };
   }
 
-  async settle(
-    adjust: readonly { kind: Counter['kind']; key: string; delta: number }[],
-    budgets: readonly { key: string; reservedTicks: number; actualTicks: number }[],
-    reservationId: string,
-  ): Promise<void> {
-    const live = adjust.filter((a) => a.delta !== 0);
-    if (live.length === 0 && budgets.length === 0) return;
-    const keys = [...live.map((a) => a.key), ...budgets.flatMap((b) => [b.key, `${b.key}:res`])];
-    await this.#r.rampartLimitsSettle(
-      keys.length,
-      ...keys,
-      live.length,
-      budgets.length,
-      reservationId,
-      ...live.flatMap((a) => [a.kind, Math.round(a.delta)]),
-      ...budgets.flatMap((b) => [b.reservedTicks, b.actualTicks]),
-    );
+  /** Settles requests in one script call (see SETTLE); settles with nothing to do are skipped. */
+  async settle(settles: readonly Settle[]): Promise<void> {
+    const keys: string[] = [];
+    const args: (string | number)[] = [];
+    let n = 0;
+    for (const { adjust, budgets, reservationId } of settles) {
+      const live = adjust.filter((a) => a.delta !== 0);
+      if (live.length === 0 && budgets.length === 0) continue;
+      n += 1;
+      args.push(live.length, budgets.length, reservationId);
+      for (const a of live) {
+        keys.push(a.key);
+        args.push(a.kind, Math.round(a.delta));
+      }
+      for (const b of budgets) {
+        keys.push(b.key, `${b.key}:res`);
+        args.push(b.reservedTicks, b.actualTicks);
+      }
+    }
+    if (n === 0) return;
+    await this.#r.rampartLimitsSettle(keys.length, ...keys, n, ...args);
   }
 
   async seed(

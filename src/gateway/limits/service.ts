@@ -206,9 +206,9 @@ export class LimitsService {
         const p = ended;
         this.#pending.add(p);
         void p.finally(() => this.#pending.delete(p));
-        // Off the response's critical path: the settle's Redis command is already queued on the
-        // connection, or the in-process settle already ran (either way this client's next admit
-        // is ordered after it); flush() awaits it.
+        // Off the response's critical path: the settle is queued for this turn's Redis batch
+        // (which the limiter sends before any later admit), or the in-process settle already ran;
+        // either way this client's next admit is ordered after it. flush() awaits it.
         return Promise.resolve();
       },
     };

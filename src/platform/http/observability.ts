@@ -9,6 +9,8 @@ import {
   type Span,
 } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { accessLogger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
 declare module 'fastify' {
@@ -34,6 +36,7 @@ export function installRequestTelemetry(
   opts: { metrics: Metrics; tracing: boolean },
 ): void {
   const tracer = opts.tracing ? trace.getTracer('rampart.http') : undefined;
+  const access = accessLogger(app.log as Logger);
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     if (!tracer) {
@@ -78,8 +81,9 @@ export function installRequestTelemetry(
       if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
     }
-    request.log.info(
+    access.info(
       {
+        reqId: request.id,
         traceId: request.traceId,
         tenantId: tenantId ?? null,
         method: request.method,

@@ -12,6 +12,8 @@ export function registerQueueMetrics(registry: Registry, db: Database): void {
     help: 'Jobs in the durable queue by kind and state (queued, running, dead).',
     labelNames: ['kind', 'state'],
     registers: [registry],
+    // Every worker process of a cluster reads the same shared queue: summing would count it N times.
+    aggregator: 'max',
     async collect() {
       this.reset();
       const { rows } = await db.withOperator((tx) =>
