@@ -32,6 +32,7 @@ import type { Database } from './platform/db/database.js';
 import { ServiceUnavailable, Unauthorized } from './platform/http/errors.js';
 import { registerHealth } from './platform/http/health.js';
 import { installRequestTelemetry } from './platform/http/observability.js';
+import { lazyRequestLogger } from './platform/telemetry/logger.js';
 import { installErrorHandling } from './platform/http/problem.js';
 import { registerRoutes } from './platform/http/route.js';
 import { Metrics } from './platform/telemetry/metrics.js';
@@ -75,6 +76,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One line per request comes from observability.ts, with tenant and trace ids.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyRequestLogger as never,
     bodyLimit: config.HTTP_BODY_LIMIT,
     trustProxy: config.TRUST_PROXY,
     forceCloseConnections: 'idle',

@@ -22,7 +22,7 @@ export const gatewaySettings = {
   RATE_LIMIT_REDIS_FAILURE_MODE: {
     schema: z.enum(['open', 'closed']).default('open'),
     description:
-      "LLM gateway limits when Redis is unreachable: 'open' enforces each instance's local limits, 'closed' answers 503.",
+      "LLM gateway rate limits when Redis is unreachable: 'open' enforces each instance's local limits, 'closed' answers 503. Requests with a budget get 503 either way.",
     defaultText: 'open',
   },
   RATE_LIMIT_REDIS_TIMEOUT_MS: {

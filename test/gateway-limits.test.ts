@@ -321,7 +321,37 @@ describe.each(testDrivers().flatMap((d) => backends.map((b) => [d, b] as const))
       expect(row?.reserved).toBe(0);
     });
 
-    it('with Redis down, fail-open budgets hold exactly in Postgres; fail-closed answers 503', async () => {
+    it.skipIf(!redisUrl)(
+      'with Redis too slow to answer in time, 50 concurrent requests still never settle above a budget that fits 10',
+      async () => {
+        // A 10 ms limit on each Redis call: under this load some admits time out after the
+        // script may have run. Each one must be refused, never admitted by another store.
+        const slow = await createTestApp(
+          t.db,
+          { RAMPART_MASTER_KEY: MASTER_KEY, RATE_LIMIT_REDIS_TIMEOUT_MS: '10' },
+          { redisUrl },
+        );
+        try {
+          const tenant = await setupTenant(slow, fake);
+          const budget = COST * 10.5;
+          const key = await createKey(slow, tenant, {
+            limits: { budgetUsd: budget, budgetPeriod: 'day' },
+          });
+          const results = await Promise.all(Array.from({ length: 50 }, () => chat(slow, key)));
+          const ok = results.filter((r) => r.statusCode === 200).length;
+          for (const r of results.filter((x) => x.statusCode !== 200))
+            expect([429, 503]).toContain(r.statusCode);
+          expect(ok).toBeLessThanOrEqual(10);
+          const [row] = await spend(t.db, tenant.id, [slow]);
+          expect(row?.spent ?? 0).toBeLessThanOrEqual(budget);
+          expect(row?.spent ?? 0).toBeCloseTo(ok * COST, 12);
+        } finally {
+          await slow.close();
+        }
+      },
+    );
+
+    it('with Redis down, a budgeted request gets 503 in either mode and nothing is spent', async () => {
       for (const mode of ['open', 'closed'] as const) {
         const down = await createTestApp(
           t.db,
@@ -333,14 +363,21 @@ describe.each(testDrivers().flatMap((d) => backends.map((b) => [d, b] as const))
           const key = await createKey(down, tenant, {
             limits: { budgetUsd: COST * 1.5, budgetPeriod: 'day' },
           });
-          const codes: number[] = [];
-          for (let i = 0; i < 2; i++) codes.push((await chat(down, key)).statusCode);
-          if (mode === 'open') {
-            expect(codes).toEqual([200, 429]);
-            const [row] = await spend(t.db, tenant.id, [down]);
-            expect(row?.spent).toBeCloseTo(COST, 12);
-            expect(row?.reserved).toBe(0);
-          } else expect(codes).toEqual([503, 503]);
+          // With Redis configured the budget lives there alone: a fallback store could not know
+          // what a timed-out script reserved, nor tell Redis what it spent meanwhile.
+          for (let i = 0; i < 2; i++) {
+            const res = await chat(down, key);
+            expect(res.statusCode).toBe(503);
+            expect(res.json()).toMatchObject({ error: { code: 'limits_unavailable' } });
+          }
+          const [row] = await spend(t.db, tenant.id, [down]);
+          expect(row?.spent ?? 0).toBe(0);
+          expect(row?.reserved ?? 0).toBe(0);
+          // Fail-open still serves requests that have rate limits but no budget (next test).
+          if (mode === 'open')
+            expect(
+              (await chat(down, await createKey(down, tenant, { limits: { rpm: 5 } }))).statusCode,
+            ).toBe(200);
         } finally {
           down.redis?.disconnect();
           await down.close();

@@ -93,4 +93,48 @@ describe.skipIf(!REDIS)('Redis limit scripts', () => {
     });
     await lease.end(10, 0);
   });
+
+  it('a budget admit that times out is refused (503) even fail-open: the script may still have reserved it', async () => {
+    const limiter = new Limiter({
+      redis,
+      failureMode: 'open',
+      redisTimeoutMs: 10,
+      reservationTtlMs: 60_000,
+      logger: pino({ level: 'silent' }),
+    });
+    const tenantId = `${prefix}-slow`;
+    const scope = {
+      scope: 'key' as const,
+      scopeId: 'k1',
+      periodStart: '2026-11-23',
+      period: 'day' as const,
+      budgetUsd: 1,
+    };
+    const budget = {
+      scopes: [scope],
+      costTicks: 1000,
+      reservationId: randomUUID(),
+      durableSpent: () => Promise.resolve([0]),
+    };
+    const subject = { tenantId, keyId: 'k1', keyLimits: { rpm: 1000 }, tenantLimits: {} };
+    // Seeded and working first.
+    const first = await limiter.admit(subject, 1, budget);
+    await first.lease.end(1, 1000);
+    // Redis holds write commands for 40 ms (short: other test files share this Redis): the admit
+    // below times out after 10 ms, and
+    // its script runs when the pause ends.
+    const admin = new Redis(REDIS as string);
+    try {
+      await admin.client('PAUSE', 40, 'WRITE');
+      await expect(
+        limiter.admit(subject, 1, { ...budget, reservationId: randomUUID() }),
+      ).rejects.toMatchObject({ status: 503, code: 'limits_unavailable' });
+    } finally {
+      admin.disconnect();
+    }
+    // Requests without a budget are unaffected: Redis answers again once the pause is over.
+    await new Promise((r) => setTimeout(r, 60));
+    const plain = await limiter.admit(subject, 1, undefined);
+    await plain.lease.end(1, 0);
+  });
 });

@@ -37,8 +37,9 @@ const NO_LEASE: Lease = { budgetHeld: false, end: () => Promise.resolve() };
 /**
  * RPM, TPM and concurrency per key and per tenant, and (with Redis) budget reservations: one
  * script round trip to admit and one to settle, behind a short timeout and a circuit breaker.
- * When Redis fails, `failureMode` decides: 'open' falls back to this instance's local counters
- * and tells the caller to reserve budgets in Postgres; 'closed' answers 503. Without Redis,
+ * When Redis fails, `failureMode` decides for rate limits: 'open' falls back to this instance's
+ * local counters, 'closed' answers 503; a request with a budget gets 503 either way (with Redis,
+ * budgets live in Redis alone, so they never settle above the budget). Without Redis,
  * `localBudgets` (given only on the embedded database, which one process alone can open) holds
  * budgets in process with the scripts' semantics; else the caller reserves them in Postgres.
  */
@@ -97,6 +98,14 @@ export class Limiter {
         r = await this.#redisAdmit(redis, s.tenantId, counters, budget);
       } catch (err) {
         this.#warn(err, 'redis limits unavailable');
+        // A budget is held in one store only, Redis: a timed-out script may still have reserved
+        // it, and spend taken elsewhere meanwhile would be unknown to Redis afterwards, so
+        // either way a fallback could settle above the budget. Fail-open is for rate limits.
+        if (budget)
+          throw new ServiceUnavailable(
+            'Budgets cannot be checked right now (their store, Redis, is unavailable); try again shortly.',
+            'limits_unavailable',
+          );
         if (this.opts.failureMode === 'closed')
           throw new ServiceUnavailable(
             'Rate limits are unavailable; try again shortly.',

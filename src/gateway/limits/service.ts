@@ -52,11 +52,12 @@ export interface LimitsDeps {
 /**
  * Model allow-lists, rate limits and budgets around one gateway call, read from the tenant's
  * cached gateway config. With Redis, counters and budget reservations are one script round trip
- * to admit and one to settle, and settled spend reaches Postgres (the durable record) in
- * batches; on the embedded database without Redis the same happens in process (no I/O per
- * request); on PostgreSQL without Redis (or with Redis down and fail-open) budgets are reserved
- * in Postgres with a conditional UPDATE under the row lock. Either way the settled spend never passes the
- * budget however many replicas share the stores (see docs/decisions/006).
+ * to admit and one (batched) to settle, and settled spend reaches Postgres (the durable record)
+ * in batches; a budgeted request that Redis cannot answer gets 503. On the embedded database
+ * without Redis the same happens in process (no I/O per request); on PostgreSQL without Redis
+ * budgets are reserved in Postgres with a conditional UPDATE under the row lock. Each budget
+ * lives in exactly one of these stores, so the settled spend never passes the budget however
+ * many replicas share them (see docs/decisions/006).
  */
 export class LimitsService {
   readonly #pending = new Set<Promise<void>>();

@@ -65,4 +65,77 @@ export function accessLogger(logger: Logger): Logger {
   return logger.child({}, { redact: { paths: [] } });
 }
 
+type Bindings = Record<string, unknown>;
+type ChildOptions = Parameters<Logger['child']>[1];
+
+/**
+ * A request's logger (Fastify's `request.log`) that creates its pino child, with the request id
+ * bound, only when the request first logs. Most requests never log through it (their one line
+ * comes from the access log), and a pino child per request showed in CPU profiles.
+ */
+class LazyChildLogger {
+  #child: Logger<string> | undefined;
+
+  constructor(
+    private readonly parent: Logger,
+    private readonly bindings: Bindings,
+    private readonly options: ChildOptions,
+  ) {}
+
+  #logger(): Logger<string> {
+    return (this.#child ??= this.parent.child(this.bindings, this.options));
+  }
+
+  get level(): string {
+    return this.#child?.level ?? this.parent.level;
+  }
+
+  set level(level: string) {
+    this.#logger().level = level;
+  }
+
+  isLevelEnabled(level: string): boolean {
+    return (this.#child ?? this.parent).isLevelEnabled(level);
+  }
+
+  child(bindings: Bindings, options?: ChildOptions): Logger<string> {
+    return this.#logger().child(bindings, options);
+  }
+
+  fatal(...args: Parameters<Logger['fatal']>): void {
+    this.#logger().fatal(...args);
+  }
+
+  error(...args: Parameters<Logger['error']>): void {
+    this.#logger().error(...args);
+  }
+
+  warn(...args: Parameters<Logger['warn']>): void {
+    this.#logger().warn(...args);
+  }
+
+  info(...args: Parameters<Logger['info']>): void {
+    this.#logger().info(...args);
+  }
+
+  debug(...args: Parameters<Logger['debug']>): void {
+    this.#logger().debug(...args);
+  }
+
+  trace(...args: Parameters<Logger['trace']>): void {
+    this.#logger().trace(...args);
+  }
+
+  silent(): void {}
+}
+
+/** Fastify's `childLoggerFactory`: request loggers whose pino child is made on first use. */
+export function lazyRequestLogger(
+  logger: Logger,
+  bindings: Bindings,
+  options: ChildOptions,
+): Logger {
+  return new LazyChildLogger(logger, bindings, options) as unknown as Logger;
+}
+
 export type { Logger };
