@@ -31,6 +31,12 @@ export const gatewaySettings = {
       'LLM gateway limits: longest wait for one Redis limit check before it counts as a failure (a circuit breaker then skips Redis for 5 s).',
     defaultText: '150',
   },
+  RATE_LIMIT_REDIS_LEASES: {
+    schema: bool.default(true),
+    description:
+      'LLM gateway limits with REDIS_URL: while a limit or budget is far from reached, admit requests from blocks Redis granted to this instance (no Redis round trip per request; unused blocks go back after 2 s). Near a limit every request asks Redis.',
+    defaultText: 'true',
+  },
   GATEWAY_MAX_OUTPUT_TOKENS_ESTIMATE: {
     schema: int(1, 1_000_000).default(4096),
     description:

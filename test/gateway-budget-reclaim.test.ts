@@ -7,6 +7,9 @@ import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db
 import { startFakeOpenAI, type FakeUpstream } from './fakes/fake-openai-upstream.js';
 
 const MASTER_KEY = Buffer.alloc(32, 42).toString('base64');
+// Budgeted requests Redis does not answer in time get 503: a generous timeout keeps a busy test
+// machine from turning into refusals (these tests are about reclaiming, not about timeouts).
+const SETTINGS = { RAMPART_MASTER_KEY: MASTER_KEY, RATE_LIMIT_REDIS_TIMEOUT_MS: '2000' };
 const REDIS = process.env.TEST_REDIS_URL;
 // Without Redis, budgets are held in process on the embedded database and in Postgres on
 // PostgreSQL (see expectedStore).
@@ -99,12 +102,12 @@ describe.each(testDrivers().flatMap((d) => backends.map((b) => [d, b] as const))
     beforeAll(async () => {
       t = await createTestDatabase(driver);
       fake = await startFakeOpenAI();
-      steady = await createTestApp(t.db, { RAMPART_MASTER_KEY: MASTER_KEY }, { redisUrl });
+      steady = await createTestApp(t.db, SETTINGS, { redisUrl });
       // Another replica whose reservation TTL is 1 ms: any reservation it sees is expired.
       const replica = driver === 'postgres' ? await t.openReplica() : t.db;
       sweeper = await createTestApp(
         replica,
-        { RAMPART_MASTER_KEY: MASTER_KEY, GATEWAY_BUDGET_RESERVATION_TTL_MS: '1' },
+        { ...SETTINGS, GATEWAY_BUDGET_RESERVATION_TTL_MS: '1' },
         { redisUrl },
       );
     });
@@ -168,7 +171,7 @@ describe.each(pgWithRedis)('budgets after Redis loses them (%s + Redis)', (drive
   beforeAll(async () => {
     t = await createTestDatabase(driver);
     fake = await startFakeOpenAI();
-    app = await createTestApp(t.db, { RAMPART_MASTER_KEY: MASTER_KEY }, { redisUrl: REDIS });
+    app = await createTestApp(t.db, SETTINGS, { redisUrl: REDIS });
   });
   afterAll(async () => {
     await app?.close();

@@ -7,6 +7,10 @@ import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db
 import { startFakeOpenAI, type FakeUpstream } from './fakes/fake-openai-upstream.js';
 
 const MASTER_KEY = Buffer.alloc(32, 42).toString('base64');
+// A generous Redis timeout: a budgeted request Redis does not answer in time gets 503, and these
+// tests are about exactness under concurrency, not about a test machine too busy to read a reply
+// within the default 150 ms (the slow-Redis test below sets 10 ms on purpose).
+const SETTINGS = { RAMPART_MASTER_KEY: MASTER_KEY, RATE_LIMIT_REDIS_TIMEOUT_MS: '2000' };
 const REDIS = process.env.TEST_REDIS_URL;
 /** Nothing listens here: a Redis that is down. */
 const DEAD_REDIS = 'redis://127.0.0.1:6390';
@@ -104,7 +108,7 @@ describe.each(testDrivers().flatMap((d) => backends.map((b) => [d, b] as const))
     beforeAll(async () => {
       t = await createTestDatabase(driver);
       fake = await startFakeOpenAI();
-      app = await createTestApp(t.db, { RAMPART_MASTER_KEY: MASTER_KEY }, { redisUrl });
+      app = await createTestApp(t.db, SETTINGS, { redisUrl });
     });
     afterAll(async () => {
       await app?.close();
@@ -259,7 +263,7 @@ describe.each(testDrivers().flatMap((d) => backends.map((b) => [d, b] as const))
 
     it('holds concurrency slots for the life of a stream and frees them on disconnect', async () => {
       // Its own listening instance, so the streams' connections die with it.
-      const served = await createTestApp(t.db, { RAMPART_MASTER_KEY: MASTER_KEY }, { redisUrl });
+      const served = await createTestApp(t.db, SETTINGS, { redisUrl });
       const tenant = await setupTenant(served, fake);
       const key = await createKey(served, tenant, { limits: { concurrency: 2 } });
       await served.app.listen({ port: 0, host: '127.0.0.1' });
@@ -424,11 +428,9 @@ describe.each(pgWithRedis)('budgets across two Rampart instances (%s + Redis)', 
   beforeAll(async () => {
     t = await createTestDatabase(driver);
     fake = await startFakeOpenAI();
-    apps.push(await createTestApp(t.db, { RAMPART_MASTER_KEY: MASTER_KEY }, { redisUrl: REDIS }));
+    apps.push(await createTestApp(t.db, SETTINGS, { redisUrl: REDIS }));
     const replica = await t.openReplica();
-    apps.push(
-      await createTestApp(replica, { RAMPART_MASTER_KEY: MASTER_KEY }, { redisUrl: REDIS }),
-    );
+    apps.push(await createTestApp(replica, SETTINGS, { redisUrl: REDIS }));
   });
   afterAll(async () => {
     for (const a of apps) await a.close();

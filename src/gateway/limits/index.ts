@@ -12,6 +12,7 @@ export type LimitsConfig = Pick<
   Config,
   | 'RATE_LIMIT_REDIS_FAILURE_MODE'
   | 'RATE_LIMIT_REDIS_TIMEOUT_MS'
+  | 'RATE_LIMIT_REDIS_LEASES'
   | 'GATEWAY_MAX_OUTPUT_TOKENS_ESTIMATE'
   | 'GATEWAY_BUDGET_RESERVATION_TTL_MS'
   | 'GATEWAY_BUDGET_FLUSH_MS'
@@ -20,6 +21,7 @@ export type LimitsConfig = Pick<
 const DEFAULTS: LimitsConfig = {
   RATE_LIMIT_REDIS_FAILURE_MODE: 'open',
   RATE_LIMIT_REDIS_TIMEOUT_MS: 150,
+  RATE_LIMIT_REDIS_LEASES: true,
   GATEWAY_MAX_OUTPUT_TOKENS_ESTIMATE: 4096,
   GATEWAY_BUDGET_RESERVATION_TTL_MS: 660_000,
   GATEWAY_BUDGET_FLUSH_MS: 250,
@@ -46,6 +48,7 @@ export function createLimits(deps: {
     reservationTtlMs: c.GATEWAY_BUDGET_RESERVATION_TTL_MS,
     logger: deps.logger,
     localBudgets: local?.budgets,
+    leases: c.RATE_LIMIT_REDIS_LEASES,
   });
   return new LimitsService({
     db: deps.db,

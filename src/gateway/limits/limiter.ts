@@ -13,6 +13,7 @@ import {
   type MetricCounter,
 } from './limit-plan.js';
 import type { LocalBudgets, LocalHold } from './local-budgets.js';
+import { LeaseBook } from './leases.js';
 import { RedisGuard } from './redis-guard.js';
 import { RedisLimits, type BudgetHold, type Settle } from './redis-counters.js';
 
@@ -49,6 +50,9 @@ export class Limiter {
   readonly #policy: RedisGuard;
   /** Settles waiting for this turn of the event loop to end (see #settle). */
   #settles: { settle: Settle; done: () => void }[] = [];
+  readonly #sending = new Set<Promise<void>>();
+  readonly #leases: LeaseBook | undefined;
+  readonly #admissions = { leased: 0, redis: 0 };
 
   constructor(
     private readonly opts: {
@@ -58,10 +62,27 @@ export class Limiter {
       reservationTtlMs: number;
       logger: Logger;
       localBudgets?: LocalBudgets | undefined;
+      /** Admit from blocks granted by Redis while limits are far (leases.ts); default true. */
+      leases?: boolean | undefined;
     },
   ) {
-    this.#redis = opts.redis ? new RedisLimits(opts.redis) : undefined;
+    const redis = opts.redis ? new RedisLimits(opts.redis) : undefined;
+    this.#redis = redis;
     this.#policy = new RedisGuard({ timeoutMs: opts.redisTimeoutMs, threshold: 3, openMs: 5_000 });
+    this.#leases =
+      redis && opts.leases !== false
+        ? new LeaseBook({
+            redis,
+            guard: (fn) => this.#policy.execute(fn),
+            adjust: (settle) => void this.#settle(redis, settle),
+            logger: opts.logger,
+          })
+        : undefined;
+  }
+
+  /** How many requests were admitted from leases and how many by a Redis script (tests, bench). */
+  get admissions(): { leased: number; redis: number } {
+    return { ...this.#admissions };
   }
 
   get usesRedis(): boolean {
@@ -93,6 +114,25 @@ export class Limiter {
     const budgets = (redis || local) && budget ? budget.scopes : [];
     if (counters.length === 0 && budgets.length === 0) return { lease: NO_LEASE, headers: {} };
     if (redis) {
+      const leases = this.#leases;
+      if (leases) {
+        const holds = holdsOf(s.tenantId, budget);
+        const leased = leases.tryAdmit(counters, holds);
+        if (leased) {
+          this.#admissions.leased++;
+          leases.refill(counters, holds);
+          return {
+            headers: rateLimitHeaders(counters, leased),
+            lease: {
+              budgetHeld: budget !== undefined,
+              end: (actualTokens, actualTicks) => {
+                leased.end(actualTokens, actualTicks);
+                return Promise.resolve();
+              },
+            },
+          };
+        }
+      }
       let r: AcquireResult | { ok: false; budgetFailed: number; used: number[]; resetMs: number };
       try {
         r = await this.#redisAdmit(redis, s.tenantId, counters, budget);
@@ -115,6 +155,8 @@ export class Limiter {
       }
       const headers = rateLimitHeaders(counters, r);
       if (!r.ok) throw this.#refusal(counters, r, headers, budget?.scopes ?? []);
+      this.#admissions.redis++;
+      leases?.refill(counters, holdsOf(s.tenantId, budget));
       return {
         headers,
         lease: this.#redisLease(redis, s.tenantId, counters, estimatedTokens, budget),
@@ -253,12 +295,30 @@ export class Limiter {
     const batch = this.#settles;
     if (batch.length === 0) return;
     this.#settles = [];
-    this.#policy
+    const sent = this.#policy
       .execute(() => redis.settle(batch.map((b) => b.settle)))
       .catch((err: unknown) => this.#warn(err, 'redis limits settle failed'))
       .finally(() => {
         for (const b of batch) b.done();
       });
+    this.#sending.add(sent);
+    void sent.finally(() => this.#sending.delete(sent));
+  }
+
+  /**
+   * Gives back every lease and waits until Redis has every settle: afterwards Redis holds what
+   * requests used and nothing more (shutdown, tests).
+   */
+  async flush(): Promise<void> {
+    const redis = this.#redis;
+    if (!redis) return;
+    await this.#leases?.flush();
+    this.#flushSettles(redis);
+    while (this.#sending.size > 0) await Promise.allSettled([...this.#sending]);
+  }
+
+  close(): void {
+    this.#leases?.close();
   }
 
   /** This instance's counters, plus the in-process budget reservation `held` already made. */

@@ -162,6 +162,64 @@ end
 return 1
 `;
 
+// ONE round trip grants leases: blocks of a counter or a budget that this instance may then
+// hand out to requests without asking Redis (leases.ts). Each grant is at most an eighth of
+// what is left (so several instances never take it all) and at most `max`; below `min` nothing
+// is granted and requests keep going through ADMIT one by one, which is what happens near every
+// limit. A granted block is counted in Redis at once, exactly like that many admitted requests
+// (a budget block is a reservation in the zset like any other), so the sum of everything held
+// anywhere never passes a limit. A budget hash that does not exist grants nothing (ADMIT seeds
+// it). ARGV: nEntries, then per entry kind ('window' | 'gauge' | 'budget'), limit (budget:
+// ticks), max, min, TTL ms (budget zset), reservation id (budget). KEYS: per entry its key
+// (window: without the window number), or per budget its hash and zset. Returns the window, the
+// ms until it resets, then per entry the grant and what was used before it.
+const LEASE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = math.floor(now / ${WINDOW_MS})
+local out = {window, ${WINDOW_MS} - (now % ${WINDOW_MS})}
+local a = 2
+local k = 1
+for _ = 1, tonumber(ARGV[1]) do
+  local kind = ARGV[a]
+  local limit = tonumber(ARGV[a + 1])
+  local max = tonumber(ARGV[a + 2])
+  local min = tonumber(ARGV[a + 3])
+  local grant = 0
+  local used = 0
+  if kind == 'budget' then
+    local h = KEYS[k]
+    local z = KEYS[k + 1]
+    k = k + 2
+    local v = redis.call('HMGET', h, 'spent', 'reserved')
+    if v[1] then
+      used = tonumber(v[1]) + tonumber(v[2] or '0')
+      grant = math.min(max, math.floor((limit - used) / 8))
+      if grant >= min then
+        local g = string.format('%d', grant)
+        redis.call('ZADD', z, now, ARGV[a + 5] .. ':' .. g)
+        if redis.call('HINCRBY', h, 'reserved', g) == grant then redis.call('PEXPIRE', z, ARGV[a + 4]) end
+      else grant = 0 end
+    end
+  else
+    local name = KEYS[k]
+    k = k + 1
+    if kind == 'window' then name = name .. ':' .. window end
+    used = tonumber(redis.call('GET', name) or '0')
+    grant = math.min(max, math.floor((limit - used) / 8))
+    if grant >= min then
+      local v = redis.call('INCRBY', name, string.format('%d', grant))
+      if kind ~= 'window' then redis.call('PEXPIRE', name, 600000)
+      elseif v == grant then redis.call('PEXPIRE', name, ${WINDOW_MS * 2}) end
+    else grant = 0 end
+  end
+  out[#out + 1] = grant
+  out[#out + 1] = used
+  a = a + 6
+end
+return out
+`;
+
 // Creates a budget hash from the durable spend unless another replica already did.
 const SEED = `
 for i = 1, #KEYS do
@@ -173,6 +231,27 @@ end
 return 1
 `;
 
+/** A block asked for (see LEASE): of a counter, or of a budget (`key` its hash). */
+export type LeaseAsk =
+  | { kind: 'window'; key: string; limit: number; max: number; min: number }
+  | { kind: 'gauge'; key: string; limit: number; max: number; min: number }
+  | {
+      kind: 'budget';
+      key: string;
+      limit: number;
+      max: number;
+      min: number;
+      ttlMs: number;
+      id: string;
+    };
+
+/** What LEASE granted: the server's window and the ms to its end, then per ask grant and used. */
+export interface LeaseGrants {
+  window: number;
+  resetMs: number;
+  grants: { grant: number; used: number }[];
+}
+
 /** One request's settle: counter adjustments, and its budget reservations turned into spend. */
 export interface Settle {
   adjust: readonly { kind: Counter['kind']; key: string; delta: number }[];
@@ -182,6 +261,7 @@ export interface Settle {
 
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 interface ScriptedRedis {
+  rampartLimitsLease: Script;
   rampartLimitsAdmit: Script;
   rampartLimitsSettle: Script;
   rampartLimitsSeed: Script;
@@ -190,11 +270,14 @@ interface ScriptedRedis {
 /** The Redis side of limits and budgets; callers wrap it in a timeout and a circuit breaker. */
 export class RedisLimits {
   readonly #r: ScriptedRedis;
+  readonly #redis: Redis;
 
   constructor(redis: Redis) {
+    this.#redis = redis;
     // EVALSHA after the first call: the script body is not resent on every request.
     redis.defineCommand('rampartLimitsAdmit', { lua: ADMIT });
     redis.defineCommand('rampartLimitsSettle', { lua: SETTLE });
+    redis.defineCommand('rampartLimitsLease', { lua: LEASE });
     redis.defineCommand('rampartLimitsSeed', { lua: SEED });
     this.#r = redis as unknown as ScriptedRedis;
   }
@@ -248,6 +331,32 @@ export class RedisLimits {
     }
     if (n === 0) return;
     await this.#r.rampartLimitsSettle(keys.length, ...keys, n, ...args);
+  }
+
+  /** Asks for blocks of counters and budgets in one script call (see LEASE). */
+  async lease(asks: readonly LeaseAsk[]): Promise<LeaseGrants> {
+    const keys: string[] = [];
+    const args: (string | number)[] = [];
+    for (const a of asks) {
+      if (a.kind === 'budget') keys.push(a.key, `${a.key}:res`);
+      else keys.push(a.key);
+      args.push(a.kind, a.limit, a.max, a.min);
+      if (a.kind === 'budget') args.push(a.ttlMs, a.id);
+      else args.push(0, '');
+    }
+    const out = (
+      (await this.#r.rampartLimitsLease(keys.length, ...keys, asks.length, ...args)) as unknown[]
+    ).map(Number);
+    const grants = asks.map((_, i) => ({
+      grant: out[2 + i * 2] ?? 0,
+      used: out[3 + i * 2] ?? 0,
+    }));
+    return { window: out[0] ?? 0, resetMs: out[1] ?? WINDOW_MS, grants };
+  }
+
+  /** Renews a held gauge's safety TTL. */
+  async touch(key: string, ttlMs: number): Promise<void> {
+    await this.#redis.pexpire(key, ttlMs);
   }
 
   async seed(

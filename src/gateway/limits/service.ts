@@ -218,12 +218,14 @@ export class LimitsService {
   /** Waits for settlements still in flight, then writes the settled spend (shutdown, tests). */
   async flush(): Promise<void> {
     await Promise.allSettled([...this.#pending]);
+    await this.deps.limiter.flush();
     await this.deps.spend.flush();
   }
 
   /** flush(), then lets go of the in-process budgets (the next app on the database re-seeds). */
   async close(): Promise<void> {
     await this.flush();
+    this.deps.limiter.close();
     this.deps.release?.();
   }
 }
