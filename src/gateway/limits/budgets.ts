@@ -34,8 +34,21 @@ export function ticksToDecimal(ticks: number): string {
   return `${neg ? '-' : ''}${(abs / unit).toString()}.${frac}`;
 }
 
-export function periodStart(period: Limits['budgetPeriod'], now = new Date()): string {
-  const iso = now.toISOString().slice(0, 10);
+const DAY_MS = 86_400_000;
+/** The current UTC day, remembered until it ends: every budgeted request asks. */
+let today = { from: 0, until: 0, iso: '' };
+
+export function periodStart(period: Limits['budgetPeriod'], now?: Date): string {
+  let iso: string;
+  if (now) iso = now.toISOString().slice(0, 10);
+  else {
+    const ms = Date.now();
+    if (ms < today.from || ms >= today.until) {
+      const from = ms - (ms % DAY_MS);
+      today = { from, until: from + DAY_MS, iso: new Date(from).toISOString().slice(0, 10) };
+    }
+    iso = today.iso;
+  }
   return period === 'month' ? `${iso.slice(0, 8)}01` : iso;
 }
 
@@ -50,7 +63,7 @@ export function budgetScopes(
   keyId: string | null,
   key: Limits,
   tenant: Limits,
-  now = new Date(),
+  now?: Date,
 ): BudgetScope[] {
   const out: BudgetScope[] = [];
   if (keyId && key.budgetUsd !== undefined)

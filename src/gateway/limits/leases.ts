@@ -3,12 +3,16 @@ import type { Logger } from 'pino';
 import type { MetricCounter } from './limit-plan.js';
 import type { BudgetHold, LeaseAsk, RedisLimits, Settle } from './redis-counters.js';
 
-/** At most this many requests' worth in one grant (and never more than an eighth of what is left). */
-const GRANT_REQUESTS = 64;
+/**
+ * At most this many requests' worth in one grant (and never more than an eighth of what is
+ * left); more is asked for at half. Large enough that at high concurrency a block does not run
+ * out before its refill arrives (then requests fall back to one round trip each).
+ */
+const GRANT_REQUESTS = 256;
 /** No grant worth fewer requests than this: near a limit every request goes to Redis. */
 const MIN_REQUESTS = 4;
 /** Concurrency slots: at most and at least this many per grant. */
-const GAUGE_MAX = 8;
+const GAUGE_MAX = 64;
 const GAUGE_MIN = 2;
 /** A lease unused this long is given back (so other instances can have it). */
 const IDLE_MS = 2_000;
@@ -54,6 +58,8 @@ interface BudgetLease {
 export interface LeasedAdmission {
   used: number[];
   resetMs: number;
+  /** A lease it took from is below half a block: time to ask for more (refill). */
+  low: boolean;
   end(actualTokens: number | undefined, actualTicks: number): void;
 }
 
@@ -130,27 +136,33 @@ export class LeaseBook {
     }
     this.#start();
     let resetMs = Number.POSITIVE_INFINITY;
+    let low = false;
     const used = counters.map((c, i) => {
       const w = windows[i];
       if (w) {
         w.remaining -= c.cost;
         w.lastUse = now;
         resetMs = Math.min(resetMs, w.endsAt + WINDOW_MARGIN_MS - now);
+        if (w.remaining < (c.cost * GRANT_REQUESTS) / 2) low = true;
         return w.usedBefore + w.taken - w.remaining;
       }
       const g = gauges[i] as GaugeLease;
       g.inUse += c.cost;
       g.lastUse = now;
+      if (g.held - g.inUse < GAUGE_MIN) low = true;
       return g.inUse;
     });
     for (const [j, b] of budgets.entries()) {
-      b.inFlight += holds[j]?.costTicks ?? 0;
+      const cost = holds[j]?.costTicks ?? 0;
+      b.inFlight += cost;
       b.lastUse = now;
+      if (b.leased - b.inFlight - b.spent < (cost * GRANT_REQUESTS) / 2) low = true;
     }
     let ended = false;
     return {
       used,
       resetMs: Number.isFinite(resetMs) ? resetMs : 60_000,
+      low,
       end: (actualTokens, actualTicks) => {
         if (ended) return;
         ended = true;

@@ -70,23 +70,36 @@ export function countersOf(s: LimitSubject, estimatedTokens: number): MetricCoun
   return counters;
 }
 
+const HEADER_NAMES = (['requests', 'tokens'] as const).map((metric) => ({
+  metric,
+  limit: `x-ratelimit-limit-${metric}`,
+  remaining: `x-ratelimit-remaining-${metric}`,
+  reset: `x-ratelimit-reset-${metric}`,
+}));
+
 /** x-ratelimit-* for the tightest counter of each kind: the one the client should pace by. */
 export function rateLimitHeaders(
   counters: MetricCounter[],
   r: { used: number[]; resetMs: number },
 ) {
   const headers: Record<string, string> = {};
-  for (const metric of ['requests', 'tokens'] as const) {
-    let best: { limit: number; remaining: number } | undefined;
-    counters.forEach((c, i) => {
-      if (c.metric !== metric) return;
-      const remaining = Math.max(0, c.limit - (r.used[i] ?? 0));
-      if (!best || remaining < best.remaining) best = { limit: c.limit, remaining };
-    });
-    if (best) {
-      headers[`x-ratelimit-limit-${metric}`] = String(best.limit);
-      headers[`x-ratelimit-remaining-${metric}`] = String(best.remaining);
-      headers[`x-ratelimit-reset-${metric}`] = seconds(r.resetMs);
+  // Runs for every limited request: plain loops, header names built once.
+  for (const names of HEADER_NAMES) {
+    let limit = -1;
+    let remaining = 0;
+    for (let i = 0; i < counters.length; i++) {
+      const c = counters[i] as MetricCounter;
+      if (c.metric !== names.metric) continue;
+      const left = Math.max(0, c.limit - (r.used[i] ?? 0));
+      if (limit < 0 || left < remaining) {
+        limit = c.limit;
+        remaining = left;
+      }
+    }
+    if (limit >= 0) {
+      headers[names.limit] = String(limit);
+      headers[names.remaining] = String(remaining);
+      headers[names.reset] = seconds(r.resetMs);
     }
   }
   return headers;

@@ -120,7 +120,7 @@ export class Limiter {
         const leased = leases.tryAdmit(counters, holds);
         if (leased) {
           this.#admissions.leased++;
-          leases.refill(counters, holds);
+          if (leased.low) leases.refill(counters, holds);
           return {
             headers: rateLimitHeaders(counters, leased),
             lease: {
