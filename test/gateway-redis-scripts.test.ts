@@ -8,6 +8,19 @@ import { RedisLimits, type BudgetHold } from '../src/gateway/limits/redis-counte
 
 const REDIS = TEST_REDIS_URL;
 
+/** A limiter on this Redis, as one Rampart instance would have it. */
+function limiterOn(
+  redis: Redis,
+  opts: { failureMode: 'open' | 'closed'; redisTimeoutMs: number; leases?: boolean },
+): Limiter {
+  return new Limiter({
+    redis,
+    reservationTtlMs: 60_000,
+    logger: pino({ level: 'silent' }),
+    ...opts,
+  });
+}
+
 // Real Redis only: these check the scripts themselves, which have no in-process stand-in.
 describe.skipIf(!REDIS)('Redis limit scripts', () => {
   let redis: Redis;
@@ -68,13 +81,7 @@ describe.skipIf(!REDIS)('Redis limit scripts', () => {
   });
 
   it('sends the settles of ended requests before the next admit: a sequential client is never refused at concurrency 1', async () => {
-    const limiter = new Limiter({
-      redis,
-      failureMode: 'closed',
-      redisTimeoutMs: 1_000,
-      reservationTtlMs: 60_000,
-      logger: pino({ level: 'silent' }),
-    });
+    const limiter = limiterOn(redis, { failureMode: 'closed', redisTimeoutMs: 1_000 });
     const subject = {
       tenantId: `${prefix}-tenant`,
       keyId: `${prefix}-key`,
@@ -95,15 +102,8 @@ describe.skipIf(!REDIS)('Redis limit scripts', () => {
   });
 
   it('a budget admit that times out is refused (503) even fail-open: the script may still have reserved it', async () => {
-    const limiter = new Limiter({
-      redis,
-      failureMode: 'open',
-      redisTimeoutMs: 10,
-      reservationTtlMs: 60_000,
-      logger: pino({ level: 'silent' }),
-      // Every admit asks Redis (no blocks held in process): this is about that round trip.
-      leases: false,
-    });
+    // Every admit asks Redis (no blocks held in process, no leases): this is about that round trip.
+    const limiter = limiterOn(redis, { failureMode: 'open', redisTimeoutMs: 10, leases: false });
     const tenantId = `${prefix}-slow`;
     const scope = {
       scope: 'key' as const,
