@@ -116,6 +116,25 @@ describe.each(testDrivers().flatMap((d) => backends.map((b) => [d, b] as const))
       await t?.close();
     });
 
+    /** Runs `fn` once per failure mode against an app whose Redis is unreachable. */
+    async function withDeadRedis(
+      fn: (down: TestApp, mode: 'open' | 'closed') => Promise<void>,
+    ): Promise<void> {
+      for (const mode of ['open', 'closed'] as const) {
+        const down = await createTestApp(
+          t.db,
+          { RAMPART_MASTER_KEY: MASTER_KEY, RATE_LIMIT_REDIS_FAILURE_MODE: mode },
+          { redisUrl: DEAD_REDIS },
+        );
+        try {
+          await fn(down, mode);
+        } finally {
+          down.redis?.disconnect();
+          await down.close();
+        }
+      }
+    }
+
     it('allows exactly rpm requests a minute, then 429 with Retry-After and x-ratelimit headers', async () => {
       const tenant = await setupTenant(app, fake);
       const key = await createKey(app, tenant, { limits: { rpm: 3 } });
@@ -356,65 +375,45 @@ describe.each(testDrivers().flatMap((d) => backends.map((b) => [d, b] as const))
     );
 
     it('with Redis down, a budgeted request gets 503 in either mode and nothing is spent', async () => {
-      for (const mode of ['open', 'closed'] as const) {
-        const down = await createTestApp(
-          t.db,
-          { RAMPART_MASTER_KEY: MASTER_KEY, RATE_LIMIT_REDIS_FAILURE_MODE: mode },
-          { redisUrl: DEAD_REDIS },
-        );
-        try {
-          const tenant = await setupTenant(down, fake);
-          const key = await createKey(down, tenant, {
-            limits: { budgetUsd: COST * 1.5, budgetPeriod: 'day' },
-          });
-          // With Redis configured the budget lives there alone: a fallback store could not know
-          // what a timed-out script reserved, nor tell Redis what it spent meanwhile.
-          for (let i = 0; i < 2; i++) {
-            const res = await chat(down, key);
-            expect(res.statusCode).toBe(503);
-            expect(res.json()).toMatchObject({ error: { code: 'limits_unavailable' } });
-          }
-          const [row] = await spend(t.db, tenant.id, [down]);
-          expect(row?.spent ?? 0).toBe(0);
-          expect(row?.reserved ?? 0).toBe(0);
-          // Fail-open still serves requests that have rate limits but no budget (next test).
-          if (mode === 'open')
-            expect(
-              (await chat(down, await createKey(down, tenant, { limits: { rpm: 5 } }))).statusCode,
-            ).toBe(200);
-        } finally {
-          down.redis?.disconnect();
-          await down.close();
+      await withDeadRedis(async (down, mode) => {
+        const tenant = await setupTenant(down, fake);
+        const key = await createKey(down, tenant, {
+          limits: { budgetUsd: COST * 1.5, budgetPeriod: 'day' },
+        });
+        // With Redis configured the budget lives there alone: a fallback store could not know
+        // what a timed-out script reserved, nor tell Redis what it spent meanwhile.
+        for (let i = 0; i < 2; i++) {
+          const res = await chat(down, key);
+          expect(res.statusCode).toBe(503);
+          expect(res.json()).toMatchObject({ error: { code: 'limits_unavailable' } });
         }
-      }
+        const [row] = await spend(t.db, tenant.id, [down]);
+        expect(row?.spent ?? 0).toBe(0);
+        expect(row?.reserved ?? 0).toBe(0);
+        // Fail-open still serves requests that have rate limits but no budget (next test).
+        if (mode === 'open')
+          expect(
+            (await chat(down, await createKey(down, tenant, { limits: { rpm: 5 } }))).statusCode,
+          ).toBe(200);
+      });
     });
 
     it('fail-open falls back to local limits when Redis is down; fail-closed answers 503', async () => {
-      for (const mode of ['open', 'closed'] as const) {
-        const down = await createTestApp(
-          t.db,
-          { RAMPART_MASTER_KEY: MASTER_KEY, RATE_LIMIT_REDIS_FAILURE_MODE: mode },
-          { redisUrl: DEAD_REDIS },
-        );
-        try {
-          const tenant = await setupTenant(down, fake);
-          const key = await createKey(down, tenant, { limits: { rpm: 2 } });
-          await awayFromWindowEdge();
-          const codes: number[] = [];
-          for (let i = 0; i < 3; i++) codes.push((await chat(down, key)).statusCode);
-          if (mode === 'open') expect(codes).toEqual([200, 200, 429]);
-          else {
-            expect(codes).toEqual([503, 503, 503]);
-            const res = await chat(down, key);
-            expect(res.json()).toMatchObject({ error: { code: 'limits_unavailable' } });
-          }
-          // A key without limits never touches Redis.
-          expect((await chat(down, tenant.ownerKey)).statusCode).toBe(200);
-        } finally {
-          down.redis?.disconnect();
-          await down.close();
+      await withDeadRedis(async (down, mode) => {
+        const tenant = await setupTenant(down, fake);
+        const key = await createKey(down, tenant, { limits: { rpm: 2 } });
+        await awayFromWindowEdge();
+        const codes: number[] = [];
+        for (let i = 0; i < 3; i++) codes.push((await chat(down, key)).statusCode);
+        if (mode === 'open') expect(codes).toEqual([200, 200, 429]);
+        else {
+          expect(codes).toEqual([503, 503, 503]);
+          const res = await chat(down, key);
+          expect(res.json()).toMatchObject({ error: { code: 'limits_unavailable' } });
         }
-      }
+        // A key without limits never touches Redis.
+        expect((await chat(down, tenant.ownerKey)).statusCode).toBe(200);
+      });
     });
   },
 );

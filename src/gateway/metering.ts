@@ -3,7 +3,8 @@ import type { Principal, RequestMeta } from '../platform/http/principal.js';
 import type { Attempt } from './attempts.js';
 import { endGenAiSpan, startGenAiSpan } from './genai-span.js';
 import type { Usage } from './providers/types.js';
-import { costUsd, priceOf, type GatewayMetrics } from './telemetry.js';
+import { costUsd } from './prices.js';
+import { priceOf, type GatewayMetrics } from './telemetry.js';
 import type { UsageRecorder } from './usage.js';
 import type { UsageEvent } from './usage-store.js';
 

@@ -1,3 +1,5 @@
+import type { Usage } from './providers/types.js';
+
 /** USD per million tokens. */
 export interface ModelPrice {
   input: number;
@@ -39,4 +41,14 @@ export function builtinPrice(model: string): ModelPrice | undefined {
     (n) => model.startsWith(n) && SNAPSHOT_SUFFIX.test(model.slice(n.length)),
   );
   return base ? BUILTIN_PRICES[base] : undefined;
+}
+
+/** USD of a usage at a price (per million tokens). */
+export function costUsd(p: ModelPrice | undefined, u: Usage): number {
+  if (!p) return 0;
+  const cached = Math.min(u.cachedTokens, u.promptTokens);
+  return (
+    ((u.promptTokens - cached) * p.input + cached * p.cachedInput + u.completionTokens * p.output) /
+    1e6
+  );
 }

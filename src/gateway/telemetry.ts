@@ -2,7 +2,6 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { AppError } from '../platform/http/errors.js';
 import type { Attempt } from './attempts.js';
 import { builtinPrice, type ModelPrice } from './prices.js';
-import type { Usage } from './providers/types.js';
 import type { TargetPolicies } from './resilience/policy.js';
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120];
@@ -11,16 +10,6 @@ const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.
 /** The price a request is costed at: the tenant's (when the plan carries it), else the list price. */
 export function priceOf(attempt: Attempt): ModelPrice | undefined {
   return attempt.price ?? builtinPrice(attempt.model);
-}
-
-/** USD of a usage at a price (per million tokens). */
-export function costUsd(p: ModelPrice | undefined, u: Usage): number {
-  if (!p) return 0;
-  const cached = Math.min(u.cachedTokens, u.promptTokens);
-  return (
-    ((u.promptTokens - cached) * p.input + cached * p.cachedInput + u.completionTokens * p.output) /
-    1e6
-  );
 }
 
 /**

@@ -1,6 +1,4 @@
 import { AppError } from '../../platform/http/errors.js';
-import type { ModelPrice } from '../prices.js';
-import type { Usage } from '../providers/types.js';
 import type { Limits } from './schema.js';
 
 /** One budget a request is charged against: a key's or the tenant's, for one period. */
@@ -83,16 +81,6 @@ export function budgetScopes(
       budgetUsd: tenant.budgetUsd,
     });
   return out;
-}
-
-/** USD of a usage at a price (per million tokens). */
-export function costOf(p: ModelPrice | undefined, u: Usage): number {
-  if (!p) return 0;
-  const cached = Math.min(u.cachedTokens, u.promptTokens);
-  return (
-    ((u.promptTokens - cached) * p.input + cached * p.cachedInput + u.completionTokens * p.output) /
-    1e6
-  );
 }
 
 export function budgetExceeded(s: BudgetScope): AppError {

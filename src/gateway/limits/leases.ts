@@ -199,7 +199,7 @@ export class LeaseBook {
     if (lease.remaining < 0) {
       // Used more than the lease holds: the rest is counted in Redis, in the lease's window.
       this.deps.adjust({
-        adjust: [{ kind: 'gauge', key: `${c.key}:${lease.window}`, delta: -lease.remaining }],
+        adjust: [{ kind: 'in-window', key: `${c.key}:${lease.window}`, delta: -lease.remaining }],
         budgets: [],
         reservationId: '',
       });
@@ -372,7 +372,7 @@ export class LeaseBook {
       else if (idle(l.lastUse)) {
         // The lease's own window, named in full: the units go back where they were counted.
         if (l.remaining > 0)
-          adjust.push({ kind: 'gauge', key: `${key}:${l.window}`, delta: -l.remaining });
+          adjust.push({ kind: 'in-window', key: `${key}:${l.window}`, delta: -l.remaining });
         this.#windows.delete(key);
       }
     }

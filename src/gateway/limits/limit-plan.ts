@@ -70,6 +70,24 @@ export function countersOf(s: LimitSubject, estimatedTokens: number): MetricCoun
   return counters;
 }
 
+/**
+ * What ending a request gives back to its counters: each concurrency slot, and the TPM estimate
+ * moved to the actual tokens (kept as estimated when the actual count is unknown).
+ */
+export function releaseOf(
+  counters: readonly MetricCounter[],
+  estimatedTokens: number,
+  actualTokens: number | undefined,
+): { kind: Counter['kind']; key: string; delta: number }[] {
+  return counters
+    .filter((c) => c.kind === 'gauge' || (c.metric === 'tokens' && actualTokens !== undefined))
+    .map((c) => ({
+      kind: c.kind,
+      key: c.key,
+      delta: c.kind === 'gauge' ? -1 : (actualTokens ?? estimatedTokens) - estimatedTokens,
+    }));
+}
+
 const HEADER_NAMES = (['requests', 'tokens'] as const).map((metric) => ({
   metric,
   limit: `x-ratelimit-limit-${metric}`,

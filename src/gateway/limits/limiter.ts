@@ -7,6 +7,7 @@ import {
   budgetKey,
   countersOf,
   holdsOf,
+  releaseOf,
   rateLimitHeaders,
   type BudgetRequest,
   type LimitSubject,
@@ -114,28 +115,12 @@ export class Limiter {
     const budgets = (redis || local) && budget ? budget.scopes : [];
     if (counters.length === 0 && budgets.length === 0) return { lease: NO_LEASE, headers: {} };
     if (redis) {
-      const leases = this.#leases;
-      if (leases) {
-        const holds = holdsOf(s.tenantId, budget);
-        const leased = leases.tryAdmit(counters, holds);
-        if (leased) {
-          this.#admissions.leased++;
-          if (leased.low) leases.refill(counters, holds);
-          return {
-            headers: rateLimitHeaders(counters, leased),
-            lease: {
-              budgetHeld: budget !== undefined,
-              end: (actualTokens, actualTicks) => {
-                leased.end(actualTokens, actualTicks);
-                return Promise.resolve();
-              },
-            },
-          };
-        }
-      }
+      const holds = holdsOf(s.tenantId, budget);
+      const leased = this.#admitLeased(counters, holds, budget);
+      if (leased) return leased;
       let r: AcquireResult | { ok: false; budgetFailed: number; used: number[]; resetMs: number };
       try {
-        r = await this.#redisAdmit(redis, s.tenantId, counters, budget);
+        r = await this.#redisAdmit(redis, counters, holds, budget);
       } catch (err) {
         this.#warn(err, 'redis limits unavailable');
         // A budget is held in one store only, Redis: a timed-out script may still have reserved
@@ -156,7 +141,7 @@ export class Limiter {
       const headers = rateLimitHeaders(counters, r);
       if (!r.ok) throw this.#refusal(counters, r, headers, budget?.scopes ?? []);
       this.#admissions.redis++;
-      leases?.refill(counters, holdsOf(s.tenantId, budget));
+      this.#leases?.refill(counters, holds);
       return {
         headers,
         lease: this.#redisLease(redis, s.tenantId, counters, estimatedTokens, budget),
@@ -165,6 +150,29 @@ export class Limiter {
     if (local && budget)
       return this.#admitInProcess(local, s.tenantId, counters, estimatedTokens, budget);
     return this.#admitLocal(counters, estimatedTokens, undefined);
+  }
+
+  /** Admitted from this instance's leases with no Redis round trip, or undefined (see leases.ts). */
+  #admitLeased(
+    counters: MetricCounter[],
+    holds: BudgetHold[],
+    budget: BudgetRequest | undefined,
+  ): { lease: Lease; headers: Record<string, string> } | undefined {
+    const leases = this.#leases;
+    const leased = leases?.tryAdmit(counters, holds);
+    if (!leases || !leased) return undefined;
+    this.#admissions.leased++;
+    if (leased.low) leases.refill(counters, holds);
+    return {
+      headers: rateLimitHeaders(counters, leased),
+      lease: {
+        budgetHeld: budget !== undefined,
+        end: (actualTokens, actualTicks) => {
+          leased.end(actualTokens, actualTicks);
+          return Promise.resolve();
+        },
+      },
+    };
   }
 
   /** Budgets and counters in process: seeded (awaited) first, then checked and held in one go. */
@@ -194,11 +202,10 @@ export class Limiter {
 
   async #redisAdmit(
     redis: RedisLimits,
-    tenantId: string,
     counters: MetricCounter[],
+    holds: BudgetHold[],
     budget: BudgetRequest | undefined,
   ) {
-    const holds: BudgetHold[] = holdsOf(tenantId, budget);
     const id = budget?.reservationId ?? '';
     const ttl = this.opts.reservationTtlMs;
     // Settles already ended go first: a client's next request must see its last one released.
@@ -254,15 +261,7 @@ export class Limiter {
     return {
       budgetHeld: budget !== undefined,
       end: async (actualTokens, actualTicks) => {
-        const adjust = counters
-          .filter(
-            (c) => c.kind === 'gauge' || (c.metric === 'tokens' && actualTokens !== undefined),
-          )
-          .map((c) => ({
-            kind: c.kind,
-            key: c.key,
-            delta: c.kind === 'gauge' ? -1 : (actualTokens ?? estimatedTokens) - estimatedTokens,
-          }));
+        const adjust = releaseOf(counters, estimatedTokens, actualTokens);
         const budgets = held.map((b) => ({
           key: budgetKey(tenantId, b),
           reservedTicks: budget?.costTicks ?? 0,
@@ -342,16 +341,7 @@ export class Limiter {
         end: (actualTokens, actualTicks) => {
           if (ended) return Promise.resolve();
           ended = true;
-          const items = counters
-            .filter(
-              (c) => c.kind === 'gauge' || (c.metric === 'tokens' && actualTokens !== undefined),
-            )
-            .map((c) => ({
-              kind: c.kind,
-              key: c.key,
-              delta: c.kind === 'gauge' ? -1 : (actualTokens ?? estimatedTokens) - estimatedTokens,
-            }));
-          this.#local.adjustNow(items);
+          this.#local.adjustNow(releaseOf(counters, estimatedTokens, actualTokens));
           if (held) {
             const cost = held.holds[0]?.costTicks ?? 0;
             const actual = Math.min(Math.max(actualTicks, 0), cost);

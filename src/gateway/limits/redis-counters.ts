@@ -110,7 +110,8 @@ return {0, reset, unpack(used)}
 // reclaimed it first, `reserved` was already given back and only the spend is added, so a late
 // settle still charges exactly once. A budget hash that no longer exists (Redis lost it) is
 // left alone: it is re-seeded from Postgres, which receives this spend through the batch writer.
-// ARGV: nSettles, then per settle: nAdjust, nBudgets, reservation id, per adjust kind, delta,
+// ARGV: nSettles, then per settle: nAdjust, nBudgets, reservation id, per adjust kind ('window',
+// 'in-window' or 'gauge'), delta,
 // per budget reserved ticks, actual ticks. KEYS: per settle, its adjusted counters, then per
 // budget hash, zset.
 const SETTLE = `
@@ -125,6 +126,8 @@ for _ = 1, tonumber(ARGV[1]) do
   for _ = 1, na do
     local name = KEYS[k]
     local windowed = ARGV[a] == 'window'
+    -- 'in-window': a window key already named with its window (a lease's own window).
+    local inWindow = windowed or ARGV[a] == 'in-window'
     if windowed then
       if not window then
         local t = redis.call('TIME')
@@ -138,7 +141,7 @@ for _ = 1, tonumber(ARGV[1]) do
     elseif v == delta then
       -- Created here (the request began in the previous window): admit only sets a TTL on the
       -- keys it creates.
-      redis.call('PEXPIRE', name, windowed and ${WINDOW_MS * 2} or 600000)
+      redis.call('PEXPIRE', name, inWindow and ${WINDOW_MS * 2} or 600000)
     end
     a = a + 2
     k = k + 1
@@ -254,7 +257,11 @@ export interface LeaseGrants {
 
 /** One request's settle: counter adjustments, and its budget reservations turned into spend. */
 export interface Settle {
-  adjust: readonly { kind: Counter['kind']; key: string; delta: number }[];
+  /**
+   * 'window': the key's current window; 'in-window': a window key already named with its window
+   * (a lease gives units back to the window it took them from); 'gauge': the key as it is.
+   */
+  adjust: readonly { kind: Counter['kind'] | 'in-window'; key: string; delta: number }[];
   budgets: readonly { key: string; reservedTicks: number; actualTicks: number }[];
   reservationId: string;
 }

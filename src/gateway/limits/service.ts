@@ -4,10 +4,10 @@ import type { Logger } from 'pino';
 import type { Database } from '../../platform/db/database.js';
 import { Forbidden } from '../../platform/http/errors.js';
 import type { Principal } from '../../platform/http/principal.js';
-import type { ModelPrice } from '../prices.js';
+import { costUsd, type ModelPrice } from '../prices.js';
 import type { Usage } from '../providers/types.js';
 import type { TenantConfigCache } from '../tenant-config.js';
-import { budgetExceeded, budgetScopes, costOf, ticksToDecimal, toTicks } from './budgets.js';
+import { budgetExceeded, budgetScopes, ticksToDecimal, toTicks } from './budgets.js';
 import type { BudgetRequest, Lease, Limiter } from './limiter.js';
 import type { Limits } from './schema.js';
 import type { SpendWriter } from './spend-writer.js';
@@ -113,7 +113,7 @@ export class LimitsService {
       ? Math.max(
           0,
           ...targets.map((t) =>
-            costOf(t.price, { promptTokens, completionTokens: maxOut, cachedTokens: 0 }),
+            costUsd(t.price, { promptTokens, completionTokens: maxOut, cachedTokens: 0 }),
           ),
         )
       : 0;
@@ -181,7 +181,7 @@ export class LimitsService {
           ? 0
           : usage
             ? Math.min(
-                toTicks(costOf(targets.find((t) => t.model === targetModel)?.price, usage)),
+                toTicks(costUsd(targets.find((t) => t.model === targetModel)?.price, usage)),
                 reserved,
               )
             : reserved;
