@@ -154,7 +154,8 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('cluster mode (postgres)', () =>
       expect(m.body).toMatch(/^rampart_documents\{status="queued"\} 1$/m);
       expect(m.body).toMatch(/^rampart_jobs\{kind="knowledge.ingest",state="queued"\} 1$/m);
     }
-    expect(answeredBy(server, '/metrics')).toEqual(new Set(workers));
+    // Log lines reach stdout in blocks, within 100 ms.
+    await vi.waitFor(() => expect(answeredBy(server, '/metrics')).toEqual(new Set(workers)));
 
     // The admin API hint is printed once for the group, not once per worker.
     expect(server.stdout().split('The admin API (/admin/v1) is disabled').length - 1).toBe(1);

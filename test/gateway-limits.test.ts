@@ -225,8 +225,9 @@ describe.each(testDrivers().flatMap((d) => backends.map((b) => [d, b] as const))
     it('counts tokens per minute by estimate, then by the reported usage', async () => {
       const tenant = await setupTenant(app, fake);
       const maxTokens = 100;
-      // What Rampart reserves before the call: the offline prompt count plus max_tokens.
-      const estimate = countTokens(JSON.stringify({ messages: ASK })) + maxTokens;
+      // What Rampart reserves before the call: the offline prompt count (each message's JSON,
+      // plus one token per message) plus max_tokens.
+      const estimate = ASK.reduce((n, m) => n + 1 + countTokens(JSON.stringify(m)), 0) + maxTokens;
       const actual = 4 + 4; // the fake's usage: prompt words + 1 per message, completion words
       const key = await createKey(app, tenant, { limits: { tpm: 2 * actual + estimate - 1 } });
       await awayFromWindowEdge();

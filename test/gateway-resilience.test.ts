@@ -289,5 +289,29 @@ describe.each(testDrivers())(
         { status: 499, target_model: 'slow-stream' },
       ]);
     });
+
+    it('a client that disconnects before the upstream answers cancels the upstream request', async () => {
+      const before = fake.abandoned;
+      const received = fake.requests.length;
+      const requestId = `hang-${Date.now()}-abcdef`;
+      const controller = new AbortController();
+      const pending = fetch(`${baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: {
+          ...bearer(tenant.ownerKey),
+          'content-type': 'application/json',
+          'x-request-id': requestId,
+        },
+        // 'hang' (through the '*' route) never sends response headers.
+        body: JSON.stringify({ model: 'hang', messages: [{ role: 'user', content: 'wait' }] }),
+        signal: controller.signal,
+      });
+      await until(() => fake.requests.length > received, 'the upstream to receive the request');
+      controller.abort();
+      await expect(pending).rejects.toThrow();
+      await until(() => fake.abandoned > before, 'the upstream connection to close');
+      await until(async () => (await usageRows(requestId)).length === 1, 'the usage row');
+      expect(await usageRows(requestId)).toMatchObject([{ status: 499, target_model: 'hang' }]);
+    });
   },
 );

@@ -15,6 +15,7 @@ import {
 import { UpstreamUnavailable, type UpstreamClient, type UpstreamResponse } from './upstream.js';
 import type { RouteCache } from './routing-store.js';
 import type { ModelPrice } from './prices.js';
+import type { CancelSignal } from './cancel.js';
 
 /** One target to try: provider name, upstream model, its adapter and (lazily) its decrypted config. */
 export interface Attempt {
@@ -41,7 +42,7 @@ async function callOnce(
   upstream: UpstreamClient,
   attempt: Attempt,
   call: UpstreamCall,
-  signal: AbortSignal,
+  signal: CancelSignal,
 ): Promise<UpstreamResponse> {
   let res: UpstreamResponse;
   try {
@@ -78,7 +79,7 @@ export async function callFirstAvailable(
   tenantId: string,
   attempts: Attempt[],
   build: (a: Attempt) => UpstreamCall,
-  signal: AbortSignal,
+  signal: CancelSignal,
   onFail: (a: Attempt | undefined, status: number) => void,
 ): Promise<{ attempt: Attempt; res: UpstreamResponse; upstreamStart: number }> {
   const { settings } = policies;

@@ -5,6 +5,7 @@ import { UpstreamFailed } from '../platform/http/errors.js';
 import type { Principal, RequestMeta } from '../platform/http/principal.js';
 import { UnsupportedRequest, type ChatRequest, type EmbeddingsRequest } from './providers/types.js';
 import { relayStream } from './stream-relay.js';
+import type { CancelSignal } from './cancel.js';
 import { callFirstAvailable, type Attempt } from './attempts.js';
 import type { UpstreamClient, UpstreamResponse } from './upstream.js';
 import type { TargetPolicies } from './resilience/policy.js';
@@ -107,7 +108,7 @@ export class GatewayService {
     principal: Principal,
     attempts: Attempt[],
     build: Parameters<typeof callFirstAvailable>[4],
-    signal: AbortSignal,
+    signal: CancelSignal,
     meter: RequestMeter,
   ) {
     const { upstream, policies } = this.deps;
@@ -126,7 +127,7 @@ export class GatewayService {
     principal: Principal,
     body: ChatRequest,
     meta: RequestMeta,
-    signal: AbortSignal,
+    signal: CancelSignal,
     cacheDirective?: CacheDirective,
   ): Promise<ChatResult> {
     const attempts = await this.deps.planner.plan(principal, body.model);
@@ -172,7 +173,7 @@ export class GatewayService {
     principal: Principal,
     body: ChatRequest,
     meta: RequestMeta,
-    signal: AbortSignal,
+    signal: CancelSignal,
     attempts: Attempt[],
     admission: Admission,
     plan: CachePlan | undefined,
@@ -243,7 +244,7 @@ export class GatewayService {
     principal: Principal,
     body: EmbeddingsRequest,
     meta: RequestMeta,
-    signal: AbortSignal,
+    signal: CancelSignal,
     cacheDirective?: CacheDirective,
   ): Promise<EmbeddingsResult> {
     const attempts = await this.deps.planner.plan(principal, body.model);
@@ -277,7 +278,7 @@ export class GatewayService {
     principal: Principal,
     body: EmbeddingsRequest,
     meta: RequestMeta,
-    signal: AbortSignal,
+    signal: CancelSignal,
     attempts: Attempt[],
     { plan, admission }: { plan: CachePlan | undefined; admission: Admission },
   ): Promise<EmbeddingsResult> {

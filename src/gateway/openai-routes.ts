@@ -4,18 +4,19 @@ import type { GatewayService } from './invoke-service.js';
 import type { ChatRequest, EmbeddingsRequest } from './providers/types.js';
 import { ChatCompletionBody, EmbeddingsBody } from './schemas.js';
 import { CACHE_HEADER, readCacheDirective } from './cache/directive.js';
+import { ClientCancel } from './cancel.js';
 
 const tags = ['gateway'];
 /** Time spent in Rampart, excluding the upstream call that answered (ms). */
 const OVERHEAD_HEADER = 'x-rampart-overhead-ms';
 
 /** Aborts the upstream call when the client goes away before the response is complete. */
-function abortOnDisconnect(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
+function abortOnDisconnect(reply: FastifyReply): ClientCancel {
+  const cancel = new ClientCancel();
   reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
+    if (!reply.raw.writableFinished) cancel.abort();
   });
-  return controller.signal;
+  return cancel;
 }
 
 /** The OpenAI-compatible surface: errors in OpenAI's `{ error: {…} }` shape. */

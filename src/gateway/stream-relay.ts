@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { StreamTranslator } from './providers/types.js';
+import type { CancelSignal } from './cancel.js';
 import { SseParser, sseData } from './sse.js';
 import { UpstreamClient, UpstreamUnavailable, type UpstreamResponse } from './upstream.js';
 
@@ -14,7 +15,7 @@ import { UpstreamClient, UpstreamUnavailable, type UpstreamResponse } from './up
 export function relayStream(opts: {
   res: UpstreamResponse;
   translator: StreamTranslator;
-  signal: AbortSignal;
+  signal: CancelSignal;
   logger: Logger;
   requestId: string;
   onFirstChunk?(): void;

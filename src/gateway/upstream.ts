@@ -1,5 +1,6 @@
 import { Agent, errors, request, type Dispatcher } from 'undici';
 import type { UpstreamCall } from './providers/types.js';
+import type { CancelSignal } from './cancel.js';
 import { BlockedUpstreamAddress, blockedLiteral, guardedLookup } from './upstream-guard.js';
 
 export interface UpstreamTimeouts {
@@ -74,7 +75,7 @@ export class UpstreamClient {
     this.#tenant = allowPrivate ? this.#trusted : agent(guardedLookup);
   }
 
-  async post(call: UpstreamCall, signal: AbortSignal, trusted = false): Promise<UpstreamResponse> {
+  async post(call: UpstreamCall, signal: CancelSignal, trusted = false): Promise<UpstreamResponse> {
     try {
       if (!trusted && !this.allowPrivate) {
         // An IP literal is dialled without a lookup, so the guarded lookup never sees it.
@@ -85,7 +86,8 @@ export class UpstreamClient {
         method: 'POST',
         headers: call.headers,
         body: call.body,
-        signal,
+        // undici takes any EventTarget-like signal; its type names only AbortSignal.
+        signal: signal as AbortSignal,
         dispatcher: trusted ? this.#trusted : this.#tenant,
       });
       return { status: res.statusCode, headers: res.headers, body: res.body };

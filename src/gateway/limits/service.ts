@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { countTokens } from 'gpt-tokenizer';
 import type { Logger } from 'pino';
 import type { Database } from '../../platform/db/database.js';
 import { Forbidden } from '../../platform/http/errors.js';
@@ -11,6 +10,7 @@ import { budgetExceeded, budgetScopes, ticksToDecimal, toTicks } from './budgets
 import type { BudgetRequest, Lease, Limiter } from './limiter.js';
 import type { Limits } from './schema.js';
 import type { SpendWriter } from './spend-writer.js';
+import { PromptTokenCounter } from './prompt-tokens.js';
 import {
   durableSpentTicks,
   getTenantLimits,
@@ -61,6 +61,7 @@ export interface LimitsDeps {
  */
 export class LimitsService {
   readonly #pending = new Set<Promise<void>>();
+  readonly #promptTokens = new PromptTokenCounter();
 
   constructor(private readonly deps: LimitsDeps) {}
 
@@ -106,7 +107,8 @@ export class LimitsService {
     const tpm = key.limits.tpm !== undefined || tenant.tpm !== undefined;
     const priced = scopes.length > 0 && targets.some((t) => t.price);
     // Tokenizing a large prompt is not free: only when a TPM limit or a priced budget needs it.
-    const promptTokens = tpm || priced ? countTokens(JSON.stringify(req.input ?? '')) : 0;
+    const promptTokens =
+      tpm || priced ? this.#promptTokens.count(principal.tenantId, req.input) : 0;
     const maxOut = req.maxTokens ?? this.deps.maxOutputEstimate;
     // The most expensive target the route may fall back to bounds the cost of this request.
     const reserved = priced

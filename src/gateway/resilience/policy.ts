@@ -9,6 +9,7 @@ import {
   type CircuitBreakerPolicy,
   type IBackoff,
 } from 'cockatiel';
+import type { CancelSignal } from '../cancel.js';
 
 export interface ResilienceSettings {
   /** Tries per target, the first call included. */
@@ -117,7 +118,7 @@ export class TargetPolicies {
 }
 
 /** Waits ms, or rejects at once when the request is aborted (the client went away). */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal: CancelSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason as Error);
     const timer = setTimeout(() => {
