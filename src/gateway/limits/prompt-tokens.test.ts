@@ -25,7 +25,7 @@ describe('PromptTokenCounter', () => {
     expect(counter.count('t1', undefined)).toBe(tokens(''));
   });
 
-  it('gives the same counts from its cache, per tenant, whatever the order of requests', () => {
+  it('answers from its cache with the counts a fresh counter gives, for each tenant and in any order', () => {
     const counter = new PromptTokenCounter();
     const other = { role: 'user', content: 'And column-level grants?' };
     const fresh = new PromptTokenCounter();
