@@ -52,8 +52,8 @@ export class BlockedUpstreamAddress extends Error {
 }
 
 /** The non-public address a literal-IP URL points at, if any (hostnames are checked at connect time). */
-export function blockedLiteral(url: string): string | undefined {
-  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+export function blockedLiteral(url: string | URL): string | undefined {
+  const host = (typeof url === 'string' ? new URL(url) : url).hostname.replace(/^\[|\]$/g, '');
   return isIP(host) !== 0 && !isPublicAddress(host) ? host : undefined;
 }
 
