@@ -36,3 +36,26 @@ export function pgErrorCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 export const UNIQUE_VIOLATION = '23505';
+
+/**
+ * A one-dimensional PostgreSQL array literal (`{"a","b",NULL,3,t}`) for a parameter cast to an
+ * array type (`$1::text[]`). Built with one join: node-pg's own array serialiser concatenates
+ * element by element, which showed as the largest allocator of a batched insert's rows.
+ */
+export function arrayLiteral(values: readonly (string | number | boolean | null)[]): string {
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    parts[i] =
+      v === null || v === undefined
+        ? 'NULL'
+        : typeof v === 'string'
+          ? `"${v.replace(/[\\"]/g, '\\$&')}"`
+          : typeof v === 'boolean'
+            ? v
+              ? 't'
+              : 'f'
+            : String(v);
+  }
+  return `{${parts.join(',')}}`;
+}
