@@ -1,0 +1,34 @@
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+// bin/rampart.js runs the TypeScript sources through bin/ts-hooks.js: this runs a fixture the
+// same way, in a plain node process (vitest's own transform is not involved).
+describe('bin/ts-hooks.js', () => {
+  it('loads .ts through .js specifiers, without wrapping closures for their names, with source maps', () => {
+    const hooks = pathToFileURL(resolve(ROOT, 'bin/ts-hooks.js')).href;
+    const entry = pathToFileURL(resolve(ROOT, 'test/fixtures/ts-hooks/entry.ts')).href;
+    const code = `
+      import { register } from 'node:module';
+      process.setSourceMapsEnabled(true);
+      register(${JSON.stringify(hooks)});
+      const m = await import(${JSON.stringify(entry)});
+      process.stdout.write(JSON.stringify(m.report()));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { helper: string; outerSource: string; stack: string };
+    expect(out.helper).toBe('from helper.ts');
+    // Types are gone and no __name(…) call was added around the inner closure.
+    expect(out.outerSource).toContain('const inner = () => 1');
+    expect(out.outerSource).not.toContain('__name');
+    // The stack names the .ts file and its own line, not the transformed code's.
+    expect(out.stack).toMatch(/entry\.ts:16:\d+/);
+  });
+});
