@@ -43,11 +43,12 @@ export function endGenAiSpan(
     attempt: Attempt | undefined;
     usage: Usage;
     status: number;
-    cacheHit: boolean;
-    estimated: boolean;
+    cacheHit?: boolean | undefined;
+    estimated?: boolean | undefined;
   },
 ): void {
   if (span.isRecording()) {
+    const cacheHit = at.cacheHit === true;
     const a = at.attempt;
     if (a) {
       // gen_ai.system is the long-standing name; gen_ai.provider.name its successor.
@@ -55,17 +56,17 @@ export function endGenAiSpan(
       span.setAttribute('gen_ai.provider.name', a.adapter.type);
       span.setAttribute('gen_ai.response.model', a.model);
       span.setAttribute('rampart.gateway.provider', a.provider);
-      const host = at.cacheHit ? undefined : hostOf(a);
+      const host = cacheHit ? undefined : hostOf(a);
       if (host) {
         span.setAttribute('server.address', host.address);
         if (host.port !== undefined) span.setAttribute('server.port', host.port);
       }
     }
-    span.setAttribute('rampart.gateway.cache_hit', at.cacheHit);
+    span.setAttribute('rampart.gateway.cache_hit', cacheHit);
     if (at.status < 400) {
       span.setAttribute('gen_ai.usage.input_tokens', at.usage.promptTokens);
       span.setAttribute('gen_ai.usage.output_tokens', at.usage.completionTokens);
-      if (at.estimated) span.setAttribute('rampart.gateway.usage_estimated', true);
+      if (at.estimated === true) span.setAttribute('rampart.gateway.usage_estimated', true);
     } else {
       // A status code is a valid error.type (semantic conventions: low-cardinality class).
       span.setAttribute('error.type', String(at.status));

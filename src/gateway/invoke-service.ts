@@ -205,12 +205,13 @@ export class GatewayService {
       meter.record({ attempt, usage, status: 200, upstreamMs, estimated: !out.usage });
       await admission.end(usage, attempt.model);
       this.deps.cache?.remember(plan, attempt, out.body);
-      return {
+      const result: ChatResult = {
         kind: 'json',
         body: out.body,
         overheadMs: performance.now() - meter.started - upstreamMs,
-        ...(plan ? { cache: 'miss' as const } : {}),
       };
+      if (plan) result.cache = 'miss';
+      return result;
     }
     const includeUsage =
       typeof body.stream_options === 'object' &&
@@ -314,11 +315,12 @@ export class GatewayService {
     };
     meter.record({ attempt, usage, status: 200, upstreamMs, estimated: !out.usage });
     this.deps.cache?.remember(plan, attempt, out.body);
-    return {
+    const result: EmbeddingsResult = {
       body: out.body,
       overheadMs: performance.now() - meter.started - upstreamMs,
-      ...(plan ? { cache: 'miss' as const } : {}),
     };
+    if (plan) result.cache = 'miss';
+    return result;
   }
 
   /** The aliases this tenant routes (the '*' pass-through route is not a model). */

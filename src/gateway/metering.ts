@@ -64,7 +64,8 @@ export class RequestMeter {
   record(at: Outcome): void {
     const { principal, base } = this;
     const cacheHit = at.cacheHit === true;
-    const estimated = at.estimated === true;
+    const u = at.usage;
+    // Plain literals: an object spread in a literal costs V8 up to microseconds per request.
     this.usage.record(principal, {
       endpoint: base.endpoint,
       alias: base.alias,
@@ -73,16 +74,18 @@ export class RequestMeter {
       userId: principal.userId,
       provider: at.attempt?.provider ?? at.target?.provider ?? null,
       targetModel: at.attempt?.model ?? at.target?.model ?? null,
-      ...at.usage,
+      promptTokens: u.promptTokens,
+      completionTokens: u.completionTokens,
+      cachedTokens: u.cachedTokens,
       latencyMs: performance.now() - this.started,
       upstreamLatencyMs: at.upstreamMs,
       status: at.status,
       cacheHit,
-      estimated,
+      estimated: at.estimated === true,
       requestId: this.meta.requestId,
     });
     this.#count(at, cacheHit);
-    endGenAiSpan(this.#span, { ...at, cacheHit, estimated });
+    endGenAiSpan(this.#span, at);
   }
 
   #count(at: Outcome, cacheHit: boolean): void {

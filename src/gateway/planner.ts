@@ -2,8 +2,11 @@ import { AppError } from '../platform/http/errors.js';
 import type { Principal } from '../platform/http/principal.js';
 import type { Attempt } from './attempts.js';
 import { ADAPTERS } from './providers/index.js';
-import { attemptOrder } from './routing.js';
-import type { TenantConfigCache, TenantGatewayConfig } from './tenant-config.js';
+import type { ProviderAdapter, ProviderConfig } from './providers/types.js';
+import type { ModelPrice } from './prices.js';
+import { passesModelThrough, pickWeighted, stepsFrom, type Step } from './routing.js';
+import type { RouteCache, RouteRow, Target } from './routing-store.js';
+import type { ProviderHandle, TenantConfigCache, TenantGatewayConfig } from './tenant-config.js';
 
 export function modelNotFound(model: string): AppError {
   return new AppError(
@@ -14,8 +17,36 @@ export function modelNotFound(model: string): AppError {
   );
 }
 
-/** Resolves a requested model name to the ordered upstream attempts of its route. */
+/** One upstream attempt of a plan. Its credential is decrypted when `config` is first read. */
+class PlannedAttempt implements Attempt {
+  readonly provider: string;
+  readonly model: string;
+  readonly cache: RouteCache | undefined;
+
+  constructor(
+    step: Step,
+    private readonly handle: ProviderHandle,
+    readonly adapter: ProviderAdapter,
+    readonly price: ModelPrice | undefined,
+  ) {
+    this.provider = step.provider;
+    this.model = step.model;
+    this.cache = step.cache;
+  }
+
+  get config(): ProviderConfig {
+    return this.handle.config;
+  }
+}
+
+/**
+ * Resolves a requested model name to the ordered upstream attempts of its route. A route that
+ * names its models has one plan per weighted pick, built once per config snapshot (its rows are
+ * the cache keys) and shared, read-only, by every request that draws that pick.
+ */
 export class Planner {
+  readonly #plans = new WeakMap<RouteRow, Map<Target, Attempt[]>>();
+
   constructor(private readonly cache: TenantConfigCache) {}
 
   /** The tenant's cached gateway configuration (routes, providers, prices, limits). */
@@ -27,21 +58,26 @@ export class Planner {
     const config = await this.cache.get(principal);
     const route = config.route(model);
     if (!route) throw modelNotFound(model);
-    const attempts: Attempt[] = [];
-    for (const step of attemptOrder(route, model)) {
-      const provider = config.provider(step.provider);
-      if (!provider) continue; // deleting a provider a route uses is refused; this is only a race
-      attempts.push({
-        ...step,
-        adapter: ADAPTERS[provider.type],
-        price: config.price(step.model),
-        // Decrypted only when this attempt is actually made, then memoised in the snapshot.
-        get config() {
-          return provider.config;
-        },
-      });
-    }
-    if (attempts.length === 0) throw modelNotFound(model);
+    const chosen = pickWeighted(route.targets);
+    if (passesModelThrough(route)) return build(config, stepsFrom(route, chosen, model), model);
+    let byPick = this.#plans.get(route);
+    if (!byPick) this.#plans.set(route, (byPick = new Map()));
+    let attempts = byPick.get(chosen);
+    if (!attempts)
+      byPick.set(chosen, (attempts = build(config, stepsFrom(route, chosen, model), model)));
     return attempts;
   }
+}
+
+function build(config: TenantGatewayConfig, steps: Step[], model: string): Attempt[] {
+  const attempts: Attempt[] = [];
+  for (const step of steps) {
+    const provider = config.provider(step.provider);
+    if (!provider) continue; // deleting a provider a route uses is refused; this is only a race
+    attempts.push(
+      new PlannedAttempt(step, provider, ADAPTERS[provider.type], config.price(step.model)),
+    );
+  }
+  if (attempts.length === 0) throw modelNotFound(model);
+  return attempts;
 }

@@ -28,15 +28,26 @@ export function pickWeighted(
  * A '*' model means "the model name the client asked for" (pass-through routes).
  */
 export function attemptOrder(
-  route: {
-    targets: readonly Target[];
-    fallbacks: readonly Fallback[];
-    cache?: RouteCache | null | undefined;
-  },
+  route: RouteSteps,
   requestedModel: string,
   random: () => number = Math.random,
 ): Step[] {
-  const chosen = pickWeighted(route.targets, random);
+  return stepsFrom(route, pickWeighted(route.targets, random), requestedModel);
+}
+
+export interface RouteSteps {
+  targets: readonly Target[];
+  fallbacks: readonly Fallback[];
+  cache?: RouteCache | null | undefined;
+}
+
+/** Whether a route's steps depend on the model name the client asked for ('*' targets). */
+export function passesModelThrough(route: RouteSteps): boolean {
+  return route.targets.some((t) => t.model === '*') || route.fallbacks.some((f) => f.model === '*');
+}
+
+/** The try order once the weighted pick is made: `chosen`, then the fallbacks, without repeats. */
+export function stepsFrom(route: RouteSteps, chosen: Target, requestedModel: string): Step[] {
   const seen = new Set<string>();
   const out: Step[] = [];
   for (const t of [chosen, ...route.fallbacks]) {

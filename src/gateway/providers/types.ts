@@ -78,6 +78,20 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * What an adapter derives from a provider's settings alone (URLs, headers), computed once per
+ * settings object: a tenant's config snapshot hands every request the same object until the
+ * provider changes (a change builds a new snapshot).
+ */
+export function perProvider<T>(derive: (p: ProviderConfig) => T): (p: ProviderConfig) => T {
+  const memo = new WeakMap<ProviderConfig, T>();
+  return (p) => {
+    let v = memo.get(p);
+    if (v === undefined) memo.set(p, (v = derive(p)));
+    return v;
+  };
+}
+
 export function joinUrl(base: string, path: string): string {
   return `${base.replace(/\/+$/, '')}${path}`;
 }

@@ -1,6 +1,7 @@
 import {
   isRecord,
   joinUrl,
+  perProvider,
   type ChatRequest,
   type ProviderAdapter,
   type ProviderConfig,
@@ -12,21 +13,22 @@ import { AnthropicStream } from './stream.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 
+// Built once per provider settings object, not per request.
+const messagesCall = perProvider((p) => ({
+  url: joinUrl(p.baseUrl, '/v1/messages'),
+  headers: Object.assign({ 'anthropic-version': ANTHROPIC_VERSION }, p.headers, {
+    'x-api-key': p.apiKey,
+    'content-type': 'application/json',
+  }) as Record<string, string>,
+}));
+
 /** Anthropic Messages API. The base URL is the API root (https://api.anthropic.com). */
 export const anthropicAdapter: ProviderAdapter = {
   type: 'anthropic',
 
   chatRequest(p: ProviderConfig, body: ChatRequest, model: string): UpstreamCall {
-    return {
-      url: joinUrl(p.baseUrl, '/v1/messages'),
-      headers: {
-        'anthropic-version': ANTHROPIC_VERSION,
-        ...p.headers,
-        'x-api-key': p.apiKey,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify(toAnthropicRequest(body, model)),
-    };
+    const { url, headers } = messagesCall(p);
+    return { url, headers, body: JSON.stringify(toAnthropicRequest(body, model)) };
   },
 
   chatResponse: fromAnthropicResponse,
