@@ -231,7 +231,9 @@ describe.each(testDrivers())('tenancy under row-level security (%s)', (driver) =
         );
         const row = (rows[0] as { r: Record<string, unknown> }).r;
         const moved = { ...row, tenant_id: b.id };
-        if ('id' in moved) moved.id = crypto.randomUUID();
+        // A fresh key of the same kind (uuid, or the usage ledger's bigint identity).
+        if ('id' in moved)
+          moved.id = typeof moved.id === 'number' ? moved.id + 1_000_000_000 : crypto.randomUUID();
         await tx.query(
           `INSERT INTO ${table} SELECT * FROM jsonb_populate_record(NULL::${table}, $1::jsonb)`,
           [JSON.stringify(moved)],
