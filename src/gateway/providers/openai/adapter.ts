@@ -26,12 +26,11 @@ export function openAIUsage(v: unknown): Usage | undefined {
 
 // Built once per provider settings object (an object spread followed by new keys costs V8 over
 // a microsecond, on every request otherwise).
-const headers = perProvider(
-  (p): Record<string, string> =>
-    Object.assign({}, p.headers, {
-      authorization: `Bearer ${p.apiKey}`,
-      'content-type': 'application/json',
-    }),
+const headers = perProvider((p): Record<string, string> =>
+  Object.assign({}, p.headers, {
+    authorization: `Bearer ${p.apiKey}`,
+    'content-type': 'application/json',
+  }),
 );
 const chatUrl = perProvider((p) => joinUrl(p.baseUrl, '/chat/completions'));
 const embeddingsUrl = perProvider((p) => joinUrl(p.baseUrl, '/embeddings'));
