@@ -126,8 +126,14 @@ describe.each(testDrivers())('gateway config cache (%s)', (driver) => {
     const tenant = await setup();
     const ctx = { tenantId: tenant.id, groups: [] };
     const cache = one.gateway.tenantConfig;
-    // Let the notifications of setup()'s own writes arrive first (they evict too).
-    const stable = async () => (await cache.get(ctx)) === (await cache.get(ctx));
+    // Let the notifications of setup()'s own writes arrive first (they evict too): the snapshot
+    // must stay the same object for 300 ms (under CI load a NOTIFY can arrive late, and one
+    // arriving after this point would evict the snapshots the assertions below compare).
+    const stable = async () => {
+      const before = await cache.get(ctx);
+      await new Promise((r) => setTimeout(r, 300));
+      return before === (await cache.get(ctx));
+    };
     expect(await eventually(stable, true)).toBe(true);
     cache.evict(tenant.id);
     const loads = await Promise.all(Array.from({ length: 20 }, () => cache.get(ctx)));
