@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { attemptOrder, pickWeighted } from './routing.js';
+import { pickWeighted, stepsFrom, type RouteSteps } from './routing.js';
+
+/** The try order with the weighted pick drawn by `random` (as the planner does per request). */
+const attemptOrder = (route: RouteSteps, model: string, random: () => number) =>
+  stepsFrom(route, pickWeighted(route.targets, random), model);
 
 const targets = [
   { provider: 'a', model: 'm1', weight: 90 },

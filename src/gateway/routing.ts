@@ -23,18 +23,6 @@ export function pickWeighted(
   return targets.findLast((t) => t.weight > 0) as Target;
 }
 
-/**
- * The order in which targets are tried: the weighted pick, then the fallbacks in order.
- * A '*' model means "the model name the client asked for" (pass-through routes).
- */
-export function attemptOrder(
-  route: RouteSteps,
-  requestedModel: string,
-  random: () => number = Math.random,
-): Step[] {
-  return stepsFrom(route, pickWeighted(route.targets, random), requestedModel);
-}
-
 export interface RouteSteps {
   targets: readonly Target[];
   fallbacks: readonly Fallback[];
@@ -46,7 +34,11 @@ export function passesModelThrough(route: RouteSteps): boolean {
   return route.targets.some((t) => t.model === '*') || route.fallbacks.some((f) => f.model === '*');
 }
 
-/** The try order once the weighted pick is made: `chosen`, then the fallbacks, without repeats. */
+/**
+ * The order in which targets are tried once the weighted pick is made: `chosen`, then the
+ * fallbacks in order, without repeats. A '*' model means "the model name the client asked
+ * for" (pass-through routes).
+ */
 export function stepsFrom(route: RouteSteps, chosen: Target, requestedModel: string): Step[] {
   const seen = new Set<string>();
   const out: Step[] = [];

@@ -43,19 +43,12 @@ export const UNIQUE_VIOLATION = '23505';
  * element by element, which showed as the largest allocator of a batched insert's rows.
  */
 export function arrayLiteral(values: readonly (string | number | boolean | null)[]): string {
-  const parts = new Array<string>(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    parts[i] =
-      v === null || v === undefined
-        ? 'NULL'
-        : typeof v === 'string'
-          ? `"${v.replace(/[\\"]/g, '\\$&')}"`
-          : typeof v === 'boolean'
-            ? v
-              ? 't'
-              : 'f'
-            : String(v);
-  }
-  return `{${parts.join(',')}}`;
+  return `{${values.map(arrayElement).join(',')}}`;
+}
+
+function arrayElement(v: string | number | boolean | null): string {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'string') return `"${v.replace(/[\\"]/g, '\\$&')}"`;
+  if (typeof v === 'boolean') return v ? 't' : 'f';
+  return String(v);
 }
