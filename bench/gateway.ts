@@ -121,6 +121,8 @@ const rows: Row[] = [];
 const scrapes = { tried: 0, failed: 0 };
 const streamRows: Row[] = [];
 try {
+  // --cpu-prof: each target process (forwarder, Rampart) writes a V8 CPU profile on exit.
+  const nodeArgs = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : [];
   const upstream = await startScript(
     'fake-upstream',
     'fake-upstream.ts',
@@ -142,11 +144,11 @@ try {
       'forwarder.ts',
       ['--upstream', upstream.url],
       logDir,
+      nodeArgs,
     );
     children.push(fwd);
     targets.push({ label: FORWARDER, url: fwd.url, key: 'sk-fake-bench', pid: fwd.child.pid });
   }
-  const nodeArgs = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : [];
   const variants = [
     { want: 'off', label: OFF, policies: 'off' as const, workers: undefined },
     { want: 'on', label: ON, policies: 'on' as const, workers: undefined },

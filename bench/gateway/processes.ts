@@ -105,10 +105,11 @@ export function startScript(
   file: string,
   args: string[],
   logDir: string,
+  nodeArgs: string[] = [],
 ): Promise<BenchProcess> {
   return startProcess({
     name,
-    args: ['--import', 'tsx', join(REPO_ROOT, 'bench/gateway', file), ...args],
+    args: [...nodeArgs, '--import', 'tsx', join(REPO_ROOT, 'bench/gateway', file), ...args],
     env: {},
     logDir,
     ready: /^LISTENING (\d+)$/m,
