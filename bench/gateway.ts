@@ -20,6 +20,7 @@
  *   npm run bench:gateway -- [--warmup S] [--duration S] [--stream-duration S]
  *                            [--concurrency 1,16,64] [--targets direct,forwarder,off,on,workers]
  *                            [--workers N] [--chunk-gap-ms N] [--log-level info] [--cpu-prof DIR]
+ *                            [--node-flags "--trace-gc ..."]
  *
  * Besides latency and req/s it prints the CPU each request cost the target's processes and the
  * PostgreSQL and Redis servers (from /proc), a figure that does not move with the load generator.
@@ -66,6 +67,8 @@ const { values: args } = parseArgs({
     'chunk-gap-ms': { type: 'string', default: '1' },
     'log-level': { type: 'string', default: 'info' },
     'cpu-prof': { type: 'string' },
+    // V8/Node flags for the forwarder and Rampart processes (e.g. --trace-gc; output in the logs).
+    'node-flags': { type: 'string', default: '' },
   },
 });
 const seconds = (s: string | undefined): number => Math.round(Number(s) * 1000);
@@ -120,9 +123,13 @@ const redisUrl = process.env.REDIS_URL || undefined;
 const rows: Row[] = [];
 const scrapes = { tried: 0, failed: 0 };
 const streamRows: Row[] = [];
+let upstreamPid: number | undefined;
 try {
   // --cpu-prof: each target process (forwarder, Rampart) writes a V8 CPU profile on exit.
-  const nodeArgs = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : [];
+  const nodeArgs = [
+    ...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : []),
+    ...(args['node-flags'] ?? '').split(/\s+/).filter(Boolean),
+  ];
   const upstream = await startScript(
     'fake-upstream',
     'fake-upstream.ts',
@@ -130,6 +137,7 @@ try {
     logDir,
   );
   children.push(upstream);
+  upstreamPid = upstream.child.pid;
   const targets: Target[] = [];
   if (wanted.has('direct'))
     targets.push({
@@ -222,6 +230,7 @@ try {
         : undefined;
     try {
       const pid = t.pid;
+      const behind = t.label === DIRECT ? undefined : upstreamPid;
       const result = await runClosedLoop({
         ...spec,
         url: t.url,
@@ -229,6 +238,13 @@ try {
         headers: headers(t.key),
         cpu: {
           ...(pid === undefined ? {} : { target: () => treeCpuSeconds(pid) }),
+          // The rest of the box: the load generator (this process) and, behind a gateway, the
+          // fake upstream. On two cores they compete with the target for the same CPU.
+          load: () => {
+            const u = process.cpuUsage();
+            return (u.user + u.system) / 1e6;
+          },
+          ...(behind === undefined ? {} : { upstream: () => treeCpuSeconds(behind) }),
           // PostgreSQL and Redis share the cores; what Rampart makes them do is part of its cost.
           ...(t.rampart ? { stores: () => commandCpuSeconds(STORE_PROCESSES) } : {}),
         },
@@ -268,7 +284,7 @@ try {
     });
 
   console.log(
-    '\nNon-streaming chat completions (ms; + = added over the direct call at the same concurrency; self = x-rampart-overhead-ms;\ncpu = CPU µs per request of the target process tree; stores = of the PostgreSQL and Redis servers, during the window)\n',
+    '\nNon-streaming chat completions (ms; + = added over the direct call at the same concurrency; self = x-rampart-overhead-ms;\ncpu = CPU µs per request of the target process tree; stores = of the PostgreSQL and Redis servers; upstream = of the\nfake upstream behind a gateway; load = of the load generator (this process), all during the window)\n',
   );
   console.log(requestTable(rows, DIRECT));
   console.log('\nStreaming, concurrency 1: time to first SSE data chunk (ms)\n');

@@ -3,7 +3,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, createTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
-import { startFakeOpenAI, type FakeUpstream } from './fakes/fake-openai-upstream.js';
+import { startFakeOpenAI, VERBATIM_BODY, type FakeUpstream } from './fakes/fake-openai-upstream.js';
 
 const MASTER_KEY = Buffer.alloc(32, 42).toString('base64');
 const PROVIDER_KEY = 'sk-upstream-SECRET-7f3a9c1e5b2d4680';
@@ -96,6 +96,7 @@ describe.each(testDrivers())('LLM gateway through the openai SDK (%s)', (driver)
       ],
       ['strict', [{ provider: 'main', model: 'reject-400', weight: 1 }], []],
       ['emb', [{ provider: 'main', model: 'text-embedding-3-small', weight: 1 }], []],
+      ['verbatim', [{ provider: 'main', model: 'verbatim', weight: 1 }], []],
     ] as const) {
       const r = await call('POST', '/v1/routes', a.ownerKey, { alias, targets, fallbacks });
       expect(r.statusCode, r.body).toBe(201);
@@ -195,6 +196,22 @@ describe.each(testDrivers())('LLM gateway through the openai SDK (%s)', (driver)
     });
     // gpt-4o-mini built-in: $0.15 / 1M input, $0.60 / 1M output.
     expect(Number(usage.cost_usd)).toBeCloseTo((6 * 0.15 + 3 * 0.6) / 1e6, 15);
+  });
+
+  it('an OpenAI-compatible answer is relayed byte for byte, and still metered from its usage', async () => {
+    const res = await call('POST', '/v1/chat/completions', a.ownerKey, {
+      model: 'verbatim',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(res.body).toBe(VERBATIM_BODY);
+    const usage = await usageFor(String(res.headers['x-request-id']));
+    expect(usage).toMatchObject({
+      target_model: 'verbatim',
+      prompt_tokens: 4,
+      completion_tokens: 2,
+    });
   });
 
   it('chat (streaming): deltas assemble to the answer; the usage chunk appears only when asked; usage is metered either way', async () => {
@@ -315,7 +332,7 @@ describe.each(testDrivers())('LLM gateway through the openai SDK (%s)', (driver)
   it('GET /v1/models lists the aliases', async () => {
     const models = [];
     for await (const m of client.models.list()) models.push(m.id);
-    expect(models.sort()).toEqual(['default', 'down', 'emb', 'flaky', 'strict']);
+    expect(models.sort()).toEqual(['default', 'down', 'emb', 'flaky', 'strict', 'verbatim']);
   });
 
   it('falls back in order when the chosen target answers 5xx; fails clearly when every target fails', async () => {

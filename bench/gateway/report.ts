@@ -54,6 +54,8 @@ export function requestTable(rows: Row[], direct: string): string {
       Number.isFinite(own) ? f3(own) : '',
       cpuPerRequest(result, 'target'),
       cpuPerRequest(result, 'stores'),
+      cpuPerRequest(result, 'upstream'),
+      cpuPerRequest(result, 'load'),
       errorsOf(result) || '0',
     ];
   });
@@ -70,6 +72,8 @@ export function requestTable(rows: Row[], direct: string): string {
       'self p50',
       'cpu µs',
       'stores µs',
+      'upstream µs',
+      'load µs',
       'non-2xx',
     ],
     body,

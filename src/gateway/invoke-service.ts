@@ -25,22 +25,37 @@ import {
 /**
  * overheadMs: time spent in Rampart rather than in the upstream call that answered.
  * rateLimitHeaders: the x-ratelimit-* of the limits that admitted the request.
+ * raw: the body's JSON text exactly as the upstream sent it, when the adapter relays the upstream
+ * body unchanged; sent as it is, so the body is not serialized again.
  */
 export type ChatResult = (
-  | { kind: 'json'; body: Record<string, unknown>; overheadMs: number; cache?: 'hit' | 'miss' }
+  | {
+      kind: 'json';
+      body: Record<string, unknown>;
+      raw?: string;
+      overheadMs: number;
+      cache?: 'hit' | 'miss';
+    }
   | { kind: 'stream'; stream: Readable; overheadMs: number }
 ) & { rateLimitHeaders?: Record<string, string> };
 
 export interface EmbeddingsResult {
   body: Record<string, unknown>;
+  raw?: string;
   overheadMs: number;
   cache?: 'hit' | 'miss';
   rateLimitHeaders?: Record<string, string>;
 }
 
-async function readJson(res: UpstreamResponse, attempt: Attempt, meter: RequestMeter) {
+/** The upstream's JSON body, parsed, and its text (which may be relayed as it is). */
+async function readJson(
+  res: UpstreamResponse,
+  attempt: Attempt,
+  meter: RequestMeter,
+): Promise<{ json: unknown; text: string }> {
   try {
-    return (await res.body.json()) as unknown;
+    const text = await res.body.text();
+    return { json: JSON.parse(text) as unknown, text };
   } catch {
     meter.fail(attempt, 502);
     throw new UpstreamFailed(`Provider '${attempt.provider}' sent a malformed response.`);
@@ -197,7 +212,7 @@ export class GatewayService {
       meter,
     );
     if (!stream) {
-      const json = await readJson(res, attempt, meter);
+      const { json, text } = await readJson(res, attempt, meter);
       const upstreamMs = performance.now() - upstreamStart;
       const out = attempt.adapter.chatResponse(json);
       // No usage from the provider: estimate it offline rather than meter nothing.
@@ -210,6 +225,7 @@ export class GatewayService {
         body: out.body,
         overheadMs: performance.now() - meter.started - upstreamMs,
       };
+      if (attempt.adapter.relaysBody === true && out.body === json) result.raw = text;
       if (plan) result.cache = 'miss';
       return result;
     }
@@ -305,7 +321,7 @@ export class GatewayService {
       signal,
       meter,
     );
-    const json = await readJson(res, attempt, meter);
+    const { json, text } = await readJson(res, attempt, meter);
     const upstreamMs = performance.now() - upstreamStart;
     const out = attempt.adapter.embeddingsResponse?.(json) ?? { body: {}, usage: undefined };
     const usage = out.usage ?? {
@@ -319,6 +335,7 @@ export class GatewayService {
       body: out.body,
       overheadMs: performance.now() - meter.started - upstreamMs,
     };
+    if (attempt.adapter.relaysBody === true && out.body === json) result.raw = text;
     if (plan) result.cache = 'miss';
     return result;
   }

@@ -19,6 +19,17 @@ function abortOnDisconnect(reply: FastifyReply): ClientCancel {
   return cancel;
 }
 
+/** A JSON answer: the upstream's own text when it is relayed unchanged, else the object. */
+function jsonBody(
+  reply: FastifyReply,
+  result: { body: Record<string, unknown>; raw?: string | undefined },
+): Record<string, unknown> | string {
+  if (result.raw === undefined) return result.body;
+  // A string with a JSON content type goes out as it is (Fastify serializes only objects).
+  reply.type('application/json; charset=utf-8');
+  return result.raw;
+}
+
 /** The OpenAI-compatible surface: errors in OpenAI's `{ error: {…} }` shape. */
 export function gatewayOpenAIRoutes(gateway: GatewayService): AnyRoute[] {
   return [
@@ -44,7 +55,7 @@ export function gatewayOpenAIRoutes(gateway: GatewayService): AnyRoute[] {
         if (result.rateLimitHeaders) reply.headers(result.rateLimitHeaders);
         if (result.kind === 'json') {
           if (result.cache) reply.header(CACHE_HEADER, result.cache);
-          return result.body;
+          return jsonBody(reply, result);
         }
         reply.header('content-type', 'text/event-stream; charset=utf-8');
         reply.header('cache-control', 'no-cache');
@@ -72,7 +83,7 @@ export function gatewayOpenAIRoutes(gateway: GatewayService): AnyRoute[] {
         if (result.cache) reply.header(CACHE_HEADER, result.cache);
         reply.header(OVERHEAD_HEADER, result.overheadMs.toFixed(3));
         if (result.rateLimitHeaders) reply.headers(result.rateLimitHeaders);
-        return result.body;
+        return jsonBody(reply, result);
       },
     }),
     route({

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { HotCounter, HotHistogram } from '../platform/telemetry/hot-metrics.js';
 import { AppError } from '../platform/http/errors.js';
 import type { Attempt } from './attempts.js';
 import { builtinPrice, type ModelPrice } from './prices.js';
@@ -35,59 +36,60 @@ export function rejectionOf(err: unknown): { reason: string; scope: string } | u
 
 /**
  * The gateway's Prometheus metrics. Labels are bounded: endpoint, alias, provider name and
- * target model, status, cache result — never tenant or key ids.
+ * target model, status, cache result — never tenant or key ids. The per-request ones are hot-path
+ * metrics (see hot-metrics.ts); the circuit gauge is prom-client's, filled at scrape time.
  */
 export class GatewayMetrics {
-  readonly requests: Counter<'endpoint' | 'alias' | 'provider' | 'model' | 'status' | 'cache'>;
-  readonly tokens: Counter<'provider' | 'model' | 'type'>;
-  readonly cost: Counter<'provider' | 'model'>;
-  readonly upstreamLatency: Histogram<'endpoint' | 'provider' | 'model'>;
-  readonly timeToFirstToken: Histogram<'provider' | 'model'>;
-  readonly overhead: Histogram<'endpoint' | 'stream'>;
-  readonly rejections: Counter<'reason' | 'scope'>;
+  readonly requests: HotCounter<'endpoint' | 'alias' | 'provider' | 'model' | 'status' | 'cache'>;
+  readonly tokens: HotCounter<'provider' | 'model' | 'type'>;
+  readonly cost: HotCounter<'provider' | 'model'>;
+  readonly upstreamLatency: HotHistogram<'endpoint' | 'provider' | 'model'>;
+  readonly timeToFirstToken: HotHistogram<'provider' | 'model'>;
+  readonly overhead: HotHistogram<'endpoint' | 'stream'>;
+  readonly rejections: HotCounter<'reason' | 'scope'>;
 
   constructor(registry: Registry, policies: TargetPolicies) {
     const registers = [registry];
-    this.requests = new Counter({
+    this.requests = new HotCounter({
       name: 'rampart_gateway_requests_total',
       help: 'Gateway requests by endpoint, alias, provider, target model, status and cache result (hit, miss, off).',
       labelNames: ['endpoint', 'alias', 'provider', 'model', 'status', 'cache'],
       registers,
     });
-    this.tokens = new Counter({
+    this.tokens = new HotCounter({
       name: 'rampart_gateway_tokens_total',
       help: 'Tokens metered from upstream answers by type (input, output, cached input); cache hits consume none.',
       labelNames: ['provider', 'model', 'type'],
       registers,
     });
-    this.cost = new Counter({
+    this.cost = new HotCounter({
       name: 'rampart_gateway_cost_usd_total',
       help: 'Cost of upstream calls in USD at the price the request was costed at.',
       labelNames: ['provider', 'model'],
       registers,
     });
-    this.upstreamLatency = new Histogram({
+    this.upstreamLatency = new HotHistogram({
       name: 'rampart_gateway_upstream_latency_seconds',
       help: 'Duration of the upstream call that answered (to the end of the body or stream).',
       labelNames: ['endpoint', 'provider', 'model'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.timeToFirstToken = new Histogram({
+    this.timeToFirstToken = new HotHistogram({
       name: 'rampart_gateway_time_to_first_token_seconds',
       help: 'Streams: from the request reaching the gateway to the first chunk sent to the client.',
       labelNames: ['provider', 'model'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.overhead = new Histogram({
+    this.overhead = new HotHistogram({
       name: 'rampart_gateway_overhead_seconds',
       help: 'Time spent in Rampart rather than upstream (the x-rampart-overhead-ms header).',
       labelNames: ['endpoint', 'stream'],
       buckets: OVERHEAD_BUCKETS,
       registers,
     });
-    this.rejections = new Counter({
+    this.rejections = new HotCounter({
       name: 'rampart_gateway_rejections_total',
       help: 'Requests turned away before the upstream call, by reason (rate_limited, budget_exceeded, model_not_allowed) and scope.',
       labelNames: ['reason', 'scope'],

@@ -62,6 +62,14 @@ function promptTokens(messages: unknown): number {
   );
 }
 
+/** What model 'verbatim' answers, byte for byte. */
+export const VERBATIM_BODY = `{
+  "id": "chatcmpl-verbatim", "object": "chat.completion", "created": 1.0e9,
+  "model": "verbatim", "vendor_extension": {"score": 1.50, "note": "caf\\u00e9"},
+  "choices": [{"index": 0, "message": {"role": "assistant", "content": "as sent"}, "finish_reason": "stop"}],
+  "usage": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}
+}`;
+
 function json(
   res: ServerResponse,
   status: number,
@@ -265,6 +273,12 @@ async function handle(
   if (model === 'malformed') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end('{"id":"chatcmpl-broken","object":"chat.completion","choices":[{"ind');
+    return;
+  }
+  if (model === 'verbatim') {
+    // Formatting and fields that a parse and re-serialize would change: the gateway relays it as is.
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(VERBATIM_BODY);
     return;
   }
   if (req.method === 'POST' && req.url === '/v1/chat/completions') return chat(body, res);

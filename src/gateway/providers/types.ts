@@ -49,6 +49,11 @@ export interface StreamTranslator {
 /** One provider type's translation to and from the OpenAI wire format. */
 export interface ProviderAdapter {
   readonly type: ProviderType;
+  /**
+   * True when chatResponse and embeddingsResponse return the parsed upstream object itself,
+   * unchanged (never mutated): the upstream's bytes are then relayed instead of re-serialized.
+   */
+  readonly relaysBody?: boolean;
   chatRequest(provider: ProviderConfig, body: ChatRequest, model: string): UpstreamCall;
   chatResponse(json: unknown): { body: Record<string, unknown>; usage: Usage | undefined };
   chatStream(opts: { includeUsage: boolean }): StreamTranslator;

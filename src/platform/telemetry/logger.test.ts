@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
-import { createLogger, makeScrubber } from './logger.js';
+import pino from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { cachedIsoTime, createLogger, makeScrubber } from './logger.js';
 
 class Sink extends Writable {
   text = '';
@@ -16,6 +17,9 @@ describe('makeScrubber', () => {
     expect(
       scrub('a s3cret-value-123 b rmp_abcdefghijklmnop1234 c Bearer eyJhbGciOi.xyz d abc'),
     ).toBe('a [REDACTED] b rmp_[REDACTED] c Bearer [REDACTED] d abc');
+    expect(scrub('BEARER abcdefghij and bearer\tklmnopqrst')).toBe(
+      'BEARER [REDACTED] and bearer\t[REDACTED]',
+    );
   });
 
   it('masks the longer of two overlapping secrets whole', () => {
@@ -29,6 +33,22 @@ describe('makeScrubber', () => {
     const line = JSON.stringify({ msg: `failed with ${secret}` });
     expect(line).not.toContain(secret);
     expect(scrub(line)).toBe(JSON.stringify({ msg: 'failed with [REDACTED]' }));
+  });
+});
+
+describe('cachedIsoTime', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("formats as pino's isoTime and follows the clock to the millisecond", () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-12-04T10:00:00.001Z'));
+    expect(cachedIsoTime()).toBe(',"time":"2026-12-04T10:00:00.001Z"');
+    expect(cachedIsoTime()).toBe(pino.stdTimeFunctions.isoTime());
+    vi.setSystemTime(new Date('2026-12-04T10:00:00.002Z'));
+    expect(cachedIsoTime()).toBe(',"time":"2026-12-04T10:00:00.002Z"');
+    // A clock stepped backwards is followed too.
+    vi.setSystemTime(new Date('2026-12-04T09:59:59.999Z'));
+    expect(cachedIsoTime()).toBe(',"time":"2026-12-04T09:59:59.999Z"');
   });
 });
 

@@ -1,16 +1,17 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotHistogram } from './hot-metrics.js';
 import type { PoolStats } from '../db/types.js';
 
 /** The process's Prometheus registry and the metrics every request touches. One per app, so tests can build several. */
 export class Metrics {
   readonly registry = new Registry();
-  readonly httpDuration: Histogram<'route' | 'method' | 'status_code'>;
+  readonly httpDuration: HotHistogram<'route' | 'method' | 'status_code'>;
   readonly authFailures: Counter<'reason'>;
 
   constructor(opts: { poolStats: () => PoolStats; defaultMetrics?: boolean }) {
     if (opts.defaultMetrics !== false)
       collectDefaultMetrics({ register: this.registry, prefix: 'rampart_' });
-    this.httpDuration = new Histogram({
+    this.httpDuration = new HotHistogram({
       name: 'rampart_http_request_duration_seconds',
       help: 'HTTP request duration by route template, method and status.',
       labelNames: ['route', 'method', 'status_code'],

@@ -75,6 +75,8 @@ class OpenAIStream implements StreamTranslator {
 
 export const openAIAdapter: ProviderAdapter = {
   type: 'openai',
+  // The responses are OpenAI's format already: read for usage, relayed byte for byte.
+  relaysBody: true,
 
   chatRequest(p: ProviderConfig, body: ChatRequest, model: string): UpstreamCall {
     const out: Record<string, unknown> = { ...body, model };

@@ -1,0 +1,108 @@
+import { AggregatorRegistry, Counter, Histogram, Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { HotCounter, HotHistogram } from './hot-metrics.js';
+
+const BUCKETS = [0.001, 0.01, 0.1, 1];
+
+/** The same observations into prom-client's metrics and the hot ones, each in its own registry. */
+function pair() {
+  const prom = new Registry();
+  const hot = new Registry();
+  const labelNames = ['route', 'status'] as const;
+  const spec = { name: 'x_requests_total', help: 'Requests.', labelNames };
+  const hist = { name: 'x_duration_seconds', help: 'Duration.', labelNames, buckets: BUCKETS };
+  const m = {
+    promCounter: new Counter({ ...spec, labelNames: [...labelNames], registers: [prom] }),
+    hotCounter: new HotCounter({ ...spec, registers: [hot] }),
+    promHist: new Histogram({ ...hist, labelNames: [...labelNames], registers: [prom] }),
+    hotHist: new HotHistogram({ ...hist, registers: [hot] }),
+  };
+  const record = (labels: { route: string; status: string | number }, v: number) => {
+    m.promCounter.inc({ route: labels.route, status: String(labels.status) });
+    m.hotCounter.inc(labels);
+    m.promHist.observe({ route: labels.route, status: String(labels.status) }, v);
+    m.hotHist.observe(labels, v);
+  };
+  return { prom, hot, record, ...m };
+}
+
+describe('hot-path metrics', () => {
+  it('expose exactly what prom-client exposes for the same observations', async () => {
+    const { prom, hot, record } = pair();
+    const seen: [string, string | number, number][] = [
+      ['/a', 200, 0.0004],
+      ['/a', '200', 0.001], // on a bound: counts in that bucket (le is inclusive)
+      ['/a', 500, 0.05],
+      ['/b "quoted"\\', 200, 3], // above every bound: only +Inf; label escaping
+      ['/a', 200, 0.2],
+    ];
+    for (const [route, status, v] of seen) record({ route, status }, v);
+    expect(await hot.metrics()).toBe(await prom.metrics());
+    // The JSON form (what cluster workers send) carries the same samples; prom-client adds
+    // empty exemplar fields.
+    const samples = async (r: Registry) =>
+      (await r.getMetricsAsJSON()).map((m) => ({
+        ...m,
+        values: m.values.map((v) => ({
+          labels: v.labels,
+          value: v.value,
+          metricName: (v as { metricName?: string }).metricName,
+        })),
+      }));
+    expect(await samples(hot)).toEqual(await samples(prom));
+  });
+
+  it('numbers and their strings are one series', () => {
+    const { hotCounter } = pair();
+    hotCounter.inc({ route: '/a', status: 200 });
+    hotCounter.inc({ route: '/a', status: '200' }, 2);
+    expect(hotCounter.get().values).toEqual([{ labels: { route: '/a', status: '200' }, value: 3 }]);
+  });
+
+  it('aggregate across cluster workers like prom-client metrics', async () => {
+    const a = pair();
+    const b = pair();
+    a.record({ route: '/a', status: 200 }, 0.005);
+    b.record({ route: '/a', status: 200 }, 0.5);
+    b.record({ route: '/c', status: 404 }, 0.0001);
+    const promText = (
+      await AggregatorRegistry.aggregate([
+        await a.prom.getMetricsAsJSON(),
+        await b.prom.getMetricsAsJSON(),
+      ]).metrics()
+    ).trim();
+    const hotText = (
+      await AggregatorRegistry.aggregate([
+        await a.hot.getMetricsAsJSON(),
+        await b.hot.getMetricsAsJSON(),
+      ]).metrics()
+    ).trim();
+    expect(hotText).toBe(promText);
+    expect(hotText).toContain('x_requests_total{route="/a",status="200"} 2');
+  });
+
+  it('refuse what Prometheus cannot represent, and reset with the registry', async () => {
+    const { hot, hotCounter, hotHist } = pair();
+    expect(() => hotCounter.inc({ route: '/a', status: 200 }, -1)).toThrow(RangeError);
+    expect(() => hotHist.observe({ route: '/a', status: 200 }, Number.NaN)).toThrow(RangeError);
+    expect(
+      () =>
+        new HotHistogram({ name: 'y', help: 'y', labelNames: ['le'], buckets: [1], registers: [] }),
+    ).toThrow(/reserved/);
+    expect(
+      () =>
+        new HotCounter({ name: 'x_requests_total', help: '', labelNames: [], registers: [hot] }),
+    ).toThrow(/already been registered/);
+    hotCounter.inc({ route: '/a', status: 200 });
+    hot.resetMetrics();
+    expect(hotCounter.get().values).toEqual([]);
+  });
+
+  it('a metric without labels has one series', () => {
+    const r = new Registry();
+    const c = new HotCounter({ name: 'z_total', help: 'z', labelNames: [], registers: [r] });
+    c.inc({});
+    c.inc({}, 4);
+    expect(c.get().values).toEqual([{ labels: {}, value: 5 }]);
+  });
+});
