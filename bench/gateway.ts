@@ -20,7 +20,8 @@
  *   npm run bench:gateway -- [--warmup S] [--duration S] [--stream-duration S]
  *                            [--concurrency 1,16,64] [--targets direct,forwarder,off,on,workers]
  *                            [--workers N] [--chunk-gap-ms N] [--log-level info] [--cpu-prof DIR]
- *                            [--node-flags "--trace-gc ..."]
+ *                            [--node-flags="--trace-gc ..."]
+ *                            [--rampart-env NAME=value ...] [--compare DIR]
  *
  * Besides latency and req/s it prints the CPU each request cost the target's processes and the
  * PostgreSQL and Redis servers (from /proc), a figure that does not move with the load generator.
@@ -32,7 +33,13 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { runClosedLoop, summarize, type LoadResult, type LoadSpec } from './gateway/load.js';
+import {
+  mergeResults,
+  runClosedLoop,
+  summarize,
+  type LoadResult,
+  type LoadSpec,
+} from './gateway/load.js';
 import { startScript, type BenchProcess } from './gateway/processes.js';
 import {
   BENCH_MODEL,
@@ -69,6 +76,10 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     // V8/Node flags for the forwarder and Rampart processes (e.g. --trace-gc; output in the logs).
     'node-flags': { type: 'string', default: '' },
+    // Settings for the Rampart processes, e.g. --rampart-env GATEWAY_USAGE_BATCH_MAX=50 (repeatable).
+    'rampart-env': { type: 'string', multiple: true, default: [] },
+    // Another checkout (with its node_modules) run as one more "all on" target, next to this one.
+    compare: { type: 'string' },
   },
 });
 const seconds = (s: string | undefined): number => Math.round(Number(s) * 1000);
@@ -79,6 +90,13 @@ const concurrencies = (args.concurrency ?? '')
   .split(',')
   .map(Number)
   .filter((n) => n > 0);
+const settings = Object.fromEntries(
+  (args['rampart-env'] ?? []).map((kv) => {
+    const at = kv.indexOf('=');
+    if (at < 1) throw new Error(`--rampart-env wants NAME=value, got '${kv}'`);
+    return [kv.slice(0, at), kv.slice(at + 1)];
+  }),
+);
 const wanted = new Set((args.targets ?? '').split(','));
 const logDir = mkdtempSync(join(tmpdir(), 'rampart-bench-gateway-'));
 
@@ -86,6 +104,9 @@ const DIRECT = 'direct upstream';
 const FORWARDER = 'bare forwarder';
 const OFF = 'rampart, policies off';
 const ON = 'rampart, all on';
+const compareLabel = `${ON} (${args.compare ?? ''})`;
+/** --compare: rounds per row, alternating which build goes first. */
+const COMPARE_ROUNDS = 4;
 const workerCount = Number(args.workers);
 const WORKERS = `rampart, all on, ${workerCount} workers`;
 
@@ -160,16 +181,28 @@ try {
   const variants = [
     { want: 'off', label: OFF, policies: 'off' as const, workers: undefined },
     { want: 'on', label: ON, policies: 'on' as const, workers: undefined },
+    ...(args.compare
+      ? [
+          {
+            want: 'on',
+            label: compareLabel,
+            policies: 'on' as const,
+            workers: undefined,
+            checkout: args.compare,
+          },
+        ]
+      : []),
     { want: 'workers', label: WORKERS, policies: 'on' as const, workers: workerCount },
   ];
-  for (const { want, label, policies, workers } of variants) {
+  for (const variant of variants) {
+    const { want, label, policies, workers } = variant;
     if (!wanted.has(want)) continue;
     if (workers !== undefined && (!database.env.DATABASE_URL || !(workerCount > 1))) {
       console.log(`(skipping "${label}": several workers need DATABASE_URL and --workers above 1)`);
       continue;
     }
     const r = await startRampart({
-      name: `rampart-${want}`,
+      name: 'checkout' in variant ? `rampart-${want}-compare` : `rampart-${want}`,
       policies,
       workers,
       upstreamUrl: upstream.url,
@@ -178,6 +211,8 @@ try {
       logLevel: args['log-level'] ?? 'info',
       logDir,
       nodeArgs,
+      settings,
+      ...('checkout' in variant ? { checkout: variant.checkout } : {}),
     });
     children.push(r);
     targets.push({
@@ -259,29 +294,50 @@ try {
     }
   };
 
+  // With --compare, the two "all on" builds run in alternating rounds (A B B A A B B A): an A/A
+  // run showed the second of two adjacent rows up to a third faster on this VM, whatever it ran.
+  const compared = args.compare
+    ? targets.filter((t) => t.label === ON || t.label === compareLabel)
+    : [];
+  const measure = async (spec: Omit<LoadSpec, 'url' | 'headers' | 'path'>): Promise<Row[]> => {
+    const out: Row[] = [];
+    for (const t of targets) {
+      if (compared.length === 2 && compared.includes(t)) continue;
+      out.push({ target: t.label, result: await run(t, spec) });
+    }
+    if (compared.length !== 2) return out;
+    const merged = new Map<Target, LoadResult>();
+    for (let round = 0; round < COMPARE_ROUNDS; round++) {
+      const order = round % 2 === 0 ? compared : [...compared].reverse();
+      for (const t of order) {
+        const r = await run(t, {
+          ...spec,
+          warmupMs: Math.min(spec.warmupMs, 1000),
+          durationMs: Math.round(spec.durationMs / COMPARE_ROUNDS),
+        });
+        const before = merged.get(t);
+        merged.set(t, before ? mergeResults(before, r) : r);
+      }
+    }
+    for (const t of compared) {
+      const result = merged.get(t);
+      if (result) out.push({ target: t.label, result });
+    }
+    return out;
+  };
   for (const c of concurrencies)
-    for (const t of targets)
-      rows.push({
-        target: t.label,
-        result: await run(t, {
-          body: chatBody,
-          stream: false,
-          concurrency: c,
-          warmupMs,
-          durationMs,
-        }),
-      });
-  for (const t of targets)
-    streamRows.push({
-      target: t.label,
-      result: await run(t, {
-        body: streamBody,
-        stream: true,
-        concurrency: 1,
-        warmupMs,
-        durationMs: streamMs,
-      }),
-    });
+    rows.push(
+      ...(await measure({ body: chatBody, stream: false, concurrency: c, warmupMs, durationMs })),
+    );
+  streamRows.push(
+    ...(await measure({
+      body: streamBody,
+      stream: true,
+      concurrency: 1,
+      warmupMs,
+      durationMs: streamMs,
+    })),
+  );
 
   console.log(
     '\nNon-streaming chat completions (ms; + = added over the direct call at the same concurrency; self = x-rampart-overhead-ms;\ncpu = CPU µs per request of the target process tree; stores = of the PostgreSQL and Redis servers; upstream = of the\nfake upstream behind a gateway; load = of the load generator (this process), all during the window)\n',

@@ -38,6 +38,28 @@ export interface LoadSpec {
   cpu?: Record<string, () => number>;
 }
 
+/** Two runs of the same target and spec as one (rounds of an interleaved comparison). */
+export function mergeResults(a: LoadResult, b: LoadResult): LoadResult {
+  const statuses = new Map(a.statuses);
+  for (const [status, n] of b.statuses) statuses.set(status, (statuses.get(status) ?? 0) + n);
+  const cpuSeconds = { ...a.cpuSeconds };
+  for (const [probe, v] of Object.entries(b.cpuSeconds))
+    cpuSeconds[probe] = (cpuSeconds[probe] ?? 0) + v;
+  return {
+    concurrency: a.concurrency,
+    seconds: a.seconds + b.seconds,
+    ok: a.ok + b.ok,
+    okTotal: a.okTotal + b.okTotal,
+    latencyMs: a.latencyMs.concat(b.latencyMs),
+    ttftMs: a.ttftMs.concat(b.ttftMs),
+    overheadMs: a.overheadMs.concat(b.overheadMs),
+    statuses,
+    failures: a.failures + b.failures,
+    firstError: a.firstError ?? b.firstError,
+    cpuSeconds,
+  };
+}
+
 const nowNs = (): bigint => process.hrtime.bigint();
 const ms = (ns: bigint): number => Number(ns) / 1e6;
 

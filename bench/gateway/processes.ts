@@ -31,11 +31,13 @@ export async function startProcess(opts: {
   /** A log line whose first group is the port, or a port whose `/healthz` answers 200 when ready. */
   ready: RegExp | { port: number };
   timeoutMs?: number;
+  /** Where to run (default: this checkout). */
+  cwd?: string;
 }): Promise<BenchProcess> {
   const logPath = join(opts.logDir, `${opts.name.replace(/[^a-z0-9-]+/gi, '-')}.log`);
   const fd = openSync(logPath, 'w');
   const child = spawn(process.execPath, opts.args, {
-    cwd: REPO_ROOT,
+    cwd: opts.cwd ?? REPO_ROOT,
     // Exactly these settings plus PATH/HOME, so nothing from the shell changes what is measured.
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...opts.env },
     stdio: ['ignore', fd, fd],

@@ -109,6 +109,10 @@ export async function startRampart(opts: {
   logLevel: string;
   logDir: string;
   nodeArgs: string[];
+  /** Settings for the Rampart processes beyond the bench's own (--rampart-env). */
+  settings?: Record<string, string>;
+  /** Another checkout whose `bin/rampart.js` to run (--compare), instead of this one. */
+  checkout?: string;
   /** RAMPART_WORKERS: serving processes (more than 1 needs a PostgreSQL database). */
   workers?: number;
 }): Promise<BenchRampart> {
@@ -134,6 +138,7 @@ export async function startRampart(opts: {
     ...(dataDir ? { RAMPART_DATA_DIR: dataDir } : {}),
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
     ...(opts.workers ? { RAMPART_WORKERS: String(opts.workers) } : {}),
+    ...opts.settings,
   };
   const proc = await startProcess({
     name: opts.name,
@@ -142,6 +147,7 @@ export async function startRampart(opts: {
     logDir: opts.logDir,
     ready: { port },
     timeoutMs: 120_000,
+    ...(opts.checkout ? { cwd: opts.checkout } : {}),
   }).catch((err: unknown) => {
     removeData();
     throw err;

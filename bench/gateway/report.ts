@@ -41,7 +41,7 @@ export function requestTable(rows: Row[], direct: string): string {
       (r) => r.target === direct && r.result.concurrency === result.concurrency,
     );
     const d = base ? summarize(base.result.latencyMs) : undefined;
-    const own = result.overheadMs.length ? summarize(result.overheadMs).p50 : Number.NaN;
+    const own = result.overheadMs.length ? summarize(result.overheadMs) : undefined;
     return [
       target,
       String(result.concurrency),
@@ -51,7 +51,8 @@ export function requestTable(rows: Row[], direct: string): string {
       f3(s.p99),
       target === direct || !d ? '' : signed(s.p50 - d.p50),
       target === direct || !d ? '' : signed(s.p99 - d.p99),
-      Number.isFinite(own) ? f3(own) : '',
+      own ? f3(own.p50) : '',
+      own ? f3(own.p99) : '',
       cpuPerRequest(result, 'target'),
       cpuPerRequest(result, 'stores'),
       cpuPerRequest(result, 'upstream'),
@@ -70,6 +71,7 @@ export function requestTable(rows: Row[], direct: string): string {
       '+p50 ms',
       '+p99 ms',
       'self p50',
+      'self p99',
       'cpu µs',
       'stores µs',
       'upstream µs',
