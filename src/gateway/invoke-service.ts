@@ -47,6 +47,11 @@ export interface EmbeddingsResult {
   rateLimitHeaders?: Record<string, string>;
 }
 
+/** The upstream's text, when the adapter's answer is that very object, unchanged. */
+function relayable(attempt: Attempt, body: unknown, read: { json: unknown; text: string }) {
+  return attempt.adapter.relaysBody === true && body === read.json ? read.text : undefined;
+}
+
 /** The upstream's JSON body, parsed, and its text (which may be relayed as it is). */
 async function readJson(
   res: UpstreamResponse,
@@ -212,9 +217,9 @@ export class GatewayService {
       meter,
     );
     if (!stream) {
-      const { json, text } = await readJson(res, attempt, meter);
+      const read = await readJson(res, attempt, meter);
       const upstreamMs = performance.now() - upstreamStart;
-      const out = attempt.adapter.chatResponse(json);
+      const out = attempt.adapter.chatResponse(read.json);
       // No usage from the provider: estimate it offline rather than meter nothing.
       const usage = out.usage ?? estimateChatUsage(body, responseText(out.body));
       meter.record({ attempt, usage, status: 200, upstreamMs, estimated: !out.usage });
@@ -225,7 +230,8 @@ export class GatewayService {
         body: out.body,
         overheadMs: performance.now() - meter.started - upstreamMs,
       };
-      if (attempt.adapter.relaysBody === true && out.body === json) result.raw = text;
+      const raw = relayable(attempt, out.body, read);
+      if (raw !== undefined) result.raw = raw;
       if (plan) result.cache = 'miss';
       return result;
     }
@@ -321,9 +327,9 @@ export class GatewayService {
       signal,
       meter,
     );
-    const { json, text } = await readJson(res, attempt, meter);
+    const read = await readJson(res, attempt, meter);
     const upstreamMs = performance.now() - upstreamStart;
-    const out = attempt.adapter.embeddingsResponse?.(json) ?? { body: {}, usage: undefined };
+    const out = attempt.adapter.embeddingsResponse?.(read.json) ?? { body: {}, usage: undefined };
     const usage = out.usage ?? {
       promptTokens: estimateEmbeddingTokens(body.input),
       completionTokens: 0,
@@ -335,7 +341,8 @@ export class GatewayService {
       body: out.body,
       overheadMs: performance.now() - meter.started - upstreamMs,
     };
-    if (attempt.adapter.relaysBody === true && out.body === json) result.raw = text;
+    const raw = relayable(attempt, out.body, read);
+    if (raw !== undefined) result.raw = raw;
     if (plan) result.cache = 'miss';
     return result;
   }

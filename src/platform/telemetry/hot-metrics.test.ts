@@ -65,18 +65,15 @@ describe('hot-path metrics', () => {
     a.record({ route: '/a', status: 200 }, 0.005);
     b.record({ route: '/a', status: 200 }, 0.5);
     b.record({ route: '/c', status: 404 }, 0.0001);
-    const promText = (
-      await AggregatorRegistry.aggregate([
-        await a.prom.getMetricsAsJSON(),
-        await b.prom.getMetricsAsJSON(),
-      ]).metrics()
-    ).trim();
-    const hotText = (
-      await AggregatorRegistry.aggregate([
-        await a.hot.getMetricsAsJSON(),
-        await b.hot.getMetricsAsJSON(),
-      ]).metrics()
-    ).trim();
+    const aggregated = async (side: 'prom' | 'hot') =>
+      (
+        await AggregatorRegistry.aggregate([
+          await a[side].getMetricsAsJSON(),
+          await b[side].getMetricsAsJSON(),
+        ]).metrics()
+      ).trim();
+    const promText = await aggregated('prom');
+    const hotText = await aggregated('hot');
     expect(hotText).toBe(promText);
     expect(hotText).toContain('x_requests_total{route="/a",status="200"} 2');
   });
