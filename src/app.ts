@@ -35,6 +35,7 @@ import { installRequestTelemetry } from './platform/http/observability.js';
 import { lazyRequestLogger } from './platform/telemetry/logger.js';
 import { installErrorHandling } from './platform/http/problem.js';
 import { registerRoutes } from './platform/http/route.js';
+import { newRequestId } from './platform/http/request-id.js';
 import { Metrics } from './platform/telemetry/metrics.js';
 
 export interface AppDeps {
@@ -83,9 +84,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming)
-        ? incoming
-        : crypto.randomUUID();
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
     },
     ajv: { customOptions: { coerceTypes: false } },
   });

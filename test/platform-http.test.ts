@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, createTestApp, ROOT_TOKEN, uniqueSlug, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
+import { requestIdTime } from '../src/platform/http/request-id.js';
 
 const PROBLEM = /^application\/problem\+json/;
 
@@ -38,6 +39,22 @@ describe.each(testDrivers())('HTTP platform: errors, health, metrics, OpenAPI (%
       expect(body.status).toBe(404);
       expect(body.requestId).toBe(res.headers['x-request-id']);
       expect(body.requestId.length).toBeGreaterThanOrEqual(8);
+    });
+
+    it('a request without an id gets a time-ordered UUIDv7', async () => {
+      const before = Date.now();
+      const first = await app.app.inject({ method: 'GET', url: '/healthz' });
+      const second = await app.app.inject({ method: 'GET', url: '/healthz' });
+      const ids = [first, second].map((r) => String(r.headers['x-request-id']));
+      for (const id of ids) {
+        expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+        expect(requestIdTime(id)).toBeGreaterThanOrEqual(before);
+        expect(requestIdTime(id)).toBeLessThanOrEqual(Date.now());
+      }
+      expect(ids[0]).not.toBe(ids[1]);
+      expect(requestIdTime(ids[0] as string)).toBeLessThanOrEqual(
+        requestIdTime(ids[1] as string) as number,
+      );
     });
 
     it('a well-formed incoming X-Request-Id is kept', async () => {

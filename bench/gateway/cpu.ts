@@ -19,13 +19,17 @@ function stat(pid: number): Stat | undefined {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const close = text.lastIndexOf(')');
     const comm = text.slice(text.indexOf('(') + 1, close);
-    // After "pid (comm) ": state, ppid, …; utime and stime are fields 14 and 15 of the line.
+    // After "pid (comm) ": state, ppid, …; utime and stime are fields 14 and 15 of the line,
+    // cutime and cstime (children it has reaped) 16 and 17. A process that exits takes its CPU
+    // out of the live sum and into its parent's cutime/cstime: counting both keeps the total
+    // monotonic when, say, a PostgreSQL backend ends during a window.
     const f = text.slice(close + 2).split(' ');
     return {
       pid,
       comm,
       ppid: Number(f[1]),
-      cpuSeconds: (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND,
+      cpuSeconds:
+        (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICKS_PER_SECOND,
     };
   } catch {
     return undefined;
