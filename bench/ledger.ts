@@ -1,6 +1,6 @@
 /**
  * Usage-ledger write benchmark (not a test): what one batch of gateway usage rows costs the
- * PostgreSQL server, written exactly as the gateway writes it (insertUsageEvents in a tenant
+ * PostgreSQL server, written exactly as the gateway writes it (usageColumns, then insertUsageColumns in a tenant
  * transaction, as a login in rampart_app, under RLS), with the request ids the gateway makes
  * (time-ordered UUIDv7) next to random UUIDv4 ids (the earlier ids, and what a client that
  * sends its own random X-Request-Id still gets). The ids decide where each row lands in the
@@ -21,7 +21,11 @@ import { parseArgs } from 'node:util';
 import { Database } from '../src/platform/db/database.js';
 import { createPgDriver, withAdminClient } from '../src/platform/db/pg-driver.js';
 import { databaseUrl } from '../src/platform/db/roles.js';
-import { insertUsageEvents, type BufferedUsage } from '../src/gateway/usage-store.js';
+import {
+  insertUsageColumns,
+  usageColumns,
+  type BufferedUsage,
+} from '../src/gateway/usage-store.js';
 import { builtinPrice } from '../src/gateway/prices.js';
 import { newRequestId } from '../src/platform/http/request-id.js';
 import { prepareDatabase } from './gateway/rampart.js';
@@ -129,7 +133,8 @@ try {
     const cpu0 = process.cpuUsage();
     for (const b of batchesToWrite) {
       const t0 = performance.now();
-      await db.withTenant(ctx, (tx) => insertUsageEvents(tx, b));
+      const columns = await usageColumns(b);
+      await db.withTenant(ctx, (tx) => insertUsageColumns(tx, columns));
       if (record) v.wallMs.push(performance.now() - t0);
     }
     if (!record) return;

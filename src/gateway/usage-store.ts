@@ -31,7 +31,7 @@ export interface BufferedUsage {
 
 type Cell = string | number | boolean | null;
 
-/** The columns of a batch, in the order of the unnest() in insertUsageEvents: name, type, value. */
+/** The columns of a batch, in the order of the unnest() in insertUsageColumns: name, type, value. */
 const BATCH_COLUMNS: readonly (readonly [string, string, (b: BufferedUsage) => Cell])[] = [
   ['key_id', 'uuid', (b) => b.event.keyId],
   ['user_id', 'uuid', (b) => b.event.userId],
@@ -80,16 +80,38 @@ const INSERT_BATCH = `INSERT INTO usage_events (tenant_id, key_id, user_id, endp
      FROM unnest(${unnestArgs}) AS v(${unnestNames})
      LEFT JOIN model_prices p ON p.tenant_id = $1 AND p.model = v.target_model`;
 
+/** Array cells built in one turn of the event loop before the next column waits for another. */
+const CELLS_PER_TURN = 1_000;
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /**
- * Inserts a batch of one tenant's usage rows in one statement, sent as one array per column
- * (array literals that unnest() reads back as rows: half the server CPU per row of a
- * jsonb_to_recordset of the same batch, measured with pgbench on 200-row batches). The cost
- * is computed in SQL with numeric arithmetic, per row: the tenant's override for the target
- * model if there is one, else the built-in price, else NULL (unpriced).
+ * A batch of one tenant's usage rows as one array literal per column, in the order
+ * insertUsageColumns expects. Built a few columns per turn of the event loop (about a
+ * millisecond of work for 200 rows in one go would stall every request in flight), and before
+ * the transaction opens, so the connection is held only for the statement.
  */
-export async function insertUsageEvents(tx: TenantTx, batch: BufferedUsage[]): Promise<void> {
-  if (batch.length === 0) return;
-  const columns = BATCH_COLUMNS.map(([, , value]) => arrayLiteral(batch.map(value)));
+export async function usageColumns(batch: readonly BufferedUsage[]): Promise<string[]> {
+  const columns: string[] = [];
+  let cells = 0;
+  for (const [, , value] of BATCH_COLUMNS) {
+    if (cells >= CELLS_PER_TURN) {
+      await nextTurn();
+      cells = 0;
+    }
+    columns.push(arrayLiteral(batch.map(value)));
+    cells += batch.length;
+  }
+  return columns;
+}
+
+/**
+ * Inserts a batch of one tenant's usage rows (from usageColumns) in one statement, sent as one
+ * array per column (array literals that unnest() reads back as rows: half the server CPU per
+ * row of a jsonb_to_recordset of the same batch, measured with pgbench on 200-row batches).
+ * The cost is computed in SQL with numeric arithmetic, per row: the tenant's override for the
+ * target model if there is one, else the built-in price, else NULL (unpriced).
+ */
+export async function insertUsageColumns(tx: TenantTx, columns: readonly string[]): Promise<void> {
   await tx.query(INSERT_BATCH, [tx.tenantId, ...columns]);
 }
 

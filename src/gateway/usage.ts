@@ -3,7 +3,8 @@ import type { Database } from '../platform/db/database.js';
 import type { Principal } from '../platform/http/principal.js';
 import { builtinPrice } from './prices.js';
 import {
-  insertUsageEvents,
+  insertUsageColumns,
+  usageColumns,
   summarizeUsage,
   type BufferedUsage,
   type UsageEvent,
@@ -50,9 +51,11 @@ export class UsageRecorder {
     this.#buffer = new Map();
     this.#size = 0;
     for (const [tenantId, batch] of buffer) {
-      const write = this.db
-        // A tenant-only context: the rows carry their own key and user ids.
-        .withTenant({ tenantId, groups: [] }, (tx) => insertUsageEvents(tx, batch))
+      const write = usageColumns(batch)
+        .then((columns) =>
+          // A tenant-only context: the rows carry their own key and user ids.
+          this.db.withTenant({ tenantId, groups: [] }, (tx) => insertUsageColumns(tx, columns)),
+        )
         .catch((err: unknown) =>
           this.logger.error(
             { err, tenantId, rows: batch.length, requestIds: batch.map((b) => b.event.requestId) },
