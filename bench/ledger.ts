@@ -1,20 +1,21 @@
 /**
  * Usage-ledger write benchmark (not a test): what one batch of gateway usage rows costs the
- * PostgreSQL server, written exactly as the gateway writes it (usageColumns, then insertUsageColumns in a tenant
- * transaction, as a login in rampart_app, under RLS), with the request ids the gateway makes
+ * PostgreSQL server, written exactly as the gateway writes it (usageColumns, then
+ * insertUsageColumns in a tenant transaction, as a login in rampart_app, under RLS), with the
+ * request ids the gateway makes
  * (time-ordered UUIDv7) next to random UUIDv4 ids (the earlier ids, and what a client that
  * sends its own random X-Request-Id still gets). The ids decide where each row lands in the
  * (tenant_id, request_id) index: at its right-hand edge, or on a random leaf.
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:ledger -- \
- *     [--rows 200] [--batches 100] [--rounds 4] [--prefill 200000]
+ *     [--rows 200] [--batches 100] [--rounds 4] [--prefill 1000000]
  *
  * DATABASE_URL's login must be allowed to create databases and roles; the bench works in a
  * throwaway database it drops at the end. The two kinds of id alternate in rounds (A B B A …)
  * into the same table, after --prefill rows of random ids, so both see the same index size,
  * and each round starts after a CHECKPOINT, as production rounds of writes do.
- * Prints CPU per batch of the PostgreSQL backend (from /proc) and of this process, and the
- * commit-to-commit wall time.
+ * Prints CPU per batch of the PostgreSQL backend (from /proc) and of this process, and the wall
+ * time per batch from building its columns to its commit.
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -31,6 +32,7 @@ import { newRequestId } from '../src/platform/http/request-id.js';
 import { prepareDatabase } from './gateway/rampart.js';
 import { treeCpuSeconds } from './gateway/cpu.js';
 import { percentile } from './gateway/load.js';
+import { table } from './gateway/report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -57,15 +59,16 @@ interface Variant {
   nodeSeconds: number;
   wallMs: number[];
 }
-const variants: Variant[] = [
-  {
-    label: 'UUIDv7 (time-ordered)',
-    id: () => newRequestId(),
-    pgSeconds: 0,
-    nodeSeconds: 0,
-    wallMs: [],
-  },
-  { label: 'UUIDv4 (random)', id: () => randomUUID(), pgSeconds: 0, nodeSeconds: 0, wallMs: [] },
+const variant = (label: string, id: () => string): Variant => ({
+  label,
+  id,
+  pgSeconds: 0,
+  nodeSeconds: 0,
+  wallMs: [],
+});
+const variants = [
+  variant('UUIDv7 (time-ordered)', () => newRequestId()),
+  variant('UUIDv4 (random)', () => randomUUID()),
 ];
 
 const database = await prepareDatabase(adminUrl);
@@ -159,7 +162,7 @@ try {
   console.log(
     `${rounds} alternating rounds of ${batches} batches × ${rows} rows per kind of id, each after a CHECKPOINT, into a ledger prefilled with ${prefill} rows; one tenant transaction per batch, under RLS\n`,
   );
-  const header = [
+  const head = [
     'request ids',
     'batches',
     'PG CPU ms/batch',
@@ -168,7 +171,7 @@ try {
     'wall p50 ms',
     'wall p90 ms',
   ];
-  const table = variants.map((v) => {
+  const figures = variants.map((v) => {
     const n = v.wallMs.length;
     const wall = Float64Array.from(v.wallMs).sort();
     return [
@@ -181,16 +184,7 @@ try {
       percentile(wall, 90).toFixed(2),
     ];
   });
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...table.map((r) => (r[i] as string).length)),
-  );
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)))
-      .join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of table) console.log(line(r));
+  console.log(table(head, figures));
   const [v7, v4] = variants as [Variant, Variant];
   console.log(
     `\nPostgreSQL CPU per row, UUIDv7 ÷ UUIDv4: ${(v7.pgSeconds / v7.wallMs.length / (v4.pgSeconds / v4.wallMs.length)).toFixed(2)}`,

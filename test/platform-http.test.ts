@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, createTestApp, ROOT_TOKEN, uniqueSlug, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
-import { requestIdTime } from '../src/platform/http/request-id.js';
+import { requestIdTime, UUID_V7 } from '../src/platform/http/request-id.js';
 
 const PROBLEM = /^application\/problem\+json/;
 
@@ -47,7 +47,7 @@ describe.each(testDrivers())('HTTP platform: errors, health, metrics, OpenAPI (%
       const second = await app.app.inject({ method: 'GET', url: '/healthz' });
       const ids = [first, second].map((r) => String(r.headers['x-request-id']));
       for (const id of ids) {
-        expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+        expect(id).toMatch(UUID_V7);
         expect(requestIdTime(id)).toBeGreaterThanOrEqual(before);
         expect(requestIdTime(id)).toBeLessThanOrEqual(Date.now());
       }

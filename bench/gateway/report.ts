@@ -10,7 +10,8 @@ const f3 = (n: number): string => (Number.isFinite(n) ? n.toFixed(3) : '—');
 const signed = (n: number): string =>
   Number.isFinite(n) ? (n >= 0 ? '+' : '') + n.toFixed(3) : '—';
 
-function table(head: string[], rows: string[][]): string {
+/** A plain-text table: the first column left-aligned, the figures right-aligned. */
+export function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
     cells

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newRequestId, requestIdTime } from './request-id.js';
-
-const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+import { newRequestId, requestIdTime, UUID_V7 as V7 } from './request-id.js';
 
 describe('newRequestId', () => {
   it('is a UUIDv7 carrying the time it was made', () => {

@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 
+/** The shape of a UUIDv7: version 7, RFC 9562 variant, lower-case hex. */
+export const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
 let prefixMs = -1;
 let prefix = '';
 
@@ -23,7 +26,6 @@ export function newRequestId(now: number = Date.now()): string {
 
 /** Milliseconds since the epoch that a UUIDv7 request id was made at; undefined for other ids. */
 export function requestIdTime(id: string): number | undefined {
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id))
-    return undefined;
+  if (!UUID_V7.test(id)) return undefined;
   return parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
 }
