@@ -6,7 +6,8 @@ import type { JobQueue } from '../src/platform/queue/queue.js';
 import { bearer, createTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 
-const PDFS = new URL('../../shared/datasets/pdfs/', import.meta.url);
+// Fixtures in the repository (with their licence), so a fresh clone's `npm test` passes.
+const PDFS = new URL('./fixtures/pdfs/', import.meta.url);
 const pdf = (name: string): Buffer => readFileSync(new URL(name, PDFS));
 
 /** A multipart/form-data body as a browser or curl -F sends it. */

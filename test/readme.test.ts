@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { settings } from '../src/config.js';
@@ -45,5 +45,55 @@ describe('README', () => {
     expect(readme).toContain('npm test');
     expect(pkg.scripts.start).toContain('serve');
     expect(pkg.scripts.test).toBeDefined();
+  });
+});
+
+/** Every file under `dir` (relative to the repository root) whose name ends with `suffix`. */
+function filesUnder(dir: string, suffix: string): string[] {
+  return readdirSync(resolve(root, dir), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith(suffix))
+    .map((f) => join(dir, f));
+}
+
+/** The relative targets of the Markdown links `[text](target)` in `markdown`, without anchors. */
+function relativeLinks(markdown: string): string[] {
+  return [...markdown.matchAll(/\]\(([^)\s]+)\)/g)]
+    .map((m) => m[1] ?? '')
+    .filter((target) => !/^[a-z][a-z0-9+.-]*:/i.test(target) && !target.startsWith('#'))
+    .map((target) => target.split('#')[0] ?? '');
+}
+
+describe('the repository is self-contained', () => {
+  it('README and docs/ link only to files that exist inside the repository', () => {
+    const docs = ['README.md', ...filesUnder('docs', '.md')];
+    const broken: string[] = [];
+    for (const doc of docs) {
+      for (const target of relativeLinks(readFileSync(resolve(root, doc), 'utf8'))) {
+        const full = resolve(root, dirname(doc), target);
+        const inside = !relative(root, full).startsWith('..');
+        if (!inside || !existsSync(full)) broken.push(`${doc} -> ${target}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
+  it('README names no Markdown document that is not in the repository', () => {
+    const named = [...readme.matchAll(/`([^`\s]+\.md)`/g)].map((m) => m[1] ?? '');
+    expect(named.filter((path) => !existsSync(resolve(root, path)))).toEqual([]);
+  });
+
+  it('the link check sees links that leave the repository', () => {
+    expect(
+      relativeLinks('[a](../shared/x.md) [b](https://x.org) [c](docs/api.md#gateway) [d](#x)'),
+    ).toEqual(['../shared/x.md', 'docs/api.md']);
+  });
+
+  it('no test reads data from outside the repository (a fresh clone has no ../shared)', () => {
+    const tests = [...filesUnder('src', '.test.ts'), ...filesUnder('test', '.ts')];
+    const outside = tests.filter((f) =>
+      /shared\/datasets/.test(readFileSync(resolve(root, f), 'utf8')),
+    );
+    // This file names the pattern it looks for.
+    expect(outside.filter((f) => f !== 'test/readme.test.ts')).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ describe('loading pdf.js', () => {
   it('leaves the native JSON.parse and JSON.stringify in place', async () => {
     const { parse, stringify } = JSON;
     const bytes = readFileSync(
-      new URL('../../../../shared/datasets/pdfs/scotus-transcript-p1.pdf', import.meta.url),
+      new URL('../../../test/fixtures/pdfs/scotus-transcript-p1.pdf', import.meta.url),
     );
     const out = await pdfToBlocks(bytes, { maxPages: 50, maxTextChars: 1_000_000 });
     expect(out.blocks.length).toBeGreaterThan(0);
