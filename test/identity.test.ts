@@ -131,6 +131,40 @@ describe.each(testDrivers())('identity: admin API, API keys, authentication (%s)
       expect(row.row).not.toContain(key.secret.slice(12));
     });
 
+    it('shows a key with its models and limits on GET, POST and PATCH', async () => {
+      const plain = await createKey(tenant.ownerKey, { name: 'plain', role: 'member' });
+      expect(plain).toMatchObject({ models: null, limits: {} });
+      const got = await call('GET', `/v1/api-keys/${plain.id}`, tenant.ownerKey);
+      expect(got.status).toBe(200);
+      expect(got.body).toMatchObject({ id: plain.id, models: null, limits: {} });
+
+      const limits = { rpm: 60, tpm: 100000, concurrency: 4, budgetUsd: 5, budgetPeriod: 'day' };
+      const fenced = await createKey(tenant.ownerKey, {
+        name: 'fenced',
+        role: 'member',
+        models: ['chat', 'embed'],
+        limits,
+      });
+      expect(fenced).toMatchObject({ models: ['chat', 'embed'], limits });
+      const one = await call('GET', `/v1/api-keys/${fenced.id}`, tenant.ownerKey);
+      expect(one.status).toBe(200);
+      expect(one.body).toMatchObject({ id: fenced.id, models: ['chat', 'embed'], limits });
+
+      // PATCH replaces limits and lifts the allow-list; GET shows what is stored.
+      const patched = await call('PATCH', `/v1/api-keys/${fenced.id}`, tenant.ownerKey, {
+        models: null,
+        limits: { rpm: 10 },
+      });
+      expect(patched.status, patched.text).toBe(200);
+      expect(patched.body).toMatchObject({ models: null, limits: { rpm: 10 } });
+      const again = await call('GET', `/v1/api-keys/${fenced.id}`, tenant.ownerKey);
+      expect(again.body).toMatchObject({ models: null, limits: { rpm: 10 } });
+      const renamed = await call('PATCH', `/v1/api-keys/${fenced.id}`, tenant.ownerKey, {
+        name: 'renamed',
+      });
+      expect(renamed.body).toMatchObject({ name: 'renamed', models: null, limits: { rpm: 10 } });
+    });
+
     it('never grants a role above the creator’s, and needs keys:manage', async () => {
       const admin = await createKey(tenant.ownerKey, { name: 'adm', role: 'admin' });
       const member = await createKey(tenant.ownerKey, { name: 'mem', role: 'member' });

@@ -7,6 +7,7 @@ import { decodeCursor, paginate } from './cursor.js';
 import { generateApiKey, hashApiKey } from './key-secret.js';
 import {
   getApiKey,
+  getKeyLimits,
   insertApiKey,
   listApiKeys,
   notifyKeyChanged,
@@ -30,6 +31,14 @@ export interface ApiKeyView {
   createdAt: string;
   expiresAt: string | null;
   revokedAt: string | null;
+}
+
+/** One key as GET/PATCH /v1/api-keys/:id and POST /v1/api-keys show it: with its gateway policy. */
+export interface ApiKeyDetail extends ApiKeyView {
+  /** The model aliases the key may call; null: every model. */
+  models: string[] | null;
+  /** The key's own limits; an absent field is unlimited (tenant limits still apply). */
+  limits: Limits;
 }
 
 export function toApiKeyView(r: ApiKeyRow): ApiKeyView {
@@ -90,7 +99,7 @@ export class ApiKeyService {
     principal: Principal,
     input: CreateKeyInput,
     meta: RequestMeta,
-  ): Promise<{ key: ApiKeyView; secret: string }> {
+  ): Promise<{ key: ApiKeyDetail; secret: string }> {
     return auditingRefusals(this.db, principal, meta, { type: 'api_key', id: null }, async () => {
       assertMayGrant(principal, input.role);
       if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
@@ -131,7 +140,8 @@ export class ApiKeyService {
             userId,
           },
         });
-        return created;
+        const key = { ...created.key, models: input.models ?? null, limits: input.limits ?? {} };
+        return { key, secret: created.secret };
       });
     });
   }
@@ -147,10 +157,12 @@ export class ApiKeyService {
     return paginate(rows, opts.limit, toApiKeyView);
   }
 
-  async get(principal: Principal, id: string): Promise<ApiKeyView> {
-    const row = await this.db.withTenant(principal, (tx) => getApiKey(tx, id));
-    if (!row) throw new NotFound('API key');
-    return toApiKeyView(row);
+  async get(principal: Principal, id: string): Promise<ApiKeyDetail> {
+    return this.db.withTenant(principal, async (tx) => {
+      const row = await getApiKey(tx, id);
+      if (!row) throw new NotFound('API key');
+      return { ...toApiKeyView(row), ...(await getKeyLimits(tx, id)) };
+    });
   }
 
   async update(
@@ -164,7 +176,7 @@ export class ApiKeyService {
       limits?: Limits | undefined;
     },
     meta: RequestMeta,
-  ): Promise<ApiKeyView> {
+  ): Promise<ApiKeyDetail> {
     return auditingRefusals(this.db, principal, meta, { type: 'api_key', id }, async () => {
       if (patch.role) assertMayGrant(principal, patch.role);
       const view = await this.db.withTenant(principal, async (tx) => {
@@ -197,7 +209,7 @@ export class ApiKeyService {
           requestId: meta.requestId,
           details: changes,
         });
-        return toApiKeyView(after);
+        return { ...toApiKeyView(after), ...(await getKeyLimits(tx, id)) };
       });
       if (patch.models !== undefined || patch.limits !== undefined)
         this.onGatewayLimitsChanged(principal.tenantId);

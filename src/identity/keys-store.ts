@@ -201,3 +201,16 @@ export async function setKeyLimits(
     ],
   );
 }
+
+/** A key's gateway model allow-list (null: every model) and limits ({}: none of its own). */
+export async function getKeyLimits(
+  tx: TenantTx,
+  keyId: string,
+): Promise<{ models: string[] | null; limits: Limits }> {
+  // Written only through setKeyLimits, from a LimitsSchema-validated body.
+  const { rows } = await tx.query<{ models: string[] | null; limits: Limits }>(
+    `SELECT models, limits FROM key_limits WHERE tenant_id = $1 AND key_id = $2`,
+    [tx.tenantId, keyId],
+  );
+  return rows[0] ?? { models: null, limits: {} };
+}

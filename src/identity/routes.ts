@@ -3,6 +3,7 @@ import { route, type AnyRoute } from '../platform/http/route.js';
 import type { ApiKeyService } from './keys-service.js';
 import type { TenantService } from './tenants-service.js';
 import {
+  ApiKeyDetailSchema,
   ApiKeySchema,
   CreateApiKeyBody,
   CreateTenantBody,
@@ -75,7 +76,7 @@ export function identityRoutes(s: IdentityServices): AnyRoute[] {
       tags: ['identity'],
       body: CreateApiKeyBody,
       status: 201,
-      response: { 201: ApiKeySchema.extend({ secret: z.string() }) },
+      response: { 201: ApiKeyDetailSchema.extend({ secret: z.string() }) },
       handler: async ({ principal, body, meta }) => {
         const { key, secret } = await s.keys.create(principal, body, meta);
         return { ...key, secret };
@@ -104,10 +105,10 @@ export function identityRoutes(s: IdentityServices): AnyRoute[] {
       url: '/v1/api-keys/:id',
       auth: 'tenant',
       permission: 'keys:manage',
-      summary: 'One API key (never its secret).',
+      summary: 'One API key with its model allow-list and limits (never its secret).',
       tags: ['identity'],
       params: IdParams,
-      response: { 200: ApiKeySchema },
+      response: { 200: ApiKeyDetailSchema },
       handler: ({ principal, params }) => s.keys.get(principal, params.id),
     }),
     route({
@@ -119,7 +120,7 @@ export function identityRoutes(s: IdentityServices): AnyRoute[] {
       tags: ['identity'],
       params: IdParams,
       body: PatchApiKeyBody,
-      response: { 200: ApiKeySchema },
+      response: { 200: ApiKeyDetailSchema },
       handler: ({ principal, params, body, meta }) =>
         s.keys.update(principal, params.id, body, meta),
     }),

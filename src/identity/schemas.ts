@@ -35,6 +35,16 @@ export const ApiKeySchema = z.object({
   expiresAt: z.string().nullable(),
   revokedAt: z.string().nullable(),
 });
+/** One key with its gateway policy (GET/PATCH /v1/api-keys/:id, POST /v1/api-keys). */
+export const ApiKeyDetailSchema = ApiKeySchema.extend({
+  models: z
+    .array(z.string())
+    .nullable()
+    .meta({ description: 'The model aliases this key may call; null: every model.' }),
+  limits: LimitsSchema.meta({
+    description: "The key's own limits; an absent field is unlimited (tenant limits still apply).",
+  }),
+});
 
 export const CreateApiKeyBody = z.strictObject({
   name: z.string().trim().min(1).max(200),
