@@ -2,11 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import {
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-} from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -35,6 +31,7 @@ import { installRequestTelemetry } from './platform/http/observability.js';
 import { lazyRequestLogger } from './platform/telemetry/logger.js';
 import { installErrorHandling } from './platform/http/problem.js';
 import { registerRoutes } from './platform/http/route.js';
+import { openapiTransform } from './platform/http/openapi.js';
 import { newRequestId } from './platform/http/request-id.js';
 import { Metrics } from './platform/telemetry/metrics.js';
 
@@ -111,7 +108,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
         },
       },
     },
-    transform: jsonSchemaTransform,
+    transform: openapiTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

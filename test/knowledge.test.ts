@@ -327,6 +327,30 @@ describe.each(testDrivers())('knowledge hub: documents and ingestion (%s)', (dri
     expect(d.chunkCount).toBeGreaterThan(0);
   });
 
+  it('describes the multipart upload of POST /v1/documents in /openapi.json', async () => {
+    const res = await app.app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    interface Schema {
+      properties: Record<string, { type?: string; format?: string }>;
+      required?: string[];
+    }
+    const body = res.json<{
+      paths: Record<
+        string,
+        { post: { requestBody: { content: Record<string, { schema: Schema }> } } }
+      >;
+    }>().paths['/v1/documents']?.post.requestBody.content;
+    expect(Object.keys(body ?? {}).sort()).toEqual(['application/json', 'multipart/form-data']);
+    const form = body?.['multipart/form-data']?.schema;
+    expect(form?.properties.file).toMatchObject({ type: 'string', format: 'binary' });
+    expect(Object.keys(form?.properties ?? {}).sort()).toEqual(['file', 'groups', 'tags', 'title']);
+    expect(form?.required).toEqual(['file']);
+    const json = body?.['application/json']?.schema;
+    expect(Object.keys(json?.properties ?? {})).toEqual(
+      expect.arrayContaining(['title', 'text', 'markdown', 'html', 'tags', 'groups']),
+    );
+  });
+
   it('hides group-restricted documents and their chunks from a key outside the group (404)', async () => {
     const mkKey = async (groups: string[]) =>
       (

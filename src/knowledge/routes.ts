@@ -12,6 +12,7 @@ import { uploadedFilename } from './uploads.js';
 import {
   ChunkSchema,
   CreateDocumentBody,
+  CreateDocumentForm,
   DocumentAccepted,
   DocumentIdParams,
   DocumentListQuery,
@@ -86,6 +87,7 @@ export function knowledgeRoutes(
       summary: 'Upload a document for ingestion; processing continues in the background.',
       tags: ['knowledge'],
       body: CreateDocumentBody,
+      form: CreateDocumentForm,
       // JSON escaping can make a body larger than the text it carries; the service enforces the exact limit.
       bodyLimit: opts.maxBytes * 2 + 65_536,
       status: 202,

@@ -36,6 +36,30 @@ export const CreateDocumentBody = z
   });
 export type CreateDocumentBody = z.infer<typeof CreateDocumentBody>;
 
+const formList = (what: string) =>
+  z
+    .string()
+    .optional()
+    .meta({
+      description: `${what}: comma-separated, or the field repeated (one value each).`,
+    });
+
+/**
+ * The multipart/form-data upload of POST /v1/documents as the OpenAPI document shows it. The
+ * form is validated with CreateDocumentBody once uploads.ts has turned it into fields.
+ */
+export const CreateDocumentForm = z.object({
+  file: z.string().meta({
+    format: 'binary',
+    contentMediaType: 'application/octet-stream',
+    description:
+      'The document (PDF, DOCX, HTML, Markdown or text); its type is detected from the bytes.',
+  }),
+  title: z.string().max(500).optional().meta({ description: 'Defaults to the file name.' }),
+  tags: formList('Tags'),
+  groups: formList('Groups that may read the document (none: the whole tenant)'),
+});
+
 export const DocumentAccepted = z.object({
   id: z.string(),
   status: z.enum(['queued', 'processing', 'ready', 'failed']),

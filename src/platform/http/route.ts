@@ -32,6 +32,11 @@ export interface RouteSpec<A extends AuthMode, B, P, Q> {
   summary: string;
   tags?: string[];
   body?: B;
+  /**
+   * The multipart/form-data form the route also accepts, for the OpenAPI document only: the
+   * parsed form is validated with `body` (see knowledge/uploads.ts).
+   */
+  form?: z.ZodType;
   params?: P;
   query?: Q;
   /** Success status (default 200; 204 sends no body). */
@@ -99,6 +104,7 @@ export function registerRoutes(
   for (const spec of routes) {
     const schema: Record<string, unknown> = { summary: spec.summary, tags: spec.tags ?? [] };
     if (spec.body) schema.body = spec.body;
+    if (spec.form) schema.form = spec.form; // read by openapiTransform (openapi.ts)
     if (spec.params) schema.params = spec.params;
     if (spec.query) schema.querystring = spec.query;
     if (spec.response) schema.response = spec.response;
