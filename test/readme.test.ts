@@ -40,6 +40,16 @@ describe('README', () => {
     expect(renderReadme(out)).toBe(out);
   });
 
+  it('says what a server database needs beyond the embedded one: the master key and a worker', () => {
+    const section = /## Running against PostgreSQL and Redis\n([\s\S]*?)\n## /.exec(readme)?.[1];
+    expect(section).toBeDefined();
+    // Without the key a tenant cannot store a provider (503 master_key_missing, see
+    // test/gateway-rotation.test.ts); without a worker nothing is ingested (serve runs no jobs).
+    expect(section).toContain('export RAMPART_MASTER_KEY=');
+    expect(section).toContain('master_key_missing');
+    expect(section).toMatch(/^npx rampart worker$/m);
+  });
+
   it('gives the two-command quick start, and both commands exist in package.json', () => {
     expect(readme).toContain('npm install && npm start');
     expect(readme).toContain('npm test');
