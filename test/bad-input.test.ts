@@ -203,18 +203,21 @@ describe.each(testDrivers())('bad input is a clear 4xx (%s)', (driver) => {
   });
 
   describe('provider base URLs the URL parser refuses are a 400, not a throw', () => {
-    it.each(['http://127.0.0.1%2509:18190/v1', 'http://[fe80::1%25lo]/v1'])('%s', async (baseUrl) => {
-      const res = await send('POST', '/v1/providers', {
-        name: 'p-url',
-        type: 'openai',
-        apiKey: 'sk-x',
-        baseUrl,
-      });
-      expect(res.statusCode, res.body).toBe(400);
-      const body = res.json<ProblemBody>();
-      expect(body.code).toBe('invalid_input');
-      expect(body.errors?.map((e) => e.field)).toEqual(['body.baseUrl']);
-    });
+    it.each(['http://127.0.0.1%2509:18190/v1', 'http://[fe80::1%25lo]/v1'])(
+      '%s',
+      async (baseUrl) => {
+        const res = await send('POST', '/v1/providers', {
+          name: 'p-url',
+          type: 'openai',
+          apiKey: 'sk-x',
+          baseUrl,
+        });
+        expect(res.statusCode, res.body).toBe(400);
+        const body = res.json<ProblemBody>();
+        expect(body.code).toBe('invalid_input');
+        expect(body.errors?.map((e) => e.field)).toEqual(['body.baseUrl']);
+      },
+    );
 
     it('and on PATCH', async () => {
       const res = await send('PATCH', '/v1/providers/00000000-0000-4000-8000-000000000000', {
@@ -334,7 +337,9 @@ describe.each(testDrivers())('bad input is a clear 4xx (%s)', (driver) => {
         const res = await send('POST', '/v1/search', payload);
         expect(res.statusCode, payload).toBe(400);
         expect(res.json<ProblemBody>().code).toBe('forbidden_property');
-        expect(res.json<ProblemBody>().detail).toMatch(/^body\.(filter\.constructor\.prototype|__proto__): /);
+        expect(res.json<ProblemBody>().detail).toMatch(
+          /^body\.(filter\.constructor\.prototype|__proto__): /,
+        );
       }
     });
 

@@ -36,7 +36,9 @@ function registeredRoutes(app: TestApp): { method: string; path: string }[] {
     const path = stack.join('');
     // The Swagger UI's static files take no input of ours.
     if (path.startsWith('/docs')) continue;
-    for (const method of (m[2] ?? '').split(', ').filter((x) => x && x !== 'HEAD' && x !== 'OPTIONS'))
+    for (const method of (m[2] ?? '')
+      .split(', ')
+      .filter((x) => x && x !== 'HEAD' && x !== 'OPTIONS'))
       found.push({ method, path });
   }
   return found;
@@ -126,7 +128,9 @@ function bodyFor(route: RouteUnderTest): fc.Arbitrary<Body> {
       ? fc
           .subarray(route.bodyKeys)
           .chain((keys) =>
-            fc.tuple(...keys.map(() => hostileValue)).map((vs) => Object.fromEntries(keys.map((k, i) => [k, vs[i]]))),
+            fc
+              .tuple(...keys.map(() => hostileValue))
+              .map((vs) => Object.fromEntries(keys.map((k, i) => [k, vs[i]]))),
           )
       : fc.constant({});
   const options: fc.Arbitrary<Body>[] = [
@@ -137,9 +141,19 @@ function bodyFor(route: RouteUnderTest): fc.Arbitrary<Body> {
       .tuple(
         fc.oneof(
           fc.string({ unit: anyChar, maxLength: 60 }),
-          fc.constantFrom('{"__proto__":{"x":1}}', '{"a":{"constructor":{"prototype":{}}}}', '{"a":', '[[[[[['),
+          fc.constantFrom(
+            '{"__proto__":{"x":1}}',
+            '{"a":{"constructor":{"prototype":{}}}}',
+            '{"a":',
+            '[[[[[[',
+          ),
         ),
-        fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'image/png'),
+        fc.constantFrom(
+          'application/json',
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'image/png',
+        ),
       )
       .map(([text, contentType]): Body => ({ kind: 'raw', text, contentType })),
   ];
@@ -148,9 +162,15 @@ function bodyFor(route: RouteUnderTest): fc.Arbitrary<Body> {
       fc
         .record({
           filename: hostileString,
-          fields: fc.array(fc.tuple(fc.constantFrom('title', 'tags', 'groups', 'file', '__proto__'), hostileString), {
-            maxLength: 3,
-          }),
+          fields: fc.array(
+            fc.tuple(
+              fc.constantFrom('title', 'tags', 'groups', 'file', '__proto__'),
+              hostileString,
+            ),
+            {
+              maxLength: 3,
+            },
+          ),
           cut: fc.option(fc.nat({ max: 200 })),
         })
         .map((m): Body => ({ kind: 'multipart', ...m })),
@@ -185,7 +205,9 @@ function requestFor(route: RouteUnderTest): fc.Arbitrary<HostileRequest> {
       segments: fc.tuple(...params.map(() => pathSegment)),
       query: fc.array(
         fc.tuple(
-          route.queryKeys.length > 0 ? fc.oneof(fc.constantFrom(...route.queryKeys), hostileString) : hostileString,
+          route.queryKeys.length > 0
+            ? fc.oneof(fc.constantFrom(...route.queryKeys), hostileString)
+            : hostileString,
           fc.oneof(hostileString.map(pct), fc.constantFrom('%ED%A0%80', '%FF', '%')),
         ),
         { maxLength: 3 },
@@ -246,7 +268,9 @@ describe.each(testDrivers())('hostile input on every route (%s)', (driver) => {
     const routes = routesUnderTest(app);
     // The route list comes from the router: a sanity floor, so an empty parse cannot pass.
     expect(routes.length).toBeGreaterThan(40);
-    expect(routes.some((r) => r.path === '/v1/documents' && r.bodyKeys.includes('title'))).toBe(true);
+    expect(routes.some((r) => r.path === '/v1/documents' && r.bodyKeys.includes('title'))).toBe(
+      true,
+    );
     for (const route of routes) {
       await fc.assert(
         fc.asyncProperty(requestFor(route), async (req) => {
@@ -276,7 +300,13 @@ describe.each(testDrivers())('hostile input on every route (%s)', (driver) => {
           expect(res.statusCode, where).toBeLessThan(500);
           if (res.statusCode >= 400) {
             expect(res.headers['content-type'], where).toMatch(/json/);
-            expect(String(res.json<{ code?: string; error?: { code?: string } }>().code ?? res.json<{ error?: { code?: string } }>().error?.code), where).not.toMatch(/^fst_|^FST_/);
+            expect(
+              String(
+                res.json<{ code?: string; error?: { code?: string } }>().code ??
+                  res.json<{ error?: { code?: string } }>().error?.code,
+              ),
+              where,
+            ).not.toMatch(/^fst_|^FST_/);
             expect(await digest(), `${where}: a refused request changed the database`).toBe(before);
           }
         }),

@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { safeString } from '../platform/http/safe-string.js';
 
-export const ProviderName = safeString()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits and _.- (max 64)');
+export const ProviderName = safeString().regex(
+  /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
+  'letters, digits and _.- (max 64)',
+);
 export const ProviderTypeSchema = z.enum(['openai', 'anthropic']);
 const BaseUrl = z
   .url({ protocol: /^https?$/ })
@@ -33,7 +35,12 @@ const RESERVED_HEADERS = new Set([
 ]);
 function reservedHeaderReason(name: string): string | undefined {
   const lower = name.toLowerCase();
-  if (lower === 'authorization' || lower === 'x-api-key' || lower === 'api-key' || lower === 'cookie')
+  if (
+    lower === 'authorization' ||
+    lower === 'x-api-key' ||
+    lower === 'api-key' ||
+    lower === 'cookie'
+  )
     return 'this header carries credentials; put the provider key in apiKey';
   if (RESERVED_HEADERS.has(lower) || lower.startsWith('proxy-'))
     return 'this header is set by the gateway for each connection and cannot be configured';
@@ -90,8 +97,10 @@ export const ProviderSchema = z.object({
   updatedAt: z.string(),
 });
 
-export const Alias = safeString()
-  .regex(/^(\*|[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127})$/, "an alias (letters, digits, _.:/-) or '*'");
+export const Alias = safeString().regex(
+  /^(\*|[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127})$/,
+  "an alias (letters, digits, _.:/-) or '*'",
+);
 const ModelName = safeString().min(1).max(200);
 export const TargetSchema = z.strictObject({
   provider: ProviderName,

@@ -5,19 +5,17 @@ import { LimitsSchema, ModelsSchema } from '../gateway/limits/schema.js';
 
 export const Uuid = z.uuid();
 export const IdParams = z.object({ id: Uuid });
-export const GroupName = safeString()
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/,
-    'letters, digits and _.:- (max 64), starting with a letter or digit',
-  );
+export const GroupName = safeString().regex(
+  /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/,
+  'letters, digits and _.:- (max 64), starting with a letter or digit',
+);
 export const RoleSchema = z.enum(ROLES);
 
 export const CreateTenantBody = z.strictObject({
-  slug: safeString()
-    .regex(
-      /^[a-z0-9][a-z0-9-]{1,62}$/,
-      'lowercase letters, digits and hyphens, 2-63 characters, not starting with a hyphen',
-    ),
+  slug: safeString().regex(
+    /^[a-z0-9][a-z0-9-]{1,62}$/,
+    'lowercase letters, digits and hyphens, 2-63 characters, not starting with a hyphen',
+  ),
   name: safeString().trim().min(1).max(200),
 });
 export const TenantSchema = z.object({ id: z.string(), slug: z.string(), name: z.string() });

@@ -75,8 +75,7 @@ export class AnswerService {
       return body.mode === 'generative'
         ? {
             ...extractiveAnswer(body.question, hits),
-            warning:
-              'No chat model is configured (ASK_CHAT_BASE_URL); this answer is extractive.',
+            warning: 'No chat model is configured (ASK_CHAT_BASE_URL); this answer is extractive.',
           }
         : extractiveAnswer(body.question, hits);
     if (hits.length === 0) return extractiveAnswer(body.question, hits);

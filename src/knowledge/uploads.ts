@@ -38,7 +38,8 @@ async function readForm(request: FastifyRequest, maxBytes: number): Promise<unkn
   const body: Record<string, unknown> = {};
   const add = (name: string, value: unknown) => {
     const prior = body[name];
-    body[name] = prior === undefined ? value : Array.isArray(prior) ? [...prior, value] : [prior, value];
+    body[name] =
+      prior === undefined ? value : Array.isArray(prior) ? [...prior, value] : [prior, value];
   };
   let filename: string | undefined;
   try {
@@ -79,9 +80,7 @@ async function readForm(request: FastifyRequest, maxBytes: number): Promise<unkn
  * listener joins the pipe the parser set up in the same tick, so it sees every chunk.
  */
 function watchForClosingDelimiter(request: FastifyRequest): () => boolean {
-  const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(
-    request.headers['content-type'] ?? '',
-  );
+  const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(request.headers['content-type'] ?? '');
   const delimiter = Buffer.from(`--${boundary?.[1] ?? boundary?.[2] ?? ''}--`, 'latin1');
   let seen = false;
   let tail = Buffer.alloc(0);

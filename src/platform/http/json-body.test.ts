@@ -18,11 +18,15 @@ describe('JSON request bodies', () => {
     });
   });
   it('names a syntax error once', () => {
-    expect(codeOf('{"a":')).toBe('malformed_json: Body is not valid JSON: Unexpected end of JSON input.');
+    expect(codeOf('{"a":')).toBe(
+      'malformed_json: Body is not valid JSON: Unexpected end of JSON input.',
+    );
   });
   it('refuses prototype keys, spelled out or escaped, with their path', () => {
     expect(codeOf('{"__proto__":{}}')).toMatch(/^forbidden_property: body\.__proto__: /);
-    expect(codeOf('{"a":[{"\\u005f_proto__":1}]}')).toMatch(/^forbidden_property: body\.a\.0\.__proto__: /);
+    expect(codeOf('{"a":[{"\\u005f_proto__":1}]}')).toMatch(
+      /^forbidden_property: body\.a\.0\.__proto__: /,
+    );
     expect(prototypeKeyPath({ x: { constructor: { prototype: {} } } })).toBe(
       'body.x.constructor.prototype',
     );

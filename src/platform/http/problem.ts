@@ -140,7 +140,11 @@ function send(error: AppError, request: FastifyRequest, reply: FastifyReply): Fa
 }
 
 /** Sends any thrown error as problem+json (or the OpenAI shape); logs the unexpected ones. */
-export function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function sendError(
+  err: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
   const { error, internal } = toAppError(err);
   if (internal) request.log.error({ err }, 'unhandled error');
   return send(error, request, reply);

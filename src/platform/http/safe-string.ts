@@ -6,6 +6,7 @@ import { InvalidInput } from './errors.js';
  * pair (it has no UTF-8 encoding). With the `u` flag a proper pair is one code point, so the
  * class matches lone surrogates only. Either one reaching a query is a 500 from the driver.
  */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this must find
 const UNSTORABLE = /[\u0000\uD800-\uDFFF]/u;
 
 /** Why a string cannot be stored, or undefined when it can. */
@@ -23,6 +24,7 @@ export function unstorableReason(s: string): string | undefined {
  */
 export function toStorableText(s: string): string {
   if (!UNSTORABLE.test(s)) return s;
+  // eslint-disable-next-line no-control-regex -- as UNSTORABLE, global
   return s.replace(/[\u0000\uD800-\uDFFF]/gu, (c) => (c === '\u0000' ? '' : '\uFFFD'));
 }
 
