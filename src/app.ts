@@ -29,7 +29,8 @@ import { ServiceUnavailable, Unauthorized } from './platform/http/errors.js';
 import { registerHealth } from './platform/http/health.js';
 import { installRequestTelemetry } from './platform/http/observability.js';
 import { lazyRequestLogger } from './platform/telemetry/logger.js';
-import { installErrorHandling } from './platform/http/problem.js';
+import { installErrorHandling, sendError } from './platform/http/problem.js';
+import { installJsonBodyParser } from './platform/http/json-body.js';
 import { registerRoutes } from './platform/http/route.js';
 import { openapiTransform } from './platform/http/openapi.js';
 import { newRequestId } from './platform/http/request-id.js';
@@ -84,10 +85,13 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
     },
     ajv: { customOptions: { coerceTypes: false } },
+    // Errors raised before routing (a path with bad percent-encoding) get problem+json too.
+    frameworkErrors: sendError,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app);
+  installJsonBodyParser(app);
   installRequestTelemetry(app, { metrics, tracing: deps.tracing ?? false });
 
   await app.register(swagger, {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { safeString } from '../platform/http/safe-string.js';
 import type { Database } from '../platform/db/database.js';
 import { route, type AnyRoute } from '../platform/http/route.js';
 import { listAuditEvents } from './service.js';
@@ -29,10 +30,10 @@ const ListQuery = z.object({
     .describe('events before this time (exclusive)')
     .transform((s) => new Date(s))
     .optional(),
-  actorId: z.string().max(200).optional(),
+  actorId: safeString().max(200).optional(),
   actorType: z.enum(['user', 'api_key', 'operator', 'anonymous', 'system']).optional(),
-  action: z.string().max(200).optional(),
-  cursor: z.string().max(512).describe('nextCursor from the previous page').optional(),
+  action: safeString().max(200).optional(),
+  cursor: safeString().max(512).describe('nextCursor from the previous page').optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 

@@ -1,42 +1,76 @@
 import { z } from 'zod';
+import { safeString } from '../platform/http/safe-string.js';
 
-export const ProviderName = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits and _.- (max 64)');
+export const ProviderName = safeString().regex(
+  /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
+  'letters, digits and _.- (max 64)',
+);
 export const ProviderTypeSchema = z.enum(['openai', 'anthropic']);
 const BaseUrl = z
   .url({ protocol: /^https?$/ })
   .max(2000)
-  .refine((u) => !new URL(u).username && !new URL(u).password, 'must not contain credentials');
-// Header names a provider may set: secrets go in apiKey, and hop-by-hop headers are ours.
+  // z.url() reports an unparseable URL but runs the next checks anyway: new URL() must not throw here.
+  .refine((u) => {
+    const parsed = URL.canParse(u) ? new URL(u) : undefined;
+    return !parsed || (!parsed.username && !parsed.password);
+  }, 'must not contain credentials');
+// Header names a provider may set: secrets go in apiKey, and the hop-by-hop and framing
+// headers belong to the connection the gateway makes (a stored `connection` or
+// `transfer-encoding` would break every call through the provider).
 const RESERVED_HEADERS = new Set([
   'authorization',
   'x-api-key',
   'api-key',
-  'proxy-authorization',
   'cookie',
   'host',
   'content-length',
   'content-type',
   'connection',
+  'keep-alive',
+  'te',
+  'trailer',
   'transfer-encoding',
+  'upgrade',
+  'expect',
 ]);
+function reservedHeaderReason(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  if (
+    lower === 'authorization' ||
+    lower === 'x-api-key' ||
+    lower === 'api-key' ||
+    lower === 'cookie'
+  )
+    return 'this header carries credentials; put the provider key in apiKey';
+  if (RESERVED_HEADERS.has(lower) || lower.startsWith('proxy-'))
+    return 'this header is set by the gateway for each connection and cannot be configured';
+  return undefined;
+}
+// What an HTTP client will send as a header value (tab, visible ASCII, Latin-1); CR, LF and
+// NUL would split or end the header.
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const Headers = z
   .record(
-    z
-      .string()
-      .regex(/^[A-Za-z0-9-]{1,100}$/, 'header names are letters, digits and hyphens')
-      .refine(
-        (h) => !RESERVED_HEADERS.has(h.toLowerCase()),
-        'this header is reserved; put credentials in apiKey',
-      ),
-    z.string().max(2000),
+    safeString().regex(/^[A-Za-z0-9-]{1,100}$/, 'header names are letters, digits and hyphens'),
+    safeString()
+      .max(2000)
+      .regex(HEADER_VALUE, 'header values must not contain line breaks or control characters'),
   )
-  .refine((h) => Object.keys(h).length <= 20, 'at most 20 headers')
+  .superRefine((h, ctx) => {
+    for (const name of Object.keys(h)) {
+      const reason = reservedHeaderReason(name);
+      if (reason) ctx.addIssue({ code: 'custom', path: [name], message: reason });
+    }
+    if (Object.keys(h).length > 20) ctx.addIssue({ code: 'custom', message: 'at most 20 headers' });
+  })
   .transform((h) =>
     Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v] as const)),
   );
-const ApiKey = z.string().min(1).max(4000);
+// Sent as a header value (Authorization or x-api-key): visible ASCII only.
+const ApiKey = safeString()
+  .min(1)
+  .max(4000)
+  .regex(/^[\x21-\x7e]+$/, 'must be visible ASCII characters, without spaces or line breaks');
 
 export const CreateProviderBody = z.strictObject({
   name: ProviderName,
@@ -63,10 +97,11 @@ export const ProviderSchema = z.object({
   updatedAt: z.string(),
 });
 
-export const Alias = z
-  .string()
-  .regex(/^(\*|[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127})$/, "an alias (letters, digits, _.:/-) or '*'");
-const ModelName = z.string().min(1).max(200);
+export const Alias = safeString().regex(
+  /^(\*|[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127})$/,
+  "an alias (letters, digits, _.:/-) or '*'",
+);
+const ModelName = safeString().min(1).max(200);
 export const TargetSchema = z.strictObject({
   provider: ProviderName,
   model: ModelName,
@@ -118,12 +153,12 @@ export const PriceSchema = z.object({
 
 /** The OpenAI chat request: the fields the gateway reads are checked; the rest pass through. */
 export const ChatCompletionBody = z.looseObject({
-  model: z.string().min(1).max(200),
-  messages: z.array(z.looseObject({ role: z.string().min(1) })).min(1),
+  model: safeString().min(1).max(200),
+  messages: z.array(z.looseObject({ role: safeString().min(1) })).min(1),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
 });
 export const EmbeddingsBody = z.looseObject({
-  model: z.string().min(1).max(200),
-  input: z.union([z.string(), z.array(z.unknown()).min(1)]),
+  model: safeString().min(1).max(200),
+  input: z.union([safeString(), z.array(z.unknown()).min(1)]),
 });

@@ -26,6 +26,13 @@ function bearer(request: FastifyRequest): string | undefined {
   return m ? m[1] : '';
 }
 
+/** Names the scheme a non-Bearer Authorization header used (Basic, Digest…), without echoing the rest. */
+function wrongSchemeMessage(header: string | undefined): string {
+  const scheme = /^([A-Za-z][A-Za-z0-9-]{0,30})(?:\s|$)/.exec(header ?? '')?.[1];
+  const used = scheme ? `uses the ${scheme} scheme` : 'is not of the form Bearer <api key>';
+  return `The Authorization header ${used}; use a Bearer API key (Authorization: Bearer rmp_…).`;
+}
+
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
@@ -80,6 +87,13 @@ export class AuthService implements Authenticator {
         request,
         'missing_credentials',
         'Authorization: Bearer <api key> is required.',
+      );
+    if (token === '')
+      return this.#reject(
+        meta,
+        request,
+        'malformed_credentials',
+        wrongSchemeMessage(request.headers.authorization),
       );
     // The root-token comparison (a hash) runs only for tokens that are not shaped like API keys:
     // the hot path of every tenant request skips it, and either way the token is refused here.

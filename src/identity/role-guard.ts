@@ -4,6 +4,11 @@ import { AppError, Forbidden } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
 import { isRole, mayGrant, type Role } from './permissions.js';
 
+/** "An admin", "A member": the indefinite article a role name takes. */
+export function withArticle(role: string): string {
+  return `${/^[aeiou]/i.test(role) ? 'An' : 'A'} ${role}`;
+}
+
 /**
  * Refuses (403 role_escalation) when the caller would hand out, change or remove a role above
  * their own. An unknown role string on either side is treated as unreachable, never as a pass.
@@ -11,7 +16,7 @@ import { isRole, mayGrant, type Role } from './permissions.js';
 export function assertMayGrant(principal: Principal, role: string, action = 'grant'): void {
   if (!isRole(principal.role) || !isRole(role) || !mayGrant(principal.role, role)) {
     throw new Forbidden(
-      `A ${principal.role} cannot ${action} the ${role} role.`,
+      `${withArticle(principal.role)} cannot ${action} the ${role} role.`,
       'role_escalation',
     );
   }
@@ -21,7 +26,7 @@ export function assertMayGrant(principal: Principal, role: string, action = 'gra
 export function assertKeyWithinUser(keyRole: Role, userRole: string): void {
   if (!isRole(userRole) || !mayGrant(userRole, keyRole)) {
     throw new Forbidden(
-      `A key bound to a ${userRole} cannot have the ${keyRole} role.`,
+      `A key bound to ${withArticle(userRole).toLowerCase()} cannot have the ${keyRole} role.`,
       'role_escalation',
     );
   }

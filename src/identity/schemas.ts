@@ -1,25 +1,22 @@
 import { z } from 'zod';
+import { safeString } from '../platform/http/safe-string.js';
 import { ROLES } from './permissions.js';
 import { LimitsSchema, ModelsSchema } from '../gateway/limits/schema.js';
 
 export const Uuid = z.uuid();
 export const IdParams = z.object({ id: Uuid });
-export const GroupName = z
-  .string()
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/,
-    'letters, digits and _.:- (max 64), starting with a letter or digit',
-  );
+export const GroupName = safeString().regex(
+  /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/,
+  'letters, digits and _.:- (max 64), starting with a letter or digit',
+);
 export const RoleSchema = z.enum(ROLES);
 
 export const CreateTenantBody = z.strictObject({
-  slug: z
-    .string()
-    .regex(
-      /^[a-z0-9][a-z0-9-]{1,62}$/,
-      'lowercase letters, digits and hyphens, 2-63 characters, not starting with a hyphen',
-    ),
-  name: z.string().trim().min(1).max(200),
+  slug: safeString().regex(
+    /^[a-z0-9][a-z0-9-]{1,62}$/,
+    'lowercase letters, digits and hyphens, 2-63 characters, not starting with a hyphen',
+  ),
+  name: safeString().trim().min(1).max(200),
 });
 export const TenantSchema = z.object({ id: z.string(), slug: z.string(), name: z.string() });
 
@@ -47,7 +44,7 @@ export const ApiKeyDetailSchema = ApiKeySchema.extend({
 });
 
 export const CreateApiKeyBody = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  name: safeString().trim().min(1).max(200),
   role: RoleSchema,
   groups: z.array(GroupName).max(100).optional(),
   expiresAt: z.iso
@@ -61,7 +58,7 @@ export const CreateApiKeyBody = z.strictObject({
 });
 export const PatchApiKeyBody = z
   .strictObject({
-    name: z.string().trim().min(1).max(200).optional(),
+    name: safeString().trim().min(1).max(200).optional(),
     role: RoleSchema.optional(),
     groups: z.array(GroupName).max(100).optional(),
     models: ModelsSchema.nullable().optional(),
@@ -74,15 +71,15 @@ export const PatchApiKeyBody = z
 
 export const PageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z.string().max(512).optional(),
+  cursor: safeString().max(512).optional(),
 });
 
 export const UserIdParams = z.object({ id: Uuid, userId: Uuid });
-export const Email = z.string().trim().toLowerCase().max(320).pipe(z.email());
+export const Email = safeString().trim().toLowerCase().max(320).pipe(z.email());
 
 export const CreateUserBody = z.strictObject({
   email: Email,
-  displayName: z.string().trim().max(200).optional(),
+  displayName: safeString().trim().max(200).optional(),
   role: RoleSchema,
 });
 export const PatchUserBody = z.strictObject({ role: RoleSchema });

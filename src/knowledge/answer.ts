@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { safeString } from '../platform/http/safe-string.js';
 import type { Principal } from '../platform/http/principal.js';
 import {
   chunkLabel,
@@ -11,8 +12,13 @@ import {
 import type { SearchHit, SearchService } from './search.js';
 
 export const AskBody = z.object({
-  question: z.string().trim().min(1).max(2000),
+  question: safeString().trim().min(1).max(2000),
   k: z.number().int().min(1).max(20).default(5),
+  /**
+   * `auto` (default): generative when a chat model is configured. `generative` without one is
+   * answered extractively with a `warning`, never silently; `extractive` never calls a model.
+   */
+  mode: z.enum(['auto', 'generative', 'extractive']).default('auto'),
 });
 export type AskBody = z.infer<typeof AskBody>;
 
@@ -27,7 +33,7 @@ export const AskResponse = z.object({
   answer: z.string(),
   citations: z.array(Citation),
   mode: z.enum(['extractive', 'generative']),
-  /** Set when a configured chat model failed and the answer fell back to extractive. */
+  /** Set when the answer is extractive though a generative one was wanted (no model, or it failed). */
   warning: z.string().optional(),
 });
 export type AskResponse = z.infer<typeof AskResponse>;
@@ -64,7 +70,15 @@ export class AnswerService {
       k: body.k,
       mode: 'hybrid',
     });
-    if (!this.chat || hits.length === 0) return extractiveAnswer(body.question, hits);
+    if (body.mode === 'extractive') return extractiveAnswer(body.question, hits);
+    if (!this.chat)
+      return body.mode === 'generative'
+        ? {
+            ...extractiveAnswer(body.question, hits),
+            warning: 'No chat model is configured (ASK_CHAT_BASE_URL); this answer is extractive.',
+          }
+        : extractiveAnswer(body.question, hits);
+    if (hits.length === 0) return extractiveAnswer(body.question, hits);
     try {
       const text = await this.chat.complete(SYSTEM_PROMPT, groundedPrompt(body.question, hits));
       return generativeAnswer(text, hits);

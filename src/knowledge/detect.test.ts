@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectSourceType } from './detect.js';
+import { decodeText, detectSourceType } from './detect.js';
 
 const bytes = (s: string): Uint8Array => Buffer.from(s, 'utf8');
 
@@ -32,5 +32,11 @@ describe('detectSourceType', () => {
     ).toBeUndefined();
     expect(detectSourceType(Buffer.from([0xff, 0xfe, 0xfd, 0x41]))).toBeUndefined();
     expect(detectSourceType(bytes('text\u0000with nul'))).toBeUndefined();
+  });
+  it('drops a few stray NULs from text (PostgreSQL cannot store them) but refuses NUL-heavy content', () => {
+    const text = `${'A sentence of plain text. '.repeat(20)}\u0000end`;
+    expect(detectSourceType(bytes(text))).toBe('text');
+    expect(decodeText(bytes(text))).toBe(text.replace('\u0000', ''));
+    expect(detectSourceType(Buffer.from('UTF-16 text is half NULs', 'utf16le'))).toBeUndefined();
   });
 });

@@ -16,7 +16,10 @@ function indexOfAscii(bytes: Uint8Array, needle: string, limit = bytes.length): 
   return Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(limit, bytes.length)).indexOf(n);
 }
 
-/** Decodes strict UTF-8 text, or undefined for binary content (invalid UTF-8, NULs, control bytes). */
+/**
+ * Decodes strict UTF-8 text, or undefined for binary content (invalid UTF-8, or more than 1%
+ * NULs and control bytes). A few stray NULs are dropped: PostgreSQL text cannot hold them.
+ */
 export function decodeText(bytes: Uint8Array): string | undefined {
   let text: string;
   try {
@@ -28,10 +31,10 @@ export function decodeText(bytes: Uint8Array): string | undefined {
   let control = 0;
   for (let i = 0; i < sample.length; i++) {
     const c = sample.charCodeAt(i);
-    if (c === 0) return undefined;
     if (c < 32 && c !== 9 && c !== 10 && c !== 13 && c !== 12) control += 1;
   }
-  return control > sample.length / 100 ? undefined : text;
+  if (control > sample.length / 100) return undefined;
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '') : text;
 }
 
 const HTML_START = /^\s*(?:<!--[\s\S]*?-->\s*)*<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])/i;

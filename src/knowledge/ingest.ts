@@ -22,6 +22,7 @@ import {
   type NewChunk,
 } from './store.js';
 import { inSpan } from '../platform/telemetry/spans.js';
+import { toStorableText } from '../platform/http/safe-string.js';
 
 export const INGEST_JOB = 'knowledge.ingest';
 
@@ -98,9 +99,11 @@ export class Ingestor {
     try {
       const extracted = await extractBlocks(doc.source_type, content, this.opts.limits);
       pages = extracted.pages;
-      const blocks = mask
-        ? extracted.blocks.map((b) => ({ ...b, text: maskPii(b.text).text }))
-        : extracted.blocks;
+      // Extractors can yield NULs (PDF text) that PostgreSQL text cannot hold: dropped here.
+      const blocks = extracted.blocks.map((b) => ({
+        ...b,
+        text: toStorableText(mask ? maskPii(b.text).text : b.text),
+      }));
       chunks = chunkBlocks(blocks, this.opts.chunking);
       if (chunks.length === 0) throw new ExtractionError('The document contains no text.');
     } catch (err) {

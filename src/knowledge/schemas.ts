@@ -1,12 +1,13 @@
 import { z } from 'zod';
+import { safeString } from '../platform/http/safe-string.js';
 
-const GroupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, 'invalid group name');
-const Tag = z.string().min(1).max(64);
+const GroupName = safeString().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, 'invalid group name');
+const Tag = safeString().min(1).max(64);
 
 /** A list given as a JSON array, or (in multipart forms) as a comma-separated or repeated field. */
 const listOf = (item: z.ZodString) =>
   z
-    .union([z.array(z.string()), z.string()])
+    .union([z.array(safeString()), safeString()])
     .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(item).max(50));
 
@@ -16,10 +17,10 @@ const listOf = (item: z.ZodString) =>
  */
 export const CreateDocumentBody = z
   .object({
-    title: z.string().trim().min(1).max(500).optional(),
-    text: z.string().optional(),
-    markdown: z.string().optional(),
-    html: z.string().optional(),
+    title: safeString().trim().min(1).max(500).optional(),
+    text: safeString().optional(),
+    markdown: safeString().optional(),
+    html: safeString().optional(),
     file: z
       .custom<Buffer>((v) => Buffer.isBuffer(v), 'expected an uploaded file')
       .optional()
@@ -97,7 +98,7 @@ export const DocumentListQuery = z.object({
   status: z.enum(['queued', 'processing', 'ready', 'failed']).optional(),
   tag: Tag.optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z.string().max(200).optional(),
+  cursor: safeString().max(200).optional(),
 });
 
 export const DocumentIdParams = z.object({ id: z.uuid() });

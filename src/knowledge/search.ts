@@ -1,5 +1,6 @@
 import { trace } from '@opentelemetry/api';
 import { z } from 'zod';
+import { safeString } from '../platform/http/safe-string.js';
 import type { Database } from '../platform/db/database.js';
 import type { Principal } from '../platform/http/principal.js';
 import { toVectorLiteral, type EmbeddingProvider } from './embed.js';
@@ -15,13 +16,13 @@ import {
 import { inSpan } from '../platform/telemetry/spans.js';
 
 export const SearchBody = z.object({
-  query: z.string().trim().min(1).max(2000),
+  query: safeString().trim().min(1).max(2000),
   k: z.number().int().min(1).max(100).default(10),
   mode: z.enum(['hybrid', 'vector', 'keyword']).default('hybrid'),
   filter: z
     .object({
       documentIds: z.array(z.uuid()).max(100).optional(),
-      tags: z.array(z.string().min(1).max(64)).max(50).optional(),
+      tags: z.array(safeString().min(1).max(64)).max(50).optional(),
     })
     .optional(),
 });

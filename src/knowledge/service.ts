@@ -108,7 +108,11 @@ export class DocumentService {
     const sourceType = upload.declaredType ?? detectSourceType(content);
     if (!sourceType)
       throw new UnsupportedMediaType(
-        'Unsupported document type: upload PDF, Word (.docx), HTML, Markdown or plain UTF-8 text.',
+        'Unsupported document type: upload PDF, Word (.docx), HTML, Markdown or plain UTF-8 text.' +
+          // Say why a file that looks like text is not: UTF-16 and binary files are full of NULs.
+          (content.includes(0)
+            ? ' The content contains NUL bytes (binary data or UTF-16 text).'
+            : ''),
       );
     const groups = sorted(upload.groups);
     // Restricting a document to a group you are not in is an administrator's act.

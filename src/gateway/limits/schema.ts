@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { safeString } from '../../platform/http/safe-string.js';
 
 /** The `limits` object of POST/PATCH /v1/api-keys and PUT /v1/limits. Absent = unlimited. */
 export const LimitsSchema = z.strictObject({
@@ -10,4 +11,4 @@ export const LimitsSchema = z.strictObject({
 });
 export type Limits = z.infer<typeof LimitsSchema>;
 
-export const ModelsSchema = z.array(z.string().min(1).max(128)).max(200);
+export const ModelsSchema = z.array(safeString().min(1).max(128)).max(200);

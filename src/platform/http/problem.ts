@@ -41,6 +41,31 @@ const OPENAI_TYPES: Record<number, string> = {
   429: 'rate_limit_error',
 };
 
+/** Fastify's own 4xx errors, as our codes and messages (a client never sees an FST_* code). */
+const FRAMEWORK_ERRORS: Record<string, [number, string, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large', 'Request body is too large.'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type', 'Unsupported Content-Type.'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_input', 'body: a JSON body is required'],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'malformed_json', 'Body is not valid JSON.'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [
+    400,
+    'bad_request',
+    'The Content-Length header does not match the body.',
+  ],
+  FST_ERR_BAD_URL: [400, 'bad_url', 'The request path is not a valid URL (bad percent-encoding).'],
+  FST_ERR_ASYNC_CONSTRAINT: [400, 'bad_request', 'The request does not match a route.'],
+};
+const STATUS_CODES: Record<number, string> = {
+  400: 'bad_request',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  413: 'payload_too_large',
+  414: 'uri_too_long',
+  415: 'unsupported_media_type',
+  431: 'headers_too_large',
+};
+
 interface FieldError {
   field: string;
   message: string;
@@ -63,29 +88,11 @@ export function toAppError(err: unknown): { error: AppError; internal: boolean }
     return { error: new AppError(400, 'invalid_input', detail, { errors }), internal: false };
   }
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-      return {
-        error: new AppError(413, 'payload_too_large', 'Request body is too large.'),
-        internal: false,
-      };
-    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
-      return {
-        error: new AppError(415, 'unsupported_media_type', `Unsupported Content-Type.`),
-        internal: false,
-      };
-    if (fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
-      return {
-        error: new AppError(400, 'invalid_input', 'body: a JSON body is required'),
-        internal: false,
-      };
-    if (fe instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
-      return {
-        error: new AppError(400, 'malformed_json', `Body is not valid JSON: ${fe.message}`),
-        internal: false,
-      };
-    }
+    const known = FRAMEWORK_ERRORS[fe.code];
+    if (known) return { error: new AppError(known[0], known[1], known[2]), internal: false };
+    // Any other framework error keeps its status but gets one of our codes, never FST_*.
     return {
-      error: new AppError(fe.statusCode, (fe.code ?? 'bad_request').toLowerCase(), fe.message),
+      error: new AppError(fe.statusCode, STATUS_CODES[fe.statusCode] ?? 'bad_request', fe.message),
       internal: false,
     };
   }
@@ -132,13 +139,20 @@ function send(error: AppError, request: FastifyRequest, reply: FastifyReply): Fa
   return reply.type('application/problem+json; charset=utf-8').send(problemBody(error, request));
 }
 
+/** Sends any thrown error as problem+json (or the OpenAI shape); logs the unexpected ones. */
+export function sendError(
+  err: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
+  const { error, internal } = toAppError(err);
+  if (internal) request.log.error({ err }, 'unhandled error');
+  return send(error, request, reply);
+}
+
 /** The one mapping from thrown errors to HTTP responses. */
 export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((err, request, reply) => {
-    const { error, internal } = toAppError(err);
-    if (internal) request.log.error({ err }, 'unhandled error');
-    return send(error, request, reply);
-  });
+  app.setErrorHandler(sendError);
   app.setNotFoundHandler((request, reply) =>
     send(
       new AppError(

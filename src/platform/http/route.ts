@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import { Forbidden } from './errors.js';
 import type { OperatorPrincipal, Principal, RequestMeta } from './principal.js';
+import { rejectUnstorableInput } from './safe-string.js';
 
 type Infer<T> = T extends z.ZodType ? z.output<T> : undefined;
 export type AuthMode = 'tenant' | 'operator' | 'none';
@@ -135,6 +136,8 @@ export function registerRoutes(
           await auth.operator(request);
         }
       },
+      // Every route, whatever its schema says: strings PostgreSQL cannot store are a 400 here.
+      preValidation: async (request) => rejectUnstorableInput(request),
       handler: async (request, reply) => {
         const principal =
           spec.auth === 'tenant'
