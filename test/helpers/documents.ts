@@ -114,7 +114,9 @@ export function pdf(pages: string[]): Buffer {
   const objects: string[] = [];
   const pageIds = pages.map((_, i) => 4 + 2 * i);
   objects.push('<< /Type /Catalog /Pages 2 0 R >>');
-  objects.push(`<< /Type /Pages /Kids [${pageIds.map((id) => `${id} 0 R`).join(' ')}] /Count ${pages.length} >>`);
+  objects.push(
+    `<< /Type /Pages /Kids [${pageIds.map((id) => `${id} 0 R`).join(' ')}] /Count ${pages.length} >>`,
+  );
   objects.push('<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>');
   for (const [i, text] of pages.entries()) {
     const stream = `BT /F1 12 Tf 72 720 Td (${text}) Tj ET`;

@@ -22,6 +22,10 @@ async function reply(message: unknown): Promise<ExtractionReply> {
     return { ok: true, extracted: await extractBlocks(type, bytes, limits) };
   } catch (err) {
     if (err instanceof ExtractionError) return { ok: false, unreadable: true, reason: err.message };
-    return { ok: false, unreadable: false, reason: err instanceof Error ? err.message : String(err) };
+    return {
+      ok: false,
+      unreadable: false,
+      reason: err instanceof Error ? err.message : String(err),
+    };
   }
 }

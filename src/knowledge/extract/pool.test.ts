@@ -16,7 +16,7 @@ afterEach(async () => {
 });
 
 describe('ExtractionPool', () => {
-  it('extracts DOCX, PDF and HTML in a worker thread exactly as in-process extraction does', async () => {
+  it('extracts DOCX, PDF and HTML in a child process exactly as in-process extraction does', async () => {
     const p = pool();
     const samples = [
       {
@@ -40,10 +40,10 @@ describe('ExtractionPool', () => {
       'Refund policy',
       'Exceptions',
     ]);
-    expect(p.processes).toBe(1); // one thread, reused
+    expect(p.processes).toBe(1); // one process, reused
   });
 
-  it('fails a zip bomb with a clear reason and discards the thread that read it', async () => {
+  it('fails a zip bomb with a clear reason and kills the process that read it', async () => {
     const p = pool();
     const err = await p.extract('docx', await docxBomb(100), limits).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ExtractionError);
@@ -51,7 +51,7 @@ describe('ExtractionPool', () => {
     expect(p.processes).toBe(0);
   });
 
-  it('fails a document that exhausts the thread heap, then serves the next one with a new thread', async () => {
+  it('fails a document that exhausts the process heap, then serves the next one with a new process', async () => {
     const p = pool({ maxHeapMb: 64 });
     // Past the zip guard (a text limit this high allows 4 GB of XML), so only the heap stops it.
     const big = await docxBomb(150);
@@ -67,7 +67,7 @@ describe('ExtractionPool', () => {
     expect(ok.blocks.map((b) => b.text)).toEqual(['still works']);
   });
 
-  it('fails an extraction that overruns the timeout and terminates its thread', async () => {
+  it('fails an extraction that overruns the timeout and kills its process', async () => {
     const p = pool({ timeoutMs: 1 });
     const err = await p
       .extract('pdf', pdf(['Slow enough for one millisecond.']), limits)
@@ -79,11 +79,15 @@ describe('ExtractionPool', () => {
     expect(p.processes).toBe(0);
   });
 
-  it('queues documents beyond the thread count instead of starting more threads', async () => {
+  it('queues documents beyond the process count instead of starting more processes', async () => {
     const p = pool({ processes: 1 });
     const docs = ['one', 'two', 'three'].map((w) => p.extract('text', Buffer.from(w), limits));
     expect(p.processes).toBe(1);
-    expect((await Promise.all(docs)).map((d) => d.blocks[0]?.text)).toEqual(['one', 'two', 'three']);
+    expect((await Promise.all(docs)).map((d) => d.blocks[0]?.text)).toEqual([
+      'one',
+      'two',
+      'three',
+    ]);
   });
 });
 

@@ -2,13 +2,13 @@ import { z } from 'zod';
 import type { SourceType } from '../detect.js';
 import type { ExtractionLimits } from './blocks.js';
 
-/** Messages between ExtractionPool and its worker threads (structured-cloned, so checked on arrival). */
+/** Messages between ExtractionPool and its processes (structured-cloned over IPC, so checked on arrival). */
 export const ExtractionRequest = z.object({
   type: z.enum(['pdf', 'docx', 'html', 'markdown', 'text']),
   bytes: z.instanceof(Uint8Array),
   limits: z.object({ maxPages: z.number().int(), maxTextChars: z.number().int() }),
 });
-/** What the pool sends; any Uint8Array arrives in the thread as a plain one. */
+/** What the pool sends; any Uint8Array arrives in the process as a plain one. */
 export interface ExtractionRequest {
   type: SourceType;
   bytes: Uint8Array;

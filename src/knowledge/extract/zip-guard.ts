@@ -33,7 +33,9 @@ interface ZipEntry {
 }
 
 function unreadable(why: string): ExtractionError {
-  return new ExtractionError(`The Word document could not be read (not a valid zip archive: ${why}).`);
+  return new ExtractionError(
+    `The Word document could not be read (not a valid zip archive: ${why}).`,
+  );
 }
 
 function tooLarge(limit: number): ExtractionError {
@@ -99,7 +101,7 @@ function readZip64Extra(buf: Buffer, start: number, length: number, entry: ZipEn
     (k) => entry[k] === 0xffffffff,
   );
   if (needs.length === 0) return;
-  for (let p = start; p + 4 <= start + length; ) {
+  for (let p = start; p + 4 <= start + length;) {
     const id = u(buf, p, 2);
     const size = u(buf, p + 2, 2);
     if (id === 0x0001) {
@@ -139,7 +141,8 @@ export async function checkZipExpansion(bytes: Uint8Array, limit: number): Promi
   let total = 0;
   for (const e of entries) {
     if (u(buf, e.localOffset, 4) !== LOCAL) throw unreadable(`bad local header of ${e.name}`);
-    const start = e.localOffset + 30 + u(buf, e.localOffset + 26, 2) + u(buf, e.localOffset + 28, 2);
+    const start =
+      e.localOffset + 30 + u(buf, e.localOffset + 26, 2) + u(buf, e.localOffset + 28, 2);
     if (start + e.compressedSize > buf.length) throw unreadable(`${e.name} runs past the end`);
     const data = buf.subarray(start, start + e.compressedSize);
     if (e.method === 0) total += data.length;

@@ -158,7 +158,9 @@ export class JobQueue {
     clearTimeout(timer);
     await Promise.all(
       [...this.#handlers.values()].map((h) =>
-        h.close?.().catch((err: unknown) => this.logger?.warn({ err }, 'closing a job handler failed')),
+        h
+          .close?.()
+          .catch((err: unknown) => this.logger?.warn({ err }, 'closing a job handler failed')),
       ),
     );
   }
