@@ -108,8 +108,11 @@ describe.each(testDrivers())('knowledge hub: extraction off the main thread (%s)
     });
     // The event loop never stalled: before, the server inflated and parsed the XML itself
     // and /healthz went unanswered for 10-50 s.
+    // The embedded database runs its queries on this event loop too (the job's reads of the
+    // upload land inside a probe), so on a loaded machine it gets more room; both bounds are
+    // far below the stall this catches.
     expect(latencies.length).toBeGreaterThanOrEqual(1);
-    expect(Math.max(...latencies)).toBeLessThan(200);
+    expect(Math.max(...latencies)).toBeLessThan(driver === 'pglite' ? 1000 : 200);
     // Nothing of the expanded document was held here (before: ~1.9 GB resident).
     gc();
     const after = process.memoryUsage();
