@@ -19,6 +19,24 @@ export const knowledgeSettings = {
       'Knowledge hub: a document whose extracted text exceeds this many characters fails ingestion.',
     defaultText: '20000000',
   },
+  INGEST_EXTRACT_PROCESSES: {
+    schema: int(1, 64).default(1),
+    description:
+      'Knowledge hub: child processes that extract document text (DOCX, PDF, …), per worker; further documents wait for a free one.',
+    defaultText: '1',
+  },
+  INGEST_EXTRACT_MAX_HEAP_MB: {
+    schema: int(64, 65_536).default(512),
+    description:
+      'Knowledge hub: heap limit of each extraction process, in MB; a document that needs more fails ("too large when expanded") and the process is replaced.',
+    defaultText: '512',
+  },
+  INGEST_EXTRACT_TIMEOUT_MS: {
+    schema: int(1_000, 3_600_000).default(120_000),
+    description:
+      'Knowledge hub: longest text extraction of one document; past it the document fails and its process is killed.',
+    defaultText: '120000',
+  },
   CHUNK_MAX_TOKENS: {
     schema: int(32, 8_192).default(512),
     description: 'Knowledge hub: largest chunk, in tokens (o200k tokenizer).',

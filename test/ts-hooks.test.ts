@@ -31,4 +31,14 @@ describe('bin/ts-hooks.js', () => {
     // The stack names the .ts file and its own line, not the transformed code's.
     expect(out.stack).toMatch(/entry\.ts:16:\d+/);
   });
+
+  it('bin/ts-run.js runs a .ts entry in a plain node process (how extraction processes start)', () => {
+    const r = spawnSync(
+      process.execPath,
+      [resolve(ROOT, 'bin/ts-run.js'), resolve(ROOT, 'test/fixtures/ts-hooks/entry.ts')],
+      { cwd: ROOT, encoding: 'utf8', env: {} },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
 });

@@ -8,7 +8,8 @@ import type { Job, JobHandler } from '../platform/queue/queue.js';
 import { chunkBlocks, type ChunkOptions } from './chunk.js';
 import type { KnowledgeAnalyzer } from './analyze.js';
 import { toVectorLiteral, type EmbeddingProvider } from './embed.js';
-import { ExtractionError, extractBlocks, type ExtractionLimits } from './extract/index.js';
+import { ExtractionError, type ExtractionLimits } from './extract/index.js';
+import type { DocumentExtractor } from './extract/pool.js';
 import type { KnowledgeMetrics } from './metrics.js';
 import { maskPii } from './pii.js';
 import { readKnowledgeSettings } from './settings.js';
@@ -36,6 +37,8 @@ export const IngestPayload = z.object({
 export type IngestPayload = z.infer<typeof IngestPayload>;
 
 export interface IngestOptions {
+  /** Where extraction runs: the worker-thread pool, so no document can stall or exhaust this process. */
+  extractor: DocumentExtractor;
   limits: ExtractionLimits;
   chunking: ChunkOptions;
   /** The default for tenants that never set `piiMasking` (PUT /v1/knowledge/settings). */
@@ -70,6 +73,7 @@ export class Ingestor {
     return {
       run: (job) => this.run(job),
       onDead: (job, error) => this.markDead(job, error),
+      close: () => this.opts.extractor.close(),
     };
   }
 
@@ -97,7 +101,11 @@ export class Ingestor {
     let chunks;
     let pages: number | null;
     try {
-      const extracted = await extractBlocks(doc.source_type, content, this.opts.limits);
+      const extracted = await this.opts.extractor.extract(
+        doc.source_type,
+        content,
+        this.opts.limits,
+      );
       pages = extracted.pages;
       // Extractors can yield NULs (PDF text) that PostgreSQL text cannot hold: dropped here.
       const blocks = extracted.blocks.map((b) => ({

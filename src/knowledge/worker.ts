@@ -7,6 +7,7 @@ import { JobQueue } from '../platform/queue/queue.js';
 import { KnowledgeAnalyzer } from './analyze.js';
 import type { EmbeddingProvider } from './embed.js';
 import { embedderFromConfig } from './embed-openai.js';
+import { ExtractionPool } from './extract/pool.js';
 import { INGEST_JOB, Ingestor } from './ingest.js';
 import { knowledgeMetrics } from './metrics.js';
 
@@ -39,6 +40,11 @@ export function createWorker(
     db,
     embedder,
     {
+      extractor: new ExtractionPool({
+        processes: config.INGEST_EXTRACT_PROCESSES,
+        maxHeapMb: config.INGEST_EXTRACT_MAX_HEAP_MB,
+        timeoutMs: config.INGEST_EXTRACT_TIMEOUT_MS,
+      }),
       limits: { maxPages: config.INGEST_MAX_PAGES, maxTextChars: config.INGEST_MAX_TEXT_CHARS },
       chunking: { maxTokens: config.CHUNK_MAX_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS },
       maskPii: config.PII_MASKING,

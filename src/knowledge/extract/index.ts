@@ -5,6 +5,7 @@ import { ExtractionError, type Extracted, type ExtractionLimits } from './blocks
 import { htmlToBlocks } from './html.js';
 import { markdownToBlocks, textToBlocks } from './markdown.js';
 import { pdfToBlocks } from './pdf.js';
+import { checkZipExpansion, docxExpansionLimit } from './zip-guard.js';
 
 export { ExtractionError } from './blocks.js';
 export type { Block, Extracted, ExtractionLimits } from './blocks.js';
@@ -28,10 +29,18 @@ export async function extractBlocks(
     case 'pdf':
       return pdfToBlocks(bytes, limits);
     case 'docx': {
+      await checkZipExpansion(bytes, docxExpansionLimit(limits));
       let html: string;
       try {
         // Word structure (headings, lists, tables) survives as HTML, which the HTML path reads.
-        html = (await mammoth.convertToHtml({ buffer: Buffer.from(bytes) })).value;
+        // Images are never read: the HTML path drops them, and mammoth would otherwise inline
+        // each one as a base64 data URI.
+        html = (
+          await mammoth.convertToHtml(
+            { buffer: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) },
+            { convertImage: mammoth.images.imgElement(() => Promise.resolve({ src: '' })) },
+          )
+        ).value;
       } catch (err) {
         throw new ExtractionError(
           `The Word document could not be read (${err instanceof Error ? err.message : String(err)}).`,

@@ -55,6 +55,8 @@ export interface JobHandler {
   run(job: Job): Promise<void>;
   /** Called once when the job goes dead, e.g. to mark the record it was processing as failed. */
   onDead?(job: Job, error: string): Promise<void>;
+  /** Releases what the handler holds (e.g. worker threads) once the queue has stopped. */
+  close?(): Promise<void>;
 }
 
 export interface QueueOptions {
@@ -154,6 +156,13 @@ export class JobQueue {
       }),
     ]);
     clearTimeout(timer);
+    await Promise.all(
+      [...this.#handlers.values()].map((h) =>
+        h
+          .close?.()
+          .catch((err: unknown) => this.logger?.warn({ err }, 'closing a job handler failed')),
+      ),
+    );
   }
 
   #wake(): void {
