@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -25,7 +24,8 @@ import { AnswerService } from './knowledge/answer.js';
 import { knowledgeMetrics, registerDocumentMetrics } from './knowledge/metrics.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
 import type { Database } from './platform/db/database.js';
-import { ServiceUnavailable, Unauthorized } from './platform/http/errors.js';
+import { Forbidden, ServiceUnavailable, Unauthorized } from './platform/http/errors.js';
+import { METRICS_REFUSAL_MESSAGE, metricsRefusal } from './platform/http/metrics-access.js';
 import { registerHealth } from './platform/http/health.js';
 import { installRequestTelemetry } from './platform/http/observability.js';
 import { lazyRequestLogger } from './platform/telemetry/logger.js';
@@ -59,13 +59,6 @@ export interface BuiltApp {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
-
-/** Compares a bearer token in constant time (digests first, so lengths leak nothing either). */
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(m?.[1] ?? ''), digest(token)) && m !== null;
-}
 
 /** Builds the HTTP application from its dependencies; starts nothing that outlives app.close(). */
 export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
@@ -150,8 +143,10 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   const metricsToken = config.METRICS_TOKEN;
   const scrapeMetrics = deps.scrapeMetrics;
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
-    if (metricsToken && !bearerMatches(request.headers.authorization, metricsToken))
-      throw new Unauthorized('GET /metrics requires the metrics token.', 'metrics_token_required');
+    const refusal = metricsRefusal(metricsToken, request.raw);
+    if (refusal === 'metrics_token_required')
+      throw new Unauthorized(METRICS_REFUSAL_MESSAGE[refusal], refusal);
+    if (refusal) throw new Forbidden(METRICS_REFUSAL_MESSAGE[refusal], refusal);
     let body: string;
     if (scrapeMetrics) {
       try {

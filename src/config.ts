@@ -116,12 +116,19 @@ export const settings = {
   METRICS_TOKEN: {
     schema: z.string().min(8).optional(),
     secret: true,
-    description: 'When set, GET /metrics requires `Authorization: Bearer <token>`.',
+    description:
+      'When set, GET /metrics requires `Authorization: Bearer <token>`. Unset: /metrics answers only clients on the loopback interface (127.0.0.1, ::1) whose request carries no forwarding header. See docs/operations.md.',
+  },
+  METRICS_LABEL_VALUES_MAX: {
+    schema: int(1, 100_000).default(100),
+    description:
+      'Distinct values each tenant-chosen metric label (gateway alias, provider, model) keeps per process; later values are recorded as `other`.',
+    defaultText: '100',
   },
   WORKER_METRICS_PORT: {
     schema: int(1, 65535).optional(),
     description:
-      '`rampart worker` only: serve GET /metrics (job failures, chunks indexed) on this port, on HOST; same METRICS_TOKEN rule as the API.',
+      '`rampart worker` only: serve GET /metrics (job failures, chunks indexed) on this port, on HOST; same access rule as the API (METRICS_TOKEN, else local clients only).',
   },
   OTEL_EXPORTER_OTLP_ENDPOINT: {
     schema: url.optional(),

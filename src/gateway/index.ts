@@ -79,6 +79,7 @@ export function createGateway(deps: {
     | 'GATEWAY_CACHE_REDIS_TIMEOUT_MS'
     | 'GATEWAY_CONFIG_CACHE_TTL_MS'
     | 'GATEWAY_ALLOW_PRIVATE_UPSTREAMS'
+    | 'METRICS_LABEL_VALUES_MAX'
     | 'platformProviders'
   >;
   keyring: Keyring | undefined;
@@ -141,7 +142,9 @@ export function createGateway(deps: {
     usage,
     logger: deps.logger,
     limits,
-    metrics: new GatewayMetrics(deps.metrics?.registry ?? new Registry(), policies),
+    metrics: new GatewayMetrics(deps.metrics?.registry ?? new Registry(), policies, {
+      labelValuesMax: c.METRICS_LABEL_VALUES_MAX,
+    }),
     cache: createResponseCache({ redis: deps.redis, logger: deps.logger, config: deps.config }),
   });
   return {

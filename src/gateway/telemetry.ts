@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
-import { HotCounter, HotHistogram } from '../platform/telemetry/hot-metrics.js';
+import { BoundedLabel, HotCounter, HotHistogram } from '../platform/telemetry/hot-metrics.js';
 import { AppError } from '../platform/http/errors.js';
 import type { Attempt } from './attempts.js';
 import { builtinPrice, type ModelPrice } from './prices.js';
@@ -35,9 +35,12 @@ export function rejectionOf(err: unknown): { reason: string; scope: string } | u
 }
 
 /**
- * The gateway's Prometheus metrics. Labels are bounded: endpoint, alias, provider name and
- * target model, status, cache result — never tenant or key ids. The per-request ones are hot-path
- * metrics (see hot-metrics.ts); the circuit gauge is prom-client's, filled at scrape time.
+ * The gateway's Prometheus metrics. Labels: endpoint, alias, provider name and target model,
+ * status, cache result — never tenant or key ids. Alias, provider and model are chosen by
+ * tenants (their routes and providers) or by the request itself (any name through a '*' route),
+ * so each has one bound shared by every metric here: the first `labelValuesMax` distinct values
+ * keep their name, later ones read `other`. The per-request ones are hot-path metrics (see
+ * hot-metrics.ts); the circuit gauge is prom-client's, filled at scrape time.
  */
 export class GatewayMetrics {
   readonly requests: HotCounter<'endpoint' | 'alias' | 'provider' | 'model' | 'status' | 'cache'>;
@@ -48,25 +51,31 @@ export class GatewayMetrics {
   readonly overhead: HotHistogram<'endpoint' | 'stream'>;
   readonly rejections: HotCounter<'reason' | 'scope'>;
 
-  constructor(registry: Registry, policies: TargetPolicies) {
+  constructor(registry: Registry, policies: TargetPolicies, opts: { labelValuesMax: number }) {
     const registers = [registry];
+    const alias = new BoundedLabel(opts.labelValuesMax);
+    const provider = new BoundedLabel(opts.labelValuesMax);
+    const model = new BoundedLabel(opts.labelValuesMax);
     this.requests = new HotCounter({
       name: 'rampart_gateway_requests_total',
       help: 'Gateway requests by endpoint, alias, provider, target model, status and cache result (hit, miss, off).',
       labelNames: ['endpoint', 'alias', 'provider', 'model', 'status', 'cache'],
       registers,
+      bounded: { alias, provider, model },
     });
     this.tokens = new HotCounter({
       name: 'rampart_gateway_tokens_total',
       help: 'Tokens metered from upstream answers by type (input, output, cached input); cache hits consume none.',
       labelNames: ['provider', 'model', 'type'],
       registers,
+      bounded: { provider, model },
     });
     this.cost = new HotCounter({
       name: 'rampart_gateway_cost_usd_total',
       help: 'Cost of upstream calls in USD at the price the request was costed at.',
       labelNames: ['provider', 'model'],
       registers,
+      bounded: { provider, model },
     });
     this.upstreamLatency = new HotHistogram({
       name: 'rampart_gateway_upstream_latency_seconds',
@@ -74,6 +83,7 @@ export class GatewayMetrics {
       labelNames: ['endpoint', 'provider', 'model'],
       buckets: LATENCY_BUCKETS,
       registers,
+      bounded: { provider, model },
     });
     this.timeToFirstToken = new HotHistogram({
       name: 'rampart_gateway_time_to_first_token_seconds',
@@ -81,6 +91,7 @@ export class GatewayMetrics {
       labelNames: ['provider', 'model'],
       buckets: LATENCY_BUCKETS,
       registers,
+      bounded: { provider, model },
     });
     this.overhead = new HotHistogram({
       name: 'rampart_gateway_overhead_seconds',
@@ -102,8 +113,12 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
+        // inc, not set: several targets can share one `other` series.
         for (const c of policies.circuitCounts())
-          this.set({ provider: c.provider, model: c.model, state: c.state }, c.count);
+          this.inc(
+            { provider: provider.of(c.provider), model: model.of(c.model), state: c.state },
+            c.count,
+          );
       },
     });
   }

@@ -30,8 +30,13 @@ describe('serveWorkerMetrics', () => {
     expect((await fetch(`${url}/other`)).status).toBe(404);
   });
 
-  it('serves without a token when none is configured', async () => {
+  it('serves without a token when none is configured, to local clients only', async () => {
     server = await serveWorkerMetrics(new Registry(), { host: '127.0.0.1', port: 0 });
-    expect((await fetch(`http://127.0.0.1:${server.port}/metrics`)).status).toBe(200);
+    const url = `http://127.0.0.1:${server.port}/metrics`;
+    expect((await fetch(url)).status).toBe(200);
+    // A proxy on this host relaying someone else's scrape.
+    const relayed = await fetch(url, { headers: { 'x-forwarded-for': '203.0.113.7' } });
+    expect(relayed.status).toBe(403);
+    expect(await relayed.text()).toMatch(/set METRICS_TOKEN/);
   });
 });

@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { METRICS_REFUSAL_MESSAGE, metricsRefusal } from '../http/metrics-access.js';
 
 export interface WorkerMetricsServer {
   /** The bound port (useful when asked for port 0). */
@@ -9,17 +9,11 @@ export interface WorkerMetricsServer {
   close(): Promise<void>;
 }
 
-/** Compares a bearer token in constant time (digests first, so lengths leak nothing either). */
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(m?.[1] ?? ''), digest(token)) && m !== null;
-}
-
 /**
  * GET /metrics for a `rampart worker` process. The counters a worker keeps (job failures,
  * chunks indexed) live in its own memory, so Prometheus must scrape each worker as well as the
- * API; the API's /metrics already reports the database-wide gauges. Same token rule as the API.
+ * API; the API's /metrics already reports the database-wide gauges. Same access rule as the API
+ * (metrics-access.ts).
  */
 export async function serveWorkerMetrics(
   registry: Registry,
@@ -31,8 +25,12 @@ export async function serveWorkerMetrics(
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
-    if (opts.token && !bearerMatches(req.headers.authorization, opts.token)) {
-      res.writeHead(401, { 'content-type': 'text/plain' }).end('metrics token required\n');
+    const refusal = metricsRefusal(opts.token, req);
+    if (refusal) {
+      const status = refusal === 'metrics_token_required' ? 401 : 403;
+      res
+        .writeHead(status, { 'content-type': 'text/plain' })
+        .end(`${METRICS_REFUSAL_MESSAGE[refusal]}\n`);
       return;
     }
     registry.metrics().then(

@@ -1,6 +1,6 @@
 import { AggregatorRegistry, Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { HotCounter, HotHistogram } from './hot-metrics.js';
+import { BoundedLabel, HotCounter, HotHistogram } from './hot-metrics.js';
 
 const BUCKETS = [0.001, 0.01, 0.1, 1];
 
@@ -101,5 +101,47 @@ describe('hot-path metrics', () => {
     c.inc({});
     c.inc({}, 4);
     expect(c.get().values).toEqual([{ labels: {}, value: 5 }]);
+  });
+
+  it('a bounded label keeps its first values and records the rest as other, in every metric sharing it', () => {
+    const r = new Registry();
+    const model = new BoundedLabel(2);
+    const labelNames = ['model', 'status'] as const;
+    const count = new HotCounter({
+      name: 'b_total',
+      help: 'b',
+      labelNames,
+      registers: [r],
+      bounded: { model },
+    });
+    const hist = new HotHistogram({
+      name: 'b_seconds',
+      help: 'b',
+      labelNames,
+      buckets: [1],
+      registers: [r],
+      bounded: { model },
+    });
+    for (const m of ['m1', 'm2', 'm3', 'm4', 'm1', 'm5']) {
+      count.inc({ model: m, status: 200 });
+      hist.observe({ model: m, status: 200 }, 0.5);
+    }
+    // status is not bounded: the code alone chooses it.
+    for (let s = 0; s < 5; s++) count.inc({ model: 'm2', status: 500 + s });
+    const byModel = (values: { labels: Record<string, string | number>; value: number }[]) =>
+      values.filter((v) => v.labels.status === '200').map((v) => [v.labels.model, v.value]);
+    expect(byModel(count.get().values)).toEqual([
+      ['m1', 2],
+      ['m2', 1],
+      ['other', 3],
+    ]);
+    const counts = hist.get().values.filter((v) => v.metricName === 'b_seconds_count');
+    expect(counts.map((v) => [v.labels.model, v.value])).toEqual([
+      ['m1', 2],
+      ['m2', 1],
+      ['other', 3],
+    ]);
+    expect(count.get().values).toHaveLength(3 + 5);
+    expect(() => new BoundedLabel(0)).toThrow(RangeError);
   });
 });

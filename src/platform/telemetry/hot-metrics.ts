@@ -36,6 +36,37 @@ export interface HotMetricConfig<L extends string> {
   help: string;
   labelNames: readonly L[];
   registers: readonly Registry[];
+  /** Labels whose values come from tenants or requests, each capped by a (shareable) bound. */
+  bounded?: Partial<Record<L, BoundedLabel>>;
+}
+
+/** The value a bounded label records once its distinct values are used up. */
+export const OTHER_LABEL_VALUE = 'other';
+
+/**
+ * The values one label may take when tenants or requests choose them (model names, aliases,
+ * provider names): the first `max` distinct values seen keep their name, every later one is
+ * recorded as `other`. Without it, 30 made-up model names through a '*' route added 570 lines
+ * to /metrics, and nothing stopped a client from adding millions. Share one bound between the
+ * metrics that carry the same label, so a name is kept (or not) in all of them alike. A kept
+ * value costs one Set lookup and no allocation.
+ */
+export class BoundedLabel {
+  readonly #kept = new Set<string>();
+
+  constructor(readonly max: number) {
+    if (!(Number.isInteger(max) && max >= 1))
+      throw new RangeError(`a bounded label keeps at least 1 value (got ${max})`);
+  }
+
+  /** `value` when it is (or now becomes) one of the kept values, else `other`. */
+  of(value: string): string {
+    const kept = this.#kept;
+    if (kept.has(value)) return value;
+    if (kept.size >= this.max) return OTHER_LABEL_VALUE;
+    kept.add(value);
+    return value;
+  }
 }
 
 function asLabel(v: LabelValue): string {
@@ -48,6 +79,8 @@ abstract class HotMetric<L extends string, S extends { labels: Record<string, st
   // Nested maps, one level per label name; the last level holds the series.
   #root = new Map<string, unknown>();
   #all: S[] = [];
+  // Per label name, by position: its bound, or undefined for a label the code alone chooses.
+  readonly #bounds: readonly (BoundedLabel | undefined)[];
 
   readonly name: string;
   readonly help: string;
@@ -57,18 +90,27 @@ abstract class HotMetric<L extends string, S extends { labels: Record<string, st
     this.name = config.name;
     this.help = config.help;
     this.labelNames = config.labelNames;
+    const bounded = config.bounded;
+    this.#bounds = config.labelNames.map((n) => bounded?.[n]);
     for (const r of config.registers)
       r.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
   protected abstract create(labels: Record<string, string>): S;
 
+  /** The label values a series is filed under: bounded labels mapped through their bound. */
+  #valueAt(labels: Labels<L>, i: number): string {
+    const v = asLabel(labels[this.labelNames[i]!]);
+    const bound = this.#bounds[i];
+    return bound === undefined ? v : bound.of(v);
+  }
+
   protected series(labels: Labels<L>): S {
     const names = this.labelNames;
     let node = this.#root;
     const last = names.length - 1;
     for (let i = 0; i < last; i++) {
-      const v = asLabel(labels[names[i]!]);
+      const v = this.#valueAt(labels, i);
       let next = node.get(v) as Map<string, unknown> | undefined;
       if (next === undefined) {
         next = new Map();
@@ -76,11 +118,11 @@ abstract class HotMetric<L extends string, S extends { labels: Record<string, st
       }
       node = next;
     }
-    const leafKey = last >= 0 ? asLabel(labels[names[last]!]) : '';
+    const leafKey = last >= 0 ? this.#valueAt(labels, last) : '';
     const found = node.get(leafKey) as S | undefined;
     if (found !== undefined) return found;
     const own: Record<string, string> = {};
-    for (const n of names) own[n] = asLabel(labels[n]);
+    for (let i = 0; i < names.length; i++) own[names[i]!] = this.#valueAt(labels, i);
     const created = this.create(own);
     node.set(leafKey, created);
     this.#all.push(created);
