@@ -162,7 +162,8 @@ export class GroupService {
       for (const [what, r] of removals) touched[what] = await r.remove(tx, row.name);
       const notified = new Set(keys);
       for (const k of keys) await notifyKeyChanged(tx, k);
-      for (const m of members) for (const k of await notifyUserKeysChanged(tx, m.id)) notified.add(k);
+      for (const m of members)
+        for (const k of await notifyUserKeysChanged(tx, m.id)) notified.add(k);
       await this.#audit(tx, principal, meta, {
         action: 'group.deleted',
         target: { type: 'group', id },
