@@ -19,6 +19,7 @@ import { registerUploads } from './knowledge/uploads.js';
 import { embedderFromConfig } from './knowledge/embed-openai.js';
 import { chatModelFromConfig } from './knowledge/generate.js';
 import { KnowledgeSettingsService } from './knowledge/settings.js';
+import { documentGroupRemoval } from './knowledge/group-removal.js';
 import { SearchService } from './knowledge/search.js';
 import { AnswerService } from './knowledge/answer.js';
 import { knowledgeMetrics, registerDocumentMetrics } from './knowledge/metrics.js';
@@ -175,7 +176,10 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   });
   registerRoutes(app, auth, [
     ...identityRoutes({ tenants, keys }),
-    ...peopleRoutes(db),
+    ...peopleRoutes(db, {
+      removals: { documents: documentGroupRemoval },
+      onKeysChanged: (ids) => ids.forEach((id) => auth.cache.evictKey(id)),
+    }),
     ...auditRoutes(db),
     ...gateway.routes,
     ...knowledgeRoutes(documents, {

@@ -121,6 +121,82 @@ describe.each(testDrivers())('identity: users and groups (%s)', (driver) => {
       });
     });
 
+    it("keeps each tenant's display name to itself and answers alike whether or not the address is known elsewhere", async () => {
+      const other = await app.createTenant();
+      const shared = email('shared');
+      const inA = await addUser(tenant.ownerKey, {
+        email: shared,
+        displayName: '<img src=x onerror=alert(1)>Ada',
+        role: 'viewer',
+      });
+      // B names the same person its own way, and never sees A's name.
+      const inB = await addUser(other.ownerKey, {
+        email: shared,
+        displayName: 'Ada B',
+        role: 'viewer',
+      });
+      expect(inB.displayName).toBe('Ada B');
+      expect((await call('GET', `/v1/users/${inB.id}`, other.ownerKey)).body).toMatchObject({
+        displayName: 'Ada B',
+      });
+      const listB = (await call('GET', '/v1/users?limit=200', other.ownerKey)).body as {
+        data: UserBody[];
+      };
+      expect(listB.data.find((u) => u.email === shared)?.displayName).toBe('Ada B');
+      expect(JSON.stringify(listB)).not.toContain('onerror');
+      const group = (await call('POST', '/v1/groups', other.ownerKey, { name: 'crew' }))
+        .body as GroupBody;
+      await call('PUT', `/v1/groups/${group.id}/members/${inB.id}`, other.ownerKey);
+      expect((await call('GET', `/v1/groups/${group.id}`, other.ownerKey)).body).toMatchObject({
+        members: [{ email: shared, displayName: 'Ada B' }],
+      });
+      // A keeps its own.
+      expect((await call('GET', `/v1/users/${inA.id}`, tenant.ownerKey)).body).toMatchObject({
+        displayName: '<img src=x onerror=alert(1)>Ada',
+      });
+
+      // Adding an address known elsewhere answers exactly as adding a new one.
+      const known = email('known');
+      await addUser(tenant.ownerKey, { email: known, displayName: 'Known in A', role: 'member' });
+      const fresh = email('fresh');
+      const third = await app.createTenant();
+      const shape = (r: { status: number; body: unknown }) => {
+        const { id, email: e, joinedAt, ...rest } = r.body as UserBody & { joinedAt: string };
+        return {
+          status: r.status,
+          rest,
+          idIsUuid: /^[0-9a-f-]{36}$/.test(id),
+          e: typeof e,
+          j: typeof joinedAt,
+        };
+      };
+      const addKnown = await call('POST', '/v1/users', third.ownerKey, {
+        email: known,
+        role: 'member',
+      });
+      const addFresh = await call('POST', '/v1/users', third.ownerKey, {
+        email: fresh,
+        role: 'member',
+      });
+      expect(shape(addKnown)).toEqual(shape(addFresh));
+      expect(shape(addKnown)).toMatchObject({
+        status: 201,
+        rest: { displayName: '', role: 'member', groups: [] },
+      });
+      const againKnown = await call('POST', '/v1/users', third.ownerKey, {
+        email: known,
+        role: 'member',
+      });
+      const againFresh = await call('POST', '/v1/users', third.ownerKey, {
+        email: fresh,
+        role: 'member',
+      });
+      expect([againKnown.status, (againKnown.body as { code: string }).code]).toEqual([
+        againFresh.status,
+        (againFresh.body as { code: string }).code,
+      ]);
+    });
+
     it('pages through members with a cursor', async () => {
       const own = await app.createTenant();
       const ids: string[] = [];
@@ -298,6 +374,36 @@ describe.each(testDrivers())('identity: users and groups (%s)', (driver) => {
       expect(
         await eventually(async () => (await call('GET', '/v1/me', key.secret)).status === 401),
       ).toBe(true);
+    });
+
+    it('refuses unknown groups on keys (400 unknown_group naming them); users join groups only by id', async () => {
+      const made = await call('POST', '/v1/api-keys', tenant.ownerKey, {
+        name: 'u',
+        role: 'viewer',
+        groups: ['no-such-group', 'also-missing'],
+      });
+      expect(made.status).toBe(400);
+      expect(made.body).toMatchObject({
+        code: 'unknown_group',
+        groups: ['also-missing', 'no-such-group'],
+      });
+      expect((made.body as { detail: string }).detail).toContain('no-such-group');
+      await call('POST', '/v1/groups', adminKey, { name: 'known-g' });
+      const key = await newKey({ name: 'u', role: 'viewer', groups: ['known-g'] });
+      const patch = await call('PATCH', `/v1/api-keys/${key.id}`, tenant.ownerKey, {
+        groups: ['known-g', 'ghost'],
+      });
+      expect(patch.status).toBe(400);
+      expect(patch.body).toMatchObject({ code: 'unknown_group', groups: ['ghost'] });
+      expect((await call('GET', `/v1/api-keys/${key.id}`, tenant.ownerKey)).body).toMatchObject({
+        groups: ['known-g'],
+      });
+      // A user is put in a group by the group's id: one that does not exist is a 404.
+      const user = await addUser(tenant.ownerKey, { email: email('g'), role: 'viewer' });
+      const missing = '00000000-0000-4000-8000-000000000000';
+      expect((await call('PUT', `/v1/groups/${missing}/members/${user.id}`, adminKey)).status).toBe(
+        404,
+      );
     });
 
     it('refuses to bind a key to a stranger, or to change groups of someone above the caller', async () => {

@@ -220,6 +220,8 @@ describe.each(testDrivers())('identity: admin API, API keys, authentication (%s)
     });
 
     it('/v1/me returns tenant, role, permissions and groups, and no secrets', async () => {
+      for (const name of ['legal', 'hr'])
+        expect((await call('POST', '/v1/groups', tenant.ownerKey, { name })).status).toBe(201);
       const key = await createKey(tenant.ownerKey, {
         name: 'me',
         role: 'member',

@@ -140,6 +140,12 @@ describe.each(testDrivers())('knowledge hub: OpenAI-compatible embeddings (%s)',
     expect(fake.embeddingRequests.every((r) => r.input.length === 1)).toBe(true);
 
     // Same text, another document (restricted to a group, so not deduplicated by content).
+    await app.app.inject({
+      method: 'POST',
+      url: '/v1/groups',
+      headers: bearer(tenant.ownerKey),
+      payload: { name: 'legal' },
+    });
     const res = await app.app.inject({
       method: 'POST',
       url: '/v1/api-keys',

@@ -39,6 +39,7 @@ describe.each(testDrivers())('knowledge hub: per-tenant PII masking (%s)', (driv
     const tenant = await app.createTenant();
     expect((await call(tenant.ownerKey, 'GET', '/v1/knowledge/settings')).json()).toEqual({
       piiMasking: true,
+      adminsReadRestricted: false,
     });
     expect(await ingestAndReadChunks(tenant.ownerKey)).toEqual([
       'Contact [EMAIL] about the invoice.',
@@ -59,9 +60,10 @@ describe.each(testDrivers())('knowledge hub: per-tenant PII masking (%s)', (driv
       piiMasking: false,
     });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ piiMasking: false });
+    expect(res.json()).toEqual({ piiMasking: false, adminsReadRestricted: false });
     expect((await call(member, 'GET', '/v1/knowledge/settings')).json()).toEqual({
       piiMasking: false,
+      adminsReadRestricted: false,
     });
     expect(await ingestAndReadChunks(tenant.ownerKey)).toEqual([TEXT]);
 
@@ -73,6 +75,7 @@ describe.each(testDrivers())('knowledge hub: per-tenant PII masking (%s)', (driv
     const other = await app.createTenant();
     expect((await call(other.ownerKey, 'GET', '/v1/knowledge/settings')).json()).toEqual({
       piiMasking: true,
+      adminsReadRestricted: false,
     });
   });
 

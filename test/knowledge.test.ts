@@ -352,19 +352,26 @@ describe.each(testDrivers())('knowledge hub: documents and ingestion (%s)', (dri
   });
 
   it('hides group-restricted documents and their chunks from a key outside the group (404)', async () => {
-    const mkKey = async (groups: string[]) =>
+    const mkKey = async (groups: string[], role: string) =>
       (
         (
           await app.app.inject({
             method: 'POST',
             url: '/v1/api-keys',
             headers: bearer(tenant.ownerKey),
-            payload: { name: `k-${groups.join('-') || 'none'}`, role: 'admin', groups },
+            payload: { name: `k-${groups.join('-') || 'none'}`, role, groups },
           })
         ).json() as { secret: string }
       ).secret;
-    const legalKey = await mkKey(['legal']);
-    const plainKey = await mkKey([]);
+    await app.app.inject({
+      method: 'POST',
+      url: '/v1/groups',
+      headers: bearer(tenant.ownerKey),
+      payload: { name: 'legal' },
+    });
+    const legalKey = await mkKey(['legal'], 'admin');
+    // A member: owners and admins oversee every document (documents:manage).
+    const plainKey = await mkKey([], 'member');
     const res = await upload(legalKey, {
       title: 'Merger memo',
       text: 'Confidential merger terms.',
@@ -400,7 +407,7 @@ describe.each(testDrivers())('knowledge hub: documents and ingestion (%s)', (dri
           headers: bearer(plainKey),
         })
       ).statusCode,
-    ).toBe(404);
+    ).toBe(403);
   });
 
   it('lists with cursor pagination and status/tag filters', async () => {

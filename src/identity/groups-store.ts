@@ -54,7 +54,8 @@ export async function listGroups(
 
 export async function listGroupMembers(tx: TenantTx, groupId: string): Promise<GroupMemberRow[]> {
   const { rows } = await tx.query<GroupMemberRow>(
-    `SELECT u.id, u.email, u.display_name FROM group_members gm JOIN users u ON u.id = gm.user_id
+    `SELECT u.id, u.email, m.display_name FROM group_members gm JOIN users u ON u.id = gm.user_id
+       JOIN memberships m ON m.tenant_id = gm.tenant_id AND m.user_id = gm.user_id
       WHERE gm.tenant_id = $1 AND gm.group_id = $2 ORDER BY u.email`,
     [tx.tenantId, groupId],
   );
@@ -94,4 +95,27 @@ export async function removeGroupMember(
     [tx.tenantId, groupId, userId],
   );
   return rows.length === 1;
+}
+
+/**
+ * Serialises changes to the tenant's set of group names against writes that name groups: those
+ * hold it shared, group deletion exclusively, so a key or document can never be given a group
+ * whose deletion has already swept the tenant. An advisory lock because the app role may not lock
+ * groups rows (FOR SHARE needs UPDATE on the table); it ends with the transaction.
+ */
+export async function lockGroupNames(tx: TenantTx, mode: 'shared' | 'exclusive'): Promise<void> {
+  const fn = mode === 'exclusive' ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared';
+  await tx.query(`SELECT ${fn}(hashtextextended('rampart.groups:' || $1, 0))`, [tx.tenantId]);
+}
+
+/** The names among `names` that are groups of this tenant. */
+export async function existingGroupNames(
+  tx: TenantTx,
+  names: readonly string[],
+): Promise<Set<string>> {
+  const { rows } = await tx.query<{ name: string }>(
+    'SELECT name FROM groups WHERE tenant_id = $1 AND name = ANY($2::text[])',
+    [tx.tenantId, [...names]],
+  );
+  return new Set(rows.map((r) => r.name));
 }

@@ -16,6 +16,7 @@ import {
   updateApiKey,
   type ApiKeyRow,
 } from './keys-store.js';
+import { assertKnownGroups } from './groups-service.js';
 import type { Role } from './permissions.js';
 import { assertKeyWithinUser, assertMayGrant, auditingRefusals } from './role-guard.js';
 import { getMember } from './users-store.js';
@@ -118,6 +119,7 @@ export class ApiKeyService {
           assertKeyWithinUser(input.role, member.role);
           userId = member.id;
         }
+        await assertKnownGroups(tx, input.groups ?? []);
         const created = await this.issueInTx(tx, {
           ...input,
           userId,
@@ -188,7 +190,9 @@ export class ApiKeyService {
           const member = await getMember(tx, before.user_id);
           if (member) assertKeyWithinUser(patch.role, member.role);
         }
-        const after = (await updateApiKey(tx, id, patch)) as ApiKeyRow;
+        if (patch.groups) await assertKnownGroups(tx, patch.groups);
+        const after = await updateApiKey(tx, id, patch);
+        if (!after) throw new NotFound('API key');
         if (patch.models !== undefined || patch.limits !== undefined)
           await setKeyLimits(tx, id, patch);
         await notifyKeyChanged(tx, id);

@@ -214,3 +214,13 @@ export async function getKeyLimits(
   );
   return rows[0] ?? { models: null, limits: {} };
 }
+
+/** Takes a deleted group out of every key of the tenant (revoked ones too); returns their ids. */
+export async function removeGroupFromKeys(tx: TenantTx, group: string): Promise<string[]> {
+  const { rows } = await tx.query<{ id: string }>(
+    `UPDATE api_keys SET groups = array_remove(groups, $2)
+      WHERE tenant_id = $1 AND $2 = ANY(groups) RETURNING id`,
+    [tx.tenantId, group],
+  );
+  return rows.map((r) => r.id);
+}

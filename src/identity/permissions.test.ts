@@ -48,6 +48,19 @@ describe('permissions', () => {
     expect(ROLE_PERMISSIONS.admin.has('keys:manage')).toBe(true);
   });
 
+  it('gives documents:manage to owner and admin only, and to every holder of groups:manage', () => {
+    expect(ROLES.filter((r) => ROLE_PERMISSIONS[r].has('documents:manage')).sort()).toEqual([
+      'admin',
+      'owner',
+    ]);
+    // Deleting a group rewrites the documents filed under it, which RLS lets only document
+    // managers update: a role that manages groups must also manage documents.
+    for (const role of ROLES) {
+      if (ROLE_PERMISSIONS[role].has('groups:manage'))
+        expect(ROLE_PERMISSIONS[role].has('documents:manage'), role).toBe(true);
+    }
+  });
+
   it('isRole accepts exactly the four roles', () => {
     for (const r of ROLES) expect(isRole(r)).toBe(true);
     for (const r of ['Owner', 'root', '', 'superuser']) expect(isRole(r)).toBe(false);

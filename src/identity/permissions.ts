@@ -11,6 +11,9 @@ export const PERMISSIONS = [
   'documents:read',
   'documents:write',
   'documents:delete',
+  // See every document's metadata and status, and delete any; content of restricted documents
+  // only when the tenant sets adminsReadRestricted (enforced by RLS, migration 0010).
+  'documents:manage',
   'gateway:invoke',
   'gateway:manage',
   'usage:read',
@@ -25,6 +28,7 @@ const MEMBER: Permission[] = [...VIEWER, 'documents:write', 'gateway:invoke'];
 const ADMIN: Permission[] = [
   ...MEMBER,
   'documents:delete',
+  'documents:manage',
   'keys:manage',
   'users:manage',
   'groups:manage',

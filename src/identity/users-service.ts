@@ -36,7 +36,7 @@ function toUserView(r: MemberRow): UserView {
   };
 }
 
-/** The people of one tenant: memberships of global users, with their roles. */
+/** The people of one tenant: memberships of global users, with this tenant's role and profile. */
 export class UserService {
   constructor(private readonly db: Database) {}
 
@@ -49,8 +49,8 @@ export class UserService {
     return auditingRefusals(this.db, principal, meta, { type: 'user', id: null }, async () => {
       assertMayGrant(principal, input.role);
       return this.db.withTenant(principal, async (tx) => {
-        const userId = await ensureUser(tx, input.email, input.displayName ?? null);
-        if (!(await insertMembership(tx, userId, input.role))) {
+        const userId = await ensureUser(tx, input.email);
+        if (!(await insertMembership(tx, userId, input.role, input.displayName ?? ''))) {
           throw new Conflict(
             `${input.email} is already a member of this tenant.`,
             'already_member',
@@ -65,7 +65,9 @@ export class UserService {
           requestId: meta.requestId,
           details: { email: input.email, role: input.role },
         });
-        return toUserView((await getMember(tx, userId)) as MemberRow);
+        const added = await getMember(tx, userId);
+        if (!added) throw new NotFound('User');
+        return toUserView(added);
       });
     });
   }

@@ -1,7 +1,10 @@
 import type { TenantTx } from '../platform/db/database.js';
 import type { PagePosition } from './cursor.js';
 
-/** A user as one tenant sees it: the global identity joined with that tenant's membership. */
+/**
+ * A user as one tenant sees it: the global identity (id and e-mail only) joined with that
+ * tenant's membership, which holds everything else, the display name included.
+ */
 export interface MemberRow {
   id: string;
   email: string;
@@ -11,34 +14,33 @@ export interface MemberRow {
   joined_at: Date;
 }
 
-const MEMBER_SELECT = `SELECT u.id, u.email, u.display_name, m.role, m.created_at AS joined_at,
+const MEMBER_SELECT = `SELECT u.id, u.email, m.display_name, m.role, m.created_at AS joined_at,
     ARRAY(SELECT g.name FROM group_members gm JOIN groups g ON g.id = gm.group_id
            WHERE gm.tenant_id = m.tenant_id AND gm.user_id = u.id ORDER BY g.name) AS groups
   FROM memberships m JOIN users u ON u.id = m.user_id`;
 
-/** Finds or creates the global user through the SECURITY DEFINER function (the app role cannot insert users). */
-export async function ensureUser(
-  tx: TenantTx,
-  email: string,
-  displayName: string | null,
-): Promise<string> {
-  const { rows } = await tx.query<{ id: string }>('SELECT rampart_ensure_user($1, $2) AS id', [
-    email,
-    displayName,
-  ]);
-  return (rows[0] as { id: string }).id;
+/**
+ * Finds or creates the global identity for an e-mail through the SECURITY DEFINER function (the
+ * app role cannot insert users). It carries no profile: nothing one tenant sets reaches another.
+ */
+export async function ensureUser(tx: TenantTx, email: string): Promise<string> {
+  const { rows } = await tx.query<{ id: string }>('SELECT rampart_ensure_user($1) AS id', [email]);
+  const id = rows[0]?.id;
+  if (!id) throw new Error('rampart_ensure_user returned no id');
+  return id;
 }
 
-/** Adds a membership; false when the user already belongs to this tenant. */
+/** Adds a membership with this tenant's profile of the user; false when they already belong to it. */
 export async function insertMembership(
   tx: TenantTx,
   userId: string,
   role: string,
+  displayName: string,
 ): Promise<boolean> {
   const { rows } = await tx.query(
-    `INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)
+    `INSERT INTO memberships (tenant_id, user_id, role, display_name) VALUES ($1, $2, $3, $4)
      ON CONFLICT (tenant_id, user_id) DO NOTHING RETURNING user_id`,
-    [tx.tenantId, userId, role],
+    [tx.tenantId, userId, role, displayName],
   );
   return rows.length === 1;
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { holdGroupNames } from '../identity/groups-service.js';
 import type { Database } from '../platform/db/database.js';
 import type { TenantContext } from '../platform/db/types.js';
 import type { Job, JobHandler } from '../platform/queue/queue.js';
@@ -158,6 +159,9 @@ export class Ingestor {
       embedding: cached.get(hashes[i] as string) as string,
     }));
     const stored = await this.db.withTenant(ctx, async (tx) => {
+      // Before reading the groups the chunks copy: a group deletion cannot then rewrite the
+      // document between this read and the commit (its chunk sweep would miss these chunks).
+      await holdGroupNames(tx);
       const current = await getDocument(tx, id);
       if (!current || current.status !== 'processing') return false; // deleted or settled meanwhile
       await cacheEmbeddings(tx, model, fresh);

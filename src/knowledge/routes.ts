@@ -61,7 +61,8 @@ export function knowledgeRoutes(
       url: '/v1/knowledge/settings',
       auth: 'tenant',
       permission: 'documents:read',
-      summary: "The tenant's knowledge-hub settings (PII masking).",
+      summary:
+        "The tenant's knowledge-hub settings (PII masking; whether owners and admins read restricted documents' content).",
       tags: ['knowledge'],
       response: { 200: KnowledgeSettings },
       handler: ({ principal }) => opts.settings.get(principal),

@@ -207,7 +207,9 @@ export class SearchService {
     filter: NonNullable<SearchBody['filter']>,
     limit: number,
   ): Promise<HitRow[]> {
-    const key = `${principal.tenantId}\u0000${[...principal.groups].sort().join('\u0000')}`;
+    // Document managers may see more chunks (adminsReadRestricted): their own corpus.
+    const manage = principal.permissions.has('documents:manage') ? 'manage' : '';
+    const key = `${principal.tenantId}\u0000${manage}\u0000${[...principal.groups].sort().join('\u0000')}`;
     return inSpan(tracer, 'knowledge.search.keyword', { 'search.limit': limit }, () =>
       this.db.withTenant(principal, async (tx) => {
         const cached = this.stats.get(key);

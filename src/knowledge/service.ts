@@ -3,12 +3,14 @@ import { appendAuditEvent } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
 import {
   Conflict,
+  Forbidden,
   InvalidInput,
   NotFound,
   PayloadTooLarge,
   UnsupportedMediaType,
 } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import { assertKnownGroups } from '../identity/groups-service.js';
 import { enqueueJob } from '../platform/queue/queue.js';
 import { detectSourceType, type SourceType } from './detect.js';
 import { INGEST_JOB, type IngestPayload } from './ingest.js';
@@ -124,6 +126,7 @@ export class DocumentService {
     const contentHash = createHash('sha256').update(content).digest('hex');
     const id = randomUUID();
     return this.db.withTenant(principal, async (tx) => {
+      await assertKnownGroups(tx, groups);
       const inserted = await insertDocument(
         tx,
         {
@@ -135,6 +138,8 @@ export class DocumentService {
           groups,
           bytes: content.byteLength,
           createdBy: `${actorOf(principal).type}:${actorOf(principal).id ?? ''}`,
+          uploadedByKey: principal.keyId,
+          uploadedByUser: principal.userId,
         },
         content,
       );
@@ -180,17 +185,30 @@ export class DocumentService {
     };
   }
 
-  /** A document the caller may read; 404 otherwise (RLS hides other groups' documents). */
+  /**
+   * A document the caller may see; 404 otherwise. RLS decides: its groups, documents:manage
+   * (owner, admin) and its uploader see its metadata and status.
+   */
   async get(principal: Principal, id: string): Promise<DocumentView> {
     const row = await this.db.withTenant(principal, (tx) => getDocument(tx, id));
     if (!row) throw new NotFound('Document');
     return view(row);
   }
 
+  /**
+   * The document's chunks. A document manager or uploader may see a restricted document's
+   * metadata but not its content (RLS hides the chunks): that is a 403, not an empty list.
+   */
   async chunks(principal: Principal, id: string) {
     return this.db.withTenant(principal, async (tx) => {
-      if (!(await getDocument(tx, id))) throw new NotFound('Document');
+      const doc = await getDocument(tx, id);
+      if (!doc) throw new NotFound('Document');
       const rows = await listChunks(tx, id);
+      if (rows.length === 0 && doc.chunk_count > 0)
+        throw new Forbidden(
+          "This document's content is restricted to its groups (the tenant's adminsReadRestricted setting is off).",
+          'content_restricted',
+        );
       return rows.map((c) => ({
         id: c.id,
         ordinal: c.ordinal,

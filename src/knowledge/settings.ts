@@ -6,29 +6,40 @@ import { actorOf, type Principal, type RequestMeta } from '../platform/http/prin
 /** A tenant's knowledge-hub settings; a tenant that never set them gets these defaults. */
 export const KnowledgeSettings = z.object({
   piiMasking: z.boolean(),
+  /**
+   * Holders of documents:manage (owner, admin) also read the content (chunks, search hits,
+   * citations) of documents restricted to groups they are not in. Off by default: they see every
+   * document's metadata and status, not its content. Enforced by RLS (migration 0010).
+   */
+  adminsReadRestricted: z.boolean(),
 });
 export type KnowledgeSettings = z.infer<typeof KnowledgeSettings>;
+/** The defaults configuration provides; the other settings default to off. */
+export type KnowledgeDefaults = Pick<KnowledgeSettings, 'piiMasking'>;
 export const KnowledgeSettingsPatch = KnowledgeSettings.partial().strict();
 export type KnowledgeSettingsPatch = z.infer<typeof KnowledgeSettingsPatch>;
 
 /** Reads the tenant's settings; `defaults` (from config) apply when the tenant set none. */
 export async function readKnowledgeSettings(
   tx: TenantTx,
-  defaults: KnowledgeSettings,
+  defaults: KnowledgeDefaults,
 ): Promise<KnowledgeSettings> {
-  const { rows } = await tx.query<{ pii_masking: boolean }>(
-    `SELECT pii_masking FROM knowledge_settings WHERE tenant_id = $1`,
+  const { rows } = await tx.query<{ pii_masking: boolean; admins_read_restricted: boolean }>(
+    `SELECT pii_masking, admins_read_restricted FROM knowledge_settings WHERE tenant_id = $1`,
     [tx.tenantId],
   );
   const row = rows[0];
-  return row ? { piiMasking: row.pii_masking } : defaults;
+  return row
+    ? { piiMasking: row.pii_masking, adminsReadRestricted: row.admins_read_restricted }
+    : { ...defaults, adminsReadRestricted: false };
 }
 
 async function writeKnowledgeSettings(tx: TenantTx, s: KnowledgeSettings): Promise<void> {
   await tx.query(
-    `INSERT INTO knowledge_settings (tenant_id, pii_masking) VALUES ($1, $2)
-     ON CONFLICT (tenant_id) DO UPDATE SET pii_masking = EXCLUDED.pii_masking, updated_at = now()`,
-    [tx.tenantId, s.piiMasking],
+    `INSERT INTO knowledge_settings (tenant_id, pii_masking, admins_read_restricted) VALUES ($1, $2, $3)
+     ON CONFLICT (tenant_id) DO UPDATE SET pii_masking = EXCLUDED.pii_masking,
+       admins_read_restricted = EXCLUDED.admins_read_restricted, updated_at = now()`,
+    [tx.tenantId, s.piiMasking, s.adminsReadRestricted],
   );
 }
 
@@ -36,7 +47,7 @@ async function writeKnowledgeSettings(tx: TenantTx, s: KnowledgeSettings): Promi
 export class KnowledgeSettingsService {
   constructor(
     private readonly db: Database,
-    private readonly defaults: KnowledgeSettings,
+    private readonly defaults: KnowledgeDefaults,
   ) {}
 
   get(principal: Principal): Promise<KnowledgeSettings> {

@@ -34,6 +34,9 @@ export interface NewDocument {
   groups: readonly string[];
   bytes: number;
   createdBy: string;
+  /** The uploader (key and/or user): it always sees the document's status, whatever its groups. */
+  uploadedByKey: string | null;
+  uploadedByUser: string | null;
 }
 
 /**
@@ -50,8 +53,9 @@ export async function insertDocument(
   await tx.query('SAVEPOINT insert_document');
   try {
     await tx.query(
-      `INSERT INTO documents (id, tenant_id, title, source_type, content_hash, tags, groups, bytes, created_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      `INSERT INTO documents (id, tenant_id, title, source_type, content_hash, tags, groups, bytes, created_by,
+                              uploaded_by_key, uploaded_by_user)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
       [
         d.id,
         tx.tenantId,
@@ -62,6 +66,8 @@ export async function insertDocument(
         [...d.groups],
         d.bytes,
         d.createdBy,
+        d.uploadedByKey,
+        d.uploadedByUser,
       ],
     );
   } catch (err) {
@@ -170,6 +176,49 @@ export async function deleteDocument(tx: TenantTx, id: string): Promise<boolean>
     id,
   ]);
   return res.rowCount > 0;
+}
+
+/** Documents whose only group is `group` (at most `limit`), and how many there are. */
+export async function documentsOnlyInGroup(
+  tx: TenantTx,
+  group: string,
+  limit: number,
+): Promise<{ ids: string[]; total: number }> {
+  const { rows } = await tx.query<{ id: string; total: number }>(
+    `SELECT id, (count(*) OVER ())::int AS total FROM documents
+      WHERE tenant_id = $1 AND groups = ARRAY[$2::text] ORDER BY created_at, id LIMIT $3`,
+    [tx.tenantId, group, limit],
+  );
+  return { ids: rows.map((r) => r.id), total: rows[0]?.total ?? 0 };
+}
+
+/**
+ * Takes a group out of every document filed under it and rewrites their chunks' copy to match
+ * (rampart_sync_chunk_groups: the caller may not see those chunks). Returns the documents
+ * changed, or undefined when one would then equal an identical document already filed under the
+ * remaining groups.
+ */
+export async function removeGroupFromDocuments(
+  tx: TenantTx,
+  group: string,
+): Promise<string[] | undefined> {
+  await tx.query('SAVEPOINT remove_document_group');
+  let ids: string[];
+  try {
+    const { rows } = await tx.query<{ id: string }>(
+      `UPDATE documents SET groups = array_remove(groups, $2), updated_at = now()
+        WHERE tenant_id = $1 AND $2 = ANY(groups) RETURNING id`,
+      [tx.tenantId, group],
+    );
+    ids = rows.map((r) => r.id);
+  } catch (err) {
+    if (pgErrorCode(err) !== UNIQUE_VIOLATION) throw err;
+    await tx.query('ROLLBACK TO SAVEPOINT remove_document_group');
+    return undefined;
+  }
+  await tx.query('RELEASE SAVEPOINT remove_document_group');
+  if (ids.length > 0) await tx.query('SELECT rampart_sync_chunk_groups($1::uuid[])', [ids]);
+  return ids;
 }
 
 export interface NewChunk {

@@ -51,6 +51,13 @@ export async function seedKnowledgeCorpus(
     if (res.statusCode !== 201) throw new Error(`creating a key failed: ${res.body}`);
     return (res.json() as { secret: string }).secret;
   };
+  const group = await app.app.inject({
+    method: 'POST',
+    url: '/v1/groups',
+    headers: bearer(tenant.ownerKey),
+    payload: { name: 'legal' },
+  });
+  if (group.statusCode !== 201) throw new Error(`creating group legal failed: ${group.body}`);
   const plainKey = await memberKey([]);
   const legalKey = await memberKey(['legal']);
   const ids: Record<string, string> = {};

@@ -12,7 +12,8 @@ export interface OperatorTx extends Queryable {
   enterTenant(ctx: TenantContext): Promise<TenantTx>;
 }
 
-const SET_CONTEXT = `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true), set_config('app.groups', $3, true)`;
+const SET_CONTEXT = `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true),
+  set_config('app.groups', $3, true), set_config('app.key_id', $4, true), set_config('app.permissions', $5, true)`;
 
 function traced(q: Queryable, tracer: Tracer, system: string): Queryable {
   return {
@@ -41,7 +42,13 @@ function traced(q: Queryable, tracer: Tracer, system: string): Queryable {
 async function setContext(q: Queryable, ctx: TenantContext): Promise<void> {
   // set_config(..., true): the values die with the transaction, so a pooled connection never
   // carries a tenant into the next request.
-  await q.query(SET_CONTEXT, [ctx.tenantId, ctx.userId ?? '', JSON.stringify(ctx.groups)]);
+  await q.query(SET_CONTEXT, [
+    ctx.tenantId,
+    ctx.userId ?? '',
+    JSON.stringify(ctx.groups),
+    ctx.keyId ?? '',
+    JSON.stringify([...(ctx.permissions ?? [])]),
+  ]);
 }
 
 /** The database as feature code sees it: every path to tenant data goes through withTenant. */
@@ -63,7 +70,7 @@ export class Database {
     return this.driver.transaction((tx) => fn(tracer ? traced(tx, tracer, system) : tx));
   }
 
-  /** Runs fn in a transaction with app.tenant_id / app.user_id / app.groups set from the verified context. */
+  /** Runs fn in a transaction with app.tenant_id / user_id / key_id / groups / permissions set from the verified context. */
   withTenant<T>(ctx: TenantContext, fn: (tx: TenantTx) => Promise<T>): Promise<T> {
     return this.#tx(async (tx) => {
       await setContext(tx, ctx);

@@ -17,7 +17,11 @@ export type DriverKind = 'pglite' | 'postgres';
 export interface TenantContext {
   tenantId: string;
   userId?: string | null;
+  /** The API key acting, if any (a document's uploader sees its status by it). */
+  keyId?: string | null;
   groups: readonly string[];
+  /** The principal's permissions; policies that follow a permission read them (app_has_permission). */
+  permissions?: ReadonlySet<string>;
 }
 
 export interface PoolStats {
