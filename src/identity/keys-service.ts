@@ -65,6 +65,8 @@ export class ApiKeyService {
     private readonly serverSecret: string,
     /** Called after a key's gateway models/limits change, so this instance's gateway config cache drops the tenant at once. */
     private readonly onGatewayLimitsChanged: (tenantId: string) => void = () => undefined,
+    /** Called as a key is issued, so this instance's prefix set has it before the commit's notification arrives. */
+    private readonly onKeyIssued: (prefix: string) => void = () => undefined,
   ) {}
 
   /** Creates a key inside an open tenant transaction (used by tenant bootstrap too). */
@@ -73,6 +75,8 @@ export class ApiKeyService {
     input: Omit<CreateKeyInput, 'userId'> & { userId: string | null; createdBy: string },
   ): Promise<{ key: ApiKeyView; secret: string }> {
     const { secret, prefix } = generateApiKey();
+    // Before the insert: a key whose transaction rolls back leaves only a harmless extra prefix.
+    this.onKeyIssued(prefix);
     const row = await insertApiKey(tx, {
       userId: input.userId,
       name: input.name,
