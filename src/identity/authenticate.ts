@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { SYSTEM_TENANT_ID, appendAuditEvent } from '../audit/service.js';
@@ -11,7 +12,7 @@ import { AuthFailureAudit } from './auth-failure-audit.js';
 import { authMetrics, type AnsweredFrom, type AuthMetrics } from './auth-metrics.js';
 import { AuthThrottle, type ThrottleLimits } from './auth-throttle.js';
 import { KeyCache } from './key-cache.js';
-import { KeyPrefixSet, NegativeKeyCache } from './key-prefixes.js';
+import { KeyPrefixSet, RecentTokens } from './key-prefixes.js';
 import { apiKeyPrefix, hashApiKey, looksLikeApiKey } from './key-secret.js';
 import {
   KEY_EVENTS_CHANNEL,
@@ -40,6 +41,17 @@ export interface AuthDeps {
 }
 
 /** Where a refusal is recorded: the key's own tenant chain, or the _system chain. */
+/**
+ * A throttled request's 429 is held this long (a tarpit): a closed-loop flood then sends one
+ * request per connection per second instead of as many as the event loop can answer, so it
+ * cannot take the CPU the tenants' requests need. At most MAX_HELD are held; the rest are
+ * answered at once.
+ */
+const THROTTLE_HOLD_MS = 1000;
+const MAX_HELD = 4096;
+/** How long a key verified by this process stays exempt from the address throttle. */
+const KNOWN_GOOD_MS = 3_600_000;
+
 interface RefusedKey {
   tenantId: string;
   keyId: string;
@@ -90,17 +102,24 @@ export function principalFromKey(row: VerifiedKeyRow): Principal {
 export class AuthService implements Authenticator {
   readonly cache: KeyCache;
   readonly prefixes = new KeyPrefixSet();
-  readonly refused: NegativeKeyCache<{ reason: string; key: RefusedKey | undefined }>;
+  readonly refused: RecentTokens<{ reason: string; key: RefusedKey | undefined }>;
   readonly throttle: AuthThrottle;
   readonly failureAudit: AuthFailureAudit;
   readonly #budget: PreAuthBudget;
+  /**
+   * Keys this process verified within the hour: exempt from the throttle (though not from the
+   * database lookup) once their cache entry has expired, so an attack from a shared address
+   * cannot lock out the callers there who hold working keys.
+   */
+  readonly #knownGood: RecentTokens<true> = new RecentTokens(KNOWN_GOOD_MS, 10_000);
+  #held = 0;
   readonly #metrics: AuthMetrics | undefined;
   #rootDigest: Buffer | undefined;
   #unlisten: (() => Promise<void>) | undefined;
 
   constructor(private readonly deps: AuthDeps) {
     this.cache = new KeyCache(deps.cacheTtlMs);
-    this.refused = new NegativeKeyCache(deps.negativeCacheTtlMs ?? 30_000);
+    this.refused = new RecentTokens(deps.negativeCacheTtlMs ?? 30_000);
     this.throttle = new AuthThrottle(
       deps.throttle ?? { perAddress: 0, perKeyPrefix: 0 },
       deps.redis,
@@ -165,7 +184,7 @@ export class AuthService implements Authenticator {
     }
     const isKey = token !== undefined && looksLikeApiKey(token);
     const keyPrefix = isKey ? apiKeyPrefix(token) : undefined;
-    this.#refuseIfThrottled(meta.ip, keyPrefix);
+    if (!(token && this.#knownGood.get(token))) await this.#refuseIfThrottled(meta.ip, keyPrefix);
     if (token === undefined) return this.#reject(request, meta, 'missing_credentials', 'memory');
     // The root-token comparison (a hash) runs only for tokens that are not shaped like API keys.
     if (!isKey)
@@ -199,6 +218,7 @@ export class AuthService implements Authenticator {
     }
     const principal = principalFromKey(row);
     this.cache.set(token, principal, row.expires_at);
+    this.#knownGood.set(token, true);
     return principal;
   }
 
@@ -207,7 +227,7 @@ export class AuthService implements Authenticator {
     if (!this.#rootDigest) throw new NotFound('Route');
     const meta = { requestId: String(request.id), ip: request.ip };
     // Checked before the token, so a throttled source cannot go on guessing the root token.
-    this.#refuseIfThrottled(meta.ip, undefined);
+    await this.#refuseIfThrottled(meta.ip, undefined);
     const token = bearer(request);
     if (!token)
       return this.#reject(
@@ -267,11 +287,19 @@ export class AuthService implements Authenticator {
   }
 
   /** 429 from memory, before any database or audit work, for a source over its failure limit. */
-  #refuseIfThrottled(ip: string, keyPrefix: string | undefined): void {
+  async #refuseIfThrottled(ip: string, keyPrefix: string | undefined): Promise<void> {
     const verdict = this.throttle.retryAfter(ip, keyPrefix);
     if (!verdict) return;
     this.#metrics?.throttled.inc({ scope: verdict.scope });
     this.#metrics?.rejections.inc({ reason: 'throttled', answered_from: 'memory' });
+    if (this.#held < MAX_HELD) {
+      this.#held++;
+      try {
+        await sleep(THROTTLE_HOLD_MS);
+      } finally {
+        this.#held--;
+      }
+    }
     throw new RateLimited(
       verdict.scope === 'address'
         ? 'Too many failed authentications from this address; retry later.'

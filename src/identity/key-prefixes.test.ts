@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KeyPrefixSet, NegativeKeyCache } from './key-prefixes.js';
+import { KeyPrefixSet, RecentTokens } from './key-prefixes.js';
 
 describe('KeyPrefixSet', () => {
   it('answers "maybe" until loaded, then only for known prefixes', async () => {
@@ -38,10 +38,10 @@ describe('KeyPrefixSet', () => {
   });
 });
 
-describe('NegativeKeyCache', () => {
+describe('RecentTokens', () => {
   it('remembers a refusal for its TTL, bounded oldest-first', () => {
     let now = 0;
-    const cache = new NegativeKeyCache<string>(1000, 2, () => now);
+    const cache = new RecentTokens<string>(1000, 2, () => now);
     cache.set('a', 'unknown_key');
     cache.set('b', 'revoked_key');
     cache.set('c', 'unknown_key');
@@ -49,7 +49,7 @@ describe('NegativeKeyCache', () => {
     expect(cache.get('b')).toBe('revoked_key');
     now = 1000;
     expect(cache.get('b')).toBeUndefined();
-    const off = new NegativeKeyCache<string>(0);
+    const off = new RecentTokens<string>(0);
     off.set('a', 'x');
     expect(off.get('a')).toBeUndefined();
   });

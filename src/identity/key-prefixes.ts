@@ -59,11 +59,12 @@ export class KeyPrefixSet {
 }
 
 /**
- * Credentials the database refused (unknown, revoked, expired), by the presented token, for a
- * short while: the same wrong secret sent again is refused from memory. Bounded, oldest first out.
- * Nothing here can make a valid key fail: keys are random, so a refused token never becomes one.
+ * Presented tokens remembered for a while, with a value, bounded (oldest first out). As the
+ * negative cache it holds what the database refused (unknown, revoked, expired), so the same
+ * wrong secret sent again is refused from memory; nothing there can make a valid key fail, as
+ * keys are random and a refused token never becomes one.
  */
-export class NegativeKeyCache<V> {
+export class RecentTokens<V> {
   #refused = new Map<string, { value: V; until: number }>();
 
   constructor(
