@@ -139,7 +139,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     db,
     deps.serverSecret,
     (tenantId) => gateway.tenantConfig.evict(tenantId),
-    (prefix) => auth.keyIssued(prefix),
+    auth,
   );
   const tenants = new TenantService(db, keys);
   const gateway = createGateway({

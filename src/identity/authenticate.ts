@@ -21,6 +21,7 @@ import {
   liveKeyPrefixes,
   type VerifiedKeyRow,
 } from './keys-store.js';
+import type { KeyAnnouncer } from './keys-service.js';
 import { PreAuthBudget } from './preauth-budget.js';
 import { ROLE_PERMISSIONS, isRole } from './permissions.js';
 
@@ -51,6 +52,8 @@ const THROTTLE_HOLD_MS = 1000;
 const MAX_HELD = 4096;
 /** How long a key verified by this process stays exempt from the address throttle. */
 const KNOWN_GOOD_MS = 3_600_000;
+/** Longest a key's creation waits for its own notification to come back (PostgreSQL only). */
+const ANNOUNCE_WAIT_MS = 2000;
 
 interface RefusedKey {
   tenantId: string;
@@ -99,7 +102,7 @@ export function principalFromKey(row: VerifiedKeyRow): Principal {
  * refused moments ago are all answered from memory; only the rest reach the database, under a
  * small budget of their own; and refusals are audited in aggregated batches off the request path.
  */
-export class AuthService implements Authenticator {
+export class AuthService implements Authenticator, KeyAnnouncer {
   readonly cache: KeyCache;
   readonly prefixes = new KeyPrefixSet();
   readonly refused: RecentTokens<{ reason: string; key: RefusedKey | undefined }>;
@@ -113,6 +116,10 @@ export class AuthService implements Authenticator {
    */
   readonly #knownGood: RecentTokens<true> = new RecentTokens(KNOWN_GOOD_MS, 10_000);
   #held = 0;
+  readonly #announcements = new Map<
+    string,
+    { seen: Promise<void>; resolve: () => void; timer: NodeJS.Timeout }
+  >();
   readonly #metrics: AuthMetrics | undefined;
   #rootDigest: Buffer | undefined;
   #unlisten: (() => Promise<void>) | undefined;
@@ -142,9 +149,11 @@ export class AuthService implements Authenticator {
     this.#unlisten = await this.deps.db.listen(
       KEY_EVENTS_CHANNEL,
       (payload) => {
-        if (payload.startsWith(KEY_ISSUED_EVENT))
-          this.prefixes.add(payload.slice(KEY_ISSUED_EVENT.length));
-        else this.cache.evictKey(payload);
+        if (payload.startsWith(KEY_ISSUED_EVENT)) {
+          const prefix = payload.slice(KEY_ISSUED_EVENT.length);
+          this.prefixes.add(prefix);
+          this.#announce(prefix);
+        } else this.cache.evictKey(payload);
       },
       () => {
         // Notifications may have been missed: forget verified keys, and trust no prefix
@@ -165,9 +174,30 @@ export class AuthService implements Authenticator {
     await this.failureAudit.stop();
   }
 
-  /** Called by the key service as it issues a key, so this instance knows it before the commit's notification. */
-  keyIssued(prefix: string): void {
+  /** KeyAnnouncer: the key service issues a key; this instance knows its prefix at once. */
+  issued(prefix: string): void {
     this.prefixes.add(prefix);
+    // The embedded database is one process: there is no other instance to wait for.
+    if (this.deps.db.kind !== 'postgres' || this.#announcements.has(prefix)) return;
+    let resolve: () => void = () => undefined;
+    const seen = new Promise<void>((r) => (resolve = r));
+    // A key whose transaction rolls back is never announced: forget it after the wait bound.
+    const timer = setTimeout(() => this.#announce(prefix), ANNOUNCE_WAIT_MS);
+    timer.unref();
+    this.#announcements.set(prefix, { seen, resolve, timer });
+  }
+
+  /** KeyAnnouncer: after the commit, waits (at most ANNOUNCE_WAIT_MS) for the key's notification. */
+  async announced(prefix: string): Promise<void> {
+    await this.#announcements.get(prefix)?.seen;
+  }
+
+  #announce(prefix: string): void {
+    const a = this.#announcements.get(prefix);
+    if (!a) return;
+    clearTimeout(a.timer);
+    this.#announcements.delete(prefix);
+    a.resolve();
   }
 
   get adminEnabled(): boolean {
