@@ -233,6 +233,7 @@ console.log(
       'p99 ×',
       'goal ≤ 2',
       'flood 429 share',
+      'flood 401s',
       'goal: 429s',
     ],
     rows.map((row) => {
