@@ -117,13 +117,24 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     rootToken: config.RAMPART_ROOT_TOKEN,
     cacheTtlMs: config.API_KEY_CACHE_TTL_MS,
     metrics,
+    redis: deps.redis,
+    throttle: {
+      perAddress: config.AUTH_FAILURES_PER_MINUTE,
+      perKeyPrefix: config.AUTH_FAILURES_PER_KEY_PREFIX_PER_MINUTE,
+    },
+    negativeCacheTtlMs: config.AUTH_NEGATIVE_CACHE_TTL_MS,
+    preAuthConcurrency: config.AUTH_PREAUTH_CONCURRENCY,
+    onBackgroundError: (err, what) => deps.logger.warn({ err }, `${what} failed`),
   });
   await auth.start();
   app.addHook('onClose', async () => auth.stop());
 
   // `gateway` is assigned below, before any request can change a key.
-  const keys = new ApiKeyService(db, deps.serverSecret, (tenantId) =>
-    gateway.tenantConfig.evict(tenantId),
+  const keys = new ApiKeyService(
+    db,
+    deps.serverSecret,
+    (tenantId) => gateway.tenantConfig.evict(tenantId),
+    auth,
   );
   const tenants = new TenantService(db, keys);
   const gateway = createGateway({

@@ -4,6 +4,7 @@ import { readPlatformProviders, type PlatformProviderSetting } from './config-pr
 import { bool, int, processCount, url, type SettingDef } from './config-schema.js';
 import { gatewaySettings } from './config-gateway.js';
 import { knowledgeSettings } from './config-knowledge.js';
+import { authSettings } from './config-auth.js';
 
 /**
  * The one place that reads the environment. Every setting is declared once here, with
@@ -87,6 +88,7 @@ export const settings = {
       'How long a verified API key is cached per process. Revocations are pushed to every instance at once regardless.',
     defaultText: '30000',
   },
+  ...authSettings,
   LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     description: 'pino log level.',

@@ -27,6 +27,8 @@ export interface LoadResult {
 
 export interface LoadSpec {
   url: string;
+  /** Default POST; a GET sends no body. */
+  method?: 'GET' | 'POST';
   path: string;
   headers: Record<string, string>;
   body: string;
@@ -104,10 +106,10 @@ export async function runClosedLoop(spec: LoadSpec): Promise<LoadResult> {
       let firstData: bigint | undefined;
       try {
         const res = await pool.request({
-          method: 'POST',
+          method: spec.method ?? 'POST',
           path: spec.path,
           headers: spec.headers,
-          body: spec.body,
+          body: spec.method === 'GET' ? null : spec.body,
         });
         if (res.statusCode < 200 || res.statusCode > 299) {
           const text = await res.body.text();

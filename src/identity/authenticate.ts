@@ -1,14 +1,28 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
 import { SYSTEM_TENANT_ID, appendAuditEvent } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
-import { NotFound, Unauthorized } from '../platform/http/errors.js';
+import { NotFound, RateLimited, Unauthorized } from '../platform/http/errors.js';
 import type { OperatorPrincipal, Principal, RequestMeta } from '../platform/http/principal.js';
 import type { Authenticator } from '../platform/http/route.js';
 import type { Metrics } from '../platform/telemetry/metrics.js';
+import { AuthFailureAudit } from './auth-failure-audit.js';
+import { authMetrics, type AnsweredFrom, type AuthMetrics } from './auth-metrics.js';
+import { AuthThrottle, type ThrottleLimits } from './auth-throttle.js';
 import { KeyCache } from './key-cache.js';
-import { hashApiKey, looksLikeApiKey } from './key-secret.js';
-import { KEY_EVENTS_CHANNEL, findKeyByHash, type VerifiedKeyRow } from './keys-store.js';
+import { KeyPrefixSet, RecentTokens } from './key-prefixes.js';
+import { apiKeyPrefix, hashApiKey, looksLikeApiKey } from './key-secret.js';
+import {
+  KEY_EVENTS_CHANNEL,
+  KEY_ISSUED_EVENT,
+  findKeyByHash,
+  liveKeyPrefixes,
+  type VerifiedKeyRow,
+} from './keys-store.js';
+import type { KeyAnnouncer } from './keys-service.js';
+import { PreAuthBudget } from './preauth-budget.js';
 import { ROLE_PERMISSIONS, isRole } from './permissions.js';
 
 export interface AuthDeps {
@@ -17,6 +31,51 @@ export interface AuthDeps {
   rootToken: string | undefined;
   cacheTtlMs: number;
   metrics?: Metrics;
+  /** Shares the failure counters between instances; in-process counters without it. */
+  redis?: Redis | undefined;
+  throttle?: ThrottleLimits;
+  negativeCacheTtlMs?: number;
+  preAuthConcurrency?: number;
+  /** How often aggregated failure audit events are appended (default 2 s). */
+  auditFlushMs?: number;
+  onBackgroundError?: (err: unknown, what: string) => void;
+}
+
+/** Where a refusal is recorded: the key's own tenant chain, or the _system chain. */
+/**
+ * A throttled request's 429 is held this long (a tarpit): a closed-loop flood then sends one
+ * request per connection per second instead of as many as the event loop can answer, so it
+ * cannot take the CPU the tenants' requests need. At most MAX_HELD are held; the rest are
+ * answered at once.
+ */
+const THROTTLE_HOLD_MS = 1000;
+const MAX_HELD = 4096;
+/** How long a key verified by this process stays exempt from the address throttle. */
+const KNOWN_GOOD_MS = 3_600_000;
+/** Longest a key's creation waits for its own notification to come back (PostgreSQL only). */
+const ANNOUNCE_WAIT_MS = 2000;
+
+interface RefusedKey {
+  tenantId: string;
+  keyId: string;
+}
+
+const MESSAGES: Record<string, string> = {
+  missing_credentials: 'Authorization: Bearer <api key> is required.',
+  malformed_credentials: 'The bearer token is not a Rampart API key.',
+  operator_token_on_tenant_route:
+    'The operator token is valid only on /admin/v1 routes; use a tenant API key.',
+  unknown_key: 'Invalid API key.',
+  revoked_key: 'This API key has been revoked.',
+  expired_key: 'This API key has expired.',
+  invalid_operator_token: 'A valid operator token is required.',
+};
+
+/** Says what is wrong with an Authorization header that is not `Bearer <token>`. */
+function wrongSchemeMessage(header: string | undefined): string {
+  const scheme = /^([A-Za-z][A-Za-z0-9-]{0,30})(?:\s|$)/.exec(header ?? '')?.[1];
+  const used = scheme ? `uses the ${scheme} scheme` : 'is not of the form Bearer <api key>';
+  return `The Authorization header ${used}; use a Bearer API key (Authorization: Bearer rmp_…).`;
 }
 
 function bearer(request: FastifyRequest): string | undefined {
@@ -24,13 +83,6 @@ function bearer(request: FastifyRequest): string | undefined {
   if (!h) return undefined;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
   return m ? m[1] : '';
-}
-
-/** Names the scheme a non-Bearer Authorization header used (Basic, Digest…), without echoing the rest. */
-function wrongSchemeMessage(header: string | undefined): string {
-  const scheme = /^([A-Za-z][A-Za-z0-9-]{0,30})(?:\s|$)/.exec(header ?? '')?.[1];
-  const used = scheme ? `uses the ${scheme} scheme` : 'is not of the form Bearer <api key>';
-  return `The Authorization header ${used}; use a Bearer API key (Authorization: Bearer rmp_…).`;
 }
 
 function digest(s: string): Buffer {
@@ -51,28 +103,108 @@ export function principalFromKey(row: VerifiedKeyRow): Principal {
   };
 }
 
-/** Verifies credentials into a Principal, caches key verifications, and audits every rejection. */
-export class AuthService implements Authenticator {
+/**
+ * Verifies credentials into a Principal. The unauthenticated path is built to be cheap (issue
+ * #21): a throttled source, a token that cannot be a key, a prefix no key has and a secret
+ * refused moments ago are all answered from memory; only the rest reach the database, under a
+ * small budget of their own; and refusals are audited in aggregated batches off the request path.
+ */
+export class AuthService implements Authenticator, KeyAnnouncer {
   readonly cache: KeyCache;
+  readonly prefixes = new KeyPrefixSet();
+  readonly refused: RecentTokens<{ reason: string; key: RefusedKey | undefined }>;
+  readonly throttle: AuthThrottle;
+  readonly failureAudit: AuthFailureAudit;
+  readonly #budget: PreAuthBudget;
+  /**
+   * Keys this process verified within the hour: exempt from the throttle (though not from the
+   * database lookup) once their cache entry has expired, so an attack from a shared address
+   * cannot lock out the callers there who hold working keys.
+   */
+  readonly #knownGood: RecentTokens<true> = new RecentTokens(KNOWN_GOOD_MS, 10_000);
+  #held = 0;
+  readonly #announcements = new Map<
+    string,
+    { seen: Promise<void>; resolve: () => void; timer: NodeJS.Timeout }
+  >();
+  readonly #metrics: AuthMetrics | undefined;
   #rootDigest: Buffer | undefined;
   #unlisten: (() => Promise<void>) | undefined;
 
   constructor(private readonly deps: AuthDeps) {
     this.cache = new KeyCache(deps.cacheTtlMs);
+    this.refused = new RecentTokens(deps.negativeCacheTtlMs ?? 30_000);
+    this.throttle = new AuthThrottle(
+      deps.throttle ?? { perAddress: 0, perKeyPrefix: 0 },
+      deps.redis,
+    );
+    this.#budget = new PreAuthBudget(deps.preAuthConcurrency ?? 2);
+    this.#metrics = deps.metrics
+      ? authMetrics(deps.metrics.registry, () => this.throttle.throttledSources())
+      : undefined;
+    this.failureAudit = new AuthFailureAudit(deps.db, {
+      flushIntervalMs: deps.auditFlushMs ?? 2000,
+      metrics: this.#metrics,
+      onError: (err) =>
+        deps.onBackgroundError?.(err, 'appending authentication-failure audit events'),
+    });
     this.#rootDigest = deps.rootToken ? digest(deps.rootToken) : undefined;
   }
 
-  /** Subscribes to key revocations and role changes from every instance. */
+  /** Subscribes to key events from every instance, loads the prefix set, starts the audit flusher. */
   async start(): Promise<void> {
     this.#unlisten = await this.deps.db.listen(
       KEY_EVENTS_CHANNEL,
-      (keyId) => this.cache.evictKey(keyId),
-      () => this.cache.clear(),
+      (payload) => {
+        if (payload.startsWith(KEY_ISSUED_EVENT)) {
+          const prefix = payload.slice(KEY_ISSUED_EVENT.length);
+          this.prefixes.add(prefix);
+          this.#announce(prefix);
+        } else this.cache.evictKey(payload);
+      },
+      () => {
+        // Notifications may have been missed: forget verified keys, and trust no prefix
+        // refusal until the set is reloaded.
+        this.cache.clear();
+        this.prefixes.invalidate();
+        void this.#loadPrefixes().catch((err: unknown) =>
+          this.deps.onBackgroundError?.(err, 'reloading API key prefixes'),
+        );
+      },
     );
+    await this.#loadPrefixes();
+    this.failureAudit.start();
   }
 
   async stop(): Promise<void> {
     await this.#unlisten?.();
+    await this.failureAudit.stop();
+  }
+
+  /** KeyAnnouncer: the key service issues a key; this instance knows its prefix at once. */
+  issued(prefix: string): void {
+    this.prefixes.add(prefix);
+    // The embedded database is one process: there is no other instance to wait for.
+    if (this.deps.db.kind !== 'postgres' || this.#announcements.has(prefix)) return;
+    let resolve: () => void = () => undefined;
+    const seen = new Promise<void>((r) => (resolve = r));
+    // A key whose transaction rolls back is never announced: forget it after the wait bound.
+    const timer = setTimeout(() => this.#announce(prefix), ANNOUNCE_WAIT_MS);
+    timer.unref();
+    this.#announcements.set(prefix, { seen, resolve, timer });
+  }
+
+  /** KeyAnnouncer: after the commit, waits (at most ANNOUNCE_WAIT_MS) for the key's notification. */
+  async announced(prefix: string): Promise<void> {
+    await this.#announcements.get(prefix)?.seen;
+  }
+
+  #announce(prefix: string): void {
+    const a = this.#announcements.get(prefix);
+    if (!a) return;
+    clearTimeout(a.timer);
+    this.#announcements.delete(prefix);
+    a.resolve();
   }
 
   get adminEnabled(): boolean {
@@ -81,59 +213,79 @@ export class AuthService implements Authenticator {
 
   async tenant(request: FastifyRequest, meta: RequestMeta): Promise<Principal> {
     const token = bearer(request);
-    if (token === undefined)
+    // A key this process has verified is answered first, so a throttled address (a shared NAT,
+    // a proxy without TRUST_PROXY) never locks out callers that already hold a working key.
+    if (token) {
+      const cached = this.cache.get(token);
+      if (cached) return cached;
+    }
+    const isKey = token !== undefined && looksLikeApiKey(token);
+    const keyPrefix = isKey ? apiKeyPrefix(token) : undefined;
+    if (!(token && this.#knownGood.get(token))) await this.#refuseIfThrottled(meta.ip, keyPrefix);
+    if (token === undefined) return this.#reject(request, meta, 'missing_credentials', 'memory');
+    // The root-token comparison (a hash) runs only for tokens that are not shaped like API keys.
+    if (!isKey)
       return this.#reject(
-        meta,
         request,
-        'missing_credentials',
-        'Authorization: Bearer <api key> is required.',
-      );
-    if (token === '')
-      return this.#reject(
         meta,
-        request,
-        'malformed_credentials',
-        wrongSchemeMessage(request.headers.authorization),
+        this.#isRootToken(token) ? 'operator_token_on_tenant_route' : 'malformed_credentials',
+        'memory',
       );
-    // The root-token comparison (a hash) runs only for tokens that are not shaped like API keys:
-    // the hot path of every tenant request skips it, and either way the token is refused here.
-    if (!looksLikeApiKey(token))
-      return this.#isRootToken(token)
-        ? this.#reject(
-            meta,
-            request,
-            'operator_token_on_tenant_route',
-            'The operator token is valid only on /admin/v1 routes; use a tenant API key.',
-          )
-        : this.#reject(
-            meta,
-            request,
-            'malformed_credentials',
-            'The bearer token is not a Rampart API key.',
-          );
-    // A cache hit skips the HMAC: the hot path of every request after the first with a key.
-    const cached = this.cache.get(token);
-    if (cached) return cached;
+    if (keyPrefix === undefined || !this.prefixes.mayExist(keyPrefix))
+      return this.#reject(request, meta, 'unknown_key', 'memory', keyPrefix);
+    const refused = this.refused.get(token);
+    if (refused)
+      return this.#reject(request, meta, refused.reason, 'memory', keyPrefix, refused.key);
     const hash = hashApiKey(this.deps.serverSecret, token);
-    const row = await this.deps.db.withOperator((tx) => findKeyByHash(tx, hash));
-    if (!row) return this.#reject(meta, request, 'unknown_key', 'Invalid API key.');
-    if (row.revoked_at)
-      return this.#reject(meta, request, 'revoked_key', 'This API key has been revoked.', row);
-    if (row.expires_at && row.expires_at.getTime() <= Date.now())
-      return this.#reject(meta, request, 'expired_key', 'This API key has expired.', row);
+    const row = await this.#budget.run(() =>
+      this.deps.db.withOperator((tx) => findKeyByHash(tx, hash)),
+    );
+    const verdict = !row
+      ? 'unknown_key'
+      : row.revoked_at
+        ? 'revoked_key'
+        : row.expires_at && row.expires_at.getTime() <= Date.now()
+          ? 'expired_key'
+          : undefined;
+    if (!row || verdict) {
+      const key = row ? { tenantId: row.tenant_id, keyId: row.key_id } : undefined;
+      const reason = verdict ?? 'unknown_key';
+      this.refused.set(token, { reason, key });
+      return this.#reject(request, meta, reason, 'database', keyPrefix, key);
+    }
     const principal = principalFromKey(row);
     this.cache.set(token, principal, row.expires_at);
+    this.#knownGood.set(token, true);
     return principal;
   }
 
   async operator(request: FastifyRequest): Promise<OperatorPrincipal> {
     // Without a root token the admin API does not exist, rather than merely refusing.
     if (!this.#rootDigest) throw new NotFound('Route');
+    const meta = { requestId: String(request.id), ip: request.ip };
+    // Checked before the token, so a throttled source cannot go on guessing the root token.
+    await this.#refuseIfThrottled(meta.ip, undefined);
     const token = bearer(request);
-    if (!token || !this.#isRootToken(token)) {
-      this.deps.metrics?.authFailures.inc({ reason: 'operator' });
-      throw new Unauthorized('A valid operator token is required.');
-    }
+    if (!token)
+      return this.#reject(
+        request,
+        meta,
+        'missing_credentials',
+        'memory',
+        undefined,
+        undefined,
+        'operator',
+      );
+    if (!this.#isRootToken(token))
+      return this.#reject(
+        request,
+        meta,
+        'invalid_operator_token',
+        'memory',
+        undefined,
+        undefined,
+        'operator',
+      );
     return { kind: 'operator' };
   }
 
@@ -167,31 +319,64 @@ export class AuthService implements Authenticator {
     return this.#rootDigest !== undefined && timingSafeEqual(digest(token), this.#rootDigest);
   }
 
-  async #reject(
-    meta: RequestMeta,
-    request: FastifyRequest,
-    reason: string,
-    message: string,
-    key?: VerifiedKeyRow,
-  ): Promise<never> {
-    this.deps.metrics?.authFailures.inc({ reason });
-    const tenantId = key?.tenant_id ?? SYSTEM_TENANT_ID;
-    await this.deps.db.withTenant({ tenantId, userId: null, groups: [] }, (tx) =>
-      appendAuditEvent(tx, {
-        actor: key ? { type: 'api_key', id: key.key_id } : { type: 'anonymous', id: null },
-        action: 'auth.unauthenticated',
-        target: {
-          type: 'route',
-          id: `${request.method} ${request.routeOptions.url ?? request.url}`,
-        },
-        outcome: 'denied',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { reason },
-      }),
+  async #loadPrefixes(): Promise<void> {
+    await this.prefixes.reload(() => this.deps.db.withOperator((tx) => liveKeyPrefixes(tx)));
+  }
+
+  /** 429 from memory, before any database or audit work, for a source over its failure limit. */
+  async #refuseIfThrottled(ip: string, keyPrefix: string | undefined): Promise<void> {
+    const verdict = this.throttle.retryAfter(ip, keyPrefix);
+    if (!verdict) return;
+    this.#metrics?.throttled.inc({ scope: verdict.scope });
+    this.#metrics?.rejections.inc({ reason: 'throttled', answered_from: 'memory' });
+    if (this.#held < MAX_HELD) {
+      this.#held++;
+      try {
+        await sleep(THROTTLE_HOLD_MS);
+      } finally {
+        this.#held--;
+      }
+    }
+    throw new RateLimited(
+      verdict.scope === 'address'
+        ? 'Too many failed authentications from this address; retry later.'
+        : 'Too many failed authentications with this key prefix; retry later.',
+      verdict.seconds,
     );
+  }
+
+  /**
+   * Refuses: counts the failure toward the throttle, hands it to the aggregated audit (memory
+   * only) and throws the 401. A key's own refusals are recorded in its tenant's chain.
+   */
+  async #reject(
+    request: FastifyRequest,
+    meta: RequestMeta,
+    reason: string,
+    answeredFrom: AnsweredFrom,
+    keyPrefix?: string,
+    key?: RefusedKey,
+    surface: 'tenant' | 'operator' = 'tenant',
+  ): Promise<never> {
+    this.deps.metrics?.authFailures.inc({ reason: surface === 'operator' ? 'operator' : reason });
+    this.#metrics?.rejections.inc({ reason, answered_from: answeredFrom });
+    this.failureAudit.record({
+      tenantId: key?.tenantId ?? SYSTEM_TENANT_ID,
+      actor: key ? { type: 'api_key', id: key.keyId } : { type: 'anonymous', id: null },
+      reason,
+      ip: meta.ip,
+      route: `${request.method} ${request.routeOptions.url ?? request.url}`,
+      requestId: meta.requestId,
+      at: new Date(),
+    });
+    await this.throttle.recordFailure(meta.ip, keyPrefix);
+    // A header in another scheme (Basic, …) is told what to send instead.
+    const detail =
+      reason === 'malformed_credentials' && bearer(request) === ''
+        ? wrongSchemeMessage(request.headers.authorization)
+        : (MESSAGES[reason] ?? 'Invalid credentials.');
     throw new Unauthorized(
-      message,
+      detail,
       reason === 'missing_credentials' ? 'unauthorized' : 'invalid_credentials',
     );
   }

@@ -11,6 +11,11 @@ export function generateApiKey(): { secret: string; prefix: string } {
   return { secret, prefix: secret.slice(0, DISPLAY_LENGTH) };
 }
 
+/** The stored, displayable prefix of a key (what the in-memory prefix set holds). */
+export function apiKeyPrefix(key: string): string {
+  return key.slice(0, DISPLAY_LENGTH);
+}
+
 export function looksLikeApiKey(value: string): boolean {
   return KEY_RE.test(value);
 }

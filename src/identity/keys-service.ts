@@ -68,6 +68,17 @@ export interface CreateKeyInput {
   limits?: Limits | undefined;
 }
 
+/**
+ * The authenticator's side of issuing a key: `issued` before the insert, so this instance knows
+ * the prefix at once; `announced` after the commit, which waits (briefly, bounded) until the
+ * commit's notification has come back, by which time PostgreSQL has signalled every other
+ * instance too. A key handed to a client is then usable at once on any instance.
+ */
+export interface KeyAnnouncer {
+  issued(prefix: string): void;
+  announced(prefix: string): Promise<void>;
+}
+
 /** API keys of one tenant: issue (secret shown once), list, change, revoke. */
 export class ApiKeyService {
   constructor(
@@ -75,7 +86,17 @@ export class ApiKeyService {
     private readonly serverSecret: string,
     /** Called after a key's gateway models/limits change, so this instance's gateway config cache drops the tenant at once. */
     private readonly onGatewayLimitsChanged: (tenantId: string) => void = () => undefined,
+    /** Tells the authenticator's prefix set about new keys (see KeyAnnouncer). */
+    private readonly announcer: KeyAnnouncer = {
+      issued: () => undefined,
+      announced: async () => {},
+    },
   ) {}
+
+  /** Resolves once the key's `issued` notification is seen (call after the commit). */
+  announced(prefix: string): Promise<void> {
+    return this.announcer.announced(prefix);
+  }
 
   /** Creates a key inside an open tenant transaction (used by tenant bootstrap too). */
   async issueInTx(
@@ -83,6 +104,8 @@ export class ApiKeyService {
     input: Omit<CreateKeyInput, 'userId'> & { userId: string | null; createdBy: string },
   ): Promise<{ key: ApiKeyView; secret: string }> {
     const { secret, prefix } = generateApiKey();
+    // Before the insert: a key whose transaction rolls back leaves only a harmless extra prefix.
+    this.announcer.issued(prefix);
     const row = await insertApiKey(tx, {
       userId: input.userId,
       name: input.name,
@@ -145,6 +168,9 @@ export class ApiKeyService {
         const key = { ...created.key, models: input.models ?? null, limits: input.limits ?? {} };
         return { key, secret: created.secret };
       });
+    }).then(async (created) => {
+      await this.announced(created.key.prefix);
+      return created;
     });
   }
 

@@ -136,6 +136,16 @@ export async function findKeyByHash(
 }
 
 export const KEY_EVENTS_CHANNEL = 'rampart_api_keys';
+/** Payload prefix of the notification a new key sends (trigger api_keys_issued, migration 0012). */
+export const KEY_ISSUED_EVENT = 'issued:';
+
+/** Prefixes of every live key, for the in-memory prefix set (narrow SECURITY DEFINER function). */
+export async function liveKeyPrefixes(tx: OperatorTx): Promise<string[]> {
+  const { rows } = await tx.query<{ prefix: string }>(
+    'SELECT rampart_live_api_key_prefixes() AS prefix',
+  );
+  return rows.map((r) => r.prefix);
+}
 
 /** Tells every instance (at commit) to drop its cached verification of this key. */
 export async function notifyKeyChanged(tx: TenantTx, keyId: string): Promise<void> {

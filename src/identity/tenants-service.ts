@@ -24,7 +24,7 @@ export class TenantService {
     meta: RequestMeta,
   ): Promise<{ tenant: TenantView; apiKey: string; key: ApiKeyView }> {
     try {
-      return await this.db.withOperator(async (op) => {
+      const created = await this.db.withOperator(async (op) => {
         const { rows } = await op.query<{ id: string }>(
           'SELECT rampart_create_tenant($1, $2) AS id',
           [input.slug, input.name],
@@ -58,6 +58,8 @@ export class TenantService {
         });
         return { tenant: { id, slug: input.slug, name: input.name }, apiKey: secret, key };
       });
+      await this.keys.announced(created.key.prefix);
+      return created;
     } catch (err) {
       if (pgErrorCode(err) === UNIQUE_VIOLATION)
         throw new Conflict(`A tenant with slug '${input.slug}' already exists.`, 'tenant_exists');
