@@ -87,6 +87,12 @@ export const settings = {
       'How long a verified API key is cached per process. Revocations are pushed to every instance at once regardless.',
     defaultText: '30000',
   },
+  AUDIT_HEAD_INTERVAL_MS: {
+    schema: int(0, 86_400_000).default(60_000),
+    description:
+      "How often each audit chain's signed head is restated in the log (it is also logged after every change); 0: only after changes.",
+    defaultText: '60000',
+  },
   LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     description: 'pino log level.',
