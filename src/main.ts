@@ -177,7 +177,9 @@ async function runMigrate(): Promise<void> {
 }
 
 async function migrateEmbedded(cfg: Config) {
-  const { db, applied } = await openEmbedded(`${cfg.RAMPART_DATA_DIR}/pgdata`);
+  const { db, applied } = await openEmbedded(`${cfg.RAMPART_DATA_DIR}/pgdata`, {
+    lockDir: cfg.RAMPART_DATA_DIR,
+  });
   await db.close();
   return applied;
 }
