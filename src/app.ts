@@ -5,6 +5,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { AuditHeadPublisher } from './audit/head.js';
 import { auditRoutes } from './audit/routes.js';
 import { AuthService } from './identity/authenticate.js';
 import { ApiKeyService } from './identity/keys-service.js';
@@ -128,6 +129,15 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   });
   await auth.start();
   app.addHook('onClose', async () => auth.stop());
+  // Signed chain heads in the log, where the database cannot rewrite them (decision 003).
+  const heads = new AuditHeadPublisher({
+    db,
+    logger: deps.logger,
+    serverSecret: deps.serverSecret,
+    intervalMs: config.AUDIT_HEAD_INTERVAL_MS,
+  });
+  await heads.start();
+  app.addHook('onClose', async () => heads.stop());
 
   // `gateway` is assigned below, before any request can change a key.
   const keys = new ApiKeyService(

@@ -89,6 +89,12 @@ export const settings = {
     defaultText: '30000',
   },
   ...authSettings,
+  AUDIT_HEAD_INTERVAL_MS: {
+    schema: int(0, 86_400_000).default(60_000),
+    description:
+      "How often each audit chain's signed head is restated in the log (it is also logged after every change); 0: only after changes.",
+    defaultText: '60000',
+  },
   LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     description: 'pino log level.',

@@ -10,7 +10,7 @@ import { serveWorkerMetrics } from './platform/queue/worker-metrics.js';
 import { WorkerMetricsChannel } from './platform/telemetry/cluster-metrics.js';
 import { Metrics } from './platform/telemetry/metrics.js';
 import { SERVING_MESSAGE, superviseWorkers } from './serve-cluster.js';
-import { verifyChain } from './audit/service.js';
+import { verifyChain, type ExpectedHead } from './audit/service.js';
 import { TenantService } from './identity/tenants-service.js';
 import { ApiKeyService } from './identity/keys-service.js';
 
@@ -177,12 +177,35 @@ async function runMigrate(): Promise<void> {
 }
 
 async function migrateEmbedded(cfg: Config) {
-  const { db, applied } = await openEmbedded(`${cfg.RAMPART_DATA_DIR}/pgdata`);
+  const { db, applied } = await openEmbedded(`${cfg.RAMPART_DATA_DIR}/pgdata`, {
+    lockDir: cfg.RAMPART_DATA_DIR,
+  });
   await db.close();
   return applied;
 }
 
-async function auditVerify(opts: { tenant: string }): Promise<void> {
+/** `--expect-head`: a chain head hash (64 hex digits), optionally as `seq:hash`. */
+function parseExpectedHead(text: string): ExpectedHead | undefined {
+  const m = /^(?:(\d{1,18}):)?([0-9a-f]{64})$/i.exec(text.trim());
+  if (!m?.[2]) return undefined;
+  return { seq: m[1] === undefined ? undefined : Number(m[1]), hash: m[2].toLowerCase() };
+}
+
+async function auditVerify(opts: { tenant?: string; expectHead?: string }): Promise<void> {
+  // Usage errors exit 2, like an unknown tenant, as documented (commander's own exit is 1).
+  if (!opts.tenant) {
+    process.stderr.write('rampart: audit verify needs --tenant <slug>\n');
+    process.exitCode = 2;
+    return;
+  }
+  const expect = opts.expectHead === undefined ? undefined : parseExpectedHead(opts.expectHead);
+  if (opts.expectHead !== undefined && !expect) {
+    process.stderr.write(
+      `rampart: --expect-head must be a chain head hash (64 hex digits) or seq:hash, not '${opts.expectHead}'\n`,
+    );
+    process.exitCode = 2;
+    return;
+  }
   const cfg = config();
   const rt = await createRuntime(cfg);
   try {
@@ -198,8 +221,14 @@ async function auditVerify(opts: { tenant: string }): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    const verdict = await verifyChain(rt.db, tenant.id);
-    if (verdict.ok) {
+    const verdict = await verifyChain(rt.db, tenant.id, expect);
+    if ('missingHead' in verdict) {
+      const want = verdict.missingHead;
+      process.stdout.write(
+        `audit chain of ${tenant.slug}: TRUNCATED: intact, but head ${want.seq === undefined ? '' : `${want.seq}:`}${want.hash} is not in it; the chain ends after ${verdict.events} events at ${verdict.head} (newer events were removed)\n`,
+      );
+      process.exitCode = 1;
+    } else if (verdict.ok) {
       process.stdout.write(
         `audit chain of ${tenant.slug}: OK, ${verdict.events} events, head ${verdict.head}\n`,
       );
@@ -235,9 +264,13 @@ const audit = program.command('audit').description('audit log tools');
 audit
   .command('verify')
   .description(
-    "recompute a tenant's audit hash chain; exit 0 intact, 1 broken, 2 unknown tenant, 3 could not verify",
+    "recompute a tenant's audit hash chain; exit 0 intact, 1 broken or truncated, 2 unknown tenant or usage error, 3 could not verify",
   )
-  .requiredOption('--tenant <slug>', 'tenant slug')
+  .option('--tenant <slug>', 'tenant slug (required)')
+  .option(
+    '--expect-head <[seq:]hash>',
+    'a chain head published earlier (the "audit chain head" log line); fails if the chain no longer contains it',
+  )
   .action(command(auditVerify));
 
 await program.parseAsync(process.argv);

@@ -156,7 +156,7 @@ describe.each(testDrivers())('audit hash chain in the database (%s)', (driver) =
       );
       const v = await verifyChain(t.db, tenant);
       expect(v).toMatchObject({ ok: false, events: 2, brokenAt: { seq: 3 } });
-      expect(v.ok ? '' : v.brokenAt.reason).toMatch(/altered/);
+      expect('brokenAt' in v ? v.brokenAt.reason : '').toMatch(/altered/);
     });
 
     it('a deleted middle event: broken at the next one', async () => {
@@ -164,7 +164,7 @@ describe.each(testDrivers())('audit hash chain in the database (%s)', (driver) =
       await owner('DELETE FROM audit_events WHERE tenant_id = $1 AND seq = 3', [tenant]);
       const v = await verifyChain(t.db, tenant);
       expect(v).toMatchObject({ ok: false, events: 2, brokenAt: { seq: 4 } });
-      expect(v.ok ? '' : v.brokenAt.reason).toMatch(/missing/);
+      expect('brokenAt' in v ? v.brokenAt.reason : '').toMatch(/missing/);
     });
 
     it('an edit hidden by recomputing its hash: broken at the next event', async () => {
@@ -203,7 +203,7 @@ describe.each(testDrivers())('audit hash chain in the database (%s)', (driver) =
       ]);
       const v = await verifyChain(t.db, tenant);
       expect(v).toMatchObject({ ok: false, events: 3, brokenAt: { seq: 4 } });
-      expect(v.ok ? '' : v.brokenAt.reason).toMatch(/prev_hash/);
+      expect('brokenAt' in v ? v.brokenAt.reason : '').toMatch(/prev_hash/);
     });
 
     it('a sub-millisecond change of the event time: broken at that event', async () => {
@@ -213,6 +213,41 @@ describe.each(testDrivers())('audit hash chain in the database (%s)', (driver) =
         [tenant],
       );
       expect(await verifyChain(t.db, tenant)).toMatchObject({ ok: false, brokenAt: { seq: 2 } });
+    });
+
+    it('deleting the newest events: intact, but an earlier published head is missing', async () => {
+      const tenant = await chainOf5();
+      const heads = await owner(
+        'SELECT seq, hash FROM audit_events WHERE tenant_id = $1 ORDER BY seq',
+        [tenant],
+      );
+      const head5 = heads.rows[4] as { seq: string; hash: string };
+      const head3 = heads.rows[2] as { seq: string; hash: string };
+      // Untampered: the published head is there, by hash and by seq:hash.
+      expect(await verifyChain(t.db, tenant, { hash: head5.hash })).toMatchObject({
+        ok: true,
+        events: 5,
+      });
+      expect(await verifyChain(t.db, tenant, { seq: 5, hash: head5.hash })).toMatchObject({
+        ok: true,
+      });
+      // The right hash claimed at the wrong seq is not that head.
+      expect(await verifyChain(t.db, tenant, { seq: 4, hash: head5.hash })).toMatchObject({
+        ok: false,
+        missingHead: { seq: 4 },
+      });
+
+      await owner('DELETE FROM audit_events WHERE tenant_id = $1 AND seq >= 4', [tenant]);
+      // The chain alone cannot tell...
+      expect(await verifyChain(t.db, tenant)).toMatchObject({ ok: true, events: 3 });
+      // ...the published head can.
+      expect(await verifyChain(t.db, tenant, { seq: 5, hash: head5.hash })).toEqual({
+        ok: false,
+        events: 3,
+        head: head3.hash,
+        missingHead: { seq: 5, hash: head5.hash },
+      });
+      expect(await verifyChain(t.db, tenant, { hash: head3.hash })).toMatchObject({ ok: true });
     });
 
     it("another tenant's chain is unaffected", async () => {

@@ -7,6 +7,7 @@ import type { Database } from '../src/platform/db/database.js';
 import type { AdminConnection } from '../src/platform/db/migrator.js';
 import { openEmbedded } from '../src/platform/db/open.js';
 import { APP_ROLE } from '../src/platform/db/roles.js';
+import { AUDIT_HEAD_MESSAGE, headSignatureValid, type SignedHead } from '../src/audit/head.js';
 import { createTestApp, SERVER_SECRET } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 
@@ -96,11 +97,15 @@ async function fixture(driver: 'pglite' | 'postgres'): Promise<CliFixture> {
 describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
   let f: CliFixture;
   let slug: string;
+  /** The signed head lines the app logged for the tenant, oldest first. */
+  let heads: SignedHead[];
+  let secondSlug: string;
 
   beforeAll(async () => {
     f = await fixture(driver);
-    slug = await f.use(async (db) => {
+    ({ slug, heads } = await f.use(async (db) => {
       const app = await createTestApp(db);
+      let closed = false;
       try {
         const tenant = await app.createTenant();
         // A third event: a key created by the owner.
@@ -111,11 +116,27 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
           payload: { name: 'cli', role: 'viewer' },
         });
         expect(res.statusCode, res.body).toBe(201);
-        return tenant.slug;
-      } finally {
+        // A second tenant of three events for the truncation test.
+        const second = await app.createTenant();
+        await app.app.inject({
+          method: 'POST',
+          url: '/v1/api-keys',
+          headers: { authorization: `Bearer ${second.ownerKey}` },
+          payload: { name: 'cli', role: 'viewer' },
+        });
+        // Head lines follow appends; closing the app publishes what is still pending.
         await app.close();
+        closed = true;
+        const lines = app.logs
+          .parsed()
+          .filter((l) => l.msg === AUDIT_HEAD_MESSAGE)
+          .map((l) => l.auditHead as SignedHead);
+        secondSlug = second.slug;
+        return { slug: tenant.slug, heads: lines.filter((h) => h.tenantId === second.id) };
+      } finally {
+        if (!closed) await app.close();
       }
-    });
+    }));
   });
   afterAll(async () => {
     await f?.close();
@@ -144,6 +165,50 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
     );
     expect(broken.code).toBe(1);
   });
+
+  it('logs a signed chain head; --expect-head passes while the chain holds it, exits 1 once the newest events are deleted', async () => {
+    const last = heads.at(-1) as SignedHead;
+    expect(last).toMatchObject({ seq: 3, hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(headSignatureValid(SERVER_SECRET, last)).toBe(true);
+    expect(headSignatureValid(`${SERVER_SECRET}-other`, last)).toBe(false);
+    expect(headSignatureValid(SERVER_SECRET, { ...last, seq: 2 })).toBe(false);
+
+    const untampered = await rampart(
+      ['audit', 'verify', '--tenant', secondSlug, '--expect-head', `3:${last.hash}`],
+      f.env,
+    );
+    expect(untampered.stdout).toMatch(new RegExp(`: OK, 3 events, head ${last.hash}`));
+    expect(untampered.code).toBe(0);
+
+    // The newest event goes, as an owner covering their tracks would do it.
+    await f.use((_db, owner) =>
+      owner.query(
+        'DELETE FROM audit_events WHERE seq = 3 AND tenant_id = (SELECT id FROM tenants WHERE slug = $1)',
+        [secondSlug],
+      ),
+    );
+    const plain = await rampart(['audit', 'verify', '--tenant', secondSlug], f.env);
+    expect(plain.code).toBe(0); // what the chain alone can tell
+    const truncated = await rampart(
+      ['audit', 'verify', '--tenant', secondSlug, '--expect-head', last.hash],
+      f.env,
+    );
+    expect(truncated.stdout).toContain(`audit chain of ${secondSlug}: TRUNCATED`);
+    expect(truncated.stdout).toContain(`${last.hash} is not in it; the chain ends after 2 events`);
+    expect(truncated.code).toBe(1);
+  }, 240_000);
+
+  it('exits 2 without --tenant, or with a malformed --expect-head', async () => {
+    const missing = await rampart(['audit', 'verify'], f.env);
+    expect(missing.stderr).toContain('audit verify needs --tenant <slug>');
+    expect(missing.code).toBe(2);
+    const malformed = await rampart(
+      ['audit', 'verify', '--tenant', slug, '--expect-head', 'abc'],
+      f.env,
+    );
+    expect(malformed.stderr).toContain('--expect-head must be a chain head hash');
+    expect(malformed.code).toBe(2);
+  }, 240_000);
 
   it('exits 2 with a clear message for an unknown slug', async () => {
     const res = await rampart(['audit', 'verify', '--tenant', 'no-such-tenant'], f.env);

@@ -36,6 +36,19 @@ describe.each(testDrivers())('request logs and secret redaction (%s)', (driver) 
         `upstream rejected key=${body.key} root=${ROOT_TOKEN} server=${SERVER_SECRET} auth=${String(request.headers.authorization)}`,
       );
     });
+    // A statement that fails with a secret-looking parameter, the way a store's insert of an
+    // API-key HMAC or a wrapped provider key would: the value must not reach the log.
+    built.app.post('/test/db-failure', async (request) => {
+      const { kind, value } = request.body as { kind: string; value: string };
+      return t.db.withOperator(async (tx) => {
+        if (kind === 'cast') return tx.query('SELECT $1::uuid AS id', [value]);
+        await tx.query('CREATE TEMP TABLE leak_probe (k text PRIMARY KEY, v text NOT NULL)');
+        await tx.query('INSERT INTO leak_probe (k, v) VALUES ($1, $2)', [value, 'x']);
+        if (kind === 'unique')
+          return tx.query('INSERT INTO leak_probe (k, v) VALUES ($1, $2)', [value, 'y']);
+        return tx.query('INSERT INTO leak_probe (k, v) VALUES ($1, NULL)', [`${value}-2`]);
+      });
+    });
     await built.app.ready();
     const res = await built.app.inject({
       method: 'POST',
@@ -192,4 +205,39 @@ describe.each(testDrivers())('request logs and secret redaction (%s)', (driver) 
       expect(text).not.toContain(secret);
     }
   });
+
+  it.each(['unique', 'not-null', 'cast'])(
+    'a failed statement (%s) is logged with its SQL and parameter shapes, never parameter values',
+    async (kind) => {
+      const value = `hmac-${kind}-9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`;
+      const res = await built.app.inject({
+        method: 'POST',
+        url: '/test/db-failure',
+        payload: { kind, value },
+      });
+      expect(res.statusCode).toBe(500);
+      expect(res.body).not.toContain(value);
+      const line = logs
+        .parsed()
+        .find(
+          (l) =>
+            l.msg === 'unhandled error' && l.reqId === res.json<{ requestId: string }>().requestId,
+        );
+      const err = line?.err as Record<string, unknown> | undefined;
+      expect(err?.type).toBe('DatabaseQueryFailed');
+      expect(err?.statement).toMatch(/leak_probe|::uuid/);
+      const n = value.length;
+      expect(err?.paramShapes).toEqual(
+        {
+          unique: [`string(${n})`, 'string(1)'],
+          'not-null': [`string(${n + 2})`],
+          cast: [`string(${n})`],
+        }[kind],
+      );
+      expect(err?.code).toBe({ unique: '23505', 'not-null': '23502', cast: '22P02' }[kind]);
+      if (kind === 'unique') expect(err?.detail).toBe('Key (k)=([redacted]) already exists.');
+      // Neither the value nor a fragment of it, on this line or any other.
+      expect(logs.text).not.toContain(value.slice(-40));
+    },
+  );
 });

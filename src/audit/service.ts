@@ -144,17 +144,37 @@ export function toAuditEvent(row: AuditRow): AuditEvent {
 
 export type ChainVerdict =
   | { ok: true; events: number; head: string }
-  | { ok: false; events: number; brokenAt: { seq: number; id: string; reason: string } };
+  | { ok: false; events: number; brokenAt: { seq: number; id: string; reason: string } }
+  | { ok: false; events: number; head: string; missingHead: ExpectedHead };
 
-/** Recomputes a tenant's chain from the first event and reports the first event that does not match. */
-export async function verifyChain(db: Database, tenantId: string): Promise<ChainVerdict> {
+/** A head published earlier (`hash`, or `seq:hash`) that the chain must still contain. */
+export interface ExpectedHead {
+  seq?: number | undefined;
+  hash: string;
+}
+
+/**
+ * Recomputes a tenant's chain from the first event and reports the first event that does not
+ * match. With `expect`, an intact chain must also contain that earlier head: a chain whose
+ * newest events were deleted is intact but no longer reaches it.
+ */
+export async function verifyChain(
+  db: Database,
+  tenantId: string,
+  expect?: ExpectedHead,
+): Promise<ChainVerdict> {
   const ctx = { tenantId, userId: null, groups: [] };
   let prevHash = GENESIS_HASH;
   let expectedSeq = 1;
   let checked = 0;
+  let reached = expect === undefined;
   for (;;) {
     const page = await db.withTenant(ctx, (tx) => chainPage(tx, expectedSeq - 1, 1000));
-    if (page.length === 0) return { ok: true, events: checked, head: prevHash };
+    if (page.length === 0) {
+      if (!reached && expect)
+        return { ok: false, events: checked, head: prevHash, missingHead: expect };
+      return { ok: true, events: checked, head: prevHash };
+    }
     for (const row of page) {
       const f = fieldsOf(row);
       const broken = (reason: string): ChainVerdict => ({
@@ -170,6 +190,8 @@ export async function verifyChain(db: Database, tenantId: string): Promise<Chain
         );
       if (hashEvent(f) !== row.hash)
         return broken('hash does not match the event contents (the event was altered)');
+      if (expect && row.hash === expect.hash && (expect.seq === undefined || expect.seq === f.seq))
+        reached = true;
       prevHash = row.hash;
       expectedSeq += 1;
       checked += 1;

@@ -3,6 +3,9 @@ import type { TenantTx } from '../platform/db/database.js';
 import { queryBuilder, run } from '../platform/db/sql.js';
 import { CANONICAL_TIME_SQL } from './chain.js';
 
+/** NOTIFY channel an audit append signals on (delivered at commit, so only for committed events). */
+export const AUDIT_HEAD_CHANNEL = 'rampart_audit_head';
+
 export interface AuditRow {
   id: string;
   tenant_id: string;
@@ -53,7 +56,8 @@ export async function insertEvent(
   const { rows } = await tx.query<{ id: string }>(
     `INSERT INTO audit_events (tenant_id, seq, occurred_at, actor_type, actor_id, action, target_type, target_id,
                                outcome, ip, request_id, details, prev_hash, hash)
-     VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14) RETURNING id`,
+     VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14)
+     RETURNING id, pg_notify($15, tenant_id::text)`,
     [
       row.tenant_id,
       row.seq,
@@ -69,6 +73,8 @@ export async function insertEvent(
       row.details,
       row.prev_hash,
       row.hash,
+      // The head publisher hears of the append at commit, in the same round trip as the insert.
+      AUDIT_HEAD_CHANNEL,
     ],
   );
   return (rows[0] as { id: string }).id;

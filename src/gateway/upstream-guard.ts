@@ -3,7 +3,8 @@ import { BlockList, isIP } from 'node:net';
 
 // Addresses a tenant-configured provider must not reach unless the operator allows it: the host
 // itself, private networks, link-local (cloud metadata at 169.254.169.254), CGNAT, multicast,
-// documentation and reserved ranges. IPv4-mapped IPv6 is unwrapped before the check.
+// documentation and reserved ranges. IPv6 forms that embed an IPv4 address are judged as that
+// address (see embeddedIPv4).
 const NON_PUBLIC = new BlockList();
 for (const [net, bits] of [
   ['0.0.0.0', 8],
@@ -23,8 +24,6 @@ for (const [net, bits] of [
 ] as const)
   NON_PUBLIC.addSubnet(net, bits, 'ipv4');
 for (const [net, bits] of [
-  ['::', 127],
-  ['64:ff9b::', 96],
   ['100::', 64],
   ['2001:db8::', 32],
   ['fc00::', 7],
@@ -35,11 +34,63 @@ for (const [net, bits] of [
 
 /** Whether an IP address (v4 or v6) is on the public internet. */
 export function isPublicAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  const ip = mapped?.[1] ?? address;
-  const family = isIP(ip);
-  if (family === 0) return false;
-  return !NON_PUBLIC.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+  const family = isIP(address);
+  if (family === 4) return !NON_PUBLIC.check(address, 'ipv4');
+  if (family !== 6) return false;
+  const groups = ipv6Groups(address);
+  if (!groups) return false;
+  const embedded = embeddedIPv4(groups);
+  if (embedded.length > 0) return embedded.every((ip) => !NON_PUBLIC.check(ip, 'ipv4'));
+  return !NON_PUBLIC.check(address, 'ipv6');
+}
+
+/** The eight 16-bit groups of an IPv6 address (any spelling: `::`, hex, trailing dotted quad). */
+export function ipv6Groups(address: string): number[] | undefined {
+  let text = address.replace(/%.*$/, '').toLowerCase();
+  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (quad) {
+    const [a, b, c, d] = quad.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const parse = (part: string | undefined): number[] =>
+    part ? part.split(':').map((g) => Number.parseInt(g, 16)) : [];
+  const head = parse(halves[0]);
+  const tail = parse(halves[1]);
+  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
+  const groups = [...head, ...Array<number>(Math.max(fill, 0)).fill(0), ...tail];
+  if (groups.length !== 8 || groups.some((g) => !(g >= 0 && g <= 0xffff))) return undefined;
+  return groups;
+}
+
+function ipv4Of(hi: number, lo: number): string {
+  return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+}
+
+/**
+ * The IPv4 addresses an IPv6 address carries, in the forms that reach that IPv4 host: a socket
+ * to `[::127.0.0.1]` or `[2002:7f00:1::]` is a socket to loopback on a host that routes them.
+ * Candidates, not one answer: where a prefix admits two layouts, both are returned and all must
+ * be public.
+ */
+export function embeddedIPv4(g: readonly number[]): string[] {
+  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = g;
+  const upperZero = g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0;
+  // IPv4-mapped ::ffff:a.b.c.d and IPv4-compatible ::a.b.c.d (:: and ::1 become 0.0.0.0/8).
+  if (upperZero && (g5 === 0xffff || g5 === 0)) return [ipv4Of(g6, g7)];
+  // 6to4, 2002:AABB:CCDD::/16.
+  if (g0 === 0x2002) return [ipv4Of(g1, g2)];
+  // Teredo, 2001:0000::/32: the client's address is the last 32 bits, inverted.
+  if (g0 === 0x2001 && g1 === 0) return [ipv4Of(g6 ^ 0xffff, g7 ^ 0xffff)];
+  if (g0 === 0x64 && g1 === 0xff9b) {
+    // NAT64 well-known prefix 64:ff9b::/96 (RFC 6052).
+    if (g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return [ipv4Of(g6, g7)];
+    // Local-use NAT64 64:ff9b:1::/48 (RFC 8215): the /48 layout puts the address in bits
+    // 48-63 and 72-87 (skipping the u octet); a network may also use a /96 inside it.
+    if (g2 === 1) return [ipv4Of(g3, ((g4 & 0xff) << 8) | (g5 >> 8)), ipv4Of(g6, g7)];
+  }
+  return [];
 }
 
 /** The connection was refused by the address guard (not a network failure: never retried). */

@@ -26,7 +26,7 @@ export function limitsRoutes(limits: LimitsService): AnyRoute[] {
       tags,
       body: LimitsSchema,
       response: { 200: LimitsSchema },
-      handler: ({ principal, body }) => limits.putTenant(principal, body),
+      handler: ({ principal, body, meta }) => limits.putTenant(principal, body, meta),
     }),
   ];
 }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { appendAuditEvent } from '../../audit/service.js';
 import type { Database } from '../../platform/db/database.js';
 import { Forbidden } from '../../platform/http/errors.js';
-import type { Principal } from '../../platform/http/principal.js';
+import { actorOf, type Principal, type RequestMeta } from '../../platform/http/principal.js';
 import { costUsd, type ModelPrice } from '../prices.js';
 import type { Usage } from '../providers/types.js';
 import type { TenantConfigCache } from '../tenant-config.js';
@@ -74,8 +75,19 @@ export class LimitsService {
     return this.deps.db.withTenant(principal, (tx) => getTenantLimits(tx));
   }
 
-  async putTenant(principal: Principal, limits: Limits): Promise<Limits> {
-    await this.deps.db.withTenant(principal, (tx) => putTenantLimits(tx, limits));
+  async putTenant(principal: Principal, limits: Limits, meta: RequestMeta): Promise<Limits> {
+    await this.deps.db.withTenant(principal, async (tx) => {
+      await putTenantLimits(tx, limits);
+      await appendAuditEvent(tx, {
+        actor: actorOf(principal),
+        action: 'limits.updated',
+        target: { type: 'tenant', id: principal.tenantId },
+        outcome: 'success',
+        ip: meta.ip,
+        requestId: meta.requestId,
+        details: { limits },
+      });
+    });
     this.deps.config.evict(principal.tenantId);
     return limits;
   }

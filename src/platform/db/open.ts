@@ -5,6 +5,7 @@ import { Database } from './database.js';
 import { migrate, type Migration } from './migrator.js';
 import { createPGliteDriver, openPGlite, pgliteAdmin } from './pglite-driver.js';
 import { createPgDriver, withAdminClient } from './pg-driver.js';
+import { lockDataDir } from './data-dir-lock.js';
 
 export interface DatabaseSettings {
   DATABASE_URL?: string | undefined;
@@ -30,18 +31,35 @@ export async function migrateServer(s: DatabaseSettings): Promise<Migration[]> {
   return withAdminClient(url, (admin) => migrate(admin));
 }
 
-/** Opens an embedded database (in memory when dataDir is undefined), migrated, running as the app role. */
+/**
+ * Opens an embedded database (in memory when dataDir is undefined), migrated, running as the app
+ * role. With `lockDir` (RAMPART_DATA_DIR), the directory is locked to this process until close.
+ */
 export async function openEmbedded(
   dataDir: string | undefined,
-  opts: { tracing?: boolean } = {},
+  opts: { tracing?: boolean; lockDir?: string } = {},
 ): Promise<OpenedDatabase> {
-  const pg = await openPGlite(dataDir);
+  const release = opts.lockDir === undefined ? () => undefined : lockDataDir(opts.lockDir);
+  let pg: PGlite | undefined;
   try {
+    pg = await openPGlite(dataDir);
     const applied = await migrate(pgliteAdmin(pg));
-    const db = new Database(await createPGliteDriver(pg), opts);
+    const driver = await createPGliteDriver(pg);
+    const locked = {
+      ...driver,
+      async close() {
+        try {
+          await driver.close();
+        } finally {
+          release();
+        }
+      },
+    };
+    const db = new Database(locked, opts);
     return { db, applied, pglite: pg };
   } catch (err) {
-    await pg.close().catch(() => undefined);
+    await pg?.close().catch(() => undefined);
+    release();
     throw err;
   }
 }
@@ -54,7 +72,7 @@ export async function openDatabase(
   if (!s.DATABASE_URL) {
     const dir = join(s.RAMPART_DATA_DIR, 'pgdata');
     mkdirSync(dir, { recursive: true });
-    return openEmbedded(dir, opts);
+    return openEmbedded(dir, { ...opts, lockDir: s.RAMPART_DATA_DIR });
   }
   const driver = createPgDriver({
     connectionString: s.DATABASE_URL,

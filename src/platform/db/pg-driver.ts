@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Driver, Queryable, QueryResult } from './types.js';
 import { APP_ROLE } from './roles.js';
 import type { AdminConnection } from './migrator.js';
+import { safeDbError } from './query-error.js';
 
 export interface PgDriverOptions {
   connectionString: string;
@@ -13,8 +14,12 @@ export interface PgDriverOptions {
 function wrap(client: pg.ClientBase): Queryable {
   return {
     async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-      const res = await client.query(text, params as unknown[] | undefined);
-      return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
+      try {
+        const res = await client.query(text, params as unknown[] | undefined);
+        return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
+      } catch (err) {
+        throw safeDbError(err, text, params);
+      }
     },
   };
 }
@@ -54,7 +59,8 @@ export function createPgDriver(opts: PgDriverOptions): Driver {
         } catch (rollbackErr) {
           broken = rollbackErr as Error;
         }
-        throw err;
+        // BEGIN and COMMIT (a deferred constraint) fail with server errors too.
+        throw safeDbError(err);
       } finally {
         // A connection that could not roll back is destroyed rather than reused.
         client.release(broken);

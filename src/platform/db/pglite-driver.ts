@@ -2,6 +2,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite/vector';
 import type { Driver, Queryable, QueryResult } from './types.js';
 import { APP_ROLE } from './roles.js';
+import { safeDbError } from './query-error.js';
 
 /** Opens (or creates) an embedded database: `dataDir` on disk, or in memory when undefined. */
 export async function openPGlite(dataDir: string | undefined): Promise<PGlite> {
@@ -11,8 +12,13 @@ export async function openPGlite(dataDir: string | undefined): Promise<PGlite> {
 function wrap(q: Pick<PGlite, 'query'>): Queryable {
   return {
     async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-      const res = await q.query<R>(text, params as unknown[] | undefined);
-      return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+      try {
+        const res = await q.query<R>(text, params as unknown[] | undefined);
+        return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+      } catch (err) {
+        // PGlite's error carries the bound `params`; see query-error.ts.
+        throw safeDbError(err, text, params);
+      }
     },
   };
 }
@@ -26,7 +32,12 @@ export async function createPGliteDriver(pg: PGlite): Promise<Driver> {
   await pg.exec(`SET ROLE ${APP_ROLE}`);
   const self: Driver = {
     kind: 'pglite',
-    transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
+    transaction: (fn) =>
+      pg
+        .transaction((tx) => fn(wrap(tx)))
+        .catch((err: unknown) => {
+          throw safeDbError(err);
+        }),
     async listen(channel, onMessage) {
       const unsubscribe = await pg.listen(channel, onMessage);
       return unsubscribe;

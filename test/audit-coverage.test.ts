@@ -1,0 +1,228 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, ROOT_TOKEN, uniqueSlug, type TestApp } from './helpers/app.js';
+import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
+import { apiClient, type Call } from './helpers/identity-api.js';
+
+type Method = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+const MUTATING = new Set<string>(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Every registered POST/PUT/PATCH/DELETE route, as "METHOD /path/:param", read from the router. */
+function mutatingRoutes(app: TestApp): string[] {
+  const tree = app.app.printRoutes({ commonPrefix: false });
+  const stack: string[] = [];
+  const found = new Set<string>();
+  for (const line of tree.split('\n')) {
+    const at = line.search(/[├└]── /);
+    if (at < 0) continue;
+    const m = /^(.*?)(?: \(([^)]*)\))?$/.exec(line.slice(at + 4));
+    if (!m?.[1]) continue;
+    stack.length = at / 4;
+    stack.push(m[1]);
+    const path = stack.join('');
+    for (const method of (m[2] ?? '').split(', ').filter((x) => MUTATING.has(x))) {
+      found.add(`${method} ${path}`);
+    }
+  }
+  return [...found].sort();
+}
+
+/**
+ * Routes that change nothing a tenant administers, or are recorded elsewhere. Adding a route
+ * here needs a reason a reviewer agrees with.
+ */
+const EXEMPT: Record<string, string> = {
+  'POST /v1/chat/completions': 'a model invocation, metered per request in the usage ledger',
+  'POST /v1/embeddings': 'a model invocation, metered per request in the usage ledger',
+  'POST /v1/search': 'a read sent as POST (the query is a body); changes nothing',
+  'POST /v1/ask': 'a read sent as POST; its model calls are metered in the usage ledger',
+};
+
+interface Ctx {
+  /** The tenant's owner key (every case acts as the owner). */
+  key: string;
+  ok(method: Method, url: string, body?: unknown): Promise<{ id: string }>;
+}
+interface Case {
+  method: Method;
+  url: string;
+  body?: unknown;
+  /** The key whose tenant holds the event, when it is not the acting owner's (a new tenant). */
+  eventKey?: (res: Call) => string;
+}
+
+let seq = 0;
+const name = (p: string): string => `${p}-${++seq}`;
+
+/** A valid request for each mutating route, with what it needs created first. */
+const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
+  'POST /admin/v1/tenants': async () => ({
+    method: 'POST',
+    url: '/admin/v1/tenants',
+    body: { slug: uniqueSlug(), name: 'Audited' },
+    eventKey: (res) => (res.body as { apiKey: string }).apiKey,
+  }),
+  'POST /v1/api-keys': async () => ({
+    method: 'POST',
+    url: '/v1/api-keys',
+    body: { name: name('k'), role: 'member' },
+  }),
+  'PATCH /v1/api-keys/:id': async (c) => ({
+    method: 'PATCH',
+    url: `/v1/api-keys/${(await c.ok('POST', '/v1/api-keys', { name: name('k'), role: 'member' })).id}`,
+    body: { name: name('renamed') },
+  }),
+  'DELETE /v1/api-keys/:id': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/api-keys/${(await c.ok('POST', '/v1/api-keys', { name: name('k'), role: 'member' })).id}`,
+  }),
+  'POST /v1/users': async () => ({
+    method: 'POST',
+    url: '/v1/users',
+    body: { email: `${name('u')}@example.com`, role: 'member' },
+  }),
+  'PATCH /v1/users/:id': async (c) => ({
+    method: 'PATCH',
+    url: `/v1/users/${(await c.ok('POST', '/v1/users', { email: `${name('u')}@example.com`, role: 'member' })).id}`,
+    body: { role: 'viewer' },
+  }),
+  'DELETE /v1/users/:id': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/users/${(await c.ok('POST', '/v1/users', { email: `${name('u')}@example.com`, role: 'member' })).id}`,
+  }),
+  'POST /v1/groups': async () => ({ method: 'POST', url: '/v1/groups', body: { name: name('g') } }),
+  'DELETE /v1/groups/:id': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/groups/${(await c.ok('POST', '/v1/groups', { name: name('g') })).id}`,
+  }),
+  'PUT /v1/groups/:id/members/:userId': async (c) => {
+    const group = await c.ok('POST', '/v1/groups', { name: name('g') });
+    const user = await c.ok('POST', '/v1/users', {
+      email: `${name('u')}@example.com`,
+      role: 'member',
+    });
+    return { method: 'PUT', url: `/v1/groups/${group.id}/members/${user.id}` };
+  },
+  'DELETE /v1/groups/:id/members/:userId': async (c) => {
+    const group = await c.ok('POST', '/v1/groups', { name: name('g') });
+    const user = await c.ok('POST', '/v1/users', {
+      email: `${name('u')}@example.com`,
+      role: 'member',
+    });
+    await c.ok('PUT', `/v1/groups/${group.id}/members/${user.id}`);
+    return { method: 'DELETE', url: `/v1/groups/${group.id}/members/${user.id}` };
+  },
+  'POST /v1/providers': async () => ({ method: 'POST', url: '/v1/providers', body: provider() }),
+  'PATCH /v1/providers/:id': async (c) => ({
+    method: 'PATCH',
+    url: `/v1/providers/${(await c.ok('POST', '/v1/providers', provider())).id}`,
+    body: { apiKey: 'sk-rotated-provider-secret' },
+  }),
+  'DELETE /v1/providers/:id': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/providers/${(await c.ok('POST', '/v1/providers', provider())).id}`,
+  }),
+  'PUT /v1/prices/:model': async () => ({
+    method: 'PUT',
+    url: `/v1/prices/${name('m')}`,
+    body: { input: 1, output: 2 },
+  }),
+  'DELETE /v1/prices/:model': async (c) => {
+    const model = name('m');
+    await c.ok('PUT', `/v1/prices/${model}`, { input: 1, output: 2 });
+    return { method: 'DELETE', url: `/v1/prices/${model}` };
+  },
+  'POST /v1/routes': async (c) => ({
+    method: 'POST',
+    url: '/v1/routes',
+    body: { alias: name('r'), targets: [{ provider: await providerName(c), model: 'm' }] },
+  }),
+  'PUT /v1/routes/:alias': async (c) => ({
+    method: 'PUT',
+    url: `/v1/routes/${name('r')}`,
+    body: { targets: [{ provider: await providerName(c), model: 'm' }] },
+  }),
+  'DELETE /v1/routes/:alias': async (c) => {
+    const alias = name('r');
+    await c.ok('POST', '/v1/routes', {
+      alias,
+      targets: [{ provider: await providerName(c), model: 'm' }],
+    });
+    return { method: 'DELETE', url: `/v1/routes/${alias}` };
+  },
+  'PUT /v1/limits': async () => ({ method: 'PUT', url: '/v1/limits', body: { rpm: 600 } }),
+  'PUT /v1/knowledge/settings': async () => ({
+    method: 'PUT',
+    url: '/v1/knowledge/settings',
+    body: { piiMasking: false },
+  }),
+  'POST /v1/documents': async () => ({
+    method: 'POST',
+    url: '/v1/documents',
+    body: { title: name('d'), text: 'Audited text.' },
+  }),
+  'DELETE /v1/documents/:id': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/documents/${(await c.ok('POST', '/v1/documents', { title: name('d'), text: 'x' })).id}`,
+  }),
+};
+
+function provider(): Record<string, string> {
+  return {
+    name: name('p'),
+    type: 'openai',
+    baseUrl: 'https://upstream.example.com/v1',
+    apiKey: 'sk-audited-provider-secret',
+  };
+}
+
+async function providerName(c: Ctx): Promise<string> {
+  const body = provider();
+  await c.ok('POST', '/v1/providers', body);
+  return body.name as string;
+}
+
+describe.each(testDrivers())('every mutating route writes an audit event (%s)', (driver) => {
+  let t: TestDatabase;
+  let app: TestApp;
+  let call: ReturnType<typeof apiClient>;
+  let owner: string;
+
+  beforeAll(async () => {
+    t = await createTestDatabase(driver);
+    // A master key so provider credentials can be stored.
+    app = await createTestApp(t.db, { RAMPART_MASTER_KEY: randomBytes(32).toString('base64') });
+    call = apiClient(app);
+    owner = (await app.createTenant()).ownerKey;
+  });
+  afterAll(async () => {
+    await app?.close();
+    await t?.close();
+  });
+
+  it('each mutating route has a case here or a stated exemption (add new routes to CASES)', () => {
+    expect([...Object.keys(CASES), ...Object.keys(EXEMPT)].sort()).toEqual(mutatingRoutes(app));
+  });
+
+  it.each(Object.keys(CASES))('%s', async (routeKey) => {
+    const ctx: Ctx = {
+      key: owner,
+      async ok(method, url, body) {
+        const r = await call(method, url, owner, body);
+        expect(r.status, `setup ${method} ${url}: ${r.text}`).toBeLessThan(300);
+        return r.body as { id: string };
+      },
+    };
+    const make = CASES[routeKey];
+    if (!make) throw new Error(`no case for ${routeKey}`);
+    const c = await make(ctx);
+    const key = c.url.startsWith('/admin/') ? ROOT_TOKEN : owner;
+    const res = await call(c.method, c.url, key, c.body);
+    expect(res.status, `${routeKey}: ${res.text}`).toBeLessThan(300);
+    const listing = await call('GET', '/v1/audit-events?limit=500', c.eventKey?.(res) ?? owner);
+    const events = (listing.body as { data: { requestId: string | null; outcome: string }[] }).data;
+    const mine = events.filter((e) => e.requestId === res.requestId);
+    expect(mine.length, `${routeKey} wrote no audit event`).toBeGreaterThan(0);
+    expect(mine.every((e) => e.outcome === 'success')).toBe(true);
+  });
+});
