@@ -55,6 +55,8 @@ export interface AppDeps {
 export interface BuiltApp {
   app: FastifyInstance;
   auth: AuthService;
+  /** Publishes signed audit chain heads in the log. */
+  auditHeads: AuditHeadPublisher;
   metrics: Metrics;
   services: { tenants: TenantService; keys: ApiKeyService; documents: DocumentService };
   gateway: Gateway;
@@ -210,5 +212,5 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
       settings: new KnowledgeSettingsService(db, { piiMasking: config.PII_MASKING }),
     }),
   ]);
-  return { app, auth, metrics, services: { tenants, keys, documents }, gateway };
+  return { app, auth, auditHeads: heads, metrics, services: { tenants, keys, documents }, gateway };
 }

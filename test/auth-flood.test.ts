@@ -87,6 +87,8 @@ describe.each(testDrivers())('auth under an unauthenticated flood (%s)', (driver
     owner = (await app.createTenant()).ownerKey;
     // Batches are written when the test says so, so no background write lands in a count.
     await app.auth.failureAudit.stop();
+    // Nor a signed chain head published after an earlier test's audited change.
+    await app.auditHeads.stop();
   });
   afterAll(async () => {
     await app?.close();
@@ -126,6 +128,17 @@ describe.each(testDrivers())('auth under an unauthenticated flood (%s)', (driver
     const secret = (r.body as { secret: string }).secret;
     expect(app.auth.prefixes.mayExist(secret.slice(0, 12))).toBe(true);
     expect((await call('GET', '/v1/me', secret)).status).toBe(200);
+  });
+
+  it('concurrent first requests with one new key share one lookup (no 503 from the budget)', async () => {
+    const r = await call('POST', '/v1/api-keys', owner, { name: 'burst', role: 'member' });
+    const secret = (r.body as { secret: string }).secret;
+    counted.queries.length = 0;
+    const statuses = await Promise.all(
+      Array.from({ length: 60 }, async () => (await call('GET', '/v1/me', secret)).status),
+    );
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(counted.queries.filter((q) => q.includes('rampart_verify_api_key'))).toHaveLength(1);
   });
 
   it('throttles an address after N failures a minute: 429 with Retry-After, from memory', async () => {

@@ -199,8 +199,14 @@ describe.each(testDrivers())('gateway config cache (%s)', (driver) => {
         [tenant.id, rows[0]?.id, ['other-alias']],
       );
       await q.query('COMMIT');
+      // Only the key's own announcement (the auth layer's prefix set, a separate channel) is sent:
+      // without it a replica refuses an unknown prefix outright, before any limits are read.
+      await q.query(`SELECT pg_notify('rampart_api_keys', 'issued:' || $1)`, [prefix]);
     });
     for (const app of [one, two]) {
+      expect(
+        await eventually(async () => (await call(app, secret, 'GET', '/v1/me')).statusCode, 200),
+      ).toBe(200);
       const res = await call(app, secret, 'POST', '/v1/chat/completions', {
         model: 'fast',
         messages: ASK,

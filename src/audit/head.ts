@@ -80,7 +80,9 @@ export class AuditHeadPublisher {
     clearInterval(this.#interval);
     clearTimeout(this.#coalesce);
     this.#coalesce = undefined;
-    await this.#unlisten?.();
+    const unlisten = this.#unlisten;
+    this.#unlisten = undefined;
+    await unlisten?.();
     // What changed before stopping is still published.
     await this.#flush();
   }

@@ -116,6 +116,7 @@ export class AuthService implements Authenticator, KeyAnnouncer {
   readonly throttle: AuthThrottle;
   readonly failureAudit: AuthFailureAudit;
   readonly #budget: PreAuthBudget;
+  readonly #lookups = new Map<string, Promise<VerifiedKeyRow | undefined>>();
   /**
    * Keys this process verified within the hour: exempt from the throttle (though not from the
    * database lookup) once their cache entry has expired, so an attack from a shared address
@@ -237,9 +238,7 @@ export class AuthService implements Authenticator, KeyAnnouncer {
     if (refused)
       return this.#reject(request, meta, refused.reason, 'memory', keyPrefix, refused.key);
     const hash = hashApiKey(this.deps.serverSecret, token);
-    const row = await this.#budget.run(() =>
-      this.deps.db.withOperator((tx) => findKeyByHash(tx, hash)),
-    );
+    const row = await this.#lookup(hash);
     const verdict = !row
       ? 'unknown_key'
       : row.revoked_at
@@ -257,6 +256,22 @@ export class AuthService implements Authenticator, KeyAnnouncer {
     this.cache.set(token, principal, row.expires_at);
     this.#knownGood.set(token, true);
     return principal;
+  }
+
+  /**
+   * One database lookup per secret at a time: concurrent first requests with the same new key
+   * (a client opening many connections at once) share it, so they take one place in the
+   * pre-authentication budget instead of filling its queue and getting 503s.
+   */
+  #lookup(hash: Buffer): Promise<VerifiedKeyRow | undefined> {
+    const id = hash.toString('base64');
+    const pending = this.#lookups.get(id);
+    if (pending) return pending;
+    const lookup = this.#budget
+      .run(() => this.deps.db.withOperator((tx) => findKeyByHash(tx, hash)))
+      .finally(() => this.#lookups.delete(id));
+    this.#lookups.set(id, lookup);
+    return lookup;
   }
 
   async operator(request: FastifyRequest): Promise<OperatorPrincipal> {
