@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
+import { apiKeyPrefix } from '../src/identity/key-secret.js';
 import { apiClient, eventually } from './helpers/identity-api.js';
 
 // A cache TTL far beyond the 5 s bound: only the revocation notification can explain a 401.
@@ -31,6 +32,11 @@ describe.each(testDrivers())('identity: revocation reaches cached keys (%s)', (d
     });
     expect(r.status).toBe(201);
     const key = r.body as { id: string; secret: string };
+    // The key's announcement reaches another instance's prefix set asynchronously (creation
+    // waits up to 2 s for it on its own instance); on a loaded machine it can take longer.
+    expect(
+      await eventually(async () => app.auth.prefixes.mayExist(apiKeyPrefix(key.secret)), 10_000),
+    ).toBe(true);
     const before = app.auth.cache.size;
     expect((await apiClient(app)('GET', '/v1/me', key.secret)).status).toBe(200);
     expect(app.auth.cache.size, 'the verification is cached').toBe(before + 1);
