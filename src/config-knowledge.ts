@@ -61,7 +61,7 @@ export const knowledgeSettings = {
   EMBEDDINGS_BASE_URL: {
     schema: url.optional(),
     description:
-      "Knowledge hub: base URL of an OpenAI-compatible embeddings API (e.g. `https://api.openai.com/v1`), the platform default for tenants without an embedding alias; called through the gateway and metered to the tenant. Unset (and no EMBEDDINGS_PROVIDER) → the built-in local embedder.",
+      'Knowledge hub: base URL of an OpenAI-compatible embeddings API (e.g. `https://api.openai.com/v1`), the platform default for tenants without an embedding alias; called through the gateway and metered to the tenant. Unset (and no EMBEDDINGS_PROVIDER) → the built-in local embedder.',
   },
   EMBEDDINGS_PROVIDER: {
     schema: z.string().min(1).optional(),
@@ -180,7 +180,9 @@ function platformModel(
   const named = typeof s.provider === 'string' ? s.provider : undefined;
   if (baseUrl === undefined && named === undefined) return undefined;
   if (baseUrl !== undefined && named !== undefined) {
-    problems.push(`${prefix}_PROVIDER: set either ${prefix}_BASE_URL or ${prefix}_PROVIDER, not both`);
+    problems.push(
+      `${prefix}_PROVIDER: set either ${prefix}_BASE_URL or ${prefix}_PROVIDER, not both`,
+    );
     return undefined;
   }
   if (typeof s.model !== 'string') {

@@ -77,7 +77,9 @@ const EmbeddingsBody = z.object({
 });
 
 function usageOf(u: z.infer<typeof Usage>): CallUsage | undefined {
-  return u ? { promptTokens: u.prompt_tokens ?? 0, completionTokens: u.completion_tokens ?? 0 } : undefined;
+  return u
+    ? { promptTokens: u.prompt_tokens ?? 0, completionTokens: u.completion_tokens ?? 0 }
+    : undefined;
 }
 
 /** The in-process entry over the invoke service; platform targets by name, resolved at start-up. */
@@ -96,12 +98,21 @@ export class InProcessModelCalls implements ModelCalls {
 
   async chat(caller: Principal, call: ChatCall, meta: CallMeta): Promise<ChatOutcome> {
     const { model, direct } = this.#target(call.model);
-    const body: Record<string, unknown> & { model: string; messages: Record<string, unknown>[] } =
-      { model, messages: call.messages };
+    const body: Record<string, unknown> & { model: string; messages: Record<string, unknown>[] } = {
+      model,
+      messages: call.messages,
+    };
     if (call.temperature !== undefined) body.temperature = call.temperature;
     if (call.maxTokens !== undefined) body.max_tokens = call.maxTokens;
     const result = await withDeadline(meta, (signal) =>
-      this.invoke.chat(caller, body, { requestId: meta.requestId, ip: '' }, signal, undefined, direct),
+      this.invoke.chat(
+        caller,
+        body,
+        { requestId: meta.requestId, ip: '' },
+        signal,
+        undefined,
+        direct,
+      ),
     );
     // Never a stream: the request above does not ask for one.
     if (result.kind !== 'json') throw new UpstreamFailed('The gateway answered a stream.');
@@ -150,7 +161,10 @@ export class InProcessModelCalls implements ModelCalls {
 }
 
 /** Runs the call with a signal that fires at the deadline; a call cut by it is a 504. */
-async function withDeadline<T>(meta: CallMeta, run: (signal: CancelSignal) => Promise<T>): Promise<T> {
+async function withDeadline<T>(
+  meta: CallMeta,
+  run: (signal: CancelSignal) => Promise<T>,
+): Promise<T> {
   const signal: CancelSignal =
     meta.timeoutMs === undefined ? new ClientCancel() : AbortSignal.timeout(meta.timeoutMs);
   try {

@@ -168,10 +168,7 @@ export function createGateway(deps: {
   });
   const calls = new InProcessModelCalls(
     invoke,
-    platformProviderConfigs([
-      ...deps.config.platformProviders,
-      ...(deps.inProcessProviders ?? []),
-    ]),
+    platformProviderConfigs([...deps.config.platformProviders, ...(deps.inProcessProviders ?? [])]),
   );
   return {
     providers,

@@ -128,7 +128,10 @@ export class Ingestor {
 
     // The job acts for its tenant as a service principal: the tenant id is the job row's, its
     // embedding calls are metered to that tenant with no key or user on the usage rows.
-    const embedder = await this.embedders.forCaller(servicePrincipal(job.tenantId), `job:${job.id}`);
+    const embedder = await this.embedders.forCaller(
+      servicePrincipal(job.tenantId),
+      `job:${job.id}`,
+    );
     const model = embedder.model;
     const hashes = chunks.map((c) => sha256(c.text));
     const cached = await this.db.withTenant(ctx, (tx) => cachedEmbeddings(tx, model, hashes));

@@ -22,7 +22,6 @@ export class EmbeddingFailed extends UpstreamFailed {
   }
 }
 
-
 /** Where the knowledge hub gets a caller's embedder. */
 export interface EmbedderSource {
   /** The embedder for the caller's tenant; `requestId` labels its usage rows. */
@@ -77,7 +76,8 @@ export class GatewayEmbedder implements EmbeddingProvider {
             { requestId: this.opts.requestId },
           ));
         } catch (err) {
-          if (isUpstreamFailure(err)) throw new EmbeddingFailed(`embeddings failed: ${err.message}`);
+          if (isUpstreamFailure(err))
+            throw new EmbeddingFailed(`embeddings failed: ${err.message}`);
           throw err;
         }
         for (const v of vectors)
