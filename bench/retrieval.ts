@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadConfig } from '../src/config.js';
 import { LocalHashEmbedder } from '../src/knowledge/embed.js';
+import { fixedEmbedder } from '../src/knowledge/models.js';
 import {
   convexFusion,
   DEFAULT_VECTOR_WEIGHT,
@@ -182,7 +183,7 @@ async function run(label: string, db: Database, limit: number): Promise<RunResul
     `${label}: ingested ${corpus.length} documents, ${docsPerSecond.toFixed(1)} documents/s\n`,
   );
 
-  const search = new SearchService(db, new LocalHashEmbedder(), {
+  const search = new SearchService(db, fixedEmbedder(new LocalHashEmbedder()), {
     ...(args.ef ? { efSearchFactor: Number(args.ef) } : {}),
   });
   const docOfChunk = new Map<string, string>();

@@ -5,6 +5,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { settingsProviders } from './config-knowledge.js';
 import { AuditHeadPublisher } from './audit/head.js';
 import { auditRoutes } from './audit/routes.js';
 import { AuthService } from './identity/authenticate.js';
@@ -17,8 +18,7 @@ import { TenantService } from './identity/tenants-service.js';
 import { knowledgeRoutes } from './knowledge/routes.js';
 import { DocumentService } from './knowledge/service.js';
 import { registerUploads } from './knowledge/uploads.js';
-import { embedderFromConfig } from './knowledge/embed-openai.js';
-import { chatModelFromConfig } from './knowledge/generate.js';
+import { knowledgeModels } from './knowledge/worker.js';
 import { KnowledgeSettingsService } from './knowledge/settings.js';
 import { documentGroupRemoval } from './knowledge/group-removal.js';
 import { SearchService } from './knowledge/search.js';
@@ -156,6 +156,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     redis: deps.redis,
     limitsConfig: config,
     metrics,
+    inProcessProviders: settingsProviders(config.knowledgeModels),
     keyring: keyringFromSettings(
       deps.masterKey ?? config.RAMPART_MASTER_KEY,
       config.RAMPART_MASTER_KEY_PREVIOUS,
@@ -190,7 +191,9 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   await registerUploads(app, config.DOCUMENT_MAX_BYTES);
   registerQueueMetrics(metrics.registry, db);
   registerDocumentMetrics(metrics.registry, db);
-  const search = new SearchService(db, embedderFromConfig(config), {
+  // Every model call of the knowledge hub goes through the gateway, metered to the tenant.
+  const models = knowledgeModels(db, config, gateway.calls);
+  const search = new SearchService(db, models, {
     metrics: knowledgeMetrics(metrics.registry),
   });
   const documents = new DocumentService(db, {
@@ -208,7 +211,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...knowledgeRoutes(documents, {
       maxBytes: config.DOCUMENT_MAX_BYTES,
       search,
-      answers: new AnswerService(search, chatModelFromConfig(config)),
+      answers: new AnswerService(search, models.chat),
       settings: new KnowledgeSettingsService(db, { piiMasking: config.PII_MASKING }),
     }),
   ]);

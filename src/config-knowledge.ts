@@ -1,5 +1,9 @@
 import { z } from 'zod';
+import type { PlatformProviderSetting } from './config-providers.js';
 import { bool, int, url, type SettingDef } from './config-schema.js';
+
+/** The dimension of `chunks.embedding` (migration 0002): every embedding model must produce it. */
+export const STORED_EMBEDDING_DIMENSION = 1024;
 
 /** Settings of the knowledge hub (documents, ingestion, embeddings, answers) and its job queue. */
 export const knowledgeSettings = {
@@ -57,11 +61,17 @@ export const knowledgeSettings = {
   EMBEDDINGS_BASE_URL: {
     schema: url.optional(),
     description:
-      'Knowledge hub: base URL of an OpenAI-compatible embeddings API (e.g. `https://api.openai.com/v1`); unset → the built-in local embedder.',
+      'Knowledge hub: base URL of an OpenAI-compatible embeddings API (e.g. `https://api.openai.com/v1`), the platform default for tenants without an embedding alias; called through the gateway and metered to the tenant. Unset (and no EMBEDDINGS_PROVIDER) → the built-in local embedder.',
+  },
+  EMBEDDINGS_PROVIDER: {
+    schema: z.string().min(1).optional(),
+    description:
+      'Knowledge hub: instead of EMBEDDINGS_BASE_URL, a provider of GATEWAY_PROVIDERS_FILE serving `EMBEDDINGS_MODEL` as the platform default.',
   },
   EMBEDDINGS_MODEL: {
     schema: z.string().min(1).optional(),
-    description: 'Knowledge hub: embedding model name sent to `EMBEDDINGS_BASE_URL`.',
+    description:
+      'Knowledge hub: embedding model name sent to `EMBEDDINGS_BASE_URL` (or EMBEDDINGS_PROVIDER).',
   },
   EMBEDDINGS_DIMENSIONS: {
     schema: int(1, 65_536).default(1024),
@@ -76,23 +86,18 @@ export const knowledgeSettings = {
   },
   EMBEDDINGS_BATCH_SIZE: {
     schema: int(1, 2048).default(64),
-    description: 'Knowledge hub: texts per embeddings request.',
+    description: 'Knowledge hub: texts per embeddings request (a gateway call each).',
     defaultText: '64',
-  },
-  EMBEDDINGS_MAX_RETRIES: {
-    schema: int(0, 10).default(4),
-    description: 'Knowledge hub: retries of an embeddings request answered 429/5xx or failing.',
-    defaultText: '4',
-  },
-  EMBEDDINGS_RETRY_BASE_MS: {
-    schema: int(0, 60_000).default(500),
-    description: 'Knowledge hub: first retry delay of an embeddings request (doubles each time).',
-    defaultText: '500',
   },
   ASK_CHAT_BASE_URL: {
     schema: url.optional(),
     description:
-      'Knowledge hub: base URL of an OpenAI-compatible chat API for generative `/v1/ask`; unset → extractive answers.',
+      'Knowledge hub: base URL of an OpenAI-compatible chat API for generative `/v1/ask`, the platform default for tenants without an answer alias; called through the gateway and metered to the tenant. Unset (and no ASK_CHAT_PROVIDER) → extractive answers.',
+  },
+  ASK_CHAT_PROVIDER: {
+    schema: z.string().min(1).optional(),
+    description:
+      'Knowledge hub: instead of ASK_CHAT_BASE_URL, a provider of GATEWAY_PROVIDERS_FILE serving `ASK_CHAT_MODEL` as the platform default.',
   },
   ASK_CHAT_MODEL: {
     schema: z.string().min(1).optional(),
@@ -142,3 +147,116 @@ export const knowledgeSettings = {
     defaultText: '600000',
   },
 } satisfies Record<string, SettingDef>;
+
+/** A platform default model of the knowledge hub: a platform provider and its upstream model. */
+export interface PlatformModel {
+  /** A GATEWAY_PROVIDERS_FILE provider, or one made of the *_BASE_URL settings. */
+  provider: PlatformProviderSetting;
+  model: string;
+  /** True when `provider` comes from the *_BASE_URL settings (tenants' routes cannot use it). */
+  fromSettings: boolean;
+}
+
+export interface KnowledgeModels {
+  embeddings: PlatformModel | undefined;
+  chat: PlatformModel | undefined;
+}
+
+interface ModelSettings {
+  baseUrl: unknown;
+  provider: unknown;
+  model: unknown;
+  apiKey: unknown;
+}
+
+/** Names the settings-made providers so no providers-file name (no ':' allowed) can clash. */
+function platformModel(
+  prefix: 'EMBEDDINGS' | 'ASK_CHAT',
+  s: ModelSettings,
+  file: readonly PlatformProviderSetting[],
+  problems: string[],
+): PlatformModel | undefined {
+  const baseUrl = typeof s.baseUrl === 'string' ? s.baseUrl : undefined;
+  const named = typeof s.provider === 'string' ? s.provider : undefined;
+  if (baseUrl === undefined && named === undefined) return undefined;
+  if (baseUrl !== undefined && named !== undefined) {
+    problems.push(
+      `${prefix}_PROVIDER: set either ${prefix}_BASE_URL or ${prefix}_PROVIDER, not both`,
+    );
+    return undefined;
+  }
+  if (typeof s.model !== 'string') {
+    problems.push(
+      `${prefix}_MODEL: must be set when ${baseUrl !== undefined ? `${prefix}_BASE_URL` : `${prefix}_PROVIDER`} is set`,
+    );
+    return undefined;
+  }
+  if (named !== undefined) {
+    const provider = file.find((p) => p.name === named);
+    if (!provider) {
+      problems.push(
+        `${prefix}_PROVIDER: '${named}' is not a provider of GATEWAY_PROVIDERS_FILE (${file.map((p) => p.name).join(', ') || 'none'})`,
+      );
+      return undefined;
+    }
+    return { provider, model: s.model, fromSettings: false };
+  }
+  return {
+    provider: {
+      name: `settings:${prefix.toLowerCase().replace('_', '-')}`,
+      type: 'openai',
+      baseUrl,
+      apiKey: typeof s.apiKey === 'string' ? s.apiKey : '',
+      headers: {},
+    },
+    model: s.model,
+    fromSettings: true,
+  };
+}
+
+/**
+ * The knowledge hub's platform defaults, checked once at start-up: a missing model, an unknown
+ * provider name or an unusable dimension is a configuration problem, reported like a bad value.
+ */
+export function readKnowledgeModels(
+  v: Record<string, unknown>,
+  file: readonly PlatformProviderSetting[],
+  problems: string[],
+): KnowledgeModels {
+  const embeddings = platformModel(
+    'EMBEDDINGS',
+    {
+      baseUrl: v.EMBEDDINGS_BASE_URL,
+      provider: v.EMBEDDINGS_PROVIDER,
+      model: v.EMBEDDINGS_MODEL,
+      apiKey: v.EMBEDDINGS_API_KEY,
+    },
+    file,
+    problems,
+  );
+  if (
+    embeddings &&
+    typeof v.EMBEDDINGS_DIMENSIONS === 'number' &&
+    v.EMBEDDINGS_DIMENSIONS !== STORED_EMBEDDING_DIMENSION
+  )
+    problems.push(
+      `EMBEDDINGS_DIMENSIONS: is ${v.EMBEDDINGS_DIMENSIONS}, but chunks.embedding is vector(${STORED_EMBEDDING_DIMENSION}); use a model (or its \`dimensions\` option) producing ${STORED_EMBEDDING_DIMENSION}-dimensional vectors, or add a migration for another size`,
+    );
+  const chat = platformModel(
+    'ASK_CHAT',
+    {
+      baseUrl: v.ASK_CHAT_BASE_URL,
+      provider: v.ASK_CHAT_PROVIDER,
+      model: v.ASK_CHAT_MODEL,
+      apiKey: v.ASK_CHAT_API_KEY,
+    },
+    file,
+    problems,
+  );
+  return { embeddings, chat };
+}
+
+/** The providers made of *_BASE_URL settings, which only the knowledge hub may call. */
+export function settingsProviders(m: KnowledgeModels): PlatformProviderSetting[] {
+  return [m.embeddings, m.chat].flatMap((x) => (x?.fromSettings ? [x.provider] : []));
+}

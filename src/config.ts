@@ -3,7 +3,11 @@ import { z } from 'zod';
 import { readPlatformProviders, type PlatformProviderSetting } from './config-providers.js';
 import { bool, int, processCount, url, type SettingDef } from './config-schema.js';
 import { gatewaySettings } from './config-gateway.js';
-import { knowledgeSettings } from './config-knowledge.js';
+import {
+  knowledgeSettings,
+  readKnowledgeModels,
+  type KnowledgeModels,
+} from './config-knowledge.js';
 import { authSettings } from './config-auth.js';
 
 /**
@@ -158,6 +162,8 @@ export type Config = Values & {
   readonly secretValues: readonly string[];
   /** Parsed from GATEWAY_PROVIDERS_FILE (empty when unset). */
   readonly platformProviders: readonly PlatformProviderSetting[];
+  /** The knowledge hub's platform default models (EMBEDDINGS_*, ASK_CHAT_*), checked. */
+  readonly knowledgeModels: KnowledgeModels;
 };
 
 export class ConfigError extends Error {
@@ -202,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const file = out.GATEWAY_PROVIDERS_FILE;
   const platformProviders = typeof file === 'string' ? readPlatformProviders(file, problems) : [];
+  const knowledgeModels = readKnowledgeModels(out, platformProviders, problems);
   // The embedded PGlite data directory can be opened by one process only.
   if (typeof out.RAMPART_WORKERS === 'number' && out.RAMPART_WORKERS > 1 && !out.DATABASE_URL)
     problems.push(
@@ -209,5 +216,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   if (problems.length > 0) throw new ConfigError(problems);
   for (const p of platformProviders) secretValues.push(p.apiKey);
-  return { ...(out as Values), secretValues, platformProviders };
+  return { ...(out as Values), secretValues, platformProviders, knowledgeModels };
 }

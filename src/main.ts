@@ -6,6 +6,9 @@ import { migrationStatus } from './platform/db/migrator.js';
 import { migrateServer, openEmbedded } from './platform/db/open.js';
 import { createRuntime } from './runtime.js';
 import { createWorker } from './knowledge/worker.js';
+import { settingsProviders } from './config-knowledge.js';
+import { createGateway } from './gateway/index.js';
+import { keyringFromSettings } from './platform/secrets/envelope.js';
 import { serveWorkerMetrics } from './platform/queue/worker-metrics.js';
 import { WorkerMetricsChannel } from './platform/telemetry/cluster-metrics.js';
 import { Metrics } from './platform/telemetry/metrics.js';
@@ -71,7 +74,7 @@ async function serve(): Promise<void> {
       'embedded database migrated',
     );
   }
-  const { app } = await buildApp({
+  const { app, gateway } = await buildApp({
     config: cfg,
     db,
     logger,
@@ -85,7 +88,7 @@ async function serve(): Promise<void> {
   // The embedded database has one connection and no separate worker process: serve runs the jobs.
   const embeddedWorker = cfg.DATABASE_URL
     ? undefined
-    : createWorker(db, cfg, logger, undefined, metrics.registry);
+    : createWorker(db, cfg, logger, gateway.calls, metrics.registry);
   await embeddedWorker?.start();
   const address = await app.listen({ host: cfg.HOST, port: cfg.PORT });
   logger.info(
@@ -139,7 +142,19 @@ async function worker(): Promise<void> {
   // Background job types register in createWorker as features land; with the embedded
   // database, `serve` runs them in-process instead.
   const metrics = new Metrics({ poolStats: () => rt.db.poolStats() });
-  const queue = createWorker(rt.db, cfg, rt.logger, undefined, metrics.registry);
+  // The jobs' model calls (ingestion embeddings) go through a gateway of their own, metered to
+  // each job's tenant like the API's calls.
+  const gateway = createGateway({
+    db: rt.db,
+    logger: rt.logger,
+    config: cfg,
+    redis: rt.redis,
+    limitsConfig: cfg,
+    metrics,
+    inProcessProviders: settingsProviders(cfg.knowledgeModels),
+    keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
+  });
+  const queue = createWorker(rt.db, cfg, rt.logger, gateway.calls, metrics.registry);
   await queue.start();
   // The worker's own counters (job failures, chunks indexed) exist only in this process.
   const metricsServer = cfg.WORKER_METRICS_PORT
@@ -156,6 +171,7 @@ async function worker(): Promise<void> {
   const stop = async (): Promise<void> => {
     // Unfinished jobs are not lost: their lease runs out and another worker re-runs them.
     await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
+    await gateway.close(); // writes the usage rows still buffered
     await metricsServer?.close();
     await rt.close();
     rt.logger.flush();

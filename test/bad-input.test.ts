@@ -374,7 +374,8 @@ describe.each(testDrivers())('bad input is a clear 4xx (%s)', (driver) => {
       expect(res.statusCode).toBe(200);
       expect(res.json()).toMatchObject({
         mode: 'extractive',
-        warning: 'No chat model is configured (ASK_CHAT_BASE_URL); this answer is extractive.',
+        warning:
+          'No chat model is configured (an answer alias in the knowledge settings, or ASK_CHAT_BASE_URL); this answer is extractive.',
       });
       const auto = (await send('POST', '/v1/ask', { question: 'refund window?' })).json<object>();
       expect(auto).toMatchObject({ mode: 'extractive' });

@@ -5,10 +5,13 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpenAIEmbedder } from '../src/knowledge/embed-openai.js';
+import type { ModelCalls } from '../src/gateway/index.js';
+import { LocalHashEmbedder } from '../src/knowledge/embed.js';
 import { ChatModel, GenerationFailed } from '../src/knowledge/generate.js';
+import { GatewayEmbedder } from '../src/knowledge/models.js';
+import { UpstreamFailed } from '../src/platform/http/errors.js';
+import { servicePrincipal } from '../src/platform/http/principal.js';
 import { createWorker } from '../src/knowledge/worker.js';
-import { startScriptedUpstream, type ScriptedUpstream } from './fakes/fake-openai-scripted.js';
 import { bearer, createTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 
@@ -20,44 +23,50 @@ trace.setGlobalTracerProvider(
 );
 
 describe('knowledge hub spans', () => {
-  let fake: ScriptedUpstream;
-  beforeAll(async () => {
-    fake = await startScriptedUpstream();
-  });
-  afterAll(async () => fake?.close());
+  // The gateway's in-process entry, scripted: these spans are the knowledge hub's own.
+  let failNext = false;
+  const calls: ModelCalls = {
+    chat: () => {
+      if (failNext) return Promise.reject(new UpstreamFailed('upstream answered 502'));
+      return Promise.resolve({ content: 'An answer [c1].', usage: undefined, body: {} });
+    },
+    embeddings: (_caller, call) =>
+      Promise.resolve({
+        vectors: call.input.map((t) => new LocalHashEmbedder().embedOne(t)),
+        usage: undefined,
+      }),
+  };
+  const caller = servicePrincipal('00000000-0000-4000-8000-000000000001');
 
   it('records a generation span with the model, and marks a failed one as an error', async () => {
     exporter.reset();
-    fake.chatReply = () => 'An answer [c1].';
-    const chat = new ChatModel({ baseUrl: fake.baseUrl, model: 'fake-chat', timeoutMs: 5_000 });
+    const chat = new ChatModel(calls, caller, { alias: 'answers' }, 'answers', {
+      timeoutMs: 5_000,
+      requestId: 'r1',
+    });
+    failNext = false;
     expect(await chat.complete('system', 'user')).toBe('An answer [c1].');
-    fake.failNext.push(502);
+    failNext = true;
     await expect(chat.complete('system', 'user')).rejects.toBeInstanceOf(GenerationFailed);
     const spans = exporter.getFinishedSpans();
     expect(spans.map((s) => s.name)).toEqual(['knowledge.generate', 'knowledge.generate']);
-    expect(spans[0]?.attributes['gen_ai.request.model']).toBe('fake-chat');
+    expect(spans[0]?.attributes['gen_ai.request.model']).toBe('answers');
     expect(spans.map((s) => s.status.code)).toEqual([0, 2]);
   });
 
-  it('records an embedding request span with its retries', async () => {
+  it('records an embedding request span per gateway call', async () => {
     exporter.reset();
-    fake.failNext.push(500);
-    const embedder = new OpenAIEmbedder({
-      baseUrl: fake.baseUrl,
-      model: 'fake-embed',
-      dimension: 1024,
+    const embedder = new GatewayEmbedder(calls, caller, { alias: 'vectors' }, 'alias:vectors', {
       batchSize: 10,
-      maxRetries: 2,
-      retryBaseMs: 0,
+      requestId: 'r2',
     });
     await embedder.embed(['one', 'two']);
     const [span] = exporter.getFinishedSpans();
     expect(span?.name).toBe('knowledge.embed.request');
     expect(span?.attributes).toMatchObject({
-      'embedding.model': 'fake-embed',
+      'embedding.model': 'alias:vectors',
       'embedding.texts': 2,
     });
-    expect(span?.events.map((e) => e.name)).toEqual(['retry']);
   });
 });
 

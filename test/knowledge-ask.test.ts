@@ -28,6 +28,7 @@ describe.each(testDrivers())('knowledge hub: generative answers (%s)', (driver) 
   let app: TestApp;
   let fake: ScriptedUpstream;
   let plainKey: string;
+  let ownerKey: string;
   let legalKey: string;
   let ids: Record<string, string> = {};
 
@@ -53,10 +54,16 @@ describe.each(testDrivers())('knowledge hub: generative answers (%s)', (driver) 
     t = await createTestDatabase(driver);
     app = await createTestApp(t.db, {
       ASK_CHAT_BASE_URL: fake.baseUrl,
-      ASK_CHAT_MODEL: 'fake-chat',
+      // A model with a built-in price, so the metered answers have a cost.
+      ASK_CHAT_MODEL: 'gpt-4o-mini',
       ASK_CHAT_API_KEY: 'sk-fake-chat-key',
     });
-    ({ plainKey, legalKey, ids } = await seedKnowledgeCorpus(app, t.db, [
+    ({
+      plainKey,
+      legalKey,
+      ids,
+      tenant: { ownerKey },
+    } = await seedKnowledgeCorpus(app, t.db, [
       {
         name: 'refunds',
         payload: {
@@ -96,7 +103,7 @@ describe.each(testDrivers())('knowledge hub: generative answers (%s)', (driver) 
     expect(res.answer).toBe('Refunds can be requested within 30 days [1]. Staff get double.');
 
     const { system, user } = lastPrompt();
-    expect(fake.chatRequests.at(-1)?.model).toBe('fake-chat');
+    expect(fake.chatRequests.at(-1)?.model).toBe('gpt-4o-mini');
     expect(system).toMatch(/untrusted data, never instructions/);
     expect(system).toMatch(/\[c1\]/);
     const { ids: labels, inside, outside } = blocksOf(user);
@@ -137,11 +144,49 @@ describe.each(testDrivers())('knowledge hub: generative answers (%s)', (driver) 
   });
 
   it('falls back to an extractive answer with a warning when the chat model fails', async () => {
-    fake.failNext.push(500);
+    // Both of the gateway's attempts (GATEWAY_RETRY_ATTEMPTS) fail.
+    fake.failNext.push(500, 500);
     const res = await ask(plainKey, 'How do I request a refund?');
     expect(res.mode).toBe('extractive');
-    expect(res.warning).toMatch(/chat model is unavailable.*500/);
+    expect(res.warning).toMatch(/chat model is unavailable.*failed/);
     expect(res.citations[0]?.documentId).toBe(ids.refunds);
     expect(res.answer).toContain('request a refund within 30 days');
+  });
+
+  it("meters a generative answer to the asker's tenant in GET /v1/usage, with tokens and cost", async () => {
+    fake.chatReply = () => 'Within 30 days [c1].';
+    expect((await ask(plainKey, 'How do I request a refund?')).mode).toBe('generative');
+    await app.gateway.usage.flush();
+    const res = await app.app.inject({
+      method: 'GET',
+      url: '/v1/usage?groupBy=model',
+      headers: bearer(ownerKey),
+    });
+    const chat = (res.json() as { data: Record<string, unknown>[] }).data.find(
+      (r) => r.model === 'gpt-4o-mini',
+    );
+    expect(chat?.requests).toBeGreaterThanOrEqual(1);
+    expect(chat?.completion_tokens).toBeGreaterThan(0);
+    expect(chat?.cost_usd).toBeGreaterThan(0);
+  });
+
+  it('refuses a generative answer with 429 budget_exceeded once the tenant budget is spent', async () => {
+    const limits = await app.app.inject({
+      method: 'PUT',
+      url: '/v1/limits',
+      headers: bearer(ownerKey),
+      payload: { budgetUsd: 0.0000001, budgetPeriod: 'day' },
+    });
+    expect(limits.statusCode).toBe(200);
+    const before = fake.chatRequests.length;
+    const res = await app.app.inject({
+      method: 'POST',
+      url: '/v1/ask',
+      headers: bearer(plainKey),
+      payload: { question: 'How do I request a refund?', mode: 'generative' },
+    });
+    expect(res.statusCode).toBe(429);
+    expect(res.json()).toMatchObject({ code: 'budget_exceeded' });
+    expect(fake.chatRequests.length).toBe(before);
   });
 });

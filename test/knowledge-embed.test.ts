@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { embedderFromConfig, OpenAIEmbedder } from '../src/knowledge/embed-openai.js';
-import { LocalHashEmbedder } from '../src/knowledge/embed.js';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { createWorker } from '../src/knowledge/worker.js';
 import { startScriptedUpstream, type ScriptedUpstream } from './fakes/fake-openai-scripted.js';
 import { bearer, createTestApp, type TestApp } from './helpers/app.js';
@@ -9,75 +7,30 @@ import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db
 
 const BASE = { RAMPART_SECRET_KEY: 'x'.repeat(32) };
 
-describe('embedderFromConfig', () => {
-  it('uses the local embedder when no endpoint is configured', () => {
-    expect(embedderFromConfig(loadConfig(BASE))).toBeInstanceOf(LocalHashEmbedder);
+describe('knowledge model settings', () => {
+  it('uses no platform embedding model (the local embedder) when none is configured', () => {
+    expect(loadConfig(BASE).knowledgeModels).toEqual({ embeddings: undefined, chat: undefined });
   });
 
   it('refuses at start-up a model whose dimension does not fit the chunks column', () => {
-    const config = loadConfig({
-      ...BASE,
-      EMBEDDINGS_BASE_URL: 'http://127.0.0.1:9/v1',
-      EMBEDDINGS_MODEL: 'nomic-embed-text',
-      EMBEDDINGS_DIMENSIONS: '768',
-    });
-    expect(() => embedderFromConfig(config)).toThrow(
-      /EMBEDDINGS_DIMENSIONS is 768, but chunks\.embedding is vector\(1024\)/,
+    const load = () =>
+      loadConfig({
+        ...BASE,
+        EMBEDDINGS_BASE_URL: 'http://127.0.0.1:9/v1',
+        EMBEDDINGS_MODEL: 'nomic-embed-text',
+        EMBEDDINGS_DIMENSIONS: '768',
+      });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(/EMBEDDINGS_DIMENSIONS: is 768, but chunks\.embedding is vector\(1024\)/);
+  });
+
+  it('requires a model name with an endpoint, and a known provider name', () => {
+    expect(() => loadConfig({ ...BASE, EMBEDDINGS_BASE_URL: 'http://127.0.0.1:9/v1' })).toThrow(
+      /EMBEDDINGS_MODEL: must be set when EMBEDDINGS_BASE_URL is set/,
     );
-  });
-
-  it('requires a model name with an endpoint', () => {
-    const config = loadConfig({ ...BASE, EMBEDDINGS_BASE_URL: 'http://127.0.0.1:9/v1' });
-    expect(() => embedderFromConfig(config)).toThrow(/EMBEDDINGS_MODEL must be set/);
-  });
-});
-
-describe('OpenAIEmbedder', () => {
-  let fake: ScriptedUpstream;
-  beforeAll(async () => {
-    fake = await startScriptedUpstream();
-  });
-  afterAll(async () => fake?.close());
-
-  const embedder = (maxRetries = 3) =>
-    new OpenAIEmbedder({
-      baseUrl: fake.baseUrl,
-      model: 'fake-embed',
-      dimension: 1024,
-      apiKey: 'sk-embed',
-      batchSize: 2,
-      maxRetries,
-      retryBaseMs: 0,
-    });
-
-  it('batches, keeps input order, and retries 429 and 5xx', async () => {
-    fake.embeddingRequests.length = 0;
-    fake.failNext.push(500, 429);
-    const texts = ['alpha one', 'beta two', 'gamma three', 'delta four', 'epsilon five'];
-    const vectors = await embedder().embed(texts);
-    const local = new LocalHashEmbedder();
-    expect(vectors).toEqual(texts.map((t) => local.embedOne(t)));
-    // Two failed attempts of the first batch, then three batches of at most two.
-    expect(fake.embeddingRequests.map((r) => r.input)).toEqual([
-      ['alpha one', 'beta two'],
-      ['alpha one', 'beta two'],
-      ['alpha one', 'beta two'],
-      ['gamma three', 'delta four'],
-      ['epsilon five'],
-    ]);
-    expect(fake.embeddingRequests.every((r) => r.model === 'fake-embed')).toBe(true);
-  });
-
-  it('gives up after the configured retries, and does not retry a 400', async () => {
-    fake.embeddingRequests.length = 0;
-    fake.failNext.push(503, 503);
-    await expect(embedder(1).embed(['x'])).rejects.toThrow(/answered 503/);
-    expect(fake.embeddingRequests).toHaveLength(2);
-    fake.failNext.length = 0;
-    fake.embeddingRequests.length = 0;
-    fake.failNext.push(400);
-    await expect(embedder(3).embed(['x'])).rejects.toThrow(/answered 400/);
-    expect(fake.embeddingRequests).toHaveLength(1);
+    expect(() =>
+      loadConfig({ ...BASE, ASK_CHAT_PROVIDER: 'nowhere', ASK_CHAT_MODEL: 'gpt-4o-mini' }),
+    ).toThrow(/ASK_CHAT_PROVIDER: 'nowhere' is not a provider of GATEWAY_PROVIDERS_FILE/);
   });
 });
 
@@ -108,7 +61,7 @@ describe.each(testDrivers())('knowledge hub: OpenAI-compatible embeddings (%s)',
         headers: bearer(key ?? tenant.ownerKey),
       })
     ).json() as { status: string; chunkCount: number };
-  const drain = () => createWorker(t.db, app.config).drain();
+  const drain = () => createWorker(t.db, app.config, undefined, app.gateway.calls).drain();
   const embeddedTexts = () => fake.embeddingRequests.flatMap((r) => r.input);
 
   beforeAll(async () => {
@@ -116,10 +69,12 @@ describe.each(testDrivers())('knowledge hub: OpenAI-compatible embeddings (%s)',
     t = await createTestDatabase(driver);
     app = await createTestApp(t.db, {
       EMBEDDINGS_BASE_URL: fake.baseUrl,
-      EMBEDDINGS_MODEL: 'fake-embed',
+      EMBEDDINGS_MODEL: 'text-embedding-3-small',
       EMBEDDINGS_API_KEY: 'sk-fake-embed-key',
       EMBEDDINGS_BATCH_SIZE: '1',
-      EMBEDDINGS_RETRY_BASE_MS: '0',
+      GATEWAY_RETRY_BASE_MS: '1',
+      // Stored provider credentials (the tenant's own embedding provider) need a master key.
+      RAMPART_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
     });
     tenant = await app.createTenant();
   });
@@ -189,7 +144,8 @@ describe.each(testDrivers())('knowledge hub: OpenAI-compatible embeddings (%s)',
     expect(fake.embeddingRequests.at(-1)?.input).toEqual(['courier parcels']);
 
     // An endpoint that keeps failing is the upstream's fault: 502 with a stable code.
-    fake.failNext.push(500, 500, 500, 500, 500);
+    // Both of the gateway's attempts (GATEWAY_RETRY_ATTEMPTS) fail.
+    fake.failNext.push(500, 500);
     const failed = await app.app.inject({
       method: 'POST',
       url: '/v1/search',
@@ -199,5 +155,88 @@ describe.each(testDrivers())('knowledge hub: OpenAI-compatible embeddings (%s)',
     expect(failed.statusCode).toBe(502);
     expect(failed.json()).toMatchObject({ code: 'embedding_failed' });
     expect(fake.failNext).toEqual([]);
+  });
+
+  const usageByModel = async (key: string) => {
+    await app.gateway.usage.flush();
+    const res = await app.app.inject({
+      method: 'GET',
+      url: '/v1/usage?groupBy=model',
+      headers: bearer(key),
+    });
+    expect(res.statusCode).toBe(200);
+    return (res.json() as { data: Record<string, unknown>[] }).data;
+  };
+
+  it('meters ingestion and query embeddings to the tenant in GET /v1/usage, with tokens and cost', async () => {
+    fake.failNext.length = 0;
+    const own = await app.createTenant();
+    await upload({ title: 'Metered', text: 'Invoices are archived for ten years.' }, own.ownerKey);
+    await drain();
+    await app.gateway.usage.flush();
+    // The job's calls carry no key and no user: a service principal of the job row's tenant.
+    const rows = await t.db.withTenant({ tenantId: own.id, groups: [] }, (tx) =>
+      tx.query<{
+        key_id: string | null;
+        user_id: string | null;
+        alias: string;
+        request_id: string;
+      }>(
+        `SELECT key_id, user_id, alias, request_id FROM usage_events WHERE endpoint = 'embeddings'`,
+      ),
+    );
+    expect(rows.rows).toHaveLength(1);
+    expect(rows.rows[0]).toMatchObject({
+      key_id: null,
+      user_id: null,
+      alias: 'text-embedding-3-small',
+    });
+    expect(rows.rows[0]?.request_id).toMatch(/^job:/);
+    const [byModel] = await usageByModel(own.ownerKey);
+    expect(byModel).toMatchObject({ model: 'text-embedding-3-small', requests: 1 });
+    expect(byModel?.prompt_tokens).toBeGreaterThan(0);
+    expect(byModel?.cost_usd).toBeGreaterThan(0);
+    const search = await app.app.inject({
+      method: 'POST',
+      url: '/v1/search',
+      headers: bearer(own.ownerKey),
+      payload: { query: 'archived invoices', mode: 'vector' },
+    });
+    expect(search.statusCode).toBe(200);
+    expect((await usageByModel(own.ownerKey))[0]).toMatchObject({ requests: 2 });
+  });
+
+  it("embeds with the tenant's own embedding alias when its knowledge settings name one", async () => {
+    const own = await app.createTenant();
+    const call = (method: 'POST' | 'PUT', url: string, payload: Record<string, unknown>) =>
+      app.app.inject({ method, url, headers: bearer(own.ownerKey), payload });
+    expect(
+      (
+        await call('POST', '/v1/providers', {
+          name: 'mine',
+          type: 'openai',
+          baseUrl: fake.baseUrl,
+          apiKey: 'sk-tenant-own-123456',
+        })
+      ).statusCode,
+    ).toBe(201);
+    expect(
+      (
+        await call('POST', '/v1/routes', {
+          alias: 'kb-embed',
+          targets: [{ provider: 'mine', model: 'tenant-embed-model', weight: 1 }],
+        })
+      ).statusCode,
+    ).toBe(201);
+    const put = await call('PUT', '/v1/knowledge/settings', { embeddingAlias: 'kb-embed' });
+    expect(put.statusCode).toBe(200);
+    expect(put.json()).toMatchObject({ embeddingAlias: 'kb-embed', answerAlias: null });
+    const before = fake.embeddingRequests.length;
+    await upload({ title: 'Own', text: 'Pallets are stacked three high.' }, own.ownerKey);
+    await drain();
+    const sent = fake.embeddingRequests.slice(before);
+    expect(sent.map((r) => r.model)).toEqual(['tenant-embed-model']);
+    const [row] = await usageByModel(own.ownerKey);
+    expect(row).toMatchObject({ model: 'tenant-embed-model', requests: 1 });
   });
 });

@@ -40,6 +40,8 @@ describe.each(testDrivers())('knowledge hub: per-tenant PII masking (%s)', (driv
     expect((await call(tenant.ownerKey, 'GET', '/v1/knowledge/settings')).json()).toEqual({
       piiMasking: true,
       adminsReadRestricted: false,
+      embeddingAlias: null,
+      answerAlias: null,
     });
     expect(await ingestAndReadChunks(tenant.ownerKey)).toEqual([
       'Contact [EMAIL] about the invoice.',
@@ -60,10 +62,17 @@ describe.each(testDrivers())('knowledge hub: per-tenant PII masking (%s)', (driv
       piiMasking: false,
     });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ piiMasking: false, adminsReadRestricted: false });
+    expect(res.json()).toEqual({
+      piiMasking: false,
+      adminsReadRestricted: false,
+      embeddingAlias: null,
+      answerAlias: null,
+    });
     expect((await call(member, 'GET', '/v1/knowledge/settings')).json()).toEqual({
       piiMasking: false,
       adminsReadRestricted: false,
+      embeddingAlias: null,
+      answerAlias: null,
     });
     expect(await ingestAndReadChunks(tenant.ownerKey)).toEqual([TEXT]);
 
@@ -76,6 +85,8 @@ describe.each(testDrivers())('knowledge hub: per-tenant PII masking (%s)', (driv
     expect((await call(other.ownerKey, 'GET', '/v1/knowledge/settings')).json()).toEqual({
       piiMasking: true,
       adminsReadRestricted: false,
+      embeddingAlias: null,
+      answerAlias: null,
     });
   });
 

@@ -151,6 +151,17 @@ describe('process lifecycle', () => {
     expect(p.stderr()).not.toMatch(/\n\s+at /);
   });
 
+  it('an embedding endpoint without a model stops start-up with exit 2, not a stack trace', async () => {
+    // Before, this was a plain Error thrown while building the app: a stack trace, exit 1.
+    const p = spawnRampart(['serve'], {
+      RAMPART_DATA_DIR: dataDir(),
+      EMBEDDINGS_BASE_URL: 'http://127.0.0.1:9/v1',
+    });
+    expect(await p.exited).toBe(2);
+    expect(p.stderr()).toMatch(/EMBEDDINGS_MODEL: must be set when EMBEDDINGS_BASE_URL is set/);
+    expect(p.stderr()).not.toMatch(/\n\s+at /);
+  });
+
   it('DATABASE_URL without RAMPART_SECRET_KEY stops start-up with a clear message, exit 2', async () => {
     const p = spawnRampart(['serve'], {
       RAMPART_DATA_DIR: dataDir(),

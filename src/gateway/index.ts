@@ -25,11 +25,25 @@ import { createLimits, type LimitsConfig } from './limits/index.js';
 import { limitsRoutes } from './limits/routes.js';
 import type { LimitsService } from './limits/service.js';
 import { TenantConfigCache } from './tenant-config.js';
+import { InProcessModelCalls, type ModelCalls } from './in-process.js';
+
+export type {
+  CallMeta,
+  CallUsage,
+  ChatCall,
+  ChatOutcome,
+  EmbeddingsCall,
+  EmbeddingsOutcome,
+  ModelCalls,
+  ModelRef,
+} from './in-process.js';
 
 export interface Gateway {
   providers: ProviderService;
   routing: RoutingService;
   invoke: GatewayService;
+  /** The in-process entry every feature calls models through (in-process.ts ModelCalls). */
+  calls: ModelCalls;
   usage: UsageRecorder;
   limits: LimitsService;
   /** Per-tenant snapshots of routes, providers, prices and limits (the invoke path's reads). */
@@ -83,6 +97,11 @@ export function createGateway(deps: {
     | 'platformProviders'
   >;
   keyring: Keyring | undefined;
+  /**
+   * Platform providers only in-process callers may name (the knowledge hub's EMBEDDINGS_* and
+   * ASK_CHAT_* defaults); tenants' routes cannot use them.
+   */
+  inProcessProviders?: readonly PlatformProviderSetting[] | undefined;
   redis?: Redis | undefined;
   limitsConfig?: LimitsConfig | undefined;
   /** The app's metrics registry; without it the gateway's metrics go to a private one. */
@@ -147,10 +166,15 @@ export function createGateway(deps: {
     }),
     cache: createResponseCache({ redis: deps.redis, logger: deps.logger, config: deps.config }),
   });
+  const calls = new InProcessModelCalls(
+    invoke,
+    platformProviderConfigs([...deps.config.platformProviders, ...(deps.inProcessProviders ?? [])]),
+  );
   return {
     providers,
     routing,
     invoke,
+    calls,
     usage,
     limits,
     tenantConfig,

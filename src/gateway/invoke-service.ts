@@ -3,7 +3,12 @@ import type { Logger } from 'pino';
 import type { Database } from '../platform/db/database.js';
 import { UpstreamFailed } from '../platform/http/errors.js';
 import type { Principal, RequestMeta } from '../platform/http/principal.js';
-import { UnsupportedRequest, type ChatRequest, type EmbeddingsRequest } from './providers/types.js';
+import {
+  UnsupportedRequest,
+  type ChatRequest,
+  type EmbeddingsRequest,
+  type ProviderConfig,
+} from './providers/types.js';
 import { relayStream } from './stream-relay.js';
 import type { CancelSignal } from './cancel.js';
 import { callFirstAvailable, type Attempt } from './attempts.js';
@@ -47,6 +52,15 @@ export interface EmbeddingsResult {
   rateLimitHeaders?: Record<string, string>;
 }
 
+/**
+ * A platform provider an in-process caller names directly instead of a tenant alias (its
+ * platform default); the request's `model` is then the upstream model.
+ */
+export interface DirectTarget {
+  name: string;
+  config: ProviderConfig;
+}
+
 /** The upstream's text, when the adapter's answer is that very object, unchanged. */
 function relayable(attempt: Attempt, body: unknown, read: { json: unknown; text: string }) {
   return attempt.adapter.relaysBody === true && body === read.json ? read.text : undefined;
@@ -86,6 +100,13 @@ export class GatewayService {
       cache?: ResponseCache | undefined;
     },
   ) {}
+
+  /** The route's attempts for the requested alias, or the direct target's one attempt. */
+  #plan(principal: Principal, model: string, direct: DirectTarget | undefined): Promise<Attempt[]> {
+    return direct
+      ? this.deps.planner.planDirect(principal, direct, model)
+      : this.deps.planner.plan(principal, model);
+  }
 
   /** Counts a limits rejection in the metrics and rethrows it. */
   readonly #rejected = (err: unknown): never => {
@@ -149,8 +170,9 @@ export class GatewayService {
     meta: RequestMeta,
     signal: CancelSignal,
     cacheDirective?: CacheDirective,
+    direct?: DirectTarget,
   ): Promise<ChatResult> {
-    const attempts = await this.deps.planner.plan(principal, body.model);
+    const attempts = await this.#plan(principal, body.model, direct);
     const { messages, tools, max_tokens, max_completion_tokens } = body as Record<string, unknown>;
     const admission = await this.#admit(
       principal,
@@ -269,8 +291,9 @@ export class GatewayService {
     meta: RequestMeta,
     signal: CancelSignal,
     cacheDirective?: CacheDirective,
+    direct?: DirectTarget,
   ): Promise<EmbeddingsResult> {
-    const attempts = await this.deps.planner.plan(principal, body.model);
+    const attempts = await this.#plan(principal, body.model, direct);
     const admission = await this.#admit(principal, body.model, body.input, 0, attempts).catch(
       this.#rejected,
     );

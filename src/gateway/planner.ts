@@ -67,6 +67,28 @@ export class Planner {
       byPick.set(chosen, (attempts = build(config, stepsFrom(route, chosen, model), model)));
     return attempts;
   }
+
+  /**
+   * The one attempt of a named platform provider and model, outside the tenant's routes: an
+   * in-process caller's platform default (e.g. the knowledge hub's EMBEDDINGS_* model). Priced
+   * like a routed call (the tenant's override, else the built-in price).
+   */
+  async planDirect(
+    principal: Principal,
+    target: { name: string; config: ProviderConfig },
+    model: string,
+  ): Promise<Attempt[]> {
+    const config = await this.cache.get(principal);
+    const handle: ProviderHandle = { type: target.config.type, config: target.config };
+    return [
+      new PlannedAttempt(
+        { provider: target.name, model },
+        handle,
+        ADAPTERS[target.config.type],
+        config.price(model),
+      ),
+    ];
+  }
 }
 
 function build(config: TenantGatewayConfig, steps: Step[], model: string): Attempt[] {

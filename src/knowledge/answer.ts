@@ -7,8 +7,9 @@ import {
   GenerationFailed,
   groundedPrompt,
   SYSTEM_PROMPT,
-  type ChatModel,
 } from './generate.js';
+import type { ChatSource } from './models.js';
+import { newRequestId } from '../platform/http/request-id.js';
 import type { SearchHit, SearchService } from './search.js';
 
 export const AskBody = z.object({
@@ -61,26 +62,33 @@ const MAX_SENTENCES = 3;
 export class AnswerService {
   constructor(
     private readonly search: SearchService,
-    private readonly chat?: ChatModel,
+    private readonly chats: ChatSource,
   ) {}
 
-  async ask(principal: Principal, body: AskBody): Promise<AskResponse> {
-    const { data: hits } = await this.search.search(principal, {
-      query: body.question,
-      k: body.k,
-      mode: 'hybrid',
-    });
+  /** `requestId` labels the usage rows of the model calls (query embedding, generation). */
+  async ask(
+    principal: Principal,
+    body: AskBody,
+    requestId: string = newRequestId(),
+  ): Promise<AskResponse> {
+    const { data: hits } = await this.search.search(
+      principal,
+      { query: body.question, k: body.k, mode: 'hybrid' },
+      requestId,
+    );
     if (body.mode === 'extractive') return extractiveAnswer(body.question, hits);
-    if (!this.chat)
+    const chat = await this.chats.forCaller(principal, requestId);
+    if (!chat)
       return body.mode === 'generative'
         ? {
             ...extractiveAnswer(body.question, hits),
-            warning: 'No chat model is configured (ASK_CHAT_BASE_URL); this answer is extractive.',
+            warning:
+              'No chat model is configured (an answer alias in the knowledge settings, or ASK_CHAT_BASE_URL); this answer is extractive.',
           }
         : extractiveAnswer(body.question, hits);
     if (hits.length === 0) return extractiveAnswer(body.question, hits);
     try {
-      const text = await this.chat.complete(SYSTEM_PROMPT, groundedPrompt(body.question, hits));
+      const text = await chat.complete(SYSTEM_PROMPT, groundedPrompt(body.question, hits));
       return generativeAnswer(text, hits);
     } catch (err) {
       if (!(err instanceof GenerationFailed)) throw err;

@@ -1,15 +1,9 @@
 import { trace } from '@opentelemetry/api';
-import { request } from 'undici';
-import type { Config } from '../config.js';
+import type { ModelCalls, ModelRef } from '../gateway/index.js';
+import type { Principal } from '../platform/http/principal.js';
 import type { SearchHit } from './search.js';
 import { inSpan } from '../platform/telemetry/spans.js';
-
-export interface ChatModelOptions {
-  baseUrl: string;
-  model: string;
-  apiKey?: string;
-  timeoutMs: number;
-}
+import { isUpstreamFailure } from './upstream-failure.js';
 
 const tracer = trace.getTracer('rampart.knowledge');
 
@@ -54,65 +48,50 @@ export class GenerationFailed extends Error {
   override name = 'GenerationFailed';
 }
 
-/** Calls an OpenAI-compatible `/chat/completions` once, non-streaming, and returns the text. */
+/**
+ * The chat model of /v1/ask, called through the gateway as the asking principal (so the tokens
+ * are metered, limited and budgeted for its tenant). An upstream failure is a GenerationFailed
+ * (the answer falls back to extractive); a refusal by the gateway (budget, rate limit, unknown
+ * alias) is thrown as it is, so the caller gets a clear error rather than a silent fallback.
+ */
 export class ChatModel {
-  constructor(private readonly opts: ChatModelOptions) {}
+  constructor(
+    private readonly calls: ModelCalls,
+    private readonly caller: Principal,
+    private readonly ref: ModelRef,
+    /** The alias or platform model, for the span. */
+    readonly label: string,
+    private readonly opts: { timeoutMs: number; requestId: string },
+  ) {}
 
   complete(system: string, user: string): Promise<string> {
-    return inSpan(tracer, 'knowledge.generate', { 'gen_ai.request.model': this.opts.model }, () =>
+    return inSpan(tracer, 'knowledge.generate', { 'gen_ai.request.model': this.label }, () =>
       this.#complete(system, user),
     );
   }
 
   async #complete(system: string, user: string): Promise<string> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
-    let res;
+    let content: string | null;
     try {
-      res = await request(`${this.opts.baseUrl.replace(/\/+$/, '')}/chat/completions`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({
-          model: this.opts.model,
+      ({ content } = await this.calls.chat(
+        this.caller,
+        {
+          model: this.ref,
           temperature: 0,
           messages: [
             { role: 'system', content: system },
             { role: 'user', content: user },
           ],
-        }),
-        // One deadline for the whole exchange, not per phase: the caller is waiting.
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-      });
+        },
+        // One deadline for the whole exchange, retries included: the caller is waiting.
+        { requestId: this.opts.requestId, timeoutMs: this.opts.timeoutMs },
+      ));
     } catch (err) {
-      throw new GenerationFailed(`chat request failed: ${(err as Error).message}`);
+      if (isUpstreamFailure(err)) throw new GenerationFailed(err.message);
+      throw err;
     }
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      throw new GenerationFailed(`chat model answered ${res.statusCode}`);
-    }
-    let body: unknown;
-    try {
-      body = await res.body.json();
-    } catch {
-      throw new GenerationFailed('chat model answered with invalid JSON');
-    }
-    const content = (body as { choices?: { message?: { content?: unknown } }[] }).choices?.[0]
-      ?.message?.content;
-    if (typeof content !== 'string' || content.trim() === '')
+    if (content === null || content.trim() === '')
       throw new GenerationFailed('chat model returned no answer');
     return content.trim();
   }
-}
-
-/** The configured chat model for `/v1/ask`, or undefined (extractive answers) when none is. */
-export function chatModelFromConfig(config: Config): ChatModel | undefined {
-  if (!config.ASK_CHAT_BASE_URL) return undefined;
-  if (!config.ASK_CHAT_MODEL)
-    throw new Error('ASK_CHAT_MODEL must be set when ASK_CHAT_BASE_URL is set.');
-  return new ChatModel({
-    baseUrl: config.ASK_CHAT_BASE_URL,
-    model: config.ASK_CHAT_MODEL,
-    apiKey: config.ASK_CHAT_API_KEY,
-    timeoutMs: config.ASK_CHAT_TIMEOUT_MS,
-  });
 }

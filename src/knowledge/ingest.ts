@@ -8,7 +8,9 @@ import type { TenantContext } from '../platform/db/types.js';
 import type { Job, JobHandler } from '../platform/queue/queue.js';
 import { chunkBlocks, type ChunkOptions } from './chunk.js';
 import type { KnowledgeAnalyzer } from './analyze.js';
-import { toVectorLiteral, type EmbeddingProvider } from './embed.js';
+import { toVectorLiteral } from './embed.js';
+import type { EmbedderSource } from './models.js';
+import { servicePrincipal } from '../platform/http/principal.js';
 import { ExtractionError, type ExtractionLimits } from './extract/index.js';
 import type { DocumentExtractor } from './extract/pool.js';
 import type { KnowledgeMetrics } from './metrics.js';
@@ -64,7 +66,7 @@ const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex
 export class Ingestor {
   constructor(
     private readonly db: Database,
-    private readonly embedder: EmbeddingProvider,
+    private readonly embedders: EmbedderSource,
     private readonly opts: IngestOptions,
     private readonly logger?: Logger,
     private readonly observers: IngestObservers = {},
@@ -124,7 +126,13 @@ export class Ingestor {
       return;
     }
 
-    const model = this.embedder.model;
+    // The job acts for its tenant as a service principal: the tenant id is the job row's, its
+    // embedding calls are metered to that tenant with no key or user on the usage rows.
+    const embedder = await this.embedders.forCaller(
+      servicePrincipal(job.tenantId),
+      `job:${job.id}`,
+    );
+    const model = embedder.model;
     const hashes = chunks.map((c) => sha256(c.text));
     const cached = await this.db.withTenant(ctx, (tx) => cachedEmbeddings(tx, model, hashes));
     const missing = [...new Set(hashes.filter((h) => !cached.has(h)))];
@@ -143,7 +151,7 @@ export class Ingestor {
         const WINDOW = 512;
         for (let i = 0; i < missing.length; i += WINDOW) {
           const batch = missing.slice(i, i + WINDOW);
-          const vectors = await this.embedder.embed(batch.map((h) => byHash.get(h) as string));
+          const vectors = await embedder.embed(batch.map((h) => byHash.get(h) as string));
           batch.forEach((hash, j) =>
             out.push({ hash, embedding: toVectorLiteral(vectors[j] ?? []) }),
           );

@@ -42,7 +42,7 @@ export function knowledgeRoutes(
       response: {
         200: z.object({ mode: z.enum(['hybrid', 'vector', 'keyword']), data: z.array(SearchHit) }),
       },
-      handler: ({ principal, body }) => opts.search.search(principal, body),
+      handler: ({ principal, body, meta }) => opts.search.search(principal, body, meta.requestId),
     }),
     route({
       method: 'POST',
@@ -54,7 +54,7 @@ export function knowledgeRoutes(
       tags: ['knowledge'],
       body: AskBody,
       response: { 200: AskResponse },
-      handler: ({ principal, body }) => opts.answers.ask(principal, body),
+      handler: ({ principal, body, meta }) => opts.answers.ask(principal, body, meta.requestId),
     }),
     route({
       method: 'GET',

@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { safeString } from '../platform/http/safe-string.js';
 import type { Database } from '../platform/db/database.js';
 import type { Principal } from '../platform/http/principal.js';
-import { toVectorLiteral, type EmbeddingProvider } from './embed.js';
+import { newRequestId } from '../platform/http/request-id.js';
+import { toVectorLiteral } from './embed.js';
+import type { EmbedderSource } from './models.js';
 import type { KnowledgeMetrics } from './metrics.js';
 import {
   corpusStats,
@@ -138,7 +140,7 @@ export class SearchService {
 
   constructor(
     private readonly db: Database,
-    private readonly embedder: EmbeddingProvider,
+    private readonly embedders: EmbedderSource,
     options: SearchOptions = {},
   ) {
     this.vectorWeight = options.vectorWeight ?? DEFAULT_VECTOR_WEIGHT;
@@ -147,17 +149,21 @@ export class SearchService {
     this.metrics = options.metrics;
   }
 
-  /** Ranked chunks the principal may read; spans for each ranking and the fusion, latency by mode. */
+  /**
+   * Ranked chunks the principal may read; spans for each ranking and the fusion, latency by mode.
+   * `requestId` labels the usage row of the query's embedding call.
+   */
   async search(
     principal: Principal,
     body: SearchBody,
+    requestId: string = newRequestId(),
   ): Promise<{ mode: string; data: SearchHit[] }> {
     const stop = this.metrics?.searchDuration.startTimer({ mode: body.mode });
     const result = await inSpan(
       tracer,
       'knowledge.search',
       { 'search.mode': body.mode, 'search.k': body.k },
-      () => this.#search(principal, body),
+      () => this.#search(principal, body, requestId),
     );
     stop?.();
     return result;
@@ -166,6 +172,7 @@ export class SearchService {
   async #search(
     principal: Principal,
     body: SearchBody,
+    requestId: string,
   ): Promise<{ mode: string; data: SearchHit[] }> {
     const { query, k, mode } = body;
     const filter = body.filter ?? {};
@@ -175,7 +182,7 @@ export class SearchService {
     // on a pooled server; on the embedded database they simply queue.
     const [byKeyword, byVector] = await Promise.all([
       mode === 'vector' ? [] : this.keyword(principal, query, filter, pool),
-      mode === 'keyword' ? [] : this.vector(principal, query, filter, pool),
+      mode === 'keyword' ? [] : this.vector(principal, query, filter, pool, requestId),
     ]);
     if (mode === 'vector') return { mode, data: byVector.map((r) => hit(r, Number(r.score))) };
     if (mode === 'keyword') return { mode, data: byKeyword.map((r) => hit(r, Number(r.score))) };
@@ -229,14 +236,17 @@ export class SearchService {
     query: string,
     filter: NonNullable<SearchBody['filter']>,
     limit: number,
+    requestId: string,
   ): Promise<HitRow[]> {
-    const model = this.embedder.model;
     return inSpan(tracer, 'knowledge.search.vector', { 'search.limit': limit }, async () => {
+      // The tenant's embedder: the query must land in the vector space its chunks were stored in.
+      const embedder = await this.embedders.forCaller(principal, requestId);
+      const model = embedder.model;
       const embedded = await inSpan(
         tracer,
         'knowledge.embed',
         { 'embedding.model': model, 'embedding.purpose': 'query', 'embedding.chunks': 1 },
-        () => this.embedder.embed([query]),
+        () => embedder.embed([query]),
       );
       const vector = toVectorLiteral(embedded[0] ?? []);
       return this.db.withTenant(principal, (tx) =>

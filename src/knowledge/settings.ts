@@ -1,7 +1,14 @@
 import { z } from 'zod';
+import { safeString } from '../platform/http/safe-string.js';
 import { appendAuditEvent } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+
+/** A gateway alias (as in PUT /v1/gateway/routes/{alias}); '*' is not one a feature can name. */
+const ModelAlias = safeString().regex(
+  /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/,
+  'a gateway alias (letters, digits, _.:/-)',
+);
 
 /** A tenant's knowledge-hub settings; a tenant that never set them gets these defaults. */
 export const KnowledgeSettings = z.object({
@@ -12,6 +19,14 @@ export const KnowledgeSettings = z.object({
    * document's metadata and status, not its content. Enforced by RLS (migration 0010).
    */
   adminsReadRestricted: z.boolean(),
+  /**
+   * The gateway alias that embeds this tenant's chunks and search queries; null: the platform
+   * default (EMBEDDINGS_*), else the built-in local embedder. Changing it changes the vector
+   * space: documents ingested before are found by keyword only until they are re-ingested.
+   */
+  embeddingAlias: ModelAlias.nullable(),
+  /** The gateway alias that writes generative /v1/ask answers; null: the platform default (ASK_CHAT_*). */
+  answerAlias: ModelAlias.nullable(),
 });
 export type KnowledgeSettings = z.infer<typeof KnowledgeSettings>;
 /** The defaults configuration provides; the other settings default to off. */
@@ -24,22 +39,49 @@ export async function readKnowledgeSettings(
   tx: TenantTx,
   defaults: KnowledgeDefaults,
 ): Promise<KnowledgeSettings> {
-  const { rows } = await tx.query<{ pii_masking: boolean; admins_read_restricted: boolean }>(
-    `SELECT pii_masking, admins_read_restricted FROM knowledge_settings WHERE tenant_id = $1`,
+  const { rows } = await tx.query<{
+    pii_masking: boolean;
+    admins_read_restricted: boolean;
+    embedding_alias: string | null;
+    answer_alias: string | null;
+  }>(
+    `SELECT pii_masking, admins_read_restricted, embedding_alias, answer_alias
+       FROM knowledge_settings WHERE tenant_id = $1`,
     [tx.tenantId],
   );
   const row = rows[0];
   return row
-    ? { piiMasking: row.pii_masking, adminsReadRestricted: row.admins_read_restricted }
-    : { ...defaults, adminsReadRestricted: false };
+    ? {
+        piiMasking: row.pii_masking,
+        adminsReadRestricted: row.admins_read_restricted,
+        embeddingAlias: row.embedding_alias,
+        answerAlias: row.answer_alias,
+      }
+    : { ...defaults, adminsReadRestricted: false, embeddingAlias: null, answerAlias: null };
+}
+
+/** The tenant's model aliases alone (null: the platform default), read on every model call. */
+export async function readModelAliases(
+  tx: TenantTx,
+): Promise<Pick<KnowledgeSettings, 'embeddingAlias' | 'answerAlias'>> {
+  const { rows } = await tx.query<{ embedding_alias: string | null; answer_alias: string | null }>(
+    `SELECT embedding_alias, answer_alias FROM knowledge_settings WHERE tenant_id = $1`,
+    [tx.tenantId],
+  );
+  const row = rows[0];
+  return { embeddingAlias: row?.embedding_alias ?? null, answerAlias: row?.answer_alias ?? null };
 }
 
 async function writeKnowledgeSettings(tx: TenantTx, s: KnowledgeSettings): Promise<void> {
   await tx.query(
-    `INSERT INTO knowledge_settings (tenant_id, pii_masking, admins_read_restricted) VALUES ($1, $2, $3)
+    `INSERT INTO knowledge_settings
+       (tenant_id, pii_masking, admins_read_restricted, embedding_alias, answer_alias)
+     VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (tenant_id) DO UPDATE SET pii_masking = EXCLUDED.pii_masking,
-       admins_read_restricted = EXCLUDED.admins_read_restricted, updated_at = now()`,
-    [tx.tenantId, s.piiMasking, s.adminsReadRestricted],
+       admins_read_restricted = EXCLUDED.admins_read_restricted,
+       embedding_alias = EXCLUDED.embedding_alias, answer_alias = EXCLUDED.answer_alias,
+       updated_at = now()`,
+    [tx.tenantId, s.piiMasking, s.adminsReadRestricted, s.embeddingAlias, s.answerAlias],
   );
 }
 

@@ -5,24 +5,38 @@ import type { Database } from '../platform/db/database.js';
 import { queueMetrics } from '../platform/queue/metrics.js';
 import { JobQueue } from '../platform/queue/queue.js';
 import { KnowledgeAnalyzer } from './analyze.js';
-import type { EmbeddingProvider } from './embed.js';
-import { embedderFromConfig } from './embed-openai.js';
+import type { ModelCalls } from '../gateway/index.js';
+import { KnowledgeModels } from './models.js';
 import { ExtractionPool } from './extract/pool.js';
 import { INGEST_JOB, Ingestor } from './ingest.js';
 import { knowledgeMetrics } from './metrics.js';
 
+/** The knowledge hub's models, called through `calls` (the gateway's in-process entry). */
+export function knowledgeModels(
+  db: Database,
+  config: Config,
+  calls: ModelCalls | undefined,
+): KnowledgeModels {
+  return new KnowledgeModels(db, calls, config.knowledgeModels, {
+    batchSize: config.EMBEDDINGS_BATCH_SIZE,
+    askTimeoutMs: config.ASK_CHAT_TIMEOUT_MS,
+  });
+}
+
 /**
- * The background worker with the knowledge hub's jobs registered; `start()` it to run. With a
- * registry, it records job failures and chunks indexed there (an embedded `serve` passes the
- * API's, so /metrics shows them).
+ * The background worker with the knowledge hub's jobs registered; `start()` it to run. Its
+ * embedding calls go through `calls` (the gateway's in-process entry; required when a tenant
+ * or the platform names an embedding model). With a registry, it records job failures and
+ * chunks indexed there (an embedded `serve` passes the API's, so /metrics shows them).
  */
 export function createWorker(
   db: Database,
   config: Config,
   logger?: Logger,
-  embedder: EmbeddingProvider = embedderFromConfig(config),
+  calls?: ModelCalls,
   registry?: Registry,
 ): JobQueue {
+  const embedders = knowledgeModels(db, config, calls);
   const queue = new JobQueue(
     db,
     {
@@ -38,7 +52,7 @@ export function createWorker(
   );
   const ingestor = new Ingestor(
     db,
-    embedder,
+    embedders,
     {
       extractor: new ExtractionPool({
         processes: config.INGEST_EXTRACT_PROCESSES,

@@ -71,6 +71,6 @@ export async function seedKnowledgeCorpus(
     if (res.statusCode !== 202) throw new Error(`uploading ${d.name} failed: ${res.body}`);
     ids[d.name] = (res.json() as { id: string }).id;
   }
-  await createWorker(db, app.config).drain();
+  await createWorker(db, app.config, undefined, app.gateway.calls).drain();
   return { tenant, plainKey, legalKey, ids };
 }
