@@ -1,12 +1,12 @@
 /**
- * Generates the README's settings table from `settings` in src/config.ts, between the
- * `<!-- settings:start -->` and `<!-- settings:end -->` markers.
+ * Generates the settings table of docs/configuration.md from `settings` in src/config.ts,
+ * between the `<!-- settings:start -->` and `<!-- settings:end -->` markers.
  *
- *   npm run docs:settings            rewrite README.md
- *   npm run docs:settings -- --check exit 1 when README.md is out of date
+ *   npm run docs:settings            rewrite docs/configuration.md
+ *   npm run docs:settings -- --check exit 1 when docs/configuration.md is out of date
  *
- * test/readme.test.ts fails when the README's table differs from this output, so a setting
- * added to config.ts without regenerating the README breaks `npm test`.
+ * test/readme.test.ts fails when the page's table differs from this output, so a setting
+ * added to config.ts without regenerating the page breaks `npm test` (and `npm run check`).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -15,6 +15,8 @@ import { settings } from '../src/config.js';
 
 export const START_MARKER = '<!-- settings:start -->';
 export const END_MARKER = '<!-- settings:end -->';
+/** The page holding the table, relative to the repository root. */
+export const SETTINGS_PAGE = 'docs/configuration.md';
 
 interface SettingDoc {
   description: string;
@@ -41,41 +43,41 @@ export function settingsTable(): string {
 }
 
 /** The text between the markers (trimmed), or undefined when the markers are missing. */
-export function extractSettingsSection(readme: string): string | undefined {
-  const start = readme.indexOf(START_MARKER);
-  const end = readme.indexOf(END_MARKER);
+export function extractSettingsSection(page: string): string | undefined {
+  const start = page.indexOf(START_MARKER);
+  const end = page.indexOf(END_MARKER);
   if (start < 0 || end < start) return undefined;
-  return readme.slice(start + START_MARKER.length, end).trim();
+  return page.slice(start + START_MARKER.length, end).trim();
 }
 
-/** The README with the section between the markers replaced by the generated table. */
-export function renderReadme(readme: string): string {
-  const start = readme.indexOf(START_MARKER);
-  const end = readme.indexOf(END_MARKER);
+/** The page with the section between the markers replaced by the generated table. */
+export function renderSettingsPage(page: string): string {
+  const start = page.indexOf(START_MARKER);
+  const end = page.indexOf(END_MARKER);
   if (start < 0 || end < start)
-    throw new Error(`README.md has no ${START_MARKER} … ${END_MARKER} section`);
-  return `${readme.slice(0, start + START_MARKER.length)}\n${settingsTable()}\n${readme.slice(end)}`;
+    throw new Error(`${SETTINGS_PAGE} has no ${START_MARKER} … ${END_MARKER} section`);
+  return `${page.slice(0, start + START_MARKER.length)}\n${settingsTable()}\n${page.slice(end)}`;
 }
 
 const isMain =
   process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
 
 if (isMain) {
-  const readmePath = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'README.md');
-  const current = readFileSync(readmePath, 'utf8');
-  const next = renderReadme(current);
+  const pagePath = resolve(dirname(fileURLToPath(import.meta.url)), '..', SETTINGS_PAGE);
+  const current = readFileSync(pagePath, 'utf8');
+  const next = renderSettingsPage(current);
   if (process.argv.includes('--check')) {
     if (next !== current) {
       process.stderr.write(
-        'README.md settings table is out of date: run `npm run docs:settings`\n',
+        `${SETTINGS_PAGE} settings table is out of date: run \`npm run docs:settings\`\n`,
       );
       process.exit(1);
     }
-    process.stdout.write('README.md settings table is up to date\n');
+    process.stdout.write(`${SETTINGS_PAGE} settings table is up to date\n`);
   } else if (next !== current) {
-    writeFileSync(readmePath, next);
-    process.stdout.write('README.md settings table regenerated\n');
+    writeFileSync(pagePath, next);
+    process.stdout.write(`${SETTINGS_PAGE} settings table regenerated\n`);
   } else {
-    process.stdout.write('README.md settings table already up to date\n');
+    process.stdout.write(`${SETTINGS_PAGE} settings table already up to date\n`);
   }
 }

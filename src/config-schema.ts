@@ -18,6 +18,6 @@ export interface SettingDef {
   description: string;
   /** Secret settings also accept NAME_FILE and are redacted everywhere. */
   secret?: boolean;
-  /** Shown in the README table; omitted means "unset". */
+  /** Shown in the settings table (docs/configuration.md); omitted means "unset". */
   defaultText?: string;
 }

@@ -12,9 +12,9 @@ import { authSettings } from './config-auth.js';
 
 /**
  * The one place that reads the environment. Every setting is declared once here, with
- * its schema, default and description; the README's settings table is checked against
- * this list by a test, so the two cannot drift. Feature settings are declared beside this file
- * (config-gateway.ts, config-knowledge.ts) and spread in here, in the README's order.
+ * its schema, default and description; the settings table of docs/configuration.md is
+ * checked against this list by a test, so the two cannot drift. Feature settings are declared beside this file
+ * (config-gateway.ts, config-knowledge.ts) and spread in here, in the table's order.
  */
 
 export const settings = {

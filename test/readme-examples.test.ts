@@ -37,6 +37,17 @@ function uploadExamples(markdown: string): {
   return { json, forms };
 }
 
+/** The `/v1/search` and `/v1/ask` calls among them that need no placeholder, with their bodies. */
+function queryExamples(markdown: string): { url: string; body: Record<string, unknown> }[] {
+  return shellCommands(markdown).flatMap((c) => {
+    const url = /^curl -s localhost:8080(\/v1\/(?:search|ask)) /.exec(c)?.[1];
+    const body = /-d '([^'$]*)'/.exec(c)?.[1];
+    return url === undefined || body === undefined
+      ? []
+      : [{ url, body: JSON.parse(body) as Record<string, unknown> }];
+  });
+}
+
 /**
  * The document examples of the README and docs/knowledge.md, run as written with the owner key
  * the quick start creates: what they upload must then be found by the commands that follow
@@ -109,6 +120,26 @@ describe.each(testDrivers())('README: the document examples work as written (%s)
       });
       const listed = list.json<{ data: { id: string }[] }>().data.map((d) => d.id);
       expect(listed.sort(), doc).toEqual([...ids].sort());
+
+      // The search and ask calls that follow find the refund policy just uploaded.
+      const queries = queryExamples(readFileSync(new URL(doc, root), 'utf8'));
+      expect(queries.map((q) => q.url).sort(), doc).toEqual(
+        expect.arrayContaining(['/v1/ask', '/v1/search']),
+      );
+      for (const { url, body } of queries) {
+        const res = await app.app.inject({
+          method: 'POST',
+          url,
+          headers: bearer(ownerKey),
+          payload: body,
+        });
+        expect(res.statusCode, `${doc}: ${url} ${res.body}`).toBe(200);
+        const titles =
+          url === '/v1/ask'
+            ? res.json<{ citations: { title: string }[] }>().citations.map((c) => c.title)
+            : res.json<{ data: { title: string }[] }>().data.map((h) => h.title);
+        expect(titles, `${doc}: ${url}`).toContain('Refund policy');
+      }
     }
   });
 });

@@ -5,21 +5,25 @@ import { describe, expect, it } from 'vitest';
 import { settings } from '../src/config.js';
 import {
   END_MARKER,
+  SETTINGS_PAGE,
   START_MARKER,
   extractSettingsSection,
-  renderReadme,
+  renderSettingsPage,
   settingsTable,
 } from '../scripts/gen-settings-table.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const readme = readFileSync(resolve(root, 'README.md'), 'utf8');
+const configuration = readFileSync(resolve(root, SETTINGS_PAGE), 'utf8');
+const operations = readFileSync(resolve(root, 'docs/operations.md'), 'utf8');
 const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as {
   scripts: Record<string, string>;
 };
 
-describe('README', () => {
+describe('the settings page (docs/configuration.md)', () => {
   it('documents every setting exactly as src/config.ts declares it (run `npm run docs:settings`)', () => {
-    expect(extractSettingsSection(readme)).toBe(settingsTable());
+    expect(SETTINGS_PAGE).toBe('docs/configuration.md');
+    expect(extractSettingsSection(configuration)).toBe(settingsTable());
   });
 
   it('has one table row per setting, secret ones naming their _FILE variant', () => {
@@ -35,13 +39,23 @@ describe('README', () => {
 
   it('regenerating a stale table replaces only the marked section', () => {
     const stale = `# T\n\n${START_MARKER}\n| old |\n${END_MARKER}\n\nafter\n`;
-    const out = renderReadme(stale);
+    const out = renderSettingsPage(stale);
     expect(out).toBe(`# T\n\n${START_MARKER}\n${settingsTable()}\n${END_MARKER}\n\nafter\n`);
-    expect(renderReadme(out)).toBe(out);
+    expect(renderSettingsPage(out)).toBe(out);
+  });
+});
+
+describe('README', () => {
+  it('stays short enough to read: at most about 12,000 characters, details in docs/', () => {
+    expect(readme.length).toBeLessThanOrEqual(12_500);
+    for (const page of ['api', 'configuration', 'operations', 'benchmarks', 'knowledge'])
+      expect(readme).toContain(`](docs/${page}.md)`);
   });
 
-  it('says what a server database needs beyond the embedded one: the master key and a worker', () => {
-    const section = /## Running against PostgreSQL and Redis\n([\s\S]*?)\n## /.exec(readme)?.[1];
+  it('operations.md says what a server database needs beyond the embedded one: the master key and a worker', () => {
+    const section = /## Running against PostgreSQL and Redis\n([\s\S]*?)\n## /.exec(
+      operations,
+    )?.[1];
     expect(section).toBeDefined();
     // Without the key a tenant cannot store a provider (503 master_key_missing, see
     // test/gateway-rotation.test.ts); without a worker nothing is ingested (serve runs no jobs).
