@@ -1,3 +1,5 @@
+import type { Permission } from './permissions-catalogue.js';
+
 /** Who is calling, derived only from a verified credential (API key, JWT or the root token). */
 export interface Principal {
   readonly kind: 'api_key' | 'user';
@@ -6,7 +8,7 @@ export interface Principal {
   readonly userId: string | null;
   readonly keyId: string | null;
   readonly role: string;
-  readonly permissions: ReadonlySet<string>;
+  readonly permissions: ReadonlySet<Permission>;
   readonly groups: readonly string[];
 }
 
