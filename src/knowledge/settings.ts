@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { appendAuditEvent } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import { selectKnowledgeSettings, upsertKnowledgeSettings } from './settings-store.js';
 
 /** A tenant's knowledge-hub settings; a tenant that never set them gets these defaults. */
 export const KnowledgeSettings = z.object({
@@ -24,23 +25,10 @@ export async function readKnowledgeSettings(
   tx: TenantTx,
   defaults: KnowledgeDefaults,
 ): Promise<KnowledgeSettings> {
-  const { rows } = await tx.query<{ pii_masking: boolean; admins_read_restricted: boolean }>(
-    `SELECT pii_masking, admins_read_restricted FROM knowledge_settings WHERE tenant_id = $1`,
-    [tx.tenantId],
-  );
-  const row = rows[0];
+  const row = await selectKnowledgeSettings(tx);
   return row
     ? { piiMasking: row.pii_masking, adminsReadRestricted: row.admins_read_restricted }
     : { ...defaults, adminsReadRestricted: false };
-}
-
-async function writeKnowledgeSettings(tx: TenantTx, s: KnowledgeSettings): Promise<void> {
-  await tx.query(
-    `INSERT INTO knowledge_settings (tenant_id, pii_masking, admins_read_restricted) VALUES ($1, $2, $3)
-     ON CONFLICT (tenant_id) DO UPDATE SET pii_masking = EXCLUDED.pii_masking,
-       admins_read_restricted = EXCLUDED.admins_read_restricted, updated_at = now()`,
-    [tx.tenantId, s.piiMasking, s.adminsReadRestricted],
-  );
 }
 
 /** Reads and changes a tenant's knowledge settings; changes are audited. */
@@ -62,7 +50,7 @@ export class KnowledgeSettingsService {
     return this.db.withTenant(principal, async (tx) => {
       const current = await readKnowledgeSettings(tx, this.defaults);
       const next = { ...current, ...patch };
-      await writeKnowledgeSettings(tx, next);
+      await upsertKnowledgeSettings(tx, next);
       await appendAuditEvent(tx, {
         actor: actorOf(principal),
         action: 'knowledge.settings.update',
