@@ -1,10 +1,14 @@
 /**
- * Checks the dependency direction of ARCHITECTURE.md on every TypeScript file under src/:
+ * Checks the dependency direction and boundaries of ARCHITECTURE.md on every TypeScript file
+ * under src/:
  *
  *  1. `src/platform/**` imports no feature folder (nor the composition root: app.ts, main.ts,
  *     runtime.ts); it may import other platform modules and src/config.ts.
  *  2. A feature's files never import another feature's store (`store.ts` or `*-store.ts`):
  *     features call each other's services, so every rule a service enforces stays enforced.
+ *  3. A feature reaches another only through its doors: `index.ts`, `service.ts` or
+ *     `*-service.ts` (type-only imports included: a type is part of a door too).
+ *  4. SQL runs (`.query(…)`, `.exec(…)`) only in store files and platform/; tests are exempt.
  *
  * Run by `npm run check` (`tsx scripts/check-deps.ts`), and by test/architecture.test.ts so
  * `npm test` enforces it too. Prints the violations and exits 1 when there are any.
@@ -21,7 +25,11 @@ export interface Violation {
   specifier: string;
   /** Imported file, relative to the project root. */
   target: string;
-  rule: 'platform-imports-feature' | 'cross-feature-store';
+  rule:
+    | 'platform-imports-feature'
+    | 'cross-feature-store'
+    | 'cross-feature-internal'
+    | 'sql-outside-store';
   message: string;
 }
 
@@ -64,7 +72,59 @@ function isStoreFile(file: string): boolean {
   return /^(.+-)?store\.(c|m)?tsx?$/.test(base);
 }
 
-/** Returns every dependency-direction violation under `<root>/src`. */
+/** A feature's doors: the files another feature may import. */
+function isFeatureEntry(file: string): boolean {
+  const base = file.split(sep).pop() ?? '';
+  return /^(index|service|.+-service)\.(c|m)?tsx?$/.test(base);
+}
+
+function isTestFile(file: string): boolean {
+  return /\.test\.(c|m)?tsx?$/.test(file);
+}
+
+/**
+ * Lines (1-based) where `source` runs SQL: a call of a `.query` or `.exec` method. Regular
+ * expressions' `exec` is not SQL: a call on a regex literal, or on a name this file binds to
+ * one, is skipped, and so is `exec()` without arguments (a Redis MULTI).
+ */
+export function sqlCallLines(source: string, fileName = 'file.ts'): number[] {
+  const sf = ts.createSourceFile(fileName, source, ts.ScriptTarget.Latest, true);
+  const regexNames = new Set<string>();
+  const calls: ts.CallExpression[] = [];
+  const visit = (node: ts.Node): void => {
+    if (
+      ts.isVariableDeclaration(node) &&
+      ts.isIdentifier(node.name) &&
+      node.initializer &&
+      (ts.isRegularExpressionLiteral(node.initializer) ||
+        (ts.isNewExpression(node.initializer) &&
+          node.initializer.expression.getText(sf) === 'RegExp'))
+    )
+      regexNames.add(node.name.text);
+    if (
+      ts.isCallExpression(node) &&
+      ts.isPropertyAccessExpression(node.expression) &&
+      (node.expression.name.text === 'query' || node.expression.name.text === 'exec')
+    )
+      calls.push(node);
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  const lines = new Set<number>();
+  for (const call of calls) {
+    const access = call.expression as ts.PropertyAccessExpression;
+    if (access.name.text === 'exec') {
+      const receiver = access.expression;
+      if (call.arguments.length === 0) continue;
+      if (ts.isRegularExpressionLiteral(receiver)) continue;
+      if (ts.isIdentifier(receiver) && regexNames.has(receiver.text)) continue;
+    }
+    lines.add(sf.getLineAndCharacterOfPosition(call.getStart(sf)).line + 1);
+  }
+  return [...lines].sort((a, b) => a - b);
+}
+
+/** Returns every dependency-direction and boundary violation under `<root>/src`. */
 export function checkDependencies(root: string): Violation[] {
   const srcDir = join(root, 'src');
   const violations: Violation[] = [];
@@ -72,8 +132,20 @@ export function checkDependencies(root: string): Violation[] {
 
   for (const file of listTsFiles(srcDir)) {
     const from = topLevel(srcDir, file);
+    const source = readFileSync(file, 'utf8');
+    if (from?.area !== PLATFORM && !isStoreFile(file) && !isTestFile(file)) {
+      for (const line of sqlCallLines(source, file)) {
+        violations.push({
+          file: show(file),
+          specifier: '',
+          target: `${show(file)}:${line}`,
+          rule: 'sql-outside-store',
+          message: 'runs SQL outside a store; move the statement into a *store.ts function',
+        });
+      }
+    }
     if (!from?.isDir) continue; // the composition root (app.ts, main.ts, …) may import anything
-    for (const specifier of importSpecifiers(readFileSync(file, 'utf8'))) {
+    for (const specifier of importSpecifiers(source)) {
       if (!specifier.startsWith('.')) continue; // packages and node: builtins
       const target = resolveRelative(file, specifier);
       const to = topLevel(srcDir, target);
@@ -104,6 +176,20 @@ export function checkDependencies(root: string): Violation[] {
           rule: 'cross-feature-store',
           message: `feature '${from.area}' imports feature '${to.area}''s store; call its service instead`,
         });
+      } else if (
+        from.area !== PLATFORM &&
+        to.isDir &&
+        to.area !== PLATFORM &&
+        to.area !== from.area &&
+        !isFeatureEntry(target)
+      ) {
+        violations.push({
+          file: show(file),
+          specifier,
+          target: show(target),
+          rule: 'cross-feature-internal',
+          message: `feature '${from.area}' imports an internal module of feature '${to.area}'; import its index.ts or a *service.ts`,
+        });
       }
     }
   }
@@ -120,10 +206,16 @@ if (isMain) {
   const violations = checkDependencies(root);
   if (violations.length) {
     process.stderr.write(
-      `check-deps: ${violations.length} dependency-direction violation(s) (see ARCHITECTURE.md, Layout):\n` +
-        violations.map((v) => `  ${v.file} → ${v.target} (${v.rule}): ${v.message}\n`).join(''),
+      `check-deps: ${violations.length} dependency or boundary violation(s) (see ARCHITECTURE.md, Layout):\n` +
+        violations
+          .map((v) =>
+            v.rule === 'sql-outside-store'
+              ? `  ${v.target} (${v.rule}): ${v.message}\n`
+              : `  ${v.file} → ${v.target} (${v.rule}): ${v.message}\n`,
+          )
+          .join(''),
     );
     process.exit(1);
   }
-  process.stdout.write('check-deps: dependency direction OK\n');
+  process.stdout.write('check-deps: dependency direction and boundaries OK\n');
 }

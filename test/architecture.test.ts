@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkDependencies, importSpecifiers } from '../scripts/check-deps.js';
+import { checkDependencies, importSpecifiers, sqlCallLines } from '../scripts/check-deps.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 describe('dependency direction (ARCHITECTURE.md)', () => {
-  it('holds for this repository: platform imports no feature, no feature imports another feature’s store', () => {
+  it('holds for this repository: platform imports no feature, features meet only through their doors, SQL only in stores and platform', () => {
     expect(checkDependencies(root)).toEqual([]);
   });
 
@@ -30,13 +30,32 @@ describe('dependency direction (ARCHITECTURE.md)', () => {
     write('identity/tenants-service.ts', "import { s } from '../audit/service.js';\n");
     write('identity/bad.ts', "const m = await import('../audit/store.js');\n");
     write('gateway/usage.ts', "import { k } from '../identity/keys-store.js';\n");
+    write('gateway/index.ts', 'export const g = 1;\n');
+    write('gateway/limits/schema.ts', 'export const l = 1;\n');
+    write('gateway/invoke-service.ts', 'export const i = 1;\n');
+    write(
+      'knowledge/answer.ts',
+      [
+        "import { g } from '../gateway/index.js';",
+        "import { i } from '../gateway/invoke-service.js';",
+        "import type { L } from '../gateway/limits/schema.js';",
+        "import { s } from '../audit/service.js';",
+      ].join('\n'),
+    );
+    const sql = 'export const q = (tx) => tx.query(`SELECT 1`);\n';
+    write('knowledge/settings.ts', sql);
+    write('knowledge/settings-store.ts', sql);
+    write('knowledge/settings.test.ts', sql);
+    write('platform/db/roles.ts', 'export const r = (q) => q.exec(`SET ROLE x`);\n');
     afterAll(() => rmSync(fixture, { recursive: true, force: true }));
 
-    it('reports exactly the violations of a tree that breaks both rules', () => {
+    it('reports exactly the violations of a tree that breaks every rule', () => {
       const found = checkDependencies(fixture).map((v) => [v.file, v.target, v.rule]);
       expect(found).toEqual([
         ['src/gateway/usage.ts', 'src/identity/keys-store.ts', 'cross-feature-store'],
         ['src/identity/bad.ts', 'src/audit/store.ts', 'cross-feature-store'],
+        ['src/knowledge/answer.ts', 'src/gateway/limits/schema.ts', 'cross-feature-internal'],
+        ['src/knowledge/settings.ts', 'src/knowledge/settings.ts:1', 'sql-outside-store'],
         ['src/platform/http/boot.ts', 'src/app.ts', 'platform-imports-feature'],
         ['src/platform/http/route.ts', 'src/identity/permissions.ts', 'platform-imports-feature'],
       ]);
@@ -51,5 +70,18 @@ describe('dependency direction (ARCHITECTURE.md)', () => {
       "const d = await import('./d.js');",
     ].join('\n');
     expect(importSpecifiers(src)).toEqual(['./a.js', './b.js', './c.js', './d.js']);
+  });
+
+  it('finds SQL calls, not regular expressions or a Redis MULTI', () => {
+    const src = [
+      'const HEADING = /^h([1-6])$/;',
+      "const m = HEADING.exec('h1');",
+      "const n = /^x$/.exec('x');",
+      'await multi.exec();',
+      "await tx.query<{ n: number }>('SELECT 1');",
+      "await admin.exec('BEGIN');",
+      'const shown = request.query;',
+    ].join('\n');
+    expect(sqlCallLines(src)).toEqual([5, 6]);
   });
 });

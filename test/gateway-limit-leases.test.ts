@@ -4,7 +4,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WINDOW_MS } from '../src/gateway/limits/counters.js';
 import { Limiter, type BudgetRequest, type LimitSubject } from '../src/gateway/limits/limiter.js';
-import type { Limits } from '../src/gateway/limits/schema.js';
+import type { Limits } from '../src/platform/http/limits-schema.js';
 import { TEST_REDIS_URL } from './helpers/db.js';
 
 const REDIS = TEST_REDIS_URL;

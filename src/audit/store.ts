@@ -1,6 +1,5 @@
 import type { Queryable } from '../platform/db/types.js';
 import type { TenantTx } from '../platform/db/database.js';
-import { queryBuilder, run } from '../platform/db/sql.js';
 import { CANONICAL_TIME_SQL } from './chain.js';
 
 /** NOTIFY channel an audit append signals on (delivered at commit, so only for committed events). */
@@ -23,11 +22,6 @@ export interface AuditRow {
   prev_hash: string;
   hash: string;
 }
-
-interface AuditDB {
-  audit_events: AuditRow;
-}
-const qb = queryBuilder<AuditDB>();
 
 /** Serialises writers of one tenant's chain for the rest of the transaction. */
 export async function lockChain(tx: TenantTx): Promise<void> {
@@ -93,14 +87,24 @@ export interface AuditFilter {
 
 /** Newest first. The tenant filter helps the planner; RLS is what guarantees it. */
 export async function listEvents(tx: TenantTx, f: AuditFilter): Promise<AuditRow[]> {
-  let q = qb.selectFrom('audit_events').selectAll().where('tenant_id', '=', tx.tenantId);
-  if (f.from) q = q.where('occurred_at', '>=', f.from);
-  if (f.to) q = q.where('occurred_at', '<', f.to);
-  if (f.actorId) q = q.where('actor_id', '=', f.actorId);
-  if (f.actorType) q = q.where('actor_type', '=', f.actorType);
-  if (f.action) q = q.where('action', '=', f.action);
-  if (f.beforeSeq !== undefined) q = q.where('seq', '<', String(f.beforeSeq));
-  return run(tx, q.orderBy('seq', 'desc').limit(f.limit));
+  const params: unknown[] = [tx.tenantId];
+  const where = ['tenant_id = $1'];
+  const add = (condition: string, value: unknown) => {
+    params.push(value);
+    where.push(condition.replace('?', `$${params.length}`));
+  };
+  if (f.from) add('occurred_at >= ?', f.from);
+  if (f.to) add('occurred_at < ?', f.to);
+  if (f.actorId) add('actor_id = ?', f.actorId);
+  if (f.actorType) add('actor_type = ?', f.actorType);
+  if (f.action) add('action = ?', f.action);
+  if (f.beforeSeq !== undefined) add('seq < ?', String(f.beforeSeq));
+  params.push(f.limit);
+  const { rows } = await tx.query<AuditRow>(
+    `SELECT * FROM audit_events WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $${params.length}`,
+    params,
+  );
+  return rows;
 }
 
 /** A stored event plus its time rendered at full precision, as the chain hashes it. */

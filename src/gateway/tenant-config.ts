@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Database } from '../platform/db/database.js';
 import type { TenantContext } from '../platform/db/types.js';
-import type { Limits } from './limits/schema.js';
+import type { Limits } from '../platform/http/limits-schema.js';
 import { builtinPrice, type ModelPrice } from './prices.js';
 import type { ProviderConfig, ProviderType } from './providers/types.js';
 import type { ProviderService } from './providers-service.js';

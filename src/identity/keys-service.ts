@@ -1,4 +1,4 @@
-import type { Limits } from '../gateway/limits/schema.js';
+import type { Limits } from '../platform/http/limits-schema.js';
 import { appendAuditEvent } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { InvalidInput, NotFound } from '../platform/http/errors.js';

@@ -1,4 +1,4 @@
-import type { Limits } from '../gateway/limits/schema.js';
+import type { Limits } from '../platform/http/limits-schema.js';
 import type { OperatorTx, TenantTx } from '../platform/db/database.js';
 
 export interface ApiKeyRow {

@@ -39,7 +39,13 @@ describe('permissions', () => {
 
   it('keeps management and audit out of member and viewer hands', () => {
     for (const role of ['member', 'viewer'] as const) {
-      for (const p of ['keys:manage', 'users:manage', 'groups:manage', 'audit:read'] as const) {
+      for (const p of [
+        'keys:manage',
+        'users:manage',
+        'groups:manage',
+        'knowledge:manage',
+        'audit:read',
+      ] as const) {
         expect(ROLE_PERMISSIONS[role].has(p), `${role} ${p}`).toBe(false);
       }
     }
@@ -59,6 +65,13 @@ describe('permissions', () => {
       if (ROLE_PERMISSIONS[role].has('groups:manage'))
         expect(ROLE_PERMISSIONS[role].has('documents:manage'), role).toBe(true);
     }
+  });
+
+  it('gives knowledge:manage (the knowledge-hub settings) to owner and admin only', () => {
+    expect(ROLES.filter((r) => ROLE_PERMISSIONS[r].has('knowledge:manage')).sort()).toEqual([
+      'admin',
+      'owner',
+    ]);
   });
 
   it('isRole accepts exactly the four roles', () => {

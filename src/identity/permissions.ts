@@ -1,24 +1,15 @@
 /**
- * The permission catalog and the roles that grant them: the one file that says who may do
- * what. Routes and tools declare a permission from this list; nothing checks roles directly.
+ * The roles and the permissions each grants: the one file that says who may do what. Routes
+ * and tools declare a permission from the catalogue; nothing checks roles directly.
  */
-export const PERMISSIONS = [
-  'tenant:read',
-  'keys:manage',
-  'users:manage',
-  'groups:manage',
-  'audit:read',
-  'documents:read',
-  'documents:write',
-  'documents:delete',
-  // See every document's metadata and status, and delete any; content of restricted documents
-  // only when the tenant sets adminsReadRestricted (enforced by RLS, migration 0010).
-  'documents:manage',
-  'gateway:invoke',
-  'gateway:manage',
-  'usage:read',
-] as const;
-export type Permission = (typeof PERMISSIONS)[number];
+import type { Permission } from '../platform/http/permissions-catalogue.js';
+
+// The catalogue itself lives beside the route declaration, which types `permission` with it.
+export {
+  PERMISSIONS,
+  isPermission,
+  type Permission,
+} from '../platform/http/permissions-catalogue.js';
 
 export const ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -32,6 +23,7 @@ const ADMIN: Permission[] = [
   'keys:manage',
   'users:manage',
   'groups:manage',
+  'knowledge:manage',
   'audit:read',
   'gateway:manage',
 ];

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { safeString } from '../platform/http/safe-string.js';
 import { ROLES } from './permissions.js';
-import { LimitsSchema, ModelsSchema } from '../gateway/limits/schema.js';
+import { LimitsSchema, ModelsSchema } from '../platform/http/limits-schema.js';
 
 export const Uuid = z.uuid();
 export const IdParams = z.object({ id: Uuid });

@@ -4,12 +4,9 @@ import { UNIQUE_VIOLATION, pgErrorCode } from '../platform/db/sql.js';
 import { Conflict } from '../platform/http/errors.js';
 import type { RequestMeta } from '../platform/http/principal.js';
 import type { ApiKeyService, ApiKeyView } from './keys-service.js';
+import { findTenantBySlug, insertTenant, type TenantRow } from './tenants-store.js';
 
-export interface TenantView {
-  id: string;
-  slug: string;
-  name: string;
-}
+export type TenantView = TenantRow;
 
 /** The operator's tenant lifecycle: the explicit, audited cross-tenant path. */
 export class TenantService {
@@ -25,11 +22,7 @@ export class TenantService {
   ): Promise<{ tenant: TenantView; apiKey: string; key: ApiKeyView }> {
     try {
       const created = await this.db.withOperator(async (op) => {
-        const { rows } = await op.query<{ id: string }>(
-          'SELECT rampart_create_tenant($1, $2) AS id',
-          [input.slug, input.name],
-        );
-        const id = (rows[0] as { id: string }).id;
+        const id = await insertTenant(op, input.slug, input.name);
         const tx = await op.enterTenant({ tenantId: id, userId: null, groups: [] });
         const { key, secret } = await this.keys.issueInTx(tx, {
           name: 'owner (bootstrap)',
@@ -69,9 +62,6 @@ export class TenantService {
 
   /** Looks a tenant up by slug (operator tooling: audit verify, exports). */
   async findBySlug(slug: string): Promise<TenantView | undefined> {
-    const { rows } = await this.db.withOperator((op) =>
-      op.query<TenantView>('SELECT id, slug, name FROM rampart_find_tenant($1)', [slug]),
-    );
-    return rows[0];
+    return this.db.withOperator((op) => findTenantBySlug(op, slug));
   }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Database } from '../platform/db/database.js';
+import { analyzeKnowledge } from './stats-store.js';
 
 export interface AnalyzeThreshold {
   /** Chunks changed before the first refresh, and added to every threshold. */
@@ -48,10 +49,7 @@ export class KnowledgeAnalyzer {
 
   async #refresh(): Promise<void> {
     try {
-      const { rows } = await this.db.withOperator((tx) =>
-        tx.query<{ n: number }>(`SELECT rampart_analyze_knowledge()::float8 AS n`),
-      );
-      this.#counted = Number(rows[0]?.n ?? 0);
+      this.#counted = await this.db.withOperator(analyzeKnowledge);
       this.logger?.debug({ chunks: this.#counted }, 'knowledge statistics refreshed');
     } catch (err) {
       this.logger?.warn({ err }, 'refreshing knowledge statistics failed');

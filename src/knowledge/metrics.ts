@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Database } from '../platform/db/database.js';
+import { countDocumentsByStatus } from './stats-store.js';
 
 /** What the knowledge hub records: chunks indexed (chunks/s is its rate) and search latency by mode. */
 export interface KnowledgeMetrics {
@@ -46,11 +47,7 @@ export function registerDocumentMetrics(registry: Registry, db: Database): void 
     // Every worker process of a cluster reads the same table: summing would count it N times.
     aggregator: 'max',
     async collect() {
-      const { rows } = await db.withOperator((tx) =>
-        tx.query<{ status: string; n: string | number }>(
-          `SELECT status, n FROM rampart_document_counts()`,
-        ),
-      );
+      const rows = await db.withOperator(countDocumentsByStatus);
       // Every status is reported, 0 included, so a drained state reads as 0 rather than vanishing.
       const counts = new Map(rows.map((r) => [r.status, Number(r.n)]));
       for (const status of ['queued', 'processing', 'ready', 'failed'])

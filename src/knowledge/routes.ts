@@ -72,7 +72,7 @@ export function knowledgeRoutes(
       url: '/v1/knowledge/settings',
       auth: 'tenant',
       // Turning masking off exposes personal data to every reader: an admin decision.
-      permission: 'groups:manage',
+      permission: 'knowledge:manage',
       summary:
         "Change the tenant's knowledge-hub settings; applies to documents ingested afterwards (audited).",
       tags: ['knowledge'],

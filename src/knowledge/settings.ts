@@ -3,6 +3,7 @@ import { safeString } from '../platform/http/safe-string.js';
 import { appendAuditEvent } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import { selectKnowledgeSettings, upsertKnowledgeSettings } from './settings-store.js';
 
 /** A gateway alias (as in PUT /v1/gateway/routes/{alias}); '*' is not one a feature can name. */
 const ModelAlias = safeString().regex(
@@ -39,17 +40,7 @@ export async function readKnowledgeSettings(
   tx: TenantTx,
   defaults: KnowledgeDefaults,
 ): Promise<KnowledgeSettings> {
-  const { rows } = await tx.query<{
-    pii_masking: boolean;
-    admins_read_restricted: boolean;
-    embedding_alias: string | null;
-    answer_alias: string | null;
-  }>(
-    `SELECT pii_masking, admins_read_restricted, embedding_alias, answer_alias
-       FROM knowledge_settings WHERE tenant_id = $1`,
-    [tx.tenantId],
-  );
-  const row = rows[0];
+  const row = await selectKnowledgeSettings(tx);
   return row
     ? {
         piiMasking: row.pii_masking,
@@ -64,25 +55,8 @@ export async function readKnowledgeSettings(
 export async function readModelAliases(
   tx: TenantTx,
 ): Promise<Pick<KnowledgeSettings, 'embeddingAlias' | 'answerAlias'>> {
-  const { rows } = await tx.query<{ embedding_alias: string | null; answer_alias: string | null }>(
-    `SELECT embedding_alias, answer_alias FROM knowledge_settings WHERE tenant_id = $1`,
-    [tx.tenantId],
-  );
-  const row = rows[0];
+  const row = await selectKnowledgeSettings(tx);
   return { embeddingAlias: row?.embedding_alias ?? null, answerAlias: row?.answer_alias ?? null };
-}
-
-async function writeKnowledgeSettings(tx: TenantTx, s: KnowledgeSettings): Promise<void> {
-  await tx.query(
-    `INSERT INTO knowledge_settings
-       (tenant_id, pii_masking, admins_read_restricted, embedding_alias, answer_alias)
-     VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (tenant_id) DO UPDATE SET pii_masking = EXCLUDED.pii_masking,
-       admins_read_restricted = EXCLUDED.admins_read_restricted,
-       embedding_alias = EXCLUDED.embedding_alias, answer_alias = EXCLUDED.answer_alias,
-       updated_at = now()`,
-    [tx.tenantId, s.piiMasking, s.adminsReadRestricted, s.embeddingAlias, s.answerAlias],
-  );
 }
 
 /** Reads and changes a tenant's knowledge settings; changes are audited. */
@@ -104,7 +78,7 @@ export class KnowledgeSettingsService {
     return this.db.withTenant(principal, async (tx) => {
       const current = await readKnowledgeSettings(tx, this.defaults);
       const next = { ...current, ...patch };
-      await writeKnowledgeSettings(tx, next);
+      await upsertKnowledgeSettings(tx, next);
       await appendAuditEvent(tx, {
         actor: actorOf(principal),
         action: 'knowledge.settings.update',

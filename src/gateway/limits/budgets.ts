@@ -1,5 +1,5 @@
 import { AppError } from '../../platform/http/errors.js';
-import type { Limits } from './schema.js';
+import type { Limits } from '../../platform/http/limits-schema.js';
 
 /** One budget a request is charged against: a key's or the tenant's, for one period. */
 export interface BudgetScope {

@@ -1,7 +1,7 @@
 import type { Counter } from './counters.js';
 import { budgetKeyTtlMs, type BudgetScope } from './budgets.js';
 import type { LocalHold } from './local-budgets.js';
-import type { Limits } from './schema.js';
+import type { Limits } from '../../platform/http/limits-schema.js';
 
 // What one request is checked against, derived from its key and tenant limits: the counters
 // (the same keys in Redis and in process) and the budget holds, and the x-ratelimit-* headers

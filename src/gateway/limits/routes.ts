@@ -1,5 +1,5 @@
 import { route, type AnyRoute } from '../../platform/http/route.js';
-import { LimitsSchema } from './schema.js';
+import { LimitsSchema } from '../../platform/http/limits-schema.js';
 import type { LimitsService } from './service.js';
 
 const tags = ['gateway'];

@@ -9,7 +9,7 @@ import type { Usage } from '../providers/types.js';
 import type { TenantConfigCache } from '../tenant-config.js';
 import { budgetExceeded, budgetScopes, ticksToDecimal, toTicks } from './budgets.js';
 import type { BudgetRequest, Lease, Limiter } from './limiter.js';
-import type { Limits } from './schema.js';
+import type { Limits } from '../../platform/http/limits-schema.js';
 import type { SpendWriter } from './spend-writer.js';
 import { PromptTokenCounter } from './prompt-tokens.js';
 import {

@@ -1,5 +1,5 @@
 import type { TenantTx } from '../../platform/db/database.js';
-import type { Limits } from './schema.js';
+import type { Limits } from '../../platform/http/limits-schema.js';
 import { ticksToDecimal, type BudgetScope } from './budgets.js';
 
 export async function putTenantLimits(tx: TenantTx, limits: Limits): Promise<void> {

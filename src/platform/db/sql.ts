@@ -1,35 +1,3 @@
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  type Compilable,
-} from 'kysely';
-import type { Queryable } from './types.js';
-
-/**
- * Kysely as a typed query *builder* only: queries compile to SQL + parameters and run on the
- * transaction they are given (pg or PGlite), so withTenant stays the only way to a connection.
- * See docs/decisions/001-kysely-compile-only.md.
- */
-export function queryBuilder<DB>(): Kysely<DB> {
-  return new Kysely<DB>({
-    dialect: {
-      createAdapter: () => new PostgresAdapter(),
-      createDriver: () => new DummyDriver(),
-      createIntrospector: (db) => new PostgresIntrospector(db),
-      createQueryCompiler: () => new PostgresQueryCompiler(),
-    },
-  });
-}
-
-/** Compiles a Kysely query and runs it on tx. */
-export async function run<R>(tx: Queryable, query: Compilable<R>): Promise<R[]> {
-  const compiled = query.compile();
-  return (await tx.query<R>(compiled.sql, compiled.parameters)).rows;
-}
-
 /** Postgres error code of a driver error (pg and PGlite both expose `code`). */
 export function pgErrorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;

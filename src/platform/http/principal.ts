@@ -1,3 +1,5 @@
+import type { Permission } from './permissions-catalogue.js';
+
 /**
  * Who is calling, derived only from a verified credential (API key, JWT or the root token), or,
  * for a background job, from the job row read under RLS (kind 'service', see servicePrincipal).
@@ -9,7 +11,7 @@ export interface Principal {
   readonly userId: string | null;
   readonly keyId: string | null;
   readonly role: string;
-  readonly permissions: ReadonlySet<string>;
+  readonly permissions: ReadonlySet<Permission>;
   readonly groups: readonly string[];
 }
 

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import { Forbidden } from './errors.js';
+import type { Permission } from './permissions-catalogue.js';
 import type { OperatorPrincipal, Principal, RequestMeta } from './principal.js';
 import { rejectUnstorableInput } from './safe-string.js';
 
@@ -28,8 +29,8 @@ export interface RouteSpec<A extends AuthMode, B, P, Q> {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: string;
   auth: A;
-  /** Required for tenant routes; checked before the handler runs. */
-  permission: [A] extends ['tenant'] ? string : undefined;
+  /** Required for tenant routes, from the catalogue (a typo does not compile); checked before the handler runs. */
+  permission: [A] extends ['tenant'] ? Permission : undefined;
   summary: string;
   tags?: string[];
   body?: B;
@@ -71,7 +72,7 @@ export interface Authenticator {
   /** Called when a verified principal lacks the route's permission (for the audit log). */
   denied(
     principal: Principal,
-    permission: string,
+    permission: Permission,
     request: FastifyRequest,
     meta: RequestMeta,
   ): Promise<void>;
@@ -95,6 +96,14 @@ export function requestMeta(request: FastifyRequest, reply?: FastifyReply): Requ
   };
 }
 
+/** The specs registered on each Fastify instance, for tests that walk every route. */
+const registered = new WeakMap<FastifyInstance, AnyRoute[]>();
+
+/** The route specs `registerRoutes` put on `app`, in registration order. */
+export function registeredRoutes(app: FastifyInstance): readonly AnyRoute[] {
+  return registered.get(app) ?? [];
+}
+
 /** Registers route specs on a Fastify instance with authentication and the permission check. */
 export function registerRoutes(
   app: FastifyInstance,
@@ -102,7 +111,10 @@ export function registerRoutes(
   routes: readonly AnyRoute[],
 ): void {
   const typed = app.withTypeProvider<ZodTypeProvider>();
+  const list = registered.get(app) ?? [];
+  registered.set(app, list);
   for (const spec of routes) {
+    list.push(spec);
     const schema: Record<string, unknown> = { summary: spec.summary, tags: spec.tags ?? [] };
     if (spec.body) schema.body = spec.body;
     if (spec.form) schema.form = spec.form; // read by openapiTransform (openapi.ts)
@@ -124,7 +136,7 @@ export function registerRoutes(
           const meta = requestMeta(request);
           const principal = await auth.tenant(request, meta);
           request.principal = principal;
-          const permission = spec.permission as string;
+          const permission: Permission = spec.permission;
           if (!principal.permissions.has(permission)) {
             await auth.denied(principal, permission, request, meta);
             throw new Forbidden(

@@ -1,0 +1,29 @@
+/**
+ * The permission catalogue: every permission a route or a policy may require. It lives in
+ * platform/ so the route declaration (route.ts) can type `permission` with it and a typo does
+ * not compile; which roles grant which permissions stays in identity/permissions.ts.
+ */
+export const PERMISSIONS = [
+  'tenant:read',
+  'keys:manage',
+  'users:manage',
+  'groups:manage',
+  'audit:read',
+  'documents:read',
+  'documents:write',
+  'documents:delete',
+  // See every document's metadata and status, and delete any; content of restricted documents
+  // only when the tenant sets adminsReadRestricted (enforced by RLS, migration 0010).
+  'documents:manage',
+  // The tenant's knowledge-hub settings (PII masking, admins reading restricted content).
+  'knowledge:manage',
+  'gateway:invoke',
+  'gateway:manage',
+  'usage:read',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+/** True when `value` names a permission of the catalogue. */
+export function isPermission(value: string): value is Permission {
+  return (PERMISSIONS as readonly string[]).includes(value);
+}

@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PERMISSIONS, ROLES, ROLE_PERMISSIONS } from '../src/identity/permissions.js';
+import { registeredRoutes } from '../src/platform/http/route.js';
+import { createTestApp, type TestApp } from './helpers/app.js';
+import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
+
+/** Every route the router holds, as "METHOD /path/:param", read from printRoutes' tree. */
+function routerRoutes(app: TestApp): string[] {
+  const stack: string[] = [];
+  const found = new Set<string>();
+  for (const line of app.app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const at = line.search(/[├└]── /);
+    if (at < 0) continue;
+    const m = /^(.*?)(?: \(([^)]*)\))?$/.exec(line.slice(at + 4));
+    if (!m) continue;
+    stack.length = at / 4;
+    stack.push(m[1] ?? '');
+    const path = stack.join('');
+    for (const method of (m[2] ?? '').split(', ')) {
+      if (method && method !== 'HEAD' && method !== 'OPTIONS') found.add(`${method} ${path}`);
+    }
+  }
+  return [...found].sort();
+}
+
+/**
+ * Routes registered with Fastify directly rather than declared with route(): none of them
+ * reads tenant data. Adding one here needs a reason a reviewer agrees with.
+ */
+const UNDECLARED: Record<string, string> = {
+  'GET /healthz': 'liveness probe, no credential',
+  'GET /readyz': 'readiness probe, no credential',
+  'GET /metrics': 'Prometheus scrape, its own bearer token (METRICS_TOKEN)',
+  'GET /openapi.json': 'the public API description',
+};
+
+/** Permissions no route requires, each with where it is enforced instead. */
+const USED_ELSEWHERE: Record<string, string> = {
+  'documents:manage':
+    'RLS policies on documents and chunks (app_has_permission, migration 0010) and search.ts',
+};
+
+describe.each(testDrivers())('route permissions (%s)', (driver) => {
+  let t: TestDatabase;
+  let app: TestApp;
+  beforeAll(async () => {
+    t = await createTestDatabase(driver);
+    app = await createTestApp(t.db);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await t?.close();
+  });
+
+  const specs = () => registeredRoutes(app.app);
+  const key = (s: { method: string; url: string }) => `${s.method} ${s.url}`;
+
+  it('declares every router route with route(), apart from the stated exemptions', () => {
+    const declared = new Set(specs().map(key));
+    const undeclared = routerRoutes(app).filter(
+      (r) => !declared.has(r) && !r.startsWith('GET /docs'),
+    );
+    expect(undeclared).toEqual(Object.keys(UNDECLARED).sort());
+    expect(specs().length).toBeGreaterThan(40);
+  });
+
+  it('gives every tenant route a permission from the catalogue, and other routes none', () => {
+    const catalogue = new Set<string>(PERMISSIONS);
+    for (const spec of specs()) {
+      const permission: unknown = spec.permission;
+      if (spec.auth === 'tenant') {
+        expect(typeof permission === 'string' && catalogue.has(permission), key(spec)).toBe(true);
+      } else {
+        expect(permission, key(spec)).toBeUndefined();
+      }
+    }
+  });
+
+  it('uses every permission of the catalogue on a route, or says where it is enforced', () => {
+    const onRoutes = new Set(specs().map((s): unknown => s.permission));
+    const unused = PERMISSIONS.filter((p) => !onRoutes.has(p));
+    expect(unused.sort()).toEqual(Object.keys(USED_ELSEWHERE).sort());
+    // A permission no role grants could never be exercised.
+    for (const p of PERMISSIONS) {
+      expect(
+        ROLES.some((r) => ROLE_PERMISSIONS[r].has(p)),
+        p,
+      ).toBe(true);
+    }
+  });
+
+  it('guards the knowledge settings with their own permission, not groups:manage', () => {
+    const permissionOf = (k: string): unknown => specs().find((s) => key(s) === k)?.permission;
+    expect(permissionOf('PUT /v1/knowledge/settings')).toBe('knowledge:manage');
+    expect(permissionOf('GET /v1/knowledge/settings')).toBe('documents:read');
+  });
+});
