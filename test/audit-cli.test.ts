@@ -164,7 +164,8 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
       ),
     );
     expect(broken.code).toBe(1);
-  });
+    // Two CLI processes each open the data directory: minutes on a loaded 2-core machine.
+  }, 240_000);
 
   it('logs a signed chain head; --expect-head passes while the chain holds it, exits 1 once the newest events are deleted', async () => {
     const last = heads.at(-1) as SignedHead;

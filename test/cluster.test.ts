@@ -250,5 +250,6 @@ describe('cluster mode start-up failures', () => {
       .map((l) => (JSON.parse(l) as { restartInMs: number }).restartInMs);
     expect(delays).toEqual([250, 500, 1000, 2000]);
     expect(p.stderr()).not.toContain('db-password-123');
-  });
+    // Five worker processes start one after another: minutes on a loaded 2-core machine.
+  }, 300_000);
 });
