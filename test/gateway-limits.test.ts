@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { countTokens } from 'gpt-tokenizer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/platform/db/database.js';
-import { bearer, createTestApp, type TestApp } from './helpers/app.js';
+import { bearer, createTestApp, untilKeyKnown, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 import { startFakeOpenAI, type FakeUpstream } from './fakes/fake-openai-upstream.js';
 
@@ -450,6 +450,7 @@ describe.each(pgWithRedis)('budgets across two Rampart instances (%s + Redis)', 
     });
     expect(put.statusCode).toBe(200);
     const key = await createKey(one, tenant, { limits: { rpm: 1000 } });
+    await untilKeyKnown([one, two], key);
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) => chat(i % 2 === 0 ? one : two, key)),
     );

@@ -1,3 +1,4 @@
+import { apiKeyPrefix } from '../../src/identity/key-secret.js';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type BuiltApp } from '../../src/app.js';
@@ -96,4 +97,18 @@ export async function createTestApp(
 
 export function bearer(key: string): { authorization: string } {
   return { authorization: `Bearer ${key}` };
+}
+
+/**
+ * Waits until every instance has heard of a new key's prefix. A key is announced to the other
+ * instances by a NOTIFY; its creator waits up to 2 s for its own copy, but on a loaded machine
+ * another instance can hear it later, and until then refuses the key from memory.
+ */
+export async function untilKeyKnown(apps: TestApp[], secret: string): Promise<void> {
+  const prefix = apiKeyPrefix(secret);
+  const deadline = Date.now() + 10_000;
+  while (!apps.every((a) => a.auth.prefixes.mayExist(prefix))) {
+    if (Date.now() > deadline) throw new Error(`key prefix ${prefix} not announced within 10 s`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
