@@ -432,6 +432,19 @@ describe.each(testDrivers())('knowledge hub: documents and ingestion (%s)', (dri
     expect(fruit.data.map((d) => d.title)).toEqual(['Plain notes']);
   });
 
+  it('rejects a cursor whose id is not a UUID with 400 naming the field (the shared cursor check)', async () => {
+    // 36 dashes passed the knowledge copy's looser /^[0-9a-f-]{36}$/ and reached the uuid cast.
+    const cursor = Buffer.from(JSON.stringify([new Date().toISOString(), '-'.repeat(36)])).toString(
+      'base64url',
+    );
+    const res = await get(tenant.ownerKey, `/v1/documents?cursor=${cursor}`);
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      code: 'invalid_input',
+      errors: [{ field: 'query.cursor', message: 'invalid cursor' }],
+    });
+  });
+
   it('deletes a document with its chunks and cached embeddings, audited', async () => {
     const { id } = (
       await upload(tenant.ownerKey, { title: 'Temp', text: 'Short-lived words.' })
@@ -477,7 +490,7 @@ describe.each(testDrivers())('knowledge hub: documents and ingestion (%s)', (dri
         [tenant.id, id],
       ),
     );
-    expect(audit.rows.map((r) => r.action)).toEqual(['document.create', 'document.delete']);
+    expect(audit.rows.map((r) => r.action)).toEqual(['document.created', 'document.deleted']);
   });
 
   it('a document whose job dies (worker lost on the last attempt) ends failed with a reason', async () => {

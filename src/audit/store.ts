@@ -85,7 +85,8 @@ export interface AuditFilter {
   to?: Date | undefined;
   actorId?: string | undefined;
   actorType?: string | undefined;
-  action?: string | undefined;
+  /** Any of these stored names (a canonical action and the legacy names it replaced). */
+  actions?: string[] | undefined;
   /** Return events with seq below this (cursor pagination, newest first). */
   beforeSeq?: number | undefined;
   limit: number;
@@ -98,7 +99,7 @@ export async function listEvents(tx: TenantTx, f: AuditFilter): Promise<AuditRow
   if (f.to) q = q.where('occurred_at', '<', f.to);
   if (f.actorId) q = q.where('actor_id', '=', f.actorId);
   if (f.actorType) q = q.where('actor_type', '=', f.actorType);
-  if (f.action) q = q.where('action', '=', f.action);
+  if (f.actions) q = q.where('action', 'in', f.actions);
   if (f.beforeSeq !== undefined) q = q.where('seq', '<', String(f.beforeSeq));
   return run(tx, q.orderBy('seq', 'desc').limit(f.limit));
 }
