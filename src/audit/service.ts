@@ -73,7 +73,7 @@ export async function appendAuditEvent(
   const head = await chainHead(tx);
   // Round-trip through JSON and make every string storable, so the hashed value is exactly
   // what jsonb stores and returns (no undefined, Dates as strings, no NUL or lone surrogate).
-  const details = storableJson(JSON.parse(JSON.stringify(input.details ?? {}))) as unknown;
+  const details = storableJson(JSON.parse(JSON.stringify(input.details ?? {})));
   const text = (v: string | null | undefined): string | null =>
     v == null ? null : storableText(v);
   const fields: ChainedFields = {

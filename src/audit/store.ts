@@ -2,6 +2,7 @@ import type { Queryable } from '../platform/db/types.js';
 import type { TenantTx } from '../platform/db/database.js';
 import { queryBuilder, run } from '../platform/db/sql.js';
 import { CANONICAL_TIME_SQL } from './chain.js';
+import { one } from '../platform/checked.js';
 
 /** NOTIFY channel an audit append signals on (delivered at commit, so only for committed events). */
 export const AUDIT_HEAD_CHANNEL = 'rampart_audit_head';
@@ -77,7 +78,7 @@ export async function insertEvent(
       AUDIT_HEAD_CHANNEL,
     ],
   );
-  return (rows[0] as { id: string }).id;
+  return one(rows).id;
 }
 
 export interface AuditFilter {

@@ -4,6 +4,7 @@ import { UNIQUE_VIOLATION, pgErrorCode } from '../platform/db/sql.js';
 import { Conflict } from '../platform/http/errors.js';
 import type { RequestMeta } from '../platform/http/principal.js';
 import type { ApiKeyService, ApiKeyView } from './keys-service.js';
+import { one } from '../platform/checked.js';
 
 export interface TenantView {
   id: string;
@@ -29,7 +30,7 @@ export class TenantService {
           'SELECT rampart_create_tenant($1, $2) AS id',
           [input.slug, input.name],
         );
-        const id = (rows[0] as { id: string }).id;
+        const id = one(rows).id;
         const tx = await op.enterTenant({ tenantId: id, userId: null, groups: [] });
         const { key, secret } = await this.keys.issueInTx(tx, {
           name: 'owner (bootstrap)',
