@@ -187,7 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         continue;
       }
       try {
-        raw = readFileSync(env[fileVar] as string, 'utf8').trim();
+        raw = readFileSync(env[fileVar], 'utf8').trim();
       } catch (err) {
         problems.push(`${fileVar}: cannot read ${env[fileVar]}: ${(err as Error).message}`);
         continue;

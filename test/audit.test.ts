@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendAuditEvent, verifyChain, type AuditAction } from '../src/audit/service.js';
 import { createTestApp, bearer, ROOT_TOKEN, uniqueSlug, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 
@@ -8,6 +9,7 @@ interface AuditEventView {
   occurredAt: string;
   actor: { type: string; id: string | null };
   action: string;
+  storedAction: string;
   target: { type: string; id: string | null } | null;
   outcome: string;
   ip: string | null;
@@ -178,6 +180,35 @@ describe.each(testDrivers())('audit events from API actions (%s)', (driver) => {
     // An admin key holds audit:read.
     const admin = await createKey(a.ownerKey, { name: 'adm', role: 'admin' });
     expect((await list(admin.secret)).data.length).toBeGreaterThan(0);
+  });
+
+  it('reads events stored under a legacy action name as the canonical one, and filters by either', async () => {
+    const a = await app.createTenant();
+    // Written as versions before the names were made uniform did; the chain keeps that name.
+    await t.db.withTenant({ tenantId: a.id, userId: null, groups: [] }, (tx) =>
+      appendAuditEvent(tx, {
+        actor: { type: 'system', id: null },
+        action: 'document.create' as AuditAction,
+        target: { type: 'document', id: 'legacy-doc' },
+        outcome: 'success',
+      }),
+    );
+    await t.db.withTenant({ tenantId: a.id, userId: null, groups: [] }, (tx) =>
+      appendAuditEvent(tx, {
+        actor: { type: 'system', id: null },
+        action: 'document.created',
+        target: { type: 'document', id: 'new-doc' },
+        outcome: 'success',
+      }),
+    );
+    for (const name of ['document.created', 'document.create']) {
+      const page = await list(a.ownerKey, `?action=${name}`);
+      expect(page.data.map((e) => [e.target?.id, e.action, e.storedAction])).toEqual([
+        ['new-doc', 'document.created', 'document.created'],
+        ['legacy-doc', 'document.created', 'document.create'],
+      ]);
+    }
+    expect(await verifyChain(t.db, a.id)).toMatchObject({ ok: true });
   });
 
   it('filters by action, actor and time range', async () => {

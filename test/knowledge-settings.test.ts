@@ -78,7 +78,7 @@ describe.each(testDrivers())('knowledge hub: per-tenant PII masking (%s)', (driv
 
     const audit = await call(tenant.ownerKey, 'GET', '/v1/audit-events?limit=50');
     const actions = (audit.json() as { data: { action: string }[] }).data.map((e) => e.action);
-    expect(actions).toContain('knowledge.settings.update');
+    expect(actions).toContain('knowledge_settings.updated');
 
     // Another tenant is untouched (the row is per tenant, under RLS).
     const other = await app.createTenant();

@@ -39,6 +39,7 @@ function form(
 interface Doc {
   id: string;
   status: string;
+  title?: string;
   failureReason: string | null;
   pageCount: number | null;
   chunkCount: number;
@@ -411,25 +412,55 @@ describe.each(testDrivers())('knowledge hub: documents and ingestion (%s)', (dri
   });
 
   it('lists with cursor pagination and status/tag filters', async () => {
-    const page1 = (await get(tenant.ownerKey, '/v1/documents?limit=2')).json() as {
+    // Its own tenant and documents: the counts below do not depend on what earlier tests left.
+    const own = await app.createTenant();
+    for (const [title, tags] of [
+      ['Apples', ['fruit']],
+      ['Bolts', ['hardware']],
+      ['Cables', ['hardware']],
+    ] as const)
+      expect(
+        (await upload(own.ownerKey, { title, text: `${title} notes.`, tags })).statusCode,
+      ).toBe(202);
+    await worker.drain();
+    const page1 = (await get(own.ownerKey, '/v1/documents?limit=2')).json() as {
       data: Doc[];
       nextCursor: string | null;
     };
     expect(page1.data).toHaveLength(2);
     const page2 = (
-      await get(tenant.ownerKey, `/v1/documents?limit=2&cursor=${page1.nextCursor ?? ''}`)
-    ).json() as { data: Doc[] };
-    expect(page2.data.map((d) => d.id)).not.toContain(page1.data[0]?.id);
-    const failed = (await get(tenant.ownerKey, '/v1/documents?status=failed')).json() as {
+      await get(own.ownerKey, `/v1/documents?limit=2&cursor=${page1.nextCursor ?? ''}`)
+    ).json() as { data: Doc[]; nextCursor: string | null };
+    expect(page2.data).toHaveLength(1);
+    expect(page2.nextCursor).toBeNull();
+    expect(new Set([...page1.data, ...page2.data].map((d) => d.title))).toEqual(
+      new Set(['Apples', 'Bolts', 'Cables']),
+    );
+    const ready = (await get(own.ownerKey, '/v1/documents?status=ready')).json() as {
       data: Doc[];
     };
-    // The encrypted, malformed and empty PDFs of the test above.
-    expect(failed.data.length).toBe(3);
-    expect(failed.data.every((d) => d.status === 'failed')).toBe(true);
-    const fruit = (await get(tenant.ownerKey, '/v1/documents?tag=fruit')).json() as {
+    expect(ready.data.map((d) => d.status)).toEqual(['ready', 'ready', 'ready']);
+    const failed = (await get(own.ownerKey, '/v1/documents?status=failed')).json() as {
+      data: Doc[];
+    };
+    expect(failed.data).toEqual([]);
+    const fruit = (await get(own.ownerKey, '/v1/documents?tag=fruit')).json() as {
       data: { title: string }[];
     };
-    expect(fruit.data.map((d) => d.title)).toEqual(['Plain notes']);
+    expect(fruit.data.map((d) => d.title)).toEqual(['Apples']);
+  });
+
+  it('rejects a cursor whose id is not a UUID with 400 naming the field (the shared cursor check)', async () => {
+    // 36 dashes passed the knowledge copy's looser /^[0-9a-f-]{36}$/ and reached the uuid cast.
+    const cursor = Buffer.from(JSON.stringify([new Date().toISOString(), '-'.repeat(36)])).toString(
+      'base64url',
+    );
+    const res = await get(tenant.ownerKey, `/v1/documents?cursor=${cursor}`);
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      code: 'invalid_input',
+      errors: [{ field: 'query.cursor', message: 'invalid cursor' }],
+    });
   });
 
   it('deletes a document with its chunks and cached embeddings, audited', async () => {
@@ -477,7 +508,7 @@ describe.each(testDrivers())('knowledge hub: documents and ingestion (%s)', (dri
         [tenant.id, id],
       ),
     );
-    expect(audit.rows.map((r) => r.action)).toEqual(['document.create', 'document.delete']);
+    expect(audit.rows.map((r) => r.action)).toEqual(['document.created', 'document.deleted']);
   });
 
   it('a document whose job dies (worker lost on the last attempt) ends failed with a reason', async () => {

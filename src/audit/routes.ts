@@ -9,7 +9,10 @@ const AuditEventSchema = z.object({
   seq: z.number(),
   occurredAt: z.string(),
   actor: z.object({ type: z.string(), id: z.string().nullable() }),
-  action: z.string(),
+  action: z.string().describe('canonical name, e.g. document.created'),
+  storedAction: z
+    .string()
+    .describe('the name as written and hashed; differs from action for events of older versions'),
   target: z.object({ type: z.string(), id: z.string().nullable() }).nullable(),
   outcome: z.string(),
   ip: z.string().nullable(),
@@ -32,7 +35,10 @@ const ListQuery = z.object({
     .optional(),
   actorId: safeString().max(200).optional(),
   actorType: z.enum(['user', 'api_key', 'operator', 'anonymous', 'system']).optional(),
-  action: safeString().max(200).optional(),
+  action: safeString()
+    .max(200)
+    .describe('canonical or legacy name; matches events stored under either')
+    .optional(),
   cursor: safeString().max(512).describe('nextCursor from the previous page').optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });

@@ -10,6 +10,7 @@ import {
   storableText,
   type ChainedFields,
 } from './chain.js';
+import { canonicalAction, storedNamesFor, type AuditAction } from './actions.js';
 import {
   chainHead,
   chainPage,
@@ -20,12 +21,14 @@ import {
   type ChainRow,
 } from './store.js';
 
+export type { AuditAction } from './actions.js';
+
 export type ActorType = 'user' | 'api_key' | 'operator' | 'anonymous' | 'system';
 export type Outcome = 'success' | 'failure' | 'denied';
 
 export interface AuditEventInput {
   actor: { type: ActorType; id: string | null };
-  action: string;
+  action: AuditAction;
   target?: { type: string; id: string | null } | undefined;
   outcome: Outcome;
   ip?: string | null | undefined;
@@ -38,7 +41,9 @@ export interface AuditEvent {
   seq: number;
   occurredAt: string;
   actor: { type: string; id: string | null };
+  /** The canonical name (see actions.ts); `storedAction` is the name as written and hashed. */
   action: string;
+  storedAction: string;
   target: { type: string; id: string | null } | null;
   outcome: string;
   ip: string | null;
@@ -68,7 +73,7 @@ export async function appendAuditEvent(
   const head = await chainHead(tx);
   // Round-trip through JSON and make every string storable, so the hashed value is exactly
   // what jsonb stores and returns (no undefined, Dates as strings, no NUL or lone surrogate).
-  const details = storableJson(JSON.parse(JSON.stringify(input.details ?? {}))) as unknown;
+  const details = storableJson(JSON.parse(JSON.stringify(input.details ?? {})));
   const text = (v: string | null | undefined): string | null =>
     v == null ? null : storableText(v);
   const fields: ChainedFields = {
@@ -131,7 +136,8 @@ export function toAuditEvent(row: AuditRow): AuditEvent {
     seq: Number(row.seq),
     occurredAt: new Date(row.occurred_at).toISOString(),
     actor: { type: row.actor_type, id: row.actor_id },
-    action: row.action,
+    action: canonicalAction(row.action),
+    storedAction: row.action,
     target: row.target_type ? { type: row.target_type, id: row.target_id } : null,
     outcome: row.outcome,
     ip: row.ip,
@@ -217,7 +223,12 @@ export async function listAuditEvents(
 ): Promise<{ data: AuditEvent[]; nextCursor: string | null }> {
   const beforeSeq = q.cursor ? decodeCursor(q.cursor) : undefined;
   const rows = await db.withTenant(principal, (tx) =>
-    listEvents(tx, { ...q, beforeSeq, limit: q.limit + 1 }),
+    listEvents(tx, {
+      ...q,
+      actions: q.action === undefined ? undefined : storedNamesFor(q.action),
+      beforeSeq,
+      limit: q.limit + 1,
+    }),
   );
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];

@@ -1,6 +1,7 @@
 import type { Queryable } from '../platform/db/types.js';
 import type { TenantTx } from '../platform/db/database.js';
 import { CANONICAL_TIME_SQL } from './chain.js';
+import { one } from '../platform/checked.js';
 
 /** NOTIFY channel an audit append signals on (delivered at commit, so only for committed events). */
 export const AUDIT_HEAD_CHANNEL = 'rampart_audit_head';
@@ -71,7 +72,7 @@ export async function insertEvent(
       AUDIT_HEAD_CHANNEL,
     ],
   );
-  return (rows[0] as { id: string }).id;
+  return one(rows).id;
 }
 
 export interface AuditFilter {
@@ -79,7 +80,8 @@ export interface AuditFilter {
   to?: Date | undefined;
   actorId?: string | undefined;
   actorType?: string | undefined;
-  action?: string | undefined;
+  /** Any of these stored names (a canonical action and the legacy names it replaced). */
+  actions?: string[] | undefined;
   /** Return events with seq below this (cursor pagination, newest first). */
   beforeSeq?: number | undefined;
   limit: number;
@@ -97,7 +99,7 @@ export async function listEvents(tx: TenantTx, f: AuditFilter): Promise<AuditRow
   if (f.to) add('occurred_at < ?', f.to);
   if (f.actorId) add('actor_id = ?', f.actorId);
   if (f.actorType) add('actor_type = ?', f.actorType);
-  if (f.action) add('action = ?', f.action);
+  if (f.actions) add('action = ANY(?)', f.actions);
   if (f.beforeSeq !== undefined) add('seq < ?', String(f.beforeSeq));
   params.push(f.limit);
   const { rows } = await tx.query<AuditRow>(

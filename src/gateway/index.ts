@@ -108,8 +108,9 @@ export function createGateway(deps: {
   metrics?: Pick<Metrics, 'registry'> | undefined;
 }): Gateway {
   // The services that write gateway config evict the tenant from the cache on commit; the
-  // cache (declared below, it needs `providers`) exists before any request can write.
-  const configChanged = (tenantId: string) => tenantConfig.evict(tenantId);
+  // cache needs `providers`, so it is bound below, before any request can write.
+  const eviction = { evict: (_tenantId: string): void => {} };
+  const configChanged = (tenantId: string) => eviction.evict(tenantId);
   const providers = new ProviderService(
     deps.db,
     deps.keyring,
@@ -126,6 +127,7 @@ export function createGateway(deps: {
     ttlMs: deps.config.GATEWAY_CONFIG_CACHE_TTL_MS,
     logger: deps.logger,
   });
+  eviction.evict = (tenantId) => tenantConfig.evict(tenantId);
   const limits = createLimits({
     db: deps.db,
     logger: deps.logger,

@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { route, type AnyRoute } from '../platform/http/route.js';
 import type { GatewayService } from './invoke-service.js';
-import type { ChatRequest, EmbeddingsRequest } from './providers/types.js';
+import type { ChatRequest } from './providers/types.js';
 import { ChatCompletionBody, EmbeddingsBody } from './schemas.js';
 import { CACHE_HEADER, readCacheDirective } from './cache/directive.js';
 import { ClientCancel } from './cancel.js';
@@ -75,7 +75,7 @@ export function gatewayOpenAIRoutes(gateway: GatewayService): AnyRoute[] {
       handler: async ({ principal, body, meta, reply, request }) => {
         const result = await gateway.embeddings(
           principal,
-          body as EmbeddingsRequest,
+          body,
           meta,
           abortOnDisconnect(reply),
           readCacheDirective(request.headers),

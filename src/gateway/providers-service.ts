@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { appendAuditEvent } from '../audit/service.js';
+import { appendAuditEvent, type AuditAction } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { pgErrorCode, UNIQUE_VIOLATION } from '../platform/db/sql.js';
 import { Conflict, InvalidInput, NotFound, ServiceUnavailable } from '../platform/http/errors.js';
@@ -272,7 +272,7 @@ async function audit(
   tx: TenantTx,
   principal: Principal,
   meta: RequestMeta,
-  action: string,
+  action: AuditAction,
   id: string,
   details: Record<string, unknown>,
 ): Promise<void> {

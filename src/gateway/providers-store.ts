@@ -1,5 +1,6 @@
 import type { TenantTx } from '../platform/db/database.js';
 import type { Envelope } from '../platform/secrets/envelope.js';
+import { one } from '../platform/checked.js';
 
 export interface ProviderRow {
   id: string;
@@ -56,7 +57,7 @@ export async function insertProvider(
       env.tag,
     ],
   );
-  return rows[0] as ProviderRow;
+  return one(rows);
 }
 
 export async function listProviders(tx: TenantTx): Promise<ProviderRow[]> {

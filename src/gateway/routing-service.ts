@@ -1,4 +1,4 @@
-import { appendAuditEvent } from '../audit/service.js';
+import { appendAuditEvent, type AuditAction } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { pgErrorCode, UNIQUE_VIOLATION } from '../platform/db/sql.js';
 import { Conflict, InvalidInput, NotFound } from '../platform/http/errors.js';
@@ -202,7 +202,7 @@ async function audit(
   tx: TenantTx,
   principal: Principal,
   meta: RequestMeta,
-  action: string,
+  action: AuditAction,
   alias: string,
   details: Record<string, unknown>,
 ): Promise<void> {

@@ -1,4 +1,5 @@
 import type { TenantTx } from '../platform/db/database.js';
+import { one } from '../platform/checked.js';
 
 export interface Target {
   provider: string;
@@ -48,7 +49,7 @@ export async function insertRoute(tx: TenantTx, r: RouteWrite): Promise<RouteRow
       cacheParam(r.cache),
     ],
   );
-  return rows[0] as RouteRow;
+  return one(rows);
 }
 
 /** Replaces a route (PUT semantics: a body without `cache` turns route-level caching off). */

@@ -1,4 +1,5 @@
 import type { Fallback, RouteCache, Target } from './routing-store.js';
+import { at } from '../platform/checked.js';
 
 /**
  * One target in try order. It carries its route's cache setting so the invoke path learns it
@@ -14,7 +15,7 @@ export function pickWeighted(
   random: () => number = Math.random,
 ): Target {
   const total = targets.reduce((s, t) => s + Math.max(0, t.weight), 0);
-  if (total <= 0) return targets[0] as Target;
+  if (total <= 0) return at(targets, 0);
   let r = random() * total;
   for (const t of targets) {
     r -= Math.max(0, t.weight);

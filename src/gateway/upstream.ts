@@ -118,7 +118,7 @@ export class UpstreamClient {
         headers: call.headers,
         body: call.body,
         // undici takes any EventTarget-like signal; its type names only AbortSignal.
-        signal: signal as AbortSignal,
+        signal: signal,
       });
       return { status: res.statusCode, headers: res.headers, body: res.body };
     } catch (err) {

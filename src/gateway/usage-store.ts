@@ -1,6 +1,7 @@
 import type { TenantTx } from '../platform/db/database.js';
 import type { ModelPrice } from './prices.js';
 import { arrayLiteral } from '../platform/db/sql.js';
+import { one } from '../platform/checked.js';
 
 export interface UsageEvent {
   keyId: string | null;
@@ -182,7 +183,7 @@ export async function upsertPrice(
      RETURNING (xmax = 0) AS created`,
     [tx.tenantId, model, String(p.input), String(p.output), String(p.cachedInput)],
   );
-  return rows[0] as { created: boolean };
+  return one(rows);
 }
 
 export async function listPrices(tx: TenantTx): Promise<PriceRow[]> {

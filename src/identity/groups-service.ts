@@ -2,7 +2,7 @@ import { appendAuditEvent, type AuditEventInput } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { AppError, Conflict, NotFound } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
-import { decodeCursor, paginate } from './cursor.js';
+import { decodeCursor, paginate } from '../platform/http/cursor.js';
 import {
   addGroupMember,
   deleteGroup,

@@ -1,5 +1,5 @@
 import type { TenantTx } from '../platform/db/database.js';
-import type { PagePosition } from './cursor.js';
+import type { PagePosition } from '../platform/http/cursor.js';
 
 export interface GroupRow {
   id: string;

@@ -3,7 +3,7 @@ import { appendAuditEvent } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { InvalidInput, NotFound } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
-import { decodeCursor, paginate } from './cursor.js';
+import { decodeCursor, paginate } from '../platform/http/cursor.js';
 import { generateApiKey, hashApiKey } from './key-secret.js';
 import {
   getApiKey,

@@ -1,5 +1,6 @@
 import type { Limits } from '../platform/http/limits-schema.js';
 import type { OperatorTx, TenantTx } from '../platform/db/database.js';
+import { one } from '../platform/checked.js';
 
 export interface ApiKeyRow {
   id: string;
@@ -45,7 +46,7 @@ export async function insertApiKey(tx: TenantTx, k: NewApiKey): Promise<ApiKeyRo
       k.expiresAt,
     ],
   );
-  return rows[0] as ApiKeyRow;
+  return one(rows);
 }
 
 export interface KeysPosition {

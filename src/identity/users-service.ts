@@ -2,7 +2,7 @@ import { appendAuditEvent } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
 import { Conflict, NotFound } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
-import { decodeCursor, paginate } from './cursor.js';
+import { decodeCursor, paginate } from '../platform/http/cursor.js';
 import { capUserKeyRoles, notifyUserKeysChanged, revokeUserKeys } from './keys-store.js';
 import { rolesUpTo, type Role } from './permissions.js';
 import { assertMayGrant, auditingRefusals } from './role-guard.js';

@@ -1,5 +1,5 @@
 import type { TenantTx } from '../platform/db/database.js';
-import type { PagePosition } from './cursor.js';
+import type { PagePosition } from '../platform/http/cursor.js';
 
 /**
  * A user as one tenant sees it: the global identity (id and e-mail only) joined with that

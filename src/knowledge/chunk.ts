@@ -1,5 +1,6 @@
 import { countTokens } from 'gpt-tokenizer';
 import type { Block } from './extract/blocks.js';
+import { at } from '../platform/checked.js';
 
 /** A piece of a document as it is indexed: bounded in tokens, with its place in the document. */
 export interface Chunk {
@@ -103,7 +104,7 @@ export function chunkBlocks(blocks: readonly Block[], opts: ChunkOptions): Chunk
     if (carryOverlap && opts.overlapTokens > 0) {
       let sum = 0;
       for (let i = current.length - 1; i > 0; i--) {
-        const u = current[i] as Unit;
+        const u = at(current, i);
         if (u.heading || sum + u.tokens > opts.overlapTokens) break;
         sum += u.tokens;
         tail = [u, ...tail];

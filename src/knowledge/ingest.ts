@@ -27,6 +27,7 @@ import {
 } from './store.js';
 import { inSpan } from '../platform/telemetry/spans.js';
 import { toStorableText } from '../platform/http/safe-string.js';
+import { at } from '../platform/checked.js';
 
 export const INGEST_JOB = 'knowledge.ingest';
 
@@ -136,7 +137,7 @@ export class Ingestor {
     const hashes = chunks.map((c) => sha256(c.text));
     const cached = await this.db.withTenant(ctx, (tx) => cachedEmbeddings(tx, model, hashes));
     const missing = [...new Set(hashes.filter((h) => !cached.has(h)))];
-    const byHash = new Map(chunks.map((c, i) => [hashes[i] as string, c.text]));
+    const byHash = new Map(chunks.map((c, i) => [at(hashes, i), c.text]));
     const fresh = await inSpan(
       tracer,
       'knowledge.embed',
@@ -163,8 +164,8 @@ export class Ingestor {
 
     const rows: NewChunk[] = chunks.map((c, i) => ({
       ...c,
-      contentHash: hashes[i] as string,
-      embedding: cached.get(hashes[i] as string) as string,
+      contentHash: at(hashes, i),
+      embedding: cached.get(at(hashes, i)) as string,
     }));
     const stored = await this.db.withTenant(ctx, async (tx) => {
       // Before reading the groups the chunks copy: a group deletion cannot then rewrite the

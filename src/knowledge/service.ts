@@ -10,6 +10,7 @@ import {
   UnsupportedMediaType,
 } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import { decodeCursor, paginate } from '../platform/http/cursor.js';
 import { assertKnownGroups } from '../identity/groups-service.js';
 import { enqueueJob } from '../platform/queue/queue.js';
 import { detectSourceType, type SourceType } from './detect.js';
@@ -58,29 +59,6 @@ function view(r: DocumentRow): DocumentView {
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
   };
-}
-
-function encodeCursor(createdAt: string, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown;
-    if (
-      Array.isArray(v) &&
-      typeof v[0] === 'string' &&
-      !Number.isNaN(Date.parse(v[0])) &&
-      typeof v[1] === 'string' &&
-      /^[0-9a-f-]{36}$/.test(v[1])
-    )
-      return { createdAt: v[0], id: v[1] };
-  } catch {
-    // fall through to the typed error
-  }
-  throw new InvalidInput('query.cursor: not a cursor returned by this API', {
-    errors: [{ field: 'query.cursor', message: 'invalid cursor' }],
-  });
 }
 
 /** Documents: accepting uploads (durably, with their ingestion job), listing, reading and deleting. */
@@ -153,7 +131,7 @@ export class DocumentService {
       await enqueueJob(tx, { kind: INGEST_JOB, payload, maxAttempts: this.opts.maxAttempts });
       await appendAuditEvent(tx, {
         actor: actorOf(principal),
-        action: 'document.create',
+        action: 'document.created',
         target: { type: 'document', id },
         outcome: 'success',
         ip: meta.ip,
@@ -177,12 +155,7 @@ export class DocumentService {
     const rows = await this.db.withTenant(principal, (tx) =>
       listDocuments(tx, { status: q.status, tag: q.tag, after, limit: q.limit + 1 }),
     );
-    const page = rows.slice(0, q.limit);
-    const last = page[page.length - 1];
-    return {
-      data: page.map(view),
-      nextCursor: rows.length > q.limit && last ? encodeCursor(last.position, last.id) : null,
-    };
+    return paginate(rows, q.limit, view);
   }
 
   /**
@@ -228,7 +201,7 @@ export class DocumentService {
       if (!doc || !(await deleteDocument(tx, id))) throw new NotFound('Document');
       await appendAuditEvent(tx, {
         actor: actorOf(principal),
-        action: 'document.delete',
+        action: 'document.deleted',
         target: { type: 'document', id },
         outcome: 'success',
         ip: meta.ip,

@@ -81,7 +81,7 @@ export class KnowledgeSettingsService {
       await upsertKnowledgeSettings(tx, next);
       await appendAuditEvent(tx, {
         actor: actorOf(principal),
-        action: 'knowledge.settings.update',
+        action: 'knowledge_settings.updated',
         target: { type: 'tenant', id: tx.tenantId },
         outcome: 'success',
         ip: meta.ip,

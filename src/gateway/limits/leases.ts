@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { MetricCounter } from './limit-plan.js';
 import type { BudgetHold, LeaseAsk, RedisLimits, Settle } from './redis-counters.js';
+import { defined } from '../../platform/checked.js';
 
 /**
  * At most this many requests' worth in one grant (and never more than an eighth of what is
@@ -146,7 +147,7 @@ export class LeaseBook {
         if (w.remaining < (c.cost * GRANT_REQUESTS) / 2) low = true;
         return w.usedBefore + w.taken - w.remaining;
       }
-      const g = gauges[i] as GaugeLease;
+      const g = defined(gauges[i], 'gauge lease');
       g.inUse += c.cost;
       g.lastUse = now;
       if (g.held - g.inUse < GAUGE_MIN) low = true;
@@ -170,7 +171,7 @@ export class LeaseBook {
           const g = gauges[i];
           if (g) g.inUse -= c.cost;
           else if (c.metric === 'tokens' && actualTokens !== undefined)
-            this.#correctTokens(c, windows[i] as WindowLease, actualTokens - c.cost);
+            this.#correctTokens(c, defined(windows[i], 'window lease'), actualTokens - c.cost);
         });
         budgets.forEach((b, j) => {
           const cost = holds[j]?.costTicks ?? 0;

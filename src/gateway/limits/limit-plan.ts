@@ -2,6 +2,7 @@ import type { Counter } from './counters.js';
 import { budgetKeyTtlMs, type BudgetScope } from './budgets.js';
 import type { LocalHold } from './local-budgets.js';
 import type { Limits } from '../../platform/http/limits-schema.js';
+import { at } from '../../platform/checked.js';
 
 // What one request is checked against, derived from its key and tenant limits: the counters
 // (the same keys in Redis and in process) and the budget holds, and the x-ratelimit-* headers
@@ -106,7 +107,7 @@ export function rateLimitHeaders(
     let limit = -1;
     let remaining = 0;
     for (let i = 0; i < counters.length; i++) {
-      const c = counters[i] as MetricCounter;
+      const c = at(counters, i);
       if (c.metric !== names.metric) continue;
       const left = Math.max(0, c.limit - (r.used[i] ?? 0));
       if (limit < 0 || left < remaining) {

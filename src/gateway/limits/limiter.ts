@@ -17,6 +17,7 @@ import type { LocalBudgets, LocalHold } from './local-budgets.js';
 import { LeaseBook } from './leases.js';
 import { RedisGuard } from './redis-guard.js';
 import { RedisLimits, type BudgetHold, type Settle } from './redis-counters.js';
+import { at } from '../../platform/checked.js';
 
 export type { BudgetRequest, LimitSubject } from './limit-plan.js';
 
@@ -189,12 +190,12 @@ export class Limiter {
     let r = local.reserve(holds, id, ttl);
     for (let seeded = 0; r.missing && seeded < 2; seeded++) {
       await local.seed(holds, r.missing, (idx) =>
-        budget.durableSpent(idx.map((j) => budget.scopes[j] as BudgetScope)),
+        budget.durableSpent(idx.map((j) => at(budget.scopes, j))),
       );
       r = local.reserve(holds, id, ttl);
     }
     if (r.missing) throw new Error('budget could not be seeded in process');
-    if (!r.ok) throw budgetExceeded(budget.scopes[r.budgetFailed] as BudgetScope);
+    if (!r.ok) throw budgetExceeded(at(budget.scopes, r.budgetFailed));
     // No await since reserve(): the counters are checked against the same instant, and a
     // refusal gives the reservation back before anyone else can see it.
     return this.#admitLocal(counters, estimatedTokens, { local, holds, id });
@@ -214,13 +215,13 @@ export class Limiter {
     // A budget Redis does not hold (restart, new period): seed it from Postgres, then retry.
     for (let seeded = 0; r.missing && budget && seeded < 2; seeded++) {
       const missing = r.missing;
-      const spent = await budget.durableSpent(missing.map((j) => budget.scopes[j] as BudgetScope));
+      const spent = await budget.durableSpent(missing.map((j) => at(budget.scopes, j)));
       await this.#policy.execute(() =>
         redis.seed(
           missing.map((j, i) => ({
-            key: (holds[j] as BudgetHold).key,
+            key: at(holds, j).key,
             spentTicks: spent[i] ?? 0,
-            ttlMs: (holds[j] as BudgetHold).ttlMs,
+            ttlMs: at(holds, j).ttlMs,
           })),
         ),
       );

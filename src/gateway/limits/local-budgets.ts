@@ -1,3 +1,4 @@
+import { at, defined } from '../../platform/checked.js';
 /** A budget to reserve in process: its key (as in Redis), its amount and this request's cost. */
 export interface LocalHold {
   key: string;
@@ -56,14 +57,14 @@ export class LocalBudgets {
       else load.push(i);
     }
     if (load.length > 0) {
-      const keys = load.map((i) => (holds[i] as LocalHold).key);
+      const keys = load.map((i) => at(holds, i).key);
       // One chain that everyone awaits: a failed load rejects for each waiter (none unhandled)
       // and leaves the budget unseeded, so the next request tries again.
       const p = durableSpent(load)
         .then((spent) => {
           const now = this.now();
           load.forEach((i, n) => {
-            const h = holds[i] as LocalHold;
+            const h = at(holds, i);
             if (this.#entries.has(h.key)) return;
             this.#entries.set(h.key, {
               spent: spent[n] ?? 0,
@@ -94,14 +95,14 @@ export class LocalBudgets {
     if (missing.length > 0) return { missing };
     const now = this.now();
     for (let j = 0; j < holds.length; j++) {
-      const e = entries[j] as Entry;
-      const h = holds[j] as LocalHold;
+      const e = defined(entries[j], 'budget entry');
+      const h = at(holds, j);
       if (e.spent + e.reserved + h.costTicks <= h.budgetTicks) continue;
       this.#reclaim(e, now - reclaimAgeMs);
       if (e.spent + e.reserved + h.costTicks > h.budgetTicks) return { ok: false, budgetFailed: j };
     }
     holds.forEach((h, j) => {
-      const e = entries[j] as Entry;
+      const e = defined(entries[j], 'budget entry');
       e.reservations.set(id, { ticks: h.costTicks, at: now });
       e.reserved += h.costTicks;
     });

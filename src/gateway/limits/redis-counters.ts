@@ -286,6 +286,8 @@ export class RedisLimits {
     redis.defineCommand('rampartLimitsSettle', { lua: SETTLE });
     redis.defineCommand('rampartLimitsLease', { lua: LEASE });
     redis.defineCommand('rampartLimitsSeed', { lua: SEED });
+    // Library boundary: defineCommand adds these methods at run time; ioredis cannot type them.
+    // eslint-disable-next-line no-restricted-syntax
     this.#r = redis as unknown as ScriptedRedis;
   }
 

@@ -120,15 +120,16 @@ export class TargetPolicies {
 /** Waits ms, or rejects at once when the request is aborted (the client went away). */
 export function sleep(ms: number, signal: CancelSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason as Error);
-    const timer = setTimeout(() => {
+    if (signal.aborted) return reject(signal.reason);
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    timer = setTimeout(() => {
       signal.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    };
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }

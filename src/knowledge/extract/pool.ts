@@ -135,44 +135,49 @@ export class ExtractionPool implements DocumentExtractor {
 
   #run(slot: Slot, request: ExtractionRequest): Promise<ExtractionReply> {
     const { child } = slot;
+    const { maxHeapMb, timeoutMs } = this.opts;
     return new Promise((resolve, reject) => {
-      const cleanup = (): void => {
+      // Function declarations: the handlers and cleanup refer to one another, and hoisting
+      // makes every one exist before any runs.
+      const timer = setTimeout(
+        () =>
+          fail(
+            new ExtractionError(
+              `Extraction timed out after ${timeoutMs / 1000} s: the document is too large or too complex.`,
+            ),
+          ),
+        timeoutMs,
+      );
+      function cleanup(): void {
         clearTimeout(timer);
         child.off('message', onMessage);
         child.off('error', onError);
         child.off('exit', onExit);
-      };
-      const fail = (err: Error): void => {
+      }
+      function fail(err: Error): void {
         cleanup();
         reject(err);
-      };
-      const onMessage = (message: unknown): void => {
+      }
+      function onMessage(message: unknown): void {
         cleanup();
         const parsed = ExtractionReply.safeParse(message);
         if (parsed.success) resolve(parsed.data);
         else reject(new Error('the extraction process sent a malformed reply'));
-      };
-      const onError = (err: Error): void =>
+      }
+      function onError(err: Error): void {
         fail(new Error(`the extraction process failed: ${err.message}`));
-      const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
+      }
+      function onExit(code: number | null, signal: NodeJS.Signals | null): void {
         fail(
           /heap out of memory/.test(slot.stderr)
             ? new ExtractionError(
-                `The document is too large when expanded: extracting it needs more than ${this.opts.maxHeapMb} MB of memory.`,
+                `The document is too large when expanded: extracting it needs more than ${maxHeapMb} MB of memory.`,
               )
             : new Error(
                 `the extraction process exited (${signal ?? `code ${code}`}) before replying: ${slot.stderr.trim().slice(-300)}`,
               ),
         );
-      const timer = setTimeout(
-        () =>
-          fail(
-            new ExtractionError(
-              `Extraction timed out after ${this.opts.timeoutMs / 1000} s: the document is too large or too complex.`,
-            ),
-          ),
-        this.opts.timeoutMs,
-      );
+      }
       child.on('message', onMessage);
       child.on('error', onError);
       child.on('exit', onExit);

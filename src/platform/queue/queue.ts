@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Database, TenantTx } from '../db/database.js';
 import type { QueueMetrics } from './metrics.js';
+import { one } from '../checked.js';
 
 /**
  * The durable job queue: a `jobs` table in the same database as the rows jobs process
@@ -36,7 +37,7 @@ export async function enqueueJob(tx: TenantTx, spec: EnqueueSpec): Promise<strin
   );
   // NOTIFY is transactional: idle workers wake only if the job commits.
   await tx.query(`SELECT pg_notify($1, $2)`, [JOBS_CHANNEL, spec.kind]);
-  return (rows[0] as { id: string }).id;
+  return one(rows).id;
 }
 
 /** A claimed attempt of a job, as a handler sees it. */

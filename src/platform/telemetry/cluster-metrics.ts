@@ -143,13 +143,7 @@ export class PrimaryMetricsAggregator {
     return new Promise<string>((resolve, reject) => {
       // A worker that does not answer fails the scrape rather than leaving its counts out: a
       // total that dips and recovers reads to Prometheus as a counter reset, inflating rate().
-      const timer = setTimeout(
-        () =>
-          c.finish(
-            new Error(`no metrics from ${c.awaiting.size} worker(s) within ${this.timeoutMs} ms`),
-          ),
-        this.timeoutMs,
-      );
+      let timer: NodeJS.Timeout | undefined;
       const c: Collection = {
         awaiting: new Set(peers.map((p) => p.id)),
         snapshots: [],
@@ -160,6 +154,13 @@ export class PrimaryMetricsAggregator {
           AggregatorRegistry.aggregate(c.snapshots).metrics().then(resolve, reject);
         },
       };
+      timer = setTimeout(
+        () =>
+          c.finish(
+            new Error(`no metrics from ${c.awaiting.size} worker(s) within ${this.timeoutMs} ms`),
+          ),
+        this.timeoutMs,
+      );
       this.collections.set(id, c);
       if (peers.length === 0) return c.finish();
       for (const p of peers) p.send({ type: 'rampart:metrics:collect', id });

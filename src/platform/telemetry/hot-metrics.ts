@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import { at } from '../checked.js';
 
 /**
  * Counters and histograms for the per-request hot path, registered in a prom-client `Registry`
@@ -93,6 +94,9 @@ abstract class HotMetric<L extends string, S extends { labels: Record<string, st
     const bounded = config.bounded;
     this.#bounds = config.labelNames.map((n) => bounded?.[n]);
     for (const r of config.registers)
+      // Library boundary: prom-client reads only name, help, type, aggregator and get() of a
+      // registered metric, all of which this class has; its Metric type also demands internals.
+      // eslint-disable-next-line no-restricted-syntax
       r.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
@@ -100,7 +104,7 @@ abstract class HotMetric<L extends string, S extends { labels: Record<string, st
 
   /** The label values a series is filed under: bounded labels mapped through their bound. */
   #valueAt(labels: Labels<L>, i: number): string {
-    const v = asLabel(labels[this.labelNames[i]!]);
+    const v = asLabel(labels[at(this.labelNames, i)]);
     const bound = this.#bounds[i];
     return bound === undefined ? v : bound.of(v);
   }
@@ -122,7 +126,7 @@ abstract class HotMetric<L extends string, S extends { labels: Record<string, st
     const found = node.get(leafKey) as S | undefined;
     if (found !== undefined) return found;
     const own: Record<string, string> = {};
-    for (let i = 0; i < names.length; i++) own[names[i]!] = this.#valueAt(labels, i);
+    names.forEach((name, i) => (own[name] = this.#valueAt(labels, i)));
     const created = this.create(own);
     node.set(leafKey, created);
     this.#all.push(created);
@@ -200,8 +204,8 @@ export class HotHistogram<L extends string> extends HotMetric<L, HistogramSeries
     const s = this.series(labels);
     const bounds = this.#bounds;
     let i = 0;
-    while (i < bounds.length && value > bounds[i]!) i++;
-    s.counts[i]!++;
+    while (i < bounds.length && value > at(bounds, i)) i++;
+    s.counts[i] = at(s.counts, i) + 1;
     s.sum += value;
     s.count++;
   }
@@ -212,9 +216,9 @@ export class HotHistogram<L extends string> extends HotMetric<L, HistogramSeries
     for (const s of this.allSeries()) {
       let acc = 0;
       for (let i = 0; i < this.#bounds.length; i++) {
-        acc += s.counts[i]!;
+        acc += at(s.counts, i);
         values.push({
-          labels: { le: this.#bounds[i]!, ...s.labels },
+          labels: { le: at(this.#bounds, i), ...s.labels },
           value: acc,
           metricName: bucket,
         });

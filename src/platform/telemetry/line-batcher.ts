@@ -1,5 +1,6 @@
 import { writeSync } from 'node:fs';
 import type { DestinationStream } from 'pino';
+import { at } from '../checked.js';
 
 /** Where a LineBatcher hands its blocks: pino's SonicBoom destination has this shape. */
 export interface BlockSink {
@@ -45,7 +46,7 @@ export class LineBatcher implements DestinationStream {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#parts.length === 0) return;
-    const block = this.#parts.length === 1 ? (this.#parts[0] as string) : this.#parts.join('');
+    const block = this.#parts.length === 1 ? at(this.#parts, 0) : this.#parts.join('');
     this.#parts = [];
     this.#length = 0;
     this.sink.write(block);

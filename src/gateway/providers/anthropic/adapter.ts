@@ -19,7 +19,7 @@ const messagesCall = perProvider((p) => ({
   headers: Object.assign({ 'anthropic-version': ANTHROPIC_VERSION }, p.headers, {
     'x-api-key': p.apiKey,
     'content-type': 'application/json',
-  }) as Record<string, string>,
+  }),
 }));
 
 /** Anthropic Messages API. The base URL is the API root (https://api.anthropic.com). */

@@ -1,4 +1,4 @@
-import { InvalidInput } from '../platform/http/errors.js';
+import { InvalidInput } from './errors.js';
 
 /** A page position: the (timestamp, id) of the last row already returned, at full precision. */
 export interface PagePosition {

@@ -1,0 +1,60 @@
+/**
+ * Every action the application writes to the audit log, as `<noun>.<past participle>`: what
+ * happened to what. A union rather than `string`, so a new or misspelled action does not
+ * compile; actions.test.ts checks each against the pattern.
+ */
+export const AUDIT_ACTIONS = [
+  'tenant.created',
+  'api_key.created',
+  'api_key.updated',
+  'api_key.role_changed',
+  'api_key.revoked',
+  'auth.forbidden',
+  'auth.unauthenticated',
+  'user.added',
+  'user.role_changed',
+  'user.removed',
+  'group.created',
+  'group.deleted',
+  'group.member_added',
+  'group.member_removed',
+  'limits.updated',
+  'price.set',
+  'price.removed',
+  'route.created',
+  'route.updated',
+  'route.deleted',
+  'provider.created',
+  'provider.updated',
+  'provider.deleted',
+  'document.created',
+  'document.deleted',
+  'knowledge_settings.updated',
+] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/**
+ * Names earlier versions wrote, and the canonical name each now reads as. Stored events keep
+ * the name they were written with: the name is part of the hashed fields, so rewriting it
+ * would break the tenant's chain (decision 003). Reads map it instead.
+ */
+export const LEGACY_ACTIONS: Readonly<Record<string, AuditAction>> = {
+  'document.create': 'document.created',
+  'document.delete': 'document.deleted',
+  'knowledge.settings.update': 'knowledge_settings.updated',
+};
+
+/** The canonical name of a stored action (itself when it is not a legacy name). */
+export function canonicalAction(stored: string): string {
+  return Object.hasOwn(LEGACY_ACTIONS, stored) ? (LEGACY_ACTIONS[stored] ?? stored) : stored;
+}
+
+/** Every stored name that reads as `action`: the name itself and any legacy name it replaced. */
+export function storedNamesFor(action: string): string[] {
+  const canonical = canonicalAction(action);
+  const legacy = Object.entries(LEGACY_ACTIONS)
+    .filter(([, now]) => now === canonical)
+    .map(([old]) => old);
+  return [canonical, ...legacy];
+}
