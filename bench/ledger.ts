@@ -26,8 +26,8 @@ import {
   insertUsageColumns,
   usageColumns,
   type BufferedUsage,
-} from '../src/gateway/usage-store.js';
-import { builtinPrice } from '../src/gateway/prices.js';
+} from '../src/gateway/usage/usage-store.js';
+import { builtinPrice } from '../src/gateway/config/prices.js';
 import { newRequestId } from '../src/platform/http/request-id.js';
 import { prepareDatabase } from './gateway/rampart.js';
 import { treeCpuSeconds } from './gateway/cpu.js';

@@ -6,26 +6,26 @@ import type { ProviderConfig } from './providers/types.js';
 import type { Database } from '../platform/db/database.js';
 import type { AnyRoute } from '../platform/http/route.js';
 import type { Keyring } from '../platform/secrets/envelope.js';
-import { GatewayService } from './invoke-service.js';
+import { GatewayService } from './invoke/invoke-service.js';
 import { Registry } from 'prom-client';
 import type { Metrics } from '../platform/telemetry/metrics.js';
 import { createResponseCache } from './cache/index.js';
-import { GatewayMetrics } from './telemetry.js';
-import { Planner } from './planner.js';
-import { gatewayManageRoutes } from './manage-routes.js';
-import { gatewayOpenAIRoutes } from './openai-routes.js';
-import { ProviderService } from './providers-service.js';
-import { RoutingService } from './routing-service.js';
-import { UpstreamClient } from './upstream.js';
+import { GatewayMetrics } from './telemetry/telemetry.js';
+import { Planner } from './invoke/planner.js';
+import { gatewayManageRoutes } from './config/manage-routes.js';
+import { gatewayOpenAIRoutes } from './invoke/openai-routes.js';
+import { ProviderService } from './config/providers-service.js';
+import { RoutingService } from './config/routing-service.js';
+import { UpstreamClient } from './invoke/upstream.js';
 import { TargetPolicies } from './resilience/policy.js';
-import { UsageRecorder } from './usage.js';
-import { gatewayUsageRoutes } from './usage-routes.js';
+import { UsageRecorder } from './usage/usage.js';
+import { gatewayUsageRoutes } from './usage/usage-routes.js';
 import type { Redis } from 'ioredis';
 import { createLimits, type LimitsConfig } from './limits/index.js';
 import { limitsRoutes } from './limits/routes.js';
 import type { LimitsService } from './limits/service.js';
-import { TenantConfigCache } from './tenant-config.js';
-import { InProcessModelCalls, type ModelCalls } from './in-process.js';
+import { TenantConfigCache } from './config/tenant-config.js';
+import { InProcessModelCalls, type ModelCalls } from './invoke/in-process.js';
 
 export type {
   CallMeta,
@@ -36,7 +36,7 @@ export type {
   EmbeddingsOutcome,
   ModelCalls,
   ModelRef,
-} from './in-process.js';
+} from './invoke/in-process.js';
 
 export interface Gateway {
   providers: ProviderService;

@@ -1,5 +1,5 @@
 import { InvalidInput } from '../../platform/http/errors.js';
-import type { RouteCache } from '../routing-store.js';
+import type { RouteCache } from '../config/routing-store.js';
 
 /** Request header turning the response cache on or off for one request. */
 export const CACHE_HEADER = 'x-rampart-cache';

@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
-import type { Attempt } from '../attempts.js';
+import type { Attempt } from '../invoke/attempts.js';
 import type { Admission } from '../limits/service.js';
-import { NO_USAGE, type RequestMeter } from '../metering.js';
-import type { RouteCache } from '../routing-store.js';
+import { NO_USAGE, type RequestMeter } from '../invoke/metering.js';
+import type { RouteCache } from '../config/routing-store.js';
 import { cacheTtlSeconds, type CacheDirective } from './directive.js';
 import { cacheKey } from './key.js';
 import { RedisCacheStore } from './redis-store.js';

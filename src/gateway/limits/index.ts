@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import type { Database } from '../../platform/db/database.js';
-import type { TenantConfigCache } from '../tenant-config.js';
+import type { TenantConfigCache } from '../config/tenant-config.js';
 import { Limiter } from './limiter.js';
 import { acquireLocalBudgets } from './local-budgets.js';
 import { LimitsService } from './service.js';

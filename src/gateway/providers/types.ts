@@ -1,4 +1,4 @@
-import type { SseEvent } from '../sse.js';
+import type { SseEvent } from '../invoke/sse.js';
 
 export type ProviderType = 'openai' | 'anthropic';
 

@@ -9,7 +9,7 @@ import {
   type CircuitBreakerPolicy,
   type IBackoff,
 } from 'cockatiel';
-import type { CancelSignal } from '../cancel.js';
+import type { CancelSignal } from '../invoke/cancel.js';
 
 export interface ResilienceSettings {
   /** Tries per target, the first call included. */

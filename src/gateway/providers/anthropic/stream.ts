@@ -1,4 +1,4 @@
-import type { SseEvent } from '../../sse.js';
+import type { SseEvent } from '../../invoke/sse.js';
 import { isRecord, num, type StreamTranslator, type Usage } from '../types.js';
 import { anthropicUsage, finishReason, openAIUsageBody } from './response.js';
 

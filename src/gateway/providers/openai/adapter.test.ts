@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SseParser } from '../../sse.js';
+import { SseParser } from '../../invoke/sse.js';
 import type { ProviderConfig } from '../types.js';
 import { openAIAdapter } from './adapter.js';
 

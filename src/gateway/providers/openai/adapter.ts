@@ -11,7 +11,7 @@ import {
   type UpstreamCall,
   type Usage,
 } from '../types.js';
-import type { SseEvent } from '../../sse.js';
+import type { SseEvent } from '../../invoke/sse.js';
 
 /** Reads OpenAI's usage object (chat or embeddings). */
 export function openAIUsage(v: unknown): Usage | undefined {

@@ -1,25 +1,25 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Database } from '../platform/db/database.js';
-import { UpstreamFailed } from '../platform/http/errors.js';
-import type { Principal, RequestMeta } from '../platform/http/principal.js';
+import type { Database } from '../../platform/db/database.js';
+import { UpstreamFailed } from '../../platform/http/errors.js';
+import type { Principal, RequestMeta } from '../../platform/http/principal.js';
 import {
   UnsupportedRequest,
   type ChatRequest,
   type EmbeddingsRequest,
   type ProviderConfig,
-} from './providers/types.js';
+} from '../providers/types.js';
 import { relayStream } from './stream-relay.js';
 import type { CancelSignal } from './cancel.js';
 import { callFirstAvailable, type Attempt } from './attempts.js';
 import type { UpstreamClient, UpstreamResponse } from './upstream.js';
-import type { TargetPolicies } from './resilience/policy.js';
-import type { UsageRecorder } from './usage.js';
-import type { Admission, LimitsService } from './limits/service.js';
+import type { TargetPolicies } from '../resilience/policy.js';
+import type { UsageRecorder } from '../usage/usage.js';
+import type { Admission, LimitsService } from '../limits/service.js';
 import type { Planner } from './planner.js';
 import { NO_USAGE, RequestMeter, type MeterBase } from './metering.js';
-import type { GatewayMetrics } from './telemetry.js';
-import type { CacheDirective, CachePlan, ResponseCache } from './cache/index.js';
+import type { GatewayMetrics } from '../telemetry/telemetry.js';
+import type { CacheDirective, CachePlan, ResponseCache } from '../cache/index.js';
 import {
   estimateChatUsage,
   estimateEmbeddingTokens,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { InvalidInput } from '../platform/http/errors.js';
-import { route, type AnyRoute } from '../platform/http/route.js';
+import { InvalidInput } from '../../platform/http/errors.js';
+import { route, type AnyRoute } from '../../platform/http/route.js';
 import type { UsageRecorder } from './usage.js';
 
 const DAY_MS = 86_400_000;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { Database } from '../platform/db/database.js';
-import type { Principal } from '../platform/http/principal.js';
-import { builtinPrice } from './prices.js';
+import type { Database } from '../../platform/db/database.js';
+import type { Principal } from '../../platform/http/principal.js';
+import { builtinPrice } from '../config/prices.js';
 import {
   insertUsageColumns,
   usageColumns,

@@ -1,5 +1,5 @@
 import { Agent, errors, type Dispatcher } from 'undici';
-import type { UpstreamCall } from './providers/types.js';
+import type { UpstreamCall } from '../providers/types.js';
 import type { CancelSignal } from './cancel.js';
 import { BlockedUpstreamAddress, blockedLiteral, guardedLookup } from './upstream-guard.js';
 

@@ -1,6 +1,6 @@
-import type { TenantTx } from '../platform/db/database.js';
-import type { Envelope } from '../platform/secrets/envelope.js';
-import { one } from '../platform/checked.js';
+import type { TenantTx } from '../../platform/db/database.js';
+import type { Envelope } from '../../platform/secrets/envelope.js';
+import { one } from '../../platform/checked.js';
 
 export interface ProviderRow {
   id: string;

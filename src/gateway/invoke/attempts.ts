@@ -1,20 +1,20 @@
-import { AppError, InvalidInput, UpstreamFailed } from '../platform/http/errors.js';
+import { AppError, InvalidInput, UpstreamFailed } from '../../platform/http/errors.js';
 import {
   UnsupportedRequest,
   type ProviderAdapter,
   type ProviderConfig,
   type UpstreamCall,
-} from './providers/types.js';
+} from '../providers/types.js';
 import {
   BrokenCircuitError,
   TargetFailure,
   retryAfterMs,
   sleep,
   type TargetPolicies,
-} from './resilience/policy.js';
+} from '../resilience/policy.js';
 import { UpstreamUnavailable, type UpstreamClient, type UpstreamResponse } from './upstream.js';
-import type { RouteCache } from './routing-store.js';
-import type { ModelPrice } from './prices.js';
+import type { RouteCache } from '../config/routing-store.js';
+import type { ModelPrice } from '../config/prices.js';
 import type { CancelSignal } from './cancel.js';
 
 /** One target to try: provider name, upstream model, its adapter and (lazily) its decrypted config. */

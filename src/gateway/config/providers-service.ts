@@ -1,13 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { appendAuditEvent, type AuditAction } from '../audit/service.js';
-import type { Database, TenantTx } from '../platform/db/database.js';
-import { pgErrorCode, UNIQUE_VIOLATION } from '../platform/db/sql.js';
-import { Conflict, InvalidInput, NotFound, ServiceUnavailable } from '../platform/http/errors.js';
-import { nonPublicAddressOf } from './upstream-guard.js';
-import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
-import { decryptSecret, EnvelopeError, type Keyring } from '../platform/secrets/envelope.js';
-import { DEFAULT_BASE_URLS } from './providers/index.js';
-import type { ProviderConfig, ProviderType } from './providers/types.js';
+import { appendAuditEvent, type AuditAction } from '../../audit/service.js';
+import type { Database, TenantTx } from '../../platform/db/database.js';
+import { pgErrorCode, UNIQUE_VIOLATION } from '../../platform/db/sql.js';
+import {
+  Conflict,
+  InvalidInput,
+  NotFound,
+  ServiceUnavailable,
+} from '../../platform/http/errors.js';
+import { nonPublicAddressOf } from '../invoke/upstream-guard.js';
+import { actorOf, type Principal, type RequestMeta } from '../../platform/http/principal.js';
+import { decryptSecret, EnvelopeError, type Keyring } from '../../platform/secrets/envelope.js';
+import { DEFAULT_BASE_URLS } from '../providers/index.js';
+import type { ProviderConfig, ProviderType } from '../providers/types.js';
 import {
   deleteProvider,
   envelopeOf,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Planner } from './planner.js';
-import type { RouteRow } from './routing-store.js';
+import type { RouteRow } from '../config/routing-store.js';
 
 const principal = { tenantId: 't1' } as never;
 

@@ -1,12 +1,12 @@
 import type { Span } from '@opentelemetry/api';
-import type { Principal, RequestMeta } from '../platform/http/principal.js';
+import type { Principal, RequestMeta } from '../../platform/http/principal.js';
 import type { Attempt } from './attempts.js';
-import { endGenAiSpan, startGenAiSpan } from './genai-span.js';
-import type { Usage } from './providers/types.js';
-import { costUsd } from './prices.js';
-import { priceOf, type GatewayMetrics } from './telemetry.js';
-import type { UsageRecorder } from './usage.js';
-import type { UsageEvent } from './usage-store.js';
+import { endGenAiSpan, startGenAiSpan } from '../telemetry/genai-span.js';
+import type { Usage } from '../providers/types.js';
+import { costUsd } from '../config/prices.js';
+import { priceOf, type GatewayMetrics } from '../telemetry/telemetry.js';
+import type { UsageRecorder } from '../usage/usage.js';
+import type { UsageEvent } from '../usage/usage-store.js';
 
 export const NO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
 

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { StreamTranslator } from './providers/types.js';
+import type { StreamTranslator } from '../providers/types.js';
 import type { CancelSignal } from './cancel.js';
 import { SseParser, sseData } from './sse.js';
 import { UpstreamClient, UpstreamUnavailable, type UpstreamResponse } from './upstream.js';

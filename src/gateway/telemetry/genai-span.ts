@@ -1,6 +1,6 @@
 import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
-import type { Attempt } from './attempts.js';
-import type { Usage } from './providers/types.js';
+import type { Attempt } from '../invoke/attempts.js';
+import type { Usage } from '../providers/types.js';
 
 const tracer = trace.getTracer('rampart.gateway');
 

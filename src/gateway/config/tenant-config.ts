@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import type { Database } from '../platform/db/database.js';
-import type { TenantContext } from '../platform/db/types.js';
-import type { Limits } from '../platform/http/limits-schema.js';
+import type { Database } from '../../platform/db/database.js';
+import type { TenantContext } from '../../platform/db/types.js';
+import type { Limits } from '../../platform/http/limits-schema.js';
 import { builtinPrice, type ModelPrice } from './prices.js';
-import type { ProviderConfig, ProviderType } from './providers/types.js';
+import type { ProviderConfig, ProviderType } from '../providers/types.js';
 import type { ProviderService } from './providers-service.js';
 import type { ProviderSecretRow } from './providers-store.js';
 import type { RouteRow } from './routing-store.js';

@@ -1,7 +1,7 @@
-import type { TenantTx } from '../platform/db/database.js';
-import type { ModelPrice } from './prices.js';
-import { arrayLiteral } from '../platform/db/sql.js';
-import { one } from '../platform/checked.js';
+import type { TenantTx } from '../../platform/db/database.js';
+import type { ModelPrice } from '../config/prices.js';
+import { arrayLiteral } from '../../platform/db/sql.js';
+import { one } from '../../platform/checked.js';
 
 export interface UsageEvent {
   keyId: string | null;

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { UpstreamFailed } from '../platform/http/errors.js';
-import type { Principal } from '../platform/http/principal.js';
+import { UpstreamFailed } from '../../platform/http/errors.js';
+import type { Principal } from '../../platform/http/principal.js';
 import { ClientCancel, type CancelSignal } from './cancel.js';
 import type { DirectTarget, GatewayService } from './invoke-service.js';
 import { modelNotFound } from './planner.js';
-import type { ProviderConfig } from './providers/types.js';
+import type { ProviderConfig } from '../providers/types.js';
 
 /**
  * How an in-process caller names a model: a tenant alias (routed, limited and priced exactly like

@@ -1,5 +1,5 @@
-import type { TenantTx } from '../platform/db/database.js';
-import { one } from '../platform/checked.js';
+import type { TenantTx } from '../../platform/db/database.js';
+import { one } from '../../platform/checked.js';
 
 export interface Target {
   provider: string;

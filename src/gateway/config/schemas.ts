@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { safeString } from '../platform/http/safe-string.js';
+import { safeString } from '../../platform/http/safe-string.js';
 
 export const ProviderName = safeString().regex(
   /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
@@ -149,16 +149,4 @@ export const PriceSchema = z.object({
   output: z.number(),
   cachedInput: z.number(),
   source: z.enum(['builtin', 'tenant']),
-});
-
-/** The OpenAI chat request: the fields the gateway reads are checked; the rest pass through. */
-export const ChatCompletionBody = z.looseObject({
-  model: safeString().min(1).max(200),
-  messages: z.array(z.looseObject({ role: safeString().min(1) })).min(1),
-  stream: z.boolean().nullish(),
-  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
-});
-export const EmbeddingsBody = z.looseObject({
-  model: safeString().min(1).max(200),
-  input: z.union([safeString(), z.array(z.unknown()).min(1)]),
 });

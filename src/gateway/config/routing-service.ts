@@ -1,8 +1,8 @@
-import { appendAuditEvent, type AuditAction } from '../audit/service.js';
-import type { Database, TenantTx } from '../platform/db/database.js';
-import { pgErrorCode, UNIQUE_VIOLATION } from '../platform/db/sql.js';
-import { Conflict, InvalidInput, NotFound } from '../platform/http/errors.js';
-import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import { appendAuditEvent, type AuditAction } from '../../audit/service.js';
+import type { Database, TenantTx } from '../../platform/db/database.js';
+import { pgErrorCode, UNIQUE_VIOLATION } from '../../platform/db/sql.js';
+import { Conflict, InvalidInput, NotFound } from '../../platform/http/errors.js';
+import { actorOf, type Principal, type RequestMeta } from '../../platform/http/principal.js';
 import { BUILTIN_PRICES, type ModelPrice } from './prices.js';
 import { existingProviderNames } from './providers-store.js';
 import {
@@ -16,7 +16,7 @@ import {
   type RouteRow,
   type Target,
 } from './routing-store.js';
-import { deletePrice, listPrices, upsertPrice } from './usage-store.js';
+import { deletePrice, listPrices, upsertPrice } from '../usage/usage-store.js';
 
 export interface RouteView {
   alias: string;

@@ -1,9 +1,9 @@
 import { Gauge, type Registry } from 'prom-client';
-import { BoundedLabel, HotCounter, HotHistogram } from '../platform/telemetry/hot-metrics.js';
-import { AppError } from '../platform/http/errors.js';
-import type { Attempt } from './attempts.js';
-import { builtinPrice, type ModelPrice } from './prices.js';
-import type { TargetPolicies } from './resilience/policy.js';
+import { BoundedLabel, HotCounter, HotHistogram } from '../../platform/telemetry/hot-metrics.js';
+import { AppError } from '../../platform/http/errors.js';
+import type { Attempt } from '../invoke/attempts.js';
+import { builtinPrice, type ModelPrice } from '../config/prices.js';
+import type { TargetPolicies } from '../resilience/policy.js';
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120];
 const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1];

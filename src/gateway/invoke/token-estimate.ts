@@ -1,5 +1,5 @@
 import { countTokens } from 'gpt-tokenizer';
-import type { Usage } from './providers/types.js';
+import type { Usage } from '../providers/types.js';
 
 // OpenAI's published accounting for chat prompts: each message costs a few framing tokens on
 // top of its content, and the reply is primed with a few more. Close enough for an estimate.

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { route, type AnyRoute } from '../platform/http/route.js';
+import { route, type AnyRoute } from '../../platform/http/route.js';
 import type { ProviderService } from './providers-service.js';
 import type { RoutingService } from './routing-service.js';
 import {

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientCancel } from './cancel.js';
-import { openAIAdapter } from './providers/openai/adapter.js';
+import { openAIAdapter } from '../providers/openai/adapter.js';
 import { relayStream } from './stream-relay.js';
 
 const chunk = (i: number): string =>

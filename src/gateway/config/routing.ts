@@ -1,5 +1,5 @@
 import type { Fallback, RouteCache, Target } from './routing-store.js';
-import { at } from '../platform/checked.js';
+import { at } from '../../platform/checked.js';
 
 /**
  * One target in try order. It carries its route's cache setting so the invoke path learns it

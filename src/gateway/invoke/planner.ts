@@ -1,12 +1,16 @@
-import { AppError } from '../platform/http/errors.js';
-import type { Principal } from '../platform/http/principal.js';
+import { AppError } from '../../platform/http/errors.js';
+import type { Principal } from '../../platform/http/principal.js';
 import type { Attempt } from './attempts.js';
-import { ADAPTERS } from './providers/index.js';
-import type { ProviderAdapter, ProviderConfig } from './providers/types.js';
-import type { ModelPrice } from './prices.js';
-import { passesModelThrough, pickWeighted, stepsFrom, type Step } from './routing.js';
-import type { RouteCache, RouteRow, Target } from './routing-store.js';
-import type { ProviderHandle, TenantConfigCache, TenantGatewayConfig } from './tenant-config.js';
+import { ADAPTERS } from '../providers/index.js';
+import type { ProviderAdapter, ProviderConfig } from '../providers/types.js';
+import type { ModelPrice } from '../config/prices.js';
+import { passesModelThrough, pickWeighted, stepsFrom, type Step } from '../config/routing.js';
+import type { RouteCache, RouteRow, Target } from '../config/routing-store.js';
+import type {
+  ProviderHandle,
+  TenantConfigCache,
+  TenantGatewayConfig,
+} from '../config/tenant-config.js';
 
 export function modelNotFound(model: string): AppError {
   return new AppError(

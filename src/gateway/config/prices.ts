@@ -1,4 +1,4 @@
-import type { Usage } from './providers/types.js';
+import type { Usage } from '../providers/types.js';
 
 /** USD per million tokens. */
 export interface ModelPrice {

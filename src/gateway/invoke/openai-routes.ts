@@ -1,9 +1,9 @@
 import type { FastifyReply } from 'fastify';
-import { route, type AnyRoute } from '../platform/http/route.js';
+import { route, type AnyRoute } from '../../platform/http/route.js';
 import type { GatewayService } from './invoke-service.js';
-import type { ChatRequest } from './providers/types.js';
+import type { ChatRequest } from '../providers/types.js';
 import { ChatCompletionBody, EmbeddingsBody } from './schemas.js';
-import { CACHE_HEADER, readCacheDirective } from './cache/directive.js';
+import { CACHE_HEADER, readCacheDirective } from '../cache/directive.js';
 import { ClientCancel } from './cancel.js';
 
 const tags = ['gateway'];

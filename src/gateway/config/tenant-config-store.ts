@@ -1,5 +1,5 @@
-import type { TenantTx } from '../platform/db/database.js';
-import type { Limits } from '../platform/http/limits-schema.js';
+import type { TenantTx } from '../../platform/db/database.js';
+import type { Limits } from '../../platform/http/limits-schema.js';
 import type { ModelPrice } from './prices.js';
 import type { ProviderSecretRow } from './providers-store.js';
 import { listRoutes, type RouteRow } from './routing-store.js';
