@@ -6,24 +6,21 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { settingsProviders } from './config-knowledge.js';
-import { AuditHeadPublisher } from './audit/head.js';
-import { auditRoutes } from './audit/routes.js';
-import { AuthService } from './identity/authenticate.js';
-import { ApiKeyService } from './identity/keys-service.js';
-import { identityRoutes } from './identity/routes.js';
+import { createAudit, type AuditHeadPublisher } from './audit/index.js';
 import { createGateway, type Gateway } from './gateway/index.js';
+import {
+  createIdentity,
+  type ApiKeyService,
+  type AuthService,
+  type TenantService,
+} from './identity/index.js';
+import {
+  createKnowledge,
+  documentGroupRemoval,
+  registerUploads,
+  type DocumentService,
+} from './knowledge/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
-import { peopleRoutes } from './identity/people-routes.js';
-import { TenantService } from './identity/tenants-service.js';
-import { knowledgeRoutes } from './knowledge/routes.js';
-import { DocumentService } from './knowledge/service.js';
-import { registerUploads } from './knowledge/uploads.js';
-import { knowledgeModels } from './knowledge/worker.js';
-import { KnowledgeSettingsService } from './knowledge/settings.js';
-import { documentGroupRemoval } from './knowledge/group-removal.js';
-import { SearchService } from './knowledge/search.js';
-import { AnswerService } from './knowledge/answer.js';
-import { knowledgeMetrics, registerDocumentMetrics } from './knowledge/metrics.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
 import type { Database } from './platform/db/database.js';
 import { Forbidden, ServiceUnavailable, Unauthorized } from './platform/http/errors.js';
@@ -119,33 +116,28 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const auth = new AuthService({
-    db,
-    serverSecret: deps.serverSecret,
-    rootToken: config.RAMPART_ROOT_TOKEN,
-    cacheTtlMs: config.API_KEY_CACHE_TTL_MS,
-    metrics,
-    redis: deps.redis,
-    throttle: {
-      perAddress: config.AUTH_FAILURES_PER_MINUTE,
-      perKeyPrefix: config.AUTH_FAILURES_PER_KEY_PREFIX_PER_MINUTE,
-    },
-    negativeCacheTtlMs: config.AUTH_NEGATIVE_CACHE_TTL_MS,
-    preAuthConcurrency: config.AUTH_PREAUTH_CONCURRENCY,
-    onBackgroundError: (err, what) => deps.logger.warn({ err }, `${what} failed`),
-  });
-  await auth.start();
-  app.addHook('onClose', async () => auth.stop());
-  // Signed chain heads in the log, where the database cannot rewrite them (decision 003).
-  const heads = new AuditHeadPublisher({
+  // The features in the order they start (and, by their onClose hooks, stop). A key change
+  // evicts the tenant's gateway config, but the gateway is built after identity and audit
+  // (its listener and metrics come after theirs), so that eviction is bound once it exists.
+  const gatewayConfig = { evict: (_tenantId: string): void => {} };
+  const identity = await createIdentity({
     db,
     logger: deps.logger,
     serverSecret: deps.serverSecret,
-    intervalMs: config.AUDIT_HEAD_INTERVAL_MS,
+    config,
+    metrics,
+    redis: deps.redis,
+    onGatewayLimitsChanged: (tenantId) => gatewayConfig.evict(tenantId),
+    groupRemovals: { documents: documentGroupRemoval },
   });
-  await heads.start();
-  app.addHook('onClose', async () => heads.stop());
-
+  app.addHook('onClose', async () => identity.close());
+  const audit = await createAudit({
+    db,
+    logger: deps.logger,
+    serverSecret: deps.serverSecret,
+    config,
+  });
+  app.addHook('onClose', async () => audit.close());
   const gateway = createGateway({
     db,
     logger: deps.logger,
@@ -159,14 +151,8 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
       config.RAMPART_MASTER_KEY_PREVIOUS,
     ),
   });
+  gatewayConfig.evict = (tenantId) => gateway.tenantConfig.evict(tenantId);
   app.addHook('onClose', async () => gateway.close());
-  const keys = new ApiKeyService(
-    db,
-    deps.serverSecret,
-    (tenantId) => gateway.tenantConfig.evict(tenantId),
-    auth,
-  );
-  const tenants = new TenantService(db, keys);
 
   registerHealth(app, { db, redis: deps.redis });
   const metricsToken = config.METRICS_TOKEN;
@@ -194,30 +180,20 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
 
   await registerUploads(app, config.DOCUMENT_MAX_BYTES);
   registerQueueMetrics(metrics.registry, db);
-  registerDocumentMetrics(metrics.registry, db);
   // Every model call of the knowledge hub goes through the gateway, metered to the tenant.
-  const models = knowledgeModels(db, config, gateway.calls);
-  const search = new SearchService(db, models, {
-    metrics: knowledgeMetrics(metrics.registry),
-  });
-  const documents = new DocumentService(db, {
-    maxBytes: config.DOCUMENT_MAX_BYTES,
-    maxAttempts: config.QUEUE_MAX_ATTEMPTS,
-  });
-  registerRoutes(app, auth, [
-    ...identityRoutes({ tenants, keys }),
-    ...peopleRoutes(db, {
-      removals: { documents: documentGroupRemoval },
-      onKeysChanged: (ids) => ids.forEach((id) => auth.cache.evictKey(id)),
-    }),
-    ...auditRoutes(db),
+  const knowledge = createKnowledge({ db, config, metrics, calls: gateway.calls });
+  registerRoutes(app, identity.auth, [
+    ...identity.routes,
+    ...audit.routes,
     ...gateway.routes,
-    ...knowledgeRoutes(documents, {
-      maxBytes: config.DOCUMENT_MAX_BYTES,
-      search,
-      answers: new AnswerService(search, models.chat),
-      settings: new KnowledgeSettingsService(db, { piiMasking: config.PII_MASKING }),
-    }),
+    ...knowledge.routes,
   ]);
-  return { app, auth, auditHeads: heads, metrics, services: { tenants, keys, documents }, gateway };
+  return {
+    app,
+    auth: identity.auth,
+    auditHeads: audit.heads,
+    metrics,
+    services: { tenants: identity.tenants, keys: identity.keys, documents: knowledge.documents },
+    gateway,
+  };
 }

@@ -1,0 +1,82 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Database } from '../platform/db/database.js';
+import type { AnyRoute } from '../platform/http/route.js';
+import type { Metrics } from '../platform/telemetry/metrics.js';
+import { AuthService } from './authenticate.js';
+import type { GroupRemoval } from './groups-service.js';
+import { ApiKeyService } from './keys-service.js';
+import { peopleRoutes } from './people-routes.js';
+import { identityRoutes } from './routes.js';
+import { TenantService } from './tenants-service.js';
+
+export type { AuthService } from './authenticate.js';
+export type { ApiKeyService } from './keys-service.js';
+export type { TenantService } from './tenants-service.js';
+
+export interface IdentityDeps {
+  db: Database;
+  logger: Logger;
+  serverSecret: string;
+  config: Pick<
+    Config,
+    | 'RAMPART_ROOT_TOKEN'
+    | 'API_KEY_CACHE_TTL_MS'
+    | 'AUTH_FAILURES_PER_MINUTE'
+    | 'AUTH_FAILURES_PER_KEY_PREFIX_PER_MINUTE'
+    | 'AUTH_NEGATIVE_CACHE_TTL_MS'
+    | 'AUTH_PREAUTH_CONCURRENCY'
+  >;
+  metrics: Metrics;
+  redis?: Redis | undefined;
+  /** Called after a key's gateway models/limits change: the gateway drops the tenant's config. */
+  onGatewayLimitsChanged: (tenantId: string) => void;
+  /** What other features remove when a group is deleted (the knowledge hub's document grants). */
+  groupRemovals: Record<string, GroupRemoval>;
+}
+
+export interface Identity {
+  auth: AuthService;
+  tenants: TenantService;
+  keys: ApiKeyService;
+  routes: AnyRoute[];
+  /** Stops listening for key events and flushes the pending auth-failure audit events. */
+  close(): Promise<void>;
+}
+
+/** Builds the identity feature and starts its authenticator (key events, failure audit). */
+export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
+  const { config, db } = deps;
+  const auth = new AuthService({
+    db,
+    serverSecret: deps.serverSecret,
+    rootToken: config.RAMPART_ROOT_TOKEN,
+    cacheTtlMs: config.API_KEY_CACHE_TTL_MS,
+    metrics: deps.metrics,
+    redis: deps.redis,
+    throttle: {
+      perAddress: config.AUTH_FAILURES_PER_MINUTE,
+      perKeyPrefix: config.AUTH_FAILURES_PER_KEY_PREFIX_PER_MINUTE,
+    },
+    negativeCacheTtlMs: config.AUTH_NEGATIVE_CACHE_TTL_MS,
+    preAuthConcurrency: config.AUTH_PREAUTH_CONCURRENCY,
+    onBackgroundError: (err, what) => deps.logger.warn({ err }, `${what} failed`),
+  });
+  await auth.start();
+  const keys = new ApiKeyService(db, deps.serverSecret, deps.onGatewayLimitsChanged, auth);
+  const tenants = new TenantService(db, keys);
+  return {
+    auth,
+    tenants,
+    keys,
+    routes: [
+      ...identityRoutes({ tenants, keys }),
+      ...peopleRoutes(db, {
+        removals: deps.groupRemovals,
+        onKeysChanged: (ids) => ids.forEach((id) => auth.cache.evictKey(id)),
+      }),
+    ],
+    close: () => auth.stop(),
+  };
+}
