@@ -55,4 +55,21 @@ describe('resilience policy', () => {
     expect(called).toBe(false);
     expect(p.breaker('t1', 'main', 'other').state).toBe(CircuitState.Closed);
   });
+
+  it('holds a bounded number of breakers, evicting closed ones before an open one', async () => {
+    const p = new TargetPolicies(settings, 3);
+    const open = p.breaker('t1', 'main', 'failing');
+    const fail = () => {
+      throw new TargetFailure('boom', 500, 'status');
+    };
+    for (let i = 0; i < settings.breakerThreshold; i++)
+      await expect(open.execute(fail)).rejects.toBeInstanceOf(TargetFailure);
+    expect(open.state).toBe(CircuitState.Open);
+    // Thirty made-up model names through a '*' route.
+    for (let i = 0; i < 30; i++) p.breaker('t1', 'main', `random-${i}`);
+    expect(p.size).toBe(3);
+    // The open breaker was kept: the failing target is still refused without a call.
+    expect(p.breaker('t1', 'main', 'failing')).toBe(open);
+    expect(p.circuitCounts().reduce((n, c) => n + c.count, 0)).toBe(3);
+  });
 });

@@ -72,7 +72,14 @@ export class TargetPolicies {
   >();
   readonly #backoff: ExponentialBackoff<number>;
 
-  constructor(readonly settings: ResilienceSettings) {
+  /**
+   * maxBreakers bounds the map: a `*` route lets callers name any model, and a breaker per
+   * made-up name would grow memory without end.
+   */
+  constructor(
+    readonly settings: ResilienceSettings,
+    private readonly maxBreakers = 10_000,
+  ) {
     this.#backoff = new ExponentialBackoff({
       generator: fullJitterGenerator,
       initialDelay: settings.baseDelayMs,
@@ -90,9 +97,32 @@ export class TargetPolicies {
         breaker: new ConsecutiveBreaker(this.settings.breakerThreshold),
       });
       b = { provider, model, policy };
+      if (this.#breakers.size >= this.maxBreakers) this.#evictOne();
       this.#breakers.set(key, b);
     }
     return b.policy;
+  }
+
+  /**
+   * Drops the oldest closed breaker (forgetting a closed breaker only resets its count of
+   * consecutive failures), looking at the oldest few; if they are all open, the oldest of all.
+   */
+  #evictOne(): void {
+    let scanned = 0;
+    for (const [key, b] of this.#breakers) {
+      if (b.policy.state === CircuitState.Closed) {
+        this.#breakers.delete(key);
+        return;
+      }
+      if (++scanned >= 64) break;
+    }
+    const oldest = this.#breakers.keys().next();
+    if (!oldest.done) this.#breakers.delete(oldest.value);
+  }
+
+  /** How many breakers this process holds. */
+  get size(): number {
+    return this.#breakers.size;
   }
 
   /**
