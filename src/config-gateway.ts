@@ -102,11 +102,16 @@ export const gatewaySettings = {
     description:
       'JSON file of platform-wide LLM providers every tenant may route to: `{"providers": [{"name", "type", "baseUrl"?, "apiKey" | "apiKeyFile", "headers"?}]}`. Their keys are treated as secrets (never logged or returned).',
   },
-  GATEWAY_ALLOW_PRIVATE_UPSTREAMS: {
+  OUTBOUND_ALLOW_PRIVATE_ADDRESSES: {
     schema: bool.default(false),
     description:
-      'Let tenant-configured providers reach loopback, private, link-local and other non-public addresses (checked when the provider is saved and again on every connection). Platform providers from GATEWAY_PROVIDERS_FILE are always allowed.',
+      'Let every outbound address a tenant configures (LLM providers, copilot HTTP tools, SQL sources, MCP servers, webhooks) reach loopback, private, link-local and other non-public addresses; checked when saved and again on every connection and redirect. Platform providers from GATEWAY_PROVIDERS_FILE are always allowed.',
     defaultText: 'false',
+  },
+  GATEWAY_ALLOW_PRIVATE_UPSTREAMS: {
+    schema: bool.optional(),
+    description:
+      'Deprecated older name of OUTBOUND_ALLOW_PRIVATE_ADDRESSES, still honoured when that is unset; setting both to different values is a configuration error.',
   },
   GATEWAY_USAGE_BATCH_MAX: {
     schema: int(1, 10_000).default(200),

@@ -206,6 +206,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     out[name] = parsed.data;
     if (def.secret && typeof raw === 'string') secretValues.push(raw);
   }
+  // GATEWAY_ALLOW_PRIVATE_UPSTREAMS is the older name of OUTBOUND_ALLOW_PRIVATE_ADDRESSES.
+  const legacyPrivate = out.GATEWAY_ALLOW_PRIVATE_UPSTREAMS;
+  if (typeof legacyPrivate === 'boolean') {
+    const outboundSet = (env.OUTBOUND_ALLOW_PRIVATE_ADDRESSES ?? '') !== '';
+    if (!outboundSet) out.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = legacyPrivate;
+    else if (out.OUTBOUND_ALLOW_PRIVATE_ADDRESSES !== legacyPrivate)
+      problems.push(
+        'GATEWAY_ALLOW_PRIVATE_UPSTREAMS: the older name of OUTBOUND_ALLOW_PRIVATE_ADDRESSES, set to a different value; set only OUTBOUND_ALLOW_PRIVATE_ADDRESSES',
+      );
+  }
   const file = out.GATEWAY_PROVIDERS_FILE;
   const platformProviders = typeof file === 'string' ? readPlatformProviders(file, problems) : [];
   const knowledgeModels = readKnowledgeModels(out, platformProviders, problems);

@@ -119,6 +119,30 @@ describe('loadConfig', () => {
     expect(loadConfig({ RAMPART_WORKERS: '1' }).RAMPART_WORKERS).toBe(1);
   });
 
+  it('OUTBOUND_ALLOW_PRIVATE_ADDRESSES governs outbound addresses; the older gateway name still works', () => {
+    expect(loadConfig({}).OUTBOUND_ALLOW_PRIVATE_ADDRESSES).toBe(false);
+    expect(
+      loadConfig({ OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'true' }).OUTBOUND_ALLOW_PRIVATE_ADDRESSES,
+    ).toBe(true);
+    expect(
+      loadConfig({ GATEWAY_ALLOW_PRIVATE_UPSTREAMS: 'true' }).OUTBOUND_ALLOW_PRIVATE_ADDRESSES,
+    ).toBe(true);
+    expect(
+      loadConfig({
+        GATEWAY_ALLOW_PRIVATE_UPSTREAMS: 'true',
+        OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'true',
+      }).OUTBOUND_ALLOW_PRIVATE_ADDRESSES,
+    ).toBe(true);
+    expect(
+      configError({
+        GATEWAY_ALLOW_PRIVATE_UPSTREAMS: 'true',
+        OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'false',
+      }).problems,
+    ).toEqual([
+      'GATEWAY_ALLOW_PRIVATE_UPSTREAMS: the older name of OUTBOUND_ALLOW_PRIVATE_ADDRESSES, set to a different value; set only OUTBOUND_ALLOW_PRIVATE_ADDRESSES',
+    ]);
+  });
+
   it('non-secret settings do not accept _FILE', () => {
     const path = join(dir, 'port');
     writeFileSync(path, '1234');

@@ -90,7 +90,7 @@ describe.each(testDrivers())('GenAI spans of gateway calls (%s)', (driver) => {
       RAMPART_DATA_DIR: data.dir,
       RAMPART_ROOT_TOKEN: ROOT_TOKEN,
       RAMPART_MASTER_KEY: MASTER_KEY,
-      GATEWAY_ALLOW_PRIVATE_UPSTREAMS: 'true',
+      OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'true',
       GATEWAY_RETRY_ATTEMPTS: '1',
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
       OTEL_SERVICE_NAME: 'rampart-genai-test',

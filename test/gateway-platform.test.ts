@@ -106,7 +106,7 @@ describe.each(testDrivers())('platform providers and the upstream address guard 
     const env = {
       RAMPART_MASTER_KEY: MASTER_KEY,
       GATEWAY_PROVIDERS_FILE: file,
-      GATEWAY_ALLOW_PRIVATE_UPSTREAMS: 'false',
+      OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'false',
     };
     app = await createTestApp(t.db, env);
     guarded = app;

@@ -130,7 +130,7 @@ export async function startRampart(opts: {
     PORT: String(port),
     LOG_LEVEL: opts.logLevel,
     // The fake upstream is on loopback, which tenant providers may not reach by default.
-    GATEWAY_ALLOW_PRIVATE_UPSTREAMS: 'true',
+    OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'true',
     RAMPART_ROOT_TOKEN: rootToken,
     RAMPART_SECRET_KEY: randomBytes(32).toString('hex'),
     RAMPART_MASTER_KEY: randomBytes(32).toString('base64'),

@@ -92,7 +92,7 @@ export function createGateway(deps: {
     | 'GATEWAY_CACHE_DEFAULT_TTL_SECONDS'
     | 'GATEWAY_CACHE_REDIS_TIMEOUT_MS'
     | 'GATEWAY_CONFIG_CACHE_TTL_MS'
-    | 'GATEWAY_ALLOW_PRIVATE_UPSTREAMS'
+    | 'OUTBOUND_ALLOW_PRIVATE_ADDRESSES'
     | 'METRICS_LABEL_VALUES_MAX'
     | 'platformProviders'
   >;
@@ -116,7 +116,7 @@ export function createGateway(deps: {
     deps.keyring,
     platformProviderConfigs(deps.config.platformProviders),
     configChanged,
-    deps.config.GATEWAY_ALLOW_PRIVATE_UPSTREAMS,
+    deps.config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES,
   );
   const routing = new RoutingService(
     deps.db,
@@ -153,7 +153,7 @@ export function createGateway(deps: {
       firstByteMs: deps.config.GATEWAY_FIRST_BYTE_TIMEOUT_MS,
       idleMs: deps.config.GATEWAY_IDLE_TIMEOUT_MS,
     },
-    deps.config.GATEWAY_ALLOW_PRIVATE_UPSTREAMS,
+    deps.config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES,
   );
   const invoke = new GatewayService({
     db: deps.db,

@@ -52,7 +52,7 @@ export async function createTestApp(
     RAMPART_SECRET_KEY: SERVER_SECRET,
     LOG_LEVEL: 'info',
     // The fake upstreams listen on 127.0.0.1; the guard itself is tested with this set to false.
-    GATEWAY_ALLOW_PRIVATE_UPSTREAMS: 'true',
+    OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'true',
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
     ...env,
   });

@@ -8,7 +8,7 @@ import {
   NotFound,
   ServiceUnavailable,
 } from '../../platform/http/errors.js';
-import { nonPublicAddressOf } from '../invoke/upstream-guard.js';
+import { nonPublicAddressOf } from '../../platform/net/outbound-guard.js';
 import { actorOf, type Principal, type RequestMeta } from '../../platform/http/principal.js';
 import { decryptSecret, EnvelopeError, type Keyring } from '../../platform/secrets/envelope.js';
 import { DEFAULT_BASE_URLS } from '../providers/index.js';
@@ -79,7 +79,7 @@ export class ProviderService {
     platform: ReadonlyMap<string, ProviderConfig> = new Map(),
     /** Called after a committed change, so this instance's gateway config cache drops the tenant. */
     private readonly onChanged: (tenantId: string) => void = () => undefined,
-    /** GATEWAY_ALLOW_PRIVATE_UPSTREAMS: whether base URLs may point at non-public addresses. */
+    /** OUTBOUND_ALLOW_PRIVATE_ADDRESSES: whether base URLs may point at non-public addresses. */
     private readonly allowPrivate = true,
   ) {
     this.#platform = platform;
@@ -252,7 +252,7 @@ export class ProviderService {
     const address = await nonPublicAddressOf(baseUrl);
     if (address)
       throw new InvalidInput(
-        `body.baseUrl: ${new URL(baseUrl).host} is not a public address (${address}); the operator can allow this with GATEWAY_ALLOW_PRIVATE_UPSTREAMS or offer it as a platform provider.`,
+        `body.baseUrl: ${new URL(baseUrl).host} is not a public address (${address}); the operator can allow this with OUTBOUND_ALLOW_PRIVATE_ADDRESSES or offer it as a platform provider.`,
         { errors: [{ field: 'body.baseUrl', message: 'not a public address' }] },
       );
   }

@@ -1,7 +1,11 @@
 import { Agent, errors, type Dispatcher } from 'undici';
 import type { UpstreamCall } from '../providers/types.js';
 import type { CancelSignal } from './cancel.js';
-import { BlockedUpstreamAddress, blockedLiteral, guardedLookup } from './upstream-guard.js';
+import {
+  BlockedOutboundAddress,
+  blockedLiteral,
+  guardedLookup,
+} from '../../platform/net/outbound-guard.js';
 
 export interface UpstreamTimeouts {
   connectMs: number;
@@ -27,7 +31,7 @@ export class UpstreamUnavailable extends Error {
 }
 
 function classify(err: unknown): UpstreamUnavailable | undefined {
-  if (err instanceof BlockedUpstreamAddress) return new UpstreamUnavailable(err.message, 'connect');
+  if (err instanceof BlockedOutboundAddress) return new UpstreamUnavailable(err.message, 'connect');
   if (err instanceof errors.ConnectTimeoutError)
     return new UpstreamUnavailable('connect timeout', 'timeout');
   if (err instanceof errors.HeadersTimeoutError)
@@ -108,7 +112,7 @@ export class UpstreamClient {
       const target = parsedTarget(call.url);
       if (!trusted && !this.allowPrivate && target.blocked)
         // An IP literal is dialled without a lookup, so the guarded lookup never sees it.
-        throw new BlockedUpstreamAddress(target.host, target.blocked);
+        throw new BlockedOutboundAddress(target.host, target.blocked);
       // The dispatcher's own request() with origin and path: undici's top-level request(url)
       // re-parses the URL and its options on every call (about 12 µs more per request here).
       const res = await (trusted ? this.#trusted : this.#tenant).request({

@@ -94,11 +94,11 @@ export function embeddedIPv4(g: readonly number[]): string[] {
 }
 
 /** The connection was refused by the address guard (not a network failure: never retried). */
-export class BlockedUpstreamAddress extends Error {
+export class BlockedOutboundAddress extends Error {
   readonly code = 'ERR_RAMPART_BLOCKED_ADDRESS';
   constructor(host: string, address: string) {
     super(`${host} resolves to ${address}, which is not a public address`);
-    this.name = 'BlockedUpstreamAddress';
+    this.name = 'BlockedOutboundAddress';
   }
 }
 
@@ -123,7 +123,7 @@ export function guardedLookup(hostname: string, options: LookupOptions, cb: Look
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return cb(err, []);
     const bad = addresses.find((a) => !isPublicAddress(a.address));
-    if (bad) return cb(new BlockedUpstreamAddress(hostname, bad.address), []);
+    if (bad) return cb(new BlockedOutboundAddress(hostname, bad.address), []);
     if (options.all) return cb(null, addresses);
     const first = addresses[0];
     if (!first)

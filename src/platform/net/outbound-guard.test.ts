@@ -5,9 +5,9 @@ import {
   guardedLookup,
   ipv6Groups,
   isPublicAddress,
-} from './upstream-guard.js';
+} from './outbound-guard.js';
 
-describe('upstream address guard', () => {
+describe('outbound address guard', () => {
   it.each([
     '127.0.0.1',
     '10.1.2.3',
