@@ -35,7 +35,7 @@ import {
   type Scored,
 } from '../src/knowledge/search.js';
 import { DocumentService } from '../src/knowledge/service.js';
-import { createWorker } from '../src/knowledge/worker.js';
+import { createWorker } from '../src/jobs.js';
 import type { Database } from '../src/platform/db/database.js';
 import { openDatabase, openEmbedded } from '../src/platform/db/open.js';
 import type { Principal } from '../src/platform/http/principal.js';

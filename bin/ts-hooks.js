@@ -4,12 +4,66 @@
 // beside it (NodeNext style). Unlike tsx's loader, names are not re-attached to every function
 // the code creates (esbuild's keepNames wraps each closure in a call that defines its `name`,
 // about 250 ns a closure, and a gateway request creates dozens).
-import { existsSync, readFileSync } from 'node:fs';
+//
+// Transformed files are cached under node_modules/.cache/rampart-ts, keyed by the file's path
+// and content and the esbuild and Node versions, so a start-up after the first (and after
+// `npm install`, which warms the cache: scripts/warm-ts-cache.js) reads JavaScript instead of
+// transforming. An edited file has a new key; a cache that cannot be written (a read-only
+// install) only costs the transform.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { transformSync } from 'esbuild';
 
 const TS_FILE = /\.[cm]?ts$/;
 const JS_SPECIFIER = /\.([cm]?)js$/;
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const CACHE_DIR =
+  process.env.RAMPART_TS_CACHE_DIR || join(ROOT, 'node_modules/.cache/rampart-ts');
+// Bump when the transform options below change.
+const FORMAT = 1;
+let salt;
+let esbuild;
+
+function cacheSalt() {
+  if (salt === undefined) {
+    const pkg = createRequire(import.meta.url).resolve('esbuild/package.json');
+    const { version } = JSON.parse(readFileSync(pkg, 'utf8'));
+    salt = `${FORMAT}\0${version}\0${process.versions.node}\0`;
+  }
+  return salt;
+}
+
+/** The JavaScript for a TypeScript file, from the cache or transformed (and then cached). */
+export async function transformCached(path, source) {
+  const key = createHash('sha256').update(cacheSalt()).update(path).update('\0').update(source);
+  const file = join(CACHE_DIR, `${key.digest('hex').slice(0, 40)}.js`);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    // Not cached yet.
+  }
+  esbuild ??= await import('esbuild');
+  const { code } = esbuild.transformSync(source, {
+    loader: 'ts',
+    format: path.endsWith('.cts') ? 'cjs' : 'esm',
+    target: `node${process.versions.node}`,
+    // Stack traces name the .ts file and line (bin/rampart.js turns source maps on).
+    sourcemap: 'inline',
+    sourcefile: path,
+  });
+  try {
+    mkdirSync(CACHE_DIR, { recursive: true });
+    // Written beside and renamed, so a concurrent reader never sees half a file.
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, code);
+    renameSync(tmp, file);
+  } catch {
+    // A read-only install: transform every time.
+  }
+  return code;
+}
 
 export async function resolve(specifier, context, next) {
   const parent = context.parentURL;
@@ -30,13 +84,6 @@ export async function resolve(specifier, context, next) {
 export async function load(url, context, next) {
   if (!url.startsWith('file:') || !TS_FILE.test(url)) return next(url, context);
   const path = fileURLToPath(url);
-  const { code } = transformSync(readFileSync(path, 'utf8'), {
-    loader: 'ts',
-    format: url.endsWith('.cts') ? 'cjs' : 'esm',
-    target: `node${process.versions.node}`,
-    // Stack traces name the .ts file and line (bin/rampart.js turns source maps on).
-    sourcemap: 'inline',
-    sourcefile: path,
-  });
-  return { format: url.endsWith('.cts') ? 'commonjs' : 'module', source: code, shortCircuit: true };
+  const source = await transformCached(path, readFileSync(path, 'utf8'));
+  return { format: url.endsWith('.cts') ? 'commonjs' : 'module', source, shortCircuit: true };
 }

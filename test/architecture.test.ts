@@ -46,12 +46,20 @@ describe('dependency direction (ARCHITECTURE.md)', () => {
     write('knowledge/settings.ts', sql);
     write('knowledge/settings-store.ts', sql);
     write('knowledge/settings.test.ts', sql);
+    // The composition root (root files and src/cli/) goes through the same doors.
+    write('main.ts', "const c = await import('./cli/serve.js');\n");
+    write(
+      'cli/serve.ts',
+      "import { y } from '../app.js';\nimport { l } from '../gateway/limits/schema.js';\n",
+    );
     write('platform/db/roles.ts', 'export const r = (q) => q.exec(`SET ROLE x`);\n');
     afterAll(() => rmSync(fixture, { recursive: true, force: true }));
 
     it('reports exactly the violations of a tree that breaks every rule', () => {
       const found = checkDependencies(fixture).map((v) => [v.file, v.target, v.rule]);
       expect(found).toEqual([
+        ['src/app.ts', 'src/audit/store.ts', 'cross-feature-store'],
+        ['src/cli/serve.ts', 'src/gateway/limits/schema.ts', 'cross-feature-internal'],
         ['src/gateway/usage.ts', 'src/identity/keys-store.ts', 'cross-feature-store'],
         ['src/identity/bad.ts', 'src/audit/store.ts', 'cross-feature-store'],
         ['src/knowledge/answer.ts', 'src/gateway/limits/schema.ts', 'cross-feature-internal'],

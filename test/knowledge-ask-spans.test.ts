@@ -11,7 +11,7 @@ import { ChatModel, GenerationFailed } from '../src/knowledge/generate.js';
 import { GatewayEmbedder } from '../src/knowledge/models.js';
 import { UpstreamFailed } from '../src/platform/http/errors.js';
 import { servicePrincipal } from '../src/platform/http/principal.js';
-import { createWorker } from '../src/knowledge/worker.js';
+import { createWorker } from '../src/jobs.js';
 import { bearer, createTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { createWorker } from '../src/knowledge/worker.js';
+import { createWorker } from '../src/jobs.js';
 import { startScriptedUpstream, type ScriptedUpstream } from './fakes/fake-openai-scripted.js';
 import { bearer, createTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorker } from '../src/knowledge/worker.js';
+import { createWorker } from '../src/jobs.js';
 import { enqueueJob } from '../src/platform/queue/queue.js';
 import { bearer, createTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorker } from '../src/knowledge/worker.js';
+import { createWorker } from '../src/jobs.js';
 import type { JobQueue } from '../src/platform/queue/queue.js';
 import { bearer, createTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';

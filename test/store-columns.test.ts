@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRow } from '../src/audit/store.js';
-import type { PriceRow } from '../src/gateway/usage/usage-store.js';
+import type { PriceRow } from '../src/gateway/config/prices-store.js';
 import type { KeyLimitsRow } from '../src/gateway/config/tenant-config-store.js';
 import type { RouteRow } from '../src/gateway/config/routing-store.js';
 import type { ProviderSecretRow } from '../src/gateway/config/providers-store.js';

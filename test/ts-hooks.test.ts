@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -30,6 +32,43 @@ describe('bin/ts-hooks.js', () => {
     expect(out.outerSource).not.toContain('__name');
     // The stack names the .ts file and its own line, not the transformed code's.
     expect(out.stack).toMatch(/entry\.ts:16:\d+/);
+  });
+
+  it('caches each transformed file by its path and content: a second load reads the cache, an edit misses it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-ts-cache-'));
+    try {
+      const cacheDir = join(dir, 'cache');
+      const entry = join(dir, 'mod.ts');
+      const hooks = pathToFileURL(resolve(ROOT, 'bin/ts-hooks.js')).href;
+      const load = () => {
+        const code = `
+          import { register } from 'node:module';
+          register(${JSON.stringify(hooks)});
+          const m = await import(${JSON.stringify(pathToFileURL(entry).href)});
+          process.stdout.write(String(m.value));
+        `;
+        const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+          cwd: ROOT,
+          encoding: 'utf8',
+          env: { ...process.env, RAMPART_TS_CACHE_DIR: cacheDir },
+        });
+        expect(r.status, r.stderr).toBe(0);
+        return r.stdout;
+      };
+      writeFileSync(entry, 'export const value: number = 1;\n');
+      expect(load()).toBe('1');
+      const first = readdirSync(cacheDir);
+      expect(first).toHaveLength(1);
+      // A cached file is what the next load runs: tampering with it shows.
+      writeFileSync(join(cacheDir, first[0] ?? ''), 'export const value = 42;\n');
+      expect(load()).toBe('42');
+      // An edited source has a new key, so it is transformed again, never served stale.
+      writeFileSync(entry, 'export const value: number = 2;\n');
+      expect(load()).toBe('2');
+      expect(readdirSync(cacheDir)).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('bin/ts-run.js runs a .ts entry in a plain node process (how extraction processes start)', () => {

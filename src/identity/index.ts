@@ -80,3 +80,15 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
     close: () => auth.stop(),
   };
 }
+
+/**
+ * The operator's lookup of a tenant by slug (the CLI's `audit verify`): through the narrow
+ * SECURITY DEFINER function, identifiers only.
+ */
+export async function findTenantBySlug(
+  db: Database,
+  serverSecret: string,
+  slug: string,
+): Promise<Awaited<ReturnType<TenantService['findBySlug']>>> {
+  return new TenantService(db, new ApiKeyService(db, serverSecret)).findBySlug(slug);
+}

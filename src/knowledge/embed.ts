@@ -62,8 +62,7 @@ export class LocalHashEmbedder implements EmbeddingProvider {
       const h = fnv1a(feature);
       const sign = h & 0x80000000 ? -1 : 1;
       const i = h % this.dimension;
-      v[i] =
-        (v[i] as number) + sign * (FEATURE_WEIGHT[feature[0] as string] ?? 0) * (1 + Math.log(tf));
+      v[i] = (v[i] ?? 0) + sign * (FEATURE_WEIGHT[feature.charAt(0)] ?? 0) * (1 + Math.log(tf));
     }
     let norm = 0;
     for (const x of v) norm += x * x;

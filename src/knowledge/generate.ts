@@ -36,7 +36,7 @@ export function groundedPrompt(question: string, hits: readonly SearchHit[]): st
 export function citedLabels(answer: string): string[] {
   const seen: string[] = [];
   for (const group of answer.matchAll(/\[([^\]]{1,200})\]/gu))
-    for (const part of (group[1] as string).split(/[,;\s]+/u)) {
+    for (const part of (group[1] ?? '').split(/[,;\s]+/u)) {
       const id = part.trim().toLowerCase();
       if (/^c\d+$/u.test(id) && !seen.includes(id)) seen.push(id);
     }

@@ -13,6 +13,7 @@ import { knowledgeModels } from './worker.js';
 
 export { documentGroupRemoval } from './group-removal.js';
 export { registerUploads } from './uploads.js';
+export { registerKnowledgeJobs, type KnowledgeJobDeps } from './worker.js';
 export type { DocumentService } from './service.js';
 
 export interface KnowledgeDeps {
@@ -28,7 +29,7 @@ export interface Knowledge {
   routes: AnyRoute[];
 }
 
-/** Builds the knowledge hub's HTTP side (the worker that processes documents is main.ts's). */
+/** Builds the knowledge hub's HTTP side (its background jobs register through registerKnowledgeJobs, from src/jobs.ts). */
 export function createKnowledge(deps: KnowledgeDeps): Knowledge {
   const { config, db } = deps;
   registerDocumentMetrics(deps.metrics.registry, db);

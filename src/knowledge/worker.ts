@@ -2,8 +2,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { Database } from '../platform/db/database.js';
-import { queueMetrics } from '../platform/queue/metrics.js';
-import { JobQueue } from '../platform/queue/queue.js';
+import type { JobQueue } from '../platform/queue/queue.js';
 import { KnowledgeAnalyzer } from './analyze.js';
 import type { ModelCalls } from '../gateway/index.js';
 import { KnowledgeModels } from './models.js';
@@ -23,33 +22,21 @@ export function knowledgeModels(
   });
 }
 
-/**
- * The background worker with the knowledge hub's jobs registered; `start()` it to run. Its
- * embedding calls go through `calls` (the gateway's in-process entry; required when a tenant
- * or the platform names an embedding model). With a registry, it records job failures and
- * chunks indexed there (an embedded `serve` passes the API's, so /metrics shows them).
- */
-export function createWorker(
-  db: Database,
-  config: Config,
-  logger?: Logger,
-  calls?: ModelCalls,
-  registry?: Registry,
-): JobQueue {
-  const embedders = knowledgeModels(db, config, calls);
-  const queue = new JobQueue(
-    db,
-    {
-      pollIntervalMs: config.QUEUE_POLL_INTERVAL_MS,
-      concurrency: config.QUEUE_CONCURRENCY,
-      leaseMs: config.QUEUE_LEASE_MS,
-      retryBaseMs: config.QUEUE_RETRY_BASE_MS,
-      retryMaxMs: config.QUEUE_RETRY_MAX_MS,
-      retryJitter: 0.2,
-    },
-    logger,
-    registry ? queueMetrics(registry) : undefined,
-  );
+/** What the knowledge hub's jobs need from the composition root (src/jobs.ts). */
+export interface KnowledgeJobDeps {
+  db: Database;
+  config: Config;
+  logger?: Logger | undefined;
+  /** The gateway's in-process entry; required when a tenant or the platform names an embedding model. */
+  calls?: ModelCalls | undefined;
+  /** Where job failures and chunks indexed are counted (an embedded `serve` passes the API's). */
+  registry?: Registry | undefined;
+}
+
+/** Registers the knowledge hub's background jobs (document ingestion) on `queue`. */
+export function registerKnowledgeJobs(queue: JobQueue, deps: KnowledgeJobDeps): void {
+  const { db, config, logger, registry } = deps;
+  const embedders = knowledgeModels(db, config, deps.calls);
   const ingestor = new Ingestor(
     db,
     embedders,
@@ -71,5 +58,4 @@ export function createWorker(
     },
   );
   queue.register(INGEST_JOB, ingestor.handler());
-  return queue;
 }

@@ -1,5 +1,5 @@
 import type { Database } from '../../src/platform/db/database.js';
-import { createWorker } from '../../src/knowledge/worker.js';
+import { createWorker } from '../../src/jobs.js';
 import { bearer, type TestApp } from './app.js';
 
 /** A document of a test corpus: uploaded by the owner, or by the "legal" member key. */

@@ -16,7 +16,7 @@ import {
   type RouteRow,
   type Target,
 } from './routing-store.js';
-import { deletePrice, listPrices, upsertPrice } from '../usage/usage-store.js';
+import { deletePrice, listPrices, upsertPrice } from './prices-store.js';
 
 export interface RouteView {
   alias: string;

@@ -55,6 +55,11 @@ export interface RouteSpec<A extends AuthMode, B, P, Q> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a heterogeneous list of specs; each was type-checked by route()
 export type AnyRoute = RouteSpec<any, any, any, any>;
 
+/** What a registered handler receives, before its spec's own types narrow it. */
+type ValidatedContext = Omit<HandlerContext<AuthMode, unknown, unknown, unknown>, 'principal'> & {
+  principal: Principal | OperatorPrincipal | undefined;
+};
+
 /** Declares a route; the identity function exists so each spec is type-checked against its own schemas. */
 export function route<
   const A extends AuthMode,
@@ -151,13 +156,17 @@ export function registerRoutes(
       // Every route, whatever its schema says: strings PostgreSQL cannot store are a 400 here.
       preValidation: async (request) => rejectUnstorableInput(request),
       handler: async (request, reply) => {
-        const principal =
+        const principal: Principal | OperatorPrincipal | undefined =
           spec.auth === 'tenant'
             ? request.principal
             : spec.auth === 'operator'
               ? { kind: 'operator' }
               : undefined;
-        const result = await spec.handler({
+        // route() type-checked each spec's handler against its own auth mode and schemas; the
+        // principal above is the one spec.auth names, and Fastify validated body, params and
+        // query with the spec's schemas before this runs.
+        const handler = spec.handler as (ctx: ValidatedContext) => unknown;
+        const result = await handler({
           principal,
           body: request.body,
           params: request.params,
@@ -165,7 +174,7 @@ export function registerRoutes(
           meta: requestMeta(request, reply),
           request,
           reply,
-        } as never);
+        });
         if (reply.sent) return reply;
         reply.code(spec.status ?? 200);
         return spec.status === 204 ? reply.send() : result;

@@ -1,0 +1,71 @@
+import type { Config } from '../config.js';
+import { verifyChain, type ExpectedHead } from '../audit/service.js';
+import { findTenantBySlug } from '../identity/index.js';
+import { createRuntime } from '../runtime.js';
+
+/** `--expect-head`: a chain head hash (64 hex digits), optionally as `seq:hash`. */
+function parseExpectedHead(text: string): ExpectedHead | undefined {
+  const m = /^(?:(\d{1,18}):)?([0-9a-f]{64})$/i.exec(text.trim());
+  if (!m?.[2]) return undefined;
+  return { seq: m[1] === undefined ? undefined : Number(m[1]), hash: m[2].toLowerCase() };
+}
+
+/** `rampart audit verify`: recomputes a tenant's audit hash chain (exit codes in main.ts). */
+export async function auditVerify(
+  opts: { tenant?: string; expectHead?: string },
+  config: () => Config,
+): Promise<void> {
+  // Usage errors exit 2, like an unknown tenant, as documented (commander's own exit is 1).
+  if (!opts.tenant) {
+    process.stderr.write('rampart: audit verify needs --tenant <slug>\n');
+    process.exitCode = 2;
+    return;
+  }
+  const expect = opts.expectHead === undefined ? undefined : parseExpectedHead(opts.expectHead);
+  if (opts.expectHead !== undefined && !expect) {
+    process.stderr.write(
+      `rampart: --expect-head must be a chain head hash (64 hex digits) or seq:hash, not '${opts.expectHead}'\n`,
+    );
+    process.exitCode = 2;
+    return;
+  }
+  const cfg = config();
+  const rt = await createRuntime(cfg);
+  try {
+    // The explicit operator path into one tenant's data: whoever can run this CLI with the
+    // database settings is the operator. The slug is resolved through the narrow SECURITY
+    // DEFINER rampart_find_tenant (identifiers only), then verifyChain reads that one tenant's
+    // chain inside withTenant, so RLS still confines the read to it. Verifying appends nothing
+    // to the chain, so on PostgreSQL it can run against a read replica or a suspect copy.
+    const tenant = await findTenantBySlug(rt.db, rt.serverSecret, opts.tenant);
+    if (!tenant) {
+      process.stderr.write(`rampart: no tenant with slug '${opts.tenant}'\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const verdict = await verifyChain(rt.db, tenant.id, expect);
+    if ('missingHead' in verdict) {
+      const want = verdict.missingHead;
+      process.stdout.write(
+        `audit chain of ${tenant.slug}: TRUNCATED: intact, but head ${want.seq === undefined ? '' : `${want.seq}:`}${want.hash} is not in it; the chain ends after ${verdict.events} events at ${verdict.head} (newer events were removed)\n`,
+      );
+      process.exitCode = 1;
+    } else if (verdict.ok) {
+      process.stdout.write(
+        `audit chain of ${tenant.slug}: OK, ${verdict.events} events, head ${verdict.head}\n`,
+      );
+    } else {
+      const b = verdict.brokenAt;
+      process.stdout.write(
+        `audit chain of ${tenant.slug}: BROKEN at event seq ${b.seq} (id ${b.id}): ${b.reason}; ${verdict.events} events before it verified\n`,
+      );
+      process.exitCode = 1;
+    }
+  } catch (err) {
+    // Exit 1 means "the chain is broken"; a verification that could not run must not look like one.
+    process.stderr.write(`rampart: audit verify could not run: ${(err as Error).message}\n`);
+    process.exitCode = 3;
+  } finally {
+    await rt.close();
+  }
+}

@@ -1,0 +1,53 @@
+import type { Config } from '../config.js';
+import { settingsProviders } from '../config-knowledge.js';
+import { createGateway } from '../gateway/index.js';
+import { createWorker } from '../jobs.js';
+import { serveWorkerMetrics } from '../platform/queue/worker-metrics.js';
+import { keyringFromSettings } from '../platform/secrets/envelope.js';
+import { Metrics } from '../platform/telemetry/metrics.js';
+import { createRuntime } from '../runtime.js';
+
+/** `rampart worker`: runs background jobs against PostgreSQL. */
+export async function worker(cfg: Config): Promise<void> {
+  const rt = await createRuntime(cfg);
+  // Background job types register in createWorker as features land; with the embedded
+  // database, `serve` runs them in-process instead.
+  const metrics = new Metrics({ poolStats: () => rt.db.poolStats() });
+  // The jobs' model calls (ingestion embeddings) go through a gateway of their own, metered to
+  // each job's tenant like the API's calls.
+  const gateway = createGateway({
+    db: rt.db,
+    logger: rt.logger,
+    config: cfg,
+    redis: rt.redis,
+    limitsConfig: cfg,
+    metrics,
+    inProcessProviders: settingsProviders(cfg.knowledgeModels),
+    keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
+  });
+  const queue = createWorker(rt.db, cfg, rt.logger, gateway.calls, metrics.registry);
+  await queue.start();
+  // The worker's own counters (job failures, chunks indexed) exist only in this process.
+  const metricsServer = cfg.WORKER_METRICS_PORT
+    ? await serveWorkerMetrics(metrics.registry, {
+        host: cfg.HOST,
+        port: cfg.WORKER_METRICS_PORT,
+        token: cfg.METRICS_TOKEN,
+      })
+    : undefined;
+  rt.logger.info(
+    { database: cfg.DATABASE_URL ? 'postgres' : 'embedded', kinds: queue.kinds },
+    'rampart worker started',
+  );
+  const stop = async (): Promise<void> => {
+    // Unfinished jobs are not lost: their lease runs out and another worker re-runs them.
+    await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
+    await gateway.close(); // writes the usage rows still buffered
+    await metricsServer?.close();
+    await rt.close();
+    rt.logger.flush();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+}
