@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import { Database } from './database.js';
 import { migrate, type Migration } from './migrator.js';
-import { createPGliteDriver, openPGlite, pgliteAdmin } from './pglite-driver.js';
+import {
+  createPGliteDriver,
+  openPGlite,
+  pgliteAdmin,
+  type PGliteTemplate,
+} from './pglite-driver.js';
 import { createPgDriver, withAdminClient } from './pg-driver.js';
 import { lockDataDir } from './data-dir-lock.js';
 
@@ -37,12 +42,12 @@ export async function migrateServer(s: DatabaseSettings): Promise<Migration[]> {
  */
 export async function openEmbedded(
   dataDir: string | undefined,
-  opts: { tracing?: boolean; lockDir?: string } = {},
+  opts: { tracing?: boolean; lockDir?: string; template?: PGliteTemplate } = {},
 ): Promise<OpenedDatabase> {
   const release = opts.lockDir === undefined ? () => undefined : lockDataDir(opts.lockDir);
   let pg: PGlite | undefined;
   try {
-    pg = await openPGlite(dataDir);
+    pg = await openPGlite(dataDir, opts.template);
     const applied = await migrate(pgliteAdmin(pg));
     const driver = await createPGliteDriver(pg);
     const locked = {
