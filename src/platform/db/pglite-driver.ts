@@ -11,8 +11,9 @@ import { safeDbError } from './query-error.js';
  * migrated, so each new database starts from a copy instead of running initdb.
  */
 export interface PGliteTemplate {
-  wasmModule: WebAssembly.Module;
-  fsBundle: Blob;
+  wasmModule?: WebAssembly.Module | undefined;
+  fsBundle?: Blob | undefined;
+  /** A data directory (tar, as dumpDataDir writes it) to start from instead of initdb. */
   dataDir?: Blob | undefined;
 }
 
@@ -23,13 +24,9 @@ export async function openPGlite(
   return PGlite.create({
     ...(dataDir ? { dataDir } : {}),
     extensions: { vector },
-    ...(template
-      ? {
-          wasmModule: template.wasmModule,
-          fsBundle: template.fsBundle,
-          ...(template.dataDir ? { loadDataDir: template.dataDir } : {}),
-        }
-      : {}),
+    ...(template?.wasmModule ? { wasmModule: template.wasmModule } : {}),
+    ...(template?.fsBundle ? { fsBundle: template.fsBundle } : {}),
+    ...(template?.dataDir ? { loadDataDir: template.dataDir } : {}),
   });
 }
 
