@@ -166,3 +166,13 @@ CREATE POLICY approvals_tenant ON approvals
   WITH CHECK (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid
               AND EXISTS (SELECT 1 FROM runs r WHERE r.id = approvals.run_id));
 GRANT SELECT, INSERT, UPDATE (status, decided_by, reason, decided_at) ON approvals TO rampart_app;
+
+-- Pending approvals and active runs across tenants, for the gauges (counts only, no tenant data).
+CREATE FUNCTION rampart_copilot_counts() RETURNS TABLE (what text, n bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT 'approvals_pending', count(*) FROM approvals WHERE status = 'pending'
+  UNION ALL
+  SELECT 'runs_' || status, count(*) FROM runs WHERE status IN ('queued', 'running', 'awaiting_approval') GROUP BY status
+$$;
+REVOKE ALL ON FUNCTION rampart_copilot_counts() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rampart_copilot_counts() TO rampart_app;

@@ -6,6 +6,7 @@ import { migrationStatus } from './platform/db/migrator.js';
 import { migrateServer, openEmbedded } from './platform/db/open.js';
 import { createRuntime } from './runtime.js';
 import { createWorker } from './knowledge/worker.js';
+import { createCopilot } from './copilot/index.js';
 import { settingsProviders } from './config-knowledge.js';
 import { createGateway } from './gateway/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
@@ -74,7 +75,7 @@ async function serve(): Promise<void> {
       'embedded database migrated',
     );
   }
-  const { app, gateway } = await buildApp({
+  const { app, gateway, copilot } = await buildApp({
     config: cfg,
     db,
     logger,
@@ -89,6 +90,8 @@ async function serve(): Promise<void> {
   const embeddedWorker = cfg.DATABASE_URL
     ? undefined
     : createWorker(db, cfg, logger, gateway.calls, metrics.registry);
+  for (const [kind, handler] of Object.entries(copilot.jobs))
+    embeddedWorker?.register(kind, handler);
   await embeddedWorker?.start();
   const address = await app.listen({ host: cfg.HOST, port: cfg.PORT });
   logger.info(
@@ -155,6 +158,17 @@ async function worker(): Promise<void> {
     keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
   });
   const queue = createWorker(rt.db, cfg, rt.logger, gateway.calls, metrics.registry);
+  // Copilot runs: the loop resumes each run from its event log (its routes are serve's).
+  const copilot = createCopilot({
+    db: rt.db,
+    config: cfg,
+    logger: rt.logger,
+    calls: gateway.calls,
+    registry: metrics.registry,
+    keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
+    redis: rt.redis,
+  });
+  for (const [kind, handler] of Object.entries(copilot.jobs)) queue.register(kind, handler);
   await queue.start();
   // The worker's own counters (job failures, chunks indexed) exist only in this process.
   const metricsServer = cfg.WORKER_METRICS_PORT
@@ -171,6 +185,7 @@ async function worker(): Promise<void> {
   const stop = async (): Promise<void> => {
     // Unfinished jobs are not lost: their lease runs out and another worker re-runs them.
     await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
+    await copilot.close();
     await gateway.close(); // writes the usage rows still buffered
     await metricsServer?.close();
     await rt.close();
