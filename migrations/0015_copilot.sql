@@ -176,3 +176,14 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 $$;
 REVOKE ALL ON FUNCTION rampart_copilot_counts() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rampart_copilot_counts() TO rampart_app;
+
+-- The bulkhead counts every run of the caller's tenant in progress, including those the caller
+-- may not see (another member's): a count for the tenant in the transaction's context only.
+CREATE FUNCTION rampart_copilot_active_runs() RETURNS int
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT count(*)::int FROM runs
+   WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid
+     AND status IN ('queued', 'running')
+$$;
+REVOKE ALL ON FUNCTION rampart_copilot_active_runs() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rampart_copilot_active_runs() TO rampart_app;

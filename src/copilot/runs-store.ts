@@ -98,12 +98,12 @@ export async function findRunByIdempotencyKey(
   return rows[0];
 }
 
-/** Runs of the tenant that hold (or wait for) a worker: what the bulkhead counts. */
+/**
+ * Runs of the tenant that hold (or wait for) a worker: what the bulkhead counts. Every caller's
+ * runs count, not only those this caller sees, hence the SECURITY DEFINER count (0015).
+ */
 export async function countActiveRuns(tx: TenantTx): Promise<number> {
-  const { rows } = await tx.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM runs WHERE tenant_id = $1 AND status IN ('queued', 'running')`,
-    [tx.tenantId],
-  );
+  const { rows } = await tx.query<{ n: number }>(`SELECT rampart_copilot_active_runs() AS n`);
   return rows[0]?.n ?? 0;
 }
 
