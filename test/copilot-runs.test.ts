@@ -10,6 +10,7 @@ import { COPILOT_MASTER_KEY, copilotTenant, copilotWorker, parseSse } from './he
 import { startAgentUpstream, toolResults, type AgentUpstream } from './fakes/fake-openai-agent.js';
 import { startActionServer, type ActionServer } from './fakes/fake-action-server.js';
 import type { JobQueue } from '../src/platform/queue/queue.js';
+import { auditOf } from './helpers/identity-api.js';
 
 interface Run {
   id: string;
@@ -121,10 +122,22 @@ describe.each(testDrivers())('copilot runs (%s)', (driver) => {
       decision: 'approve',
     });
     expect(refused.status).toBe(403);
-    const approved = await s.ok<Run>('POST', `/v1/runs/${created.id}/approvals/c1_0`, s.admin, {
+    const approval = await s.call('POST', `/v1/runs/${created.id}/approvals/c1_0`, s.admin, {
       decision: 'approve',
       reason: 'fine',
     });
+    expect(approval.status, approval.text).toBe(200);
+    const approved = approval.body as Run;
+    // The decision is audited with who made it.
+    expect(await auditOf(t, s.tenant.id, approval.requestId)).toMatchObject([
+      {
+        action: 'approval.granted',
+        actor_type: 'api_key',
+        target_type: 'run',
+        target_id: created.id,
+        details: { callId: 'c1_0', tool: 'orders.create', reason: 'fine' },
+      },
+    ]);
     expect(approved.status).toBe('queued');
     const again = await s.call('POST', `/v1/runs/${created.id}/approvals/c1_0`, s.admin, {
       decision: 'deny',

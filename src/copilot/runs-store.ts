@@ -1,4 +1,5 @@
 import type { OperatorTx, TenantTx } from '../platform/db/database.js';
+import type { Json } from './store.js';
 
 /** Runs, their event log and approvals. Visibility (caller or approver) is the RLS policy's. */
 
@@ -13,7 +14,7 @@ export interface RunRow {
   caller_groups: string[];
   status: string;
   input: unknown;
-  output: unknown;
+  output: Json | null;
   failure_reason: string | null;
   cancel_requested: boolean;
   steps: number;

@@ -3,6 +3,9 @@ import type { Envelope } from '../platform/secrets/envelope.js';
 
 /** Agents and HTTP actions (tools): the definitions an admin writes. */
 
+/** A JSON value read from a nullable jsonb column (null is the column's own null). */
+export type Json = object | string | number | boolean;
+
 export interface AgentRow {
   id: string;
   name: string;
@@ -11,7 +14,7 @@ export interface AgentRow {
   tools: unknown;
   max_steps: number;
   budget_usd: string | null;
-  output_schema: unknown;
+  output_schema: Json | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -100,7 +103,7 @@ export interface ToolRow {
   parameters: unknown;
   request: unknown;
   side_effect: boolean;
-  compensate: unknown;
+  compensate: Json | null;
   timeout_ms: number;
   retries: number;
   permission: string | null;
