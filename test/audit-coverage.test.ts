@@ -57,6 +57,12 @@ interface Case {
   eventKey?: (res: Call) => string;
 }
 
+const TOOL = {
+  description: 'Audited action.',
+  parameters: { type: 'object', properties: {} },
+  request: { method: 'POST', url: 'https://actions.example.com/run' },
+};
+
 let seq = 0;
 const name = (p: string): string => `${p}-${++seq}`;
 
@@ -199,12 +205,6 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
     method: 'DELETE',
     url: `/v1/tools/${(await c.ok('POST', '/v1/tools', { name: name('t'), ...TOOL })).id}`,
   }),
-};
-
-const TOOL = {
-  description: 'Audited action.',
-  parameters: { type: 'object', properties: {} },
-  request: { method: 'POST', url: 'https://actions.example.com/run' },
 };
 
 function provider(): Record<string, string> {
