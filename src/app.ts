@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { settingsProviders } from './config-knowledge.js';
 import { createAudit, type AuditHeadPublisher } from './audit/index.js';
+import { createCopilot, type Copilot } from './copilot/index.js';
 import { createGateway, type Gateway } from './gateway/index.js';
 import {
   createIdentity,
@@ -57,6 +58,8 @@ export interface BuiltApp {
   metrics: Metrics;
   services: { tenants: TenantService; keys: ApiKeyService; documents: DocumentService };
   gateway: Gateway;
+  /** Its job handlers run in the worker (in `serve` itself with the embedded database). */
+  copilot: Copilot;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -138,6 +141,10 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     config,
   });
   app.addHook('onClose', async () => audit.close());
+  const keyring = keyringFromSettings(
+    deps.masterKey ?? config.RAMPART_MASTER_KEY,
+    config.RAMPART_MASTER_KEY_PREVIOUS,
+  );
   const gateway = createGateway({
     db,
     logger: deps.logger,
@@ -146,10 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     limitsConfig: config,
     metrics,
     inProcessProviders: settingsProviders(config.knowledgeModels),
-    keyring: keyringFromSettings(
-      deps.masterKey ?? config.RAMPART_MASTER_KEY,
-      config.RAMPART_MASTER_KEY_PREVIOUS,
-    ),
+    keyring,
   });
   gatewayConfig.evict = (tenantId) => gateway.tenantConfig.evict(tenantId);
   app.addHook('onClose', async () => gateway.close());
@@ -182,11 +186,22 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   registerQueueMetrics(metrics.registry, db);
   // Every model call of the knowledge hub goes through the gateway, metered to the tenant.
   const knowledge = createKnowledge({ db, config, metrics, calls: gateway.calls });
+  const copilot = createCopilot({
+    db,
+    config,
+    logger: deps.logger,
+    calls: gateway.calls,
+    registry: metrics.registry,
+    keyring,
+    redis: deps.redis,
+  });
+  app.addHook('onClose', async () => copilot.close());
   registerRoutes(app, identity.auth, [
     ...identity.routes,
     ...audit.routes,
     ...gateway.routes,
     ...knowledge.routes,
+    ...copilot.routes,
   ]);
   return {
     app,
@@ -195,5 +210,6 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     metrics,
     services: { tenants: identity.tenants, keys: identity.keys, documents: knowledge.documents },
     gateway,
+    copilot,
   };
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { readPlatformProviders, type PlatformProviderSetting } from './config-providers.js';
 import { bool, int, processCount, url, type SettingDef } from './config-schema.js';
 import { gatewaySettings } from './config-gateway.js';
+import { copilotSettings } from './config-copilot.js';
 import {
   knowledgeSettings,
   readKnowledgeModels,
@@ -157,6 +158,7 @@ export const settings = {
     defaultText: 'rampart',
   },
   ...knowledgeSettings,
+  ...copilotSettings,
 } satisfies Record<string, SettingDef>;
 
 export type SettingName = keyof typeof settings;

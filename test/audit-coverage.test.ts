@@ -36,6 +36,12 @@ const EXEMPT: Record<string, string> = {
   'POST /v1/embeddings': 'a model invocation, metered per request in the usage ledger',
   'POST /v1/search': 'a read sent as POST (the query is a body); changes nothing',
   'POST /v1/ask': 'a read sent as POST; its model calls are metered in the usage ledger',
+  'POST /v1/agents/:id/runs':
+    "starts a run: every step is in the run's own append-only event log, its model calls in the usage ledger",
+  'POST /v1/runs/:id/cancel':
+    "recorded in the run's event log (run.cancelled and each compensation), which the caller and approvers read",
+  'POST /v1/runs/:id/approvals/:callId':
+    'audited (approval.granted / approval.denied); it needs a run paused by a model, so test/copilot-runs.test.ts checks the event',
 };
 
 interface Ctx {
@@ -50,6 +56,12 @@ interface Case {
   /** The key whose tenant holds the event, when it is not the acting owner's (a new tenant). */
   eventKey?: (res: Call) => string;
 }
+
+const TOOL = {
+  description: 'Audited action.',
+  parameters: { type: 'object', properties: {} },
+  request: { method: 'POST', url: 'https://actions.example.com/run' },
+};
 
 let seq = 0;
 const name = (p: string): string => `${p}-${++seq}`;
@@ -164,6 +176,34 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
   'DELETE /v1/documents/:id': async (c) => ({
     method: 'DELETE',
     url: `/v1/documents/${(await c.ok('POST', '/v1/documents', { title: name('d'), text: 'x' })).id}`,
+  }),
+  'POST /v1/agents': async () => ({
+    method: 'POST',
+    url: '/v1/agents',
+    body: { name: name('a'), instructions: 'i', model: 'default' },
+  }),
+  'PATCH /v1/agents/:id': async (c) => ({
+    method: 'PATCH',
+    url: `/v1/agents/${(await c.ok('POST', '/v1/agents', { name: name('a'), instructions: 'i', model: 'default' })).id}`,
+    body: { maxSteps: 3 },
+  }),
+  'DELETE /v1/agents/:id': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/agents/${(await c.ok('POST', '/v1/agents', { name: name('a'), instructions: 'i', model: 'default' })).id}`,
+  }),
+  'POST /v1/tools': async () => ({
+    method: 'POST',
+    url: '/v1/tools',
+    body: { name: name('t'), ...TOOL },
+  }),
+  'PATCH /v1/tools/:id': async (c) => ({
+    method: 'PATCH',
+    url: `/v1/tools/${(await c.ok('POST', '/v1/tools', { name: name('t'), ...TOOL })).id}`,
+    body: { retries: 2 },
+  }),
+  'DELETE /v1/tools/:id': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/tools/${(await c.ok('POST', '/v1/tools', { name: name('t'), ...TOOL })).id}`,
   }),
 };
 

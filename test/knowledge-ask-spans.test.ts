@@ -28,7 +28,13 @@ describe('knowledge hub spans', () => {
   const calls: ModelCalls = {
     chat: () => {
       if (failNext) return Promise.reject(new UpstreamFailed('upstream answered 502'));
-      return Promise.resolve({ content: 'An answer [c1].', usage: undefined, body: {} });
+      return Promise.resolve({
+        content: 'An answer [c1].',
+        usage: undefined,
+        body: {},
+        toolCalls: [],
+        costUsd: 0,
+      });
     },
     embeddings: (_caller, call) =>
       Promise.resolve({

@@ -20,6 +20,8 @@ import type { ApiKeyRow } from '../src/identity/keys-store.js';
 import type { TenantRow } from '../src/identity/tenants-store.js';
 import type { KnowledgeSettingsRow } from '../src/knowledge/settings-store.js';
 import type { ChunkRow, DocumentRow } from '../src/knowledge/store.js';
+import type { AgentRow, ToolSecretRow } from '../src/copilot/store.js';
+import type { ApprovalRow, EventRow, RunRow } from '../src/copilot/runs-store.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 
 /** The catalogue types (information_schema udt_name) a field of TypeScript type T may read. */
@@ -171,6 +173,76 @@ const CHECKED: RowCheck[] = [
     heading_path: '_text',
     token_count: 'int4',
   }),
+  check<AgentRow>()('AgentRow', 'agents', {
+    id: 'uuid',
+    name: 'text',
+    instructions: 'text',
+    model: 'text',
+    tools: 'jsonb',
+    max_steps: 'int4',
+    budget_usd: 'numeric?',
+    output_schema: 'jsonb?',
+    created_at: 'timestamptz',
+    updated_at: 'timestamptz',
+  }),
+  check<ToolSecretRow>()('ToolSecretRow', 'tools', {
+    id: 'uuid',
+    name: 'text',
+    description: 'text',
+    parameters: 'jsonb',
+    request: 'jsonb',
+    side_effect: 'bool',
+    compensate: 'jsonb?',
+    timeout_ms: 'int4',
+    retries: 'int4',
+    permission: 'text?',
+    credential_key_id: 'text?',
+    credential_wrapped_key: 'bytea?',
+    credential_iv: 'bytea?',
+    credential_ciphertext: 'bytea?',
+    credential_tag: 'bytea?',
+    created_at: 'timestamptz',
+    updated_at: 'timestamptz',
+  }),
+  check<RunRow>()('RunRow', 'runs', {
+    id: 'uuid',
+    agent_id: 'uuid',
+    agent: 'jsonb',
+    caller_kind: 'text',
+    caller_user_id: 'uuid?',
+    caller_key_id: 'uuid?',
+    caller_role: 'text',
+    caller_groups: '_text',
+    status: 'text',
+    input: 'jsonb',
+    output: 'jsonb?',
+    failure_reason: 'text?',
+    cancel_requested: 'bool',
+    steps: 'int4',
+    prompt_tokens: 'int8',
+    completion_tokens: 'int8',
+    cost_usd: 'numeric',
+    request_hash: 'text?',
+    created_at: 'timestamptz',
+    updated_at: 'timestamptz',
+    finished_at: 'timestamptz?',
+  }),
+  check<EventRow>()('EventRow', 'run_events', {
+    seq: 'int4',
+    type: 'text',
+    data: 'jsonb',
+    created_at: 'timestamptz',
+  }),
+  check<ApprovalRow>()('ApprovalRow', 'approvals', {
+    call_id: 'text',
+    tool: 'text',
+    arguments: 'jsonb',
+    approver_role: 'text',
+    distinct_approver: 'bool',
+    status: 'text',
+    decided_by: 'text?',
+    reason: 'text?',
+  }),
 ];
 
 /** Row types that are not one table's columns, each with what they read instead. */
@@ -182,6 +254,7 @@ const NOT_A_TABLE: Record<string, string> = {
   VerifiedKeyRow: 'the result of rampart_verify_api_key (SECURITY DEFINER function)',
   UsageSummaryRow: 'aggregates over usage_events',
   HitRow: 'a search result: chunks joined to documents, with a score',
+  ToolRow: 'checked as part of ToolSecretRow, which extends it',
 };
 
 interface CatalogueColumn {

@@ -96,6 +96,32 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
        VALUES (gen_random_uuid(), $1, 'tenant', $1, '2026-01-01', 1)`,
       [tenantId],
     );
+    // Copilot (migration 0015): an agent, an HTTP action, a run with an event and an approval.
+    await q.query(
+      `INSERT INTO agents (tenant_id, name, instructions, model) VALUES ($1, 'a', 'i', 'default')`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO tools (tenant_id, name, description, parameters, request)
+       VALUES ($1, 'orders.create', 'd', '{"type":"object"}', '{"method":"POST","url":"https://x.test"}')`,
+      [tenantId],
+    );
+    const run = await q.query<{ id: string }>(
+      `INSERT INTO runs (tenant_id, agent_id, agent, caller_kind, caller_key_id, caller_role, input)
+         SELECT $1, gen_random_uuid(), '{}', 'api_key', id, 'owner', '[]' FROM api_keys WHERE tenant_id = $1 LIMIT 1
+       RETURNING id`,
+      [tenantId],
+    );
+    const runId = (run.rows[0] as { id: string }).id;
+    await q.query(
+      `INSERT INTO run_events (tenant_id, run_id, seq, type) VALUES ($1, $2, 1, 'run.started')`,
+      [tenantId, runId],
+    );
+    await q.query(
+      `INSERT INTO approvals (tenant_id, run_id, call_id, tool, arguments, approver_role)
+       VALUES ($1, $2, 'c1_0', 'orders.create', '{}', 'admin')`,
+      [tenantId, runId],
+    );
     // Knowledge settings (migration 0005).
     await q.query(`INSERT INTO knowledge_settings (tenant_id, pii_masking) VALUES ($1, false)`, [
       tenantId,
@@ -191,6 +217,14 @@ describe.each(testDrivers())('tenancy under row-level security (%s)', (driver) =
     });
   });
 
+  // Runs (and their events and approvals) show only to their caller or to approvers: tenant A's
+  // context holds agents:approve so it sees all of A's rows, and still none of B's.
+  const tenantA = () => ({
+    tenantId: a.id,
+    groups: [],
+    permissions: new Set(['agents:approve']),
+  });
+
   it("inside tenant A's transaction, SELECT * with no WHERE returns none of tenant B's rows, for every tenant table", async () => {
     const tables = await tenantTables(t);
     for (const table of tables) {
@@ -200,7 +234,7 @@ describe.each(testDrivers())('tenancy under row-level security (%s)', (driver) =
         ]),
       );
       expect(owner.rows[0]?.n, `fixture: tenant B has rows in ${table}`).toBeGreaterThan(0);
-      const seen = await t.db.withTenant({ tenantId: a.id, groups: [] }, (tx) =>
+      const seen = await t.db.withTenant(tenantA(), (tx) =>
         tx.query<{ tenant_id: string }>(`SELECT * FROM ${table}`),
       );
       expect(seen.rows.length, `tenant A sees its own rows in ${table}`).toBeGreaterThan(0);
@@ -225,7 +259,7 @@ describe.each(testDrivers())('tenancy under row-level security (%s)', (driver) =
     const tables = await tenantTables(t);
     for (const table of tables) {
       // Take one of A's own rows, re-key it to B, and try to write it back.
-      const attempt = t.db.withTenant({ tenantId: a.id, groups: [] }, async (tx) => {
+      const attempt = t.db.withTenant(tenantA(), async (tx) => {
         const { rows } = await tx.query<Record<string, unknown>>(
           `SELECT row_to_json(x)::jsonb AS r FROM ${table} x LIMIT 1`,
         );

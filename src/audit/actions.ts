@@ -30,6 +30,14 @@ export const AUDIT_ACTIONS = [
   'document.created',
   'document.deleted',
   'knowledge_settings.updated',
+  'agent.created',
+  'agent.updated',
+  'agent.deleted',
+  'tool.created',
+  'tool.updated',
+  'tool.deleted',
+  'approval.granted',
+  'approval.denied',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

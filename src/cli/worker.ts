@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import { settingsProviders } from '../config-knowledge.js';
+import { createCopilot } from '../copilot/index.js';
 import { createGateway } from '../gateway/index.js';
 import { createWorker } from '../jobs.js';
 import { serveWorkerMetrics } from '../platform/queue/worker-metrics.js';
@@ -26,6 +27,17 @@ export async function worker(cfg: Config): Promise<void> {
     keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
   });
   const queue = createWorker(rt.db, cfg, rt.logger, gateway.calls, metrics.registry);
+  // Copilot runs: the loop resumes each run from its event log (its routes are serve's).
+  const copilot = createCopilot({
+    db: rt.db,
+    config: cfg,
+    logger: rt.logger,
+    calls: gateway.calls,
+    registry: metrics.registry,
+    keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
+    redis: rt.redis,
+  });
+  for (const [kind, handler] of Object.entries(copilot.jobs)) queue.register(kind, handler);
   await queue.start();
   // The worker's own counters (job failures, chunks indexed) exist only in this process.
   const metricsServer = cfg.WORKER_METRICS_PORT
@@ -42,6 +54,7 @@ export async function worker(cfg: Config): Promise<void> {
   const stop = async (): Promise<void> => {
     // Unfinished jobs are not lost: their lease runs out and another worker re-runs them.
     await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
+    await copilot.close();
     await gateway.close(); // writes the usage rows still buffered
     await metricsServer?.close();
     await rt.close();

@@ -31,11 +31,14 @@ export type {
   CallMeta,
   CallUsage,
   ChatCall,
+  ChatMessage,
   ChatOutcome,
   EmbeddingsCall,
   EmbeddingsOutcome,
   ModelCalls,
   ModelRef,
+  ToolCall,
+  ToolSpec,
 } from './invoke/in-process.js';
 
 export interface Gateway {

@@ -14,6 +14,7 @@ import { TenantService } from './tenants-service.js';
 export type { AuthService } from './authenticate.js';
 export type { ApiKeyService } from './keys-service.js';
 export type { TenantService } from './tenants-service.js';
+export { ROLE_PERMISSIONS, isRole, mayGrant, type Role } from './permissions.js';
 
 export interface IdentityDeps {
   db: Database;

@@ -3,10 +3,11 @@ import type { ModelCalls } from '../gateway/index.js';
 import type { Database } from '../platform/db/database.js';
 import type { AnyRoute } from '../platform/http/route.js';
 import type { Metrics } from '../platform/telemetry/metrics.js';
-import { AnswerService } from './answer.js';
+import type { Principal } from '../platform/http/principal.js';
+import { AnswerService, AskBody } from './answer.js';
 import { knowledgeMetrics, registerDocumentMetrics } from './metrics.js';
 import { knowledgeRoutes } from './routes.js';
-import { SearchService } from './search.js';
+import { SearchBody, SearchService } from './search.js';
 import { DocumentService } from './service.js';
 import { KnowledgeSettingsService } from './settings.js';
 import { knowledgeModels } from './worker.js';
@@ -27,6 +28,35 @@ export interface KnowledgeDeps {
 export interface Knowledge {
   documents: DocumentService;
   routes: AnyRoute[];
+}
+
+/**
+ * Search and answers for other features (the copilot's knowledge.search / knowledge.ask tools):
+ * each runs as the principal it is given, under RLS, exactly like /v1/search and /v1/ask.
+ */
+export interface KnowledgeTools {
+  search(
+    caller: Principal,
+    body: { query: string; k?: number | undefined },
+    requestId: string,
+  ): Promise<{ data: { documentId: string; title: string; text: string; score: number }[] }>;
+  ask(
+    caller: Principal,
+    body: { question: string; k?: number | undefined },
+    requestId: string,
+  ): Promise<{ answer: string; citations: { documentId: string; title: string }[] }>;
+}
+
+/** Builds the knowledge hub's search and answers for in-process callers (a worker has no routes). */
+export function createKnowledgeTools(deps: Omit<KnowledgeDeps, 'metrics'>): KnowledgeTools {
+  const search = new SearchService(deps.db, knowledgeModels(deps.db, deps.config, deps.calls));
+  const answers = new AnswerService(search, knowledgeModels(deps.db, deps.config, deps.calls).chat);
+  return {
+    search: (caller, body, requestId) =>
+      search.search(caller, SearchBody.parse({ ...body, mode: 'hybrid' }), requestId),
+    ask: (caller, body, requestId) =>
+      answers.ask(caller, AskBody.parse({ ...body, mode: 'auto' }), requestId),
+  };
 }
 
 /** Builds the knowledge hub's HTTP side (its background jobs register through registerKnowledgeJobs, from src/jobs.ts). */

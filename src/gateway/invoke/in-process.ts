@@ -20,11 +20,32 @@ export interface CallMeta {
   timeoutMs?: number | undefined;
 }
 
+/** A function call the model asked for (OpenAI's `tool_calls` item); `arguments` is JSON text. */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** A function the model may call (OpenAI's `tools` item); `parameters` is a JSON Schema. */
+export interface ToolSpec {
+  type: 'function';
+  function: { name: string; description?: string; parameters: Record<string, unknown> };
+}
+
+/** A chat message in OpenAI's shape, including an assistant's tool calls and their results. */
+export type ChatMessage =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string | null; tool_calls?: ToolCall[] }
+  | { role: 'tool'; tool_call_id: string; content: string };
+
 export interface ChatCall {
   model: ModelRef;
-  messages: { role: 'system' | 'user' | 'assistant'; content: string }[];
+  messages: ChatMessage[];
   temperature?: number | undefined;
   maxTokens?: number | undefined;
+  tools?: ToolSpec[] | undefined;
+  toolChoice?: 'auto' | 'none' | 'required' | undefined;
 }
 
 /** Token counts as the provider reported them (or as Rampart estimated them). */
@@ -39,6 +60,10 @@ export interface ChatOutcome {
   usage: CallUsage | undefined;
   /** The OpenAI-shaped response body, whatever the provider. */
   body: Record<string, unknown>;
+  /** The first choice's tool calls (empty when it made none). */
+  toolCalls: ToolCall[];
+  /** What the call cost the tenant at its prices (0 for a cache hit or an unpriced model). */
+  costUsd: number;
 }
 
 export interface EmbeddingsCall {
@@ -67,8 +92,19 @@ export interface ModelCalls {
 const Usage = z
   .object({ prompt_tokens: z.number().optional(), completion_tokens: z.number().optional() })
   .optional();
+const ToolCallBody = z.object({
+  id: z.string(),
+  type: z.literal('function').default('function'),
+  function: z.object({ name: z.string(), arguments: z.string() }),
+});
 const ChatBody = z.object({
-  choices: z.array(z.object({ message: z.object({ content: z.unknown() }).optional() })),
+  choices: z.array(
+    z.object({
+      message: z
+        .object({ content: z.unknown(), tool_calls: z.array(ToolCallBody).nullish() })
+        .optional(),
+    }),
+  ),
   usage: Usage,
 });
 const EmbeddingsBody = z.object({
@@ -104,6 +140,8 @@ export class InProcessModelCalls implements ModelCalls {
     };
     if (call.temperature !== undefined) body.temperature = call.temperature;
     if (call.maxTokens !== undefined) body.max_tokens = call.maxTokens;
+    if (call.tools?.length) body.tools = call.tools;
+    if (call.toolChoice !== undefined) body.tool_choice = call.toolChoice;
     const result = await withDeadline(meta, (signal) =>
       this.invoke.chat(
         caller,
@@ -118,11 +156,14 @@ export class InProcessModelCalls implements ModelCalls {
     if (result.kind !== 'json') throw new UpstreamFailed('The gateway answered a stream.');
     const parsed = ChatBody.safeParse(result.body);
     if (!parsed.success) throw new UpstreamFailed('The model sent a malformed chat response.');
-    const content = parsed.data.choices[0]?.message?.content;
+    const message = parsed.data.choices[0]?.message;
+    const content = message?.content;
     return {
       content: typeof content === 'string' ? content : null,
       usage: usageOf(parsed.data.usage),
       body: result.body,
+      toolCalls: message?.tool_calls ?? [],
+      costUsd: result.costUsd ?? 0,
     };
   }
 

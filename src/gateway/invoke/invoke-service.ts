@@ -18,7 +18,8 @@ import type { UsageRecorder } from '../usage/usage.js';
 import type { Admission, LimitsService } from '../limits/service.js';
 import type { Planner } from './planner.js';
 import { NO_USAGE, RequestMeter, type MeterBase } from './metering.js';
-import type { GatewayMetrics } from '../telemetry/telemetry.js';
+import { priceOf, type GatewayMetrics } from '../telemetry/telemetry.js';
+import { costUsd } from '../config/prices.js';
 import type { CacheDirective, CachePlan, ResponseCache } from '../cache/index.js';
 import {
   estimateChatUsage,
@@ -40,6 +41,8 @@ export type ChatResult = (
       raw?: string;
       overheadMs: number;
       cache?: 'hit' | 'miss';
+      /** The tenant's cost of this answer (for in-process callers that keep a budget). */
+      costUsd?: number;
     }
   | { kind: 'stream'; stream: Readable; overheadMs: number }
 ) & { rateLimitHeaders?: Record<string, string> };
@@ -251,6 +254,7 @@ export class GatewayService {
         kind: 'json',
         body: out.body,
         overheadMs: performance.now() - meter.started - upstreamMs,
+        costUsd: costUsd(priceOf(attempt), usage),
       };
       const raw = relayable(attempt, out.body, read);
       if (raw !== undefined) result.raw = raw;

@@ -20,6 +20,11 @@ export const PERMISSIONS = [
   'gateway:invoke',
   'gateway:manage',
   'usage:read',
+  // Copilot: define agents and HTTP actions; start runs (and see one's own); approve tool calls
+  // (which also shows every run of the tenant: an approver must see what they approve).
+  'agents:manage',
+  'agents:run',
+  'agents:approve',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

@@ -1,0 +1,40 @@
+import { int, type SettingDef } from './config-schema.js';
+
+/** Settings of the copilot (agents, runs, tools). */
+export const copilotSettings = {
+  COPILOT_MAX_CONCURRENT_RUNS_PER_TENANT: {
+    schema: int(1, 100_000).default(16),
+    description:
+      'Copilot bulkhead: most runs one tenant may have queued or running at once (runs awaiting approval do not count); over it, starting a run answers 429.',
+    defaultText: '16',
+  },
+  COPILOT_MODEL_TIMEOUT_MS: {
+    schema: int(1000, 3_600_000).default(120_000),
+    description: 'Copilot: longest wait for one model call of a run.',
+    defaultText: '120000',
+  },
+  COPILOT_RUN_LEASE_MS: {
+    schema: int(1000, 3_600_000).default(60_000),
+    description:
+      'Copilot: how long a run stays with the job driving it without a sign of life (each step renews it); a worker that died mid-run is replaced after its job lease (QUEUE_LEASE_MS).',
+    defaultText: '60000',
+  },
+  COPILOT_RUN_MAX_ATTEMPTS: {
+    schema: int(1, 100).default(8),
+    description:
+      "Copilot: attempts of a run's job (each resumes from the event log) before the run fails.",
+    defaultText: '8',
+  },
+  COPILOT_STREAM_POLL_MS: {
+    schema: int(50, 60_000).default(1000),
+    description:
+      "Copilot: how often a run's event stream re-reads the log when no notification arrived (notifications are in-process, or over Redis with REDIS_URL).",
+    defaultText: '1000',
+  },
+  COPILOT_TOOL_RETRY_BASE_MS: {
+    schema: int(1, 60_000).default(200),
+    description:
+      'Copilot: first retry delay of a failing HTTP action (exponential backoff with full jitter, up to the tool’s `retries`).',
+    defaultText: '200',
+  },
+} satisfies Record<string, SettingDef>;

@@ -1,0 +1,335 @@
+import { randomUUID } from 'node:crypto';
+import { appendAuditEvent, type AuditAction } from '../audit/service.js';
+import type { Database, TenantTx } from '../platform/db/database.js';
+import { Conflict, InvalidInput, NotFound } from '../platform/http/errors.js';
+import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import type { Keyring } from '../platform/secrets/envelope.js';
+import { encryptCredential } from './credentials.js';
+import { assertJsonSchema } from './json-schema.js';
+import {
+  AgentToolEntry,
+  CompensateRequest,
+  ToolRequest,
+  type AgentView,
+  type CreateAgentBody,
+  type CreateToolBody,
+  type PatchAgentBody,
+  type PatchToolBody,
+  type ToolView,
+} from './schemas.js';
+import {
+  deleteAgent,
+  deleteTool,
+  getAgent,
+  getTool,
+  insertAgent,
+  insertTool,
+  listAgents,
+  listTools,
+  toolsByName,
+  updateAgent,
+  updateTool,
+  type AgentFields,
+  type AgentRow,
+  type ToolFields,
+  type ToolRow,
+} from './store.js';
+import { BUILTIN_TOOLS, isBuiltin } from './tools/registry.js';
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
+
+export function agentView(r: AgentRow): AgentView {
+  const tools = AgentToolEntry.array().safeParse(r.tools);
+  return {
+    id: r.id,
+    name: r.name,
+    instructions: r.instructions,
+    model: r.model,
+    tools: tools.success ? tools.data : [],
+    maxSteps: r.max_steps,
+    budgetUsd: r.budget_usd === null ? null : Number(r.budget_usd),
+    outputSchema: isRecord(r.output_schema) ? r.output_schema : null,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+  };
+}
+
+function toolView(r: ToolRow): ToolView {
+  return {
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    parameters: isRecord(r.parameters) ? r.parameters : {},
+    request: ToolRequest.parse(r.request),
+    hasCredential: r.credential_key_id !== null,
+    sideEffect: r.side_effect,
+    compensate: r.compensate === null ? null : CompensateRequest.parse(r.compensate),
+    timeoutMs: r.timeout_ms,
+    retries: r.retries,
+    permission: r.permission,
+    builtIn: false,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+  };
+}
+
+const builtinViews: ToolView[] = BUILTIN_TOOLS.map((t) => ({
+  id: t.name,
+  name: t.name,
+  description: t.description,
+  parameters: t.parameters,
+  request: { method: 'POST', url: 'https://rampart.internal/builtin' },
+  hasCredential: false,
+  sideEffect: false,
+  compensate: null,
+  timeoutMs: 0,
+  retries: 0,
+  permission: t.permission,
+  builtIn: true,
+  createdAt: null,
+  updatedAt: null,
+}));
+
+/** Agents and the tenant's HTTP actions: definitions written by admins, audited. */
+export class DefinitionService {
+  constructor(
+    private readonly db: Database,
+    private readonly keyring: Keyring | undefined,
+  ) {}
+
+  async #audit(
+    tx: TenantTx,
+    principal: Principal,
+    meta: RequestMeta,
+    action: AuditAction,
+    target: { type: string; id: string },
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await appendAuditEvent(tx, {
+      actor: actorOf(principal),
+      action,
+      target,
+      outcome: 'success',
+      ip: meta.ip,
+      requestId: meta.requestId,
+      details,
+    });
+  }
+
+  async #checkAgent(tx: TenantTx, a: AgentFields): Promise<void> {
+    if (a.outputSchema) assertJsonSchema(a.outputSchema, 'body.outputSchema');
+    const names = a.tools.map((t) => AgentToolEntry.parse(t).name);
+    if (new Set(names).size !== names.length)
+      throw new InvalidInput('A tool is listed twice.', {
+        errors: [{ field: 'body.tools', message: 'duplicate tool' }],
+      });
+    const known = new Set((await toolsByName(tx, names)).map((t) => t.name));
+    const unknown = names.filter((n) => !isBuiltin(n) && !known.has(n));
+    if (unknown.length)
+      throw new InvalidInput(
+        `Unknown tool(s): ${unknown.join(', ')}. Define them with POST /v1/tools.`,
+        {
+          errors: [{ field: 'body.tools', message: 'unknown tool' }],
+        },
+      );
+  }
+
+  async createAgent(p: Principal, body: CreateAgentBody, meta: RequestMeta): Promise<AgentView> {
+    const fields: AgentFields = {
+      name: body.name,
+      instructions: body.instructions,
+      model: body.model,
+      tools: body.tools,
+      maxSteps: body.maxSteps,
+      budgetUsd: body.budgetUsd ?? null,
+      outputSchema: body.outputSchema ?? null,
+    };
+    return this.db.withTenant(p, async (tx) => {
+      await this.#checkAgent(tx, fields);
+      const row = await insertAgent(tx, fields);
+      if (!row) throw new Conflict(`An agent named '${body.name}' exists.`, 'agent_exists');
+      await this.#audit(
+        tx,
+        p,
+        meta,
+        'agent.created',
+        { type: 'agent', id: row.id },
+        {
+          name: row.name,
+          model: row.model,
+          tools: fields.tools,
+        },
+      );
+      return agentView(row);
+    });
+  }
+
+  async updateAgent(
+    p: Principal,
+    id: string,
+    patch: PatchAgentBody,
+    meta: RequestMeta,
+  ): Promise<AgentView> {
+    return this.db.withTenant(p, async (tx) => {
+      const row = await getAgent(tx, id);
+      if (!row) throw new NotFound('Agent');
+      const cur = agentView(row);
+      const fields: AgentFields = {
+        name: patch.name ?? cur.name,
+        instructions: patch.instructions ?? cur.instructions,
+        model: patch.model ?? cur.model,
+        tools: patch.tools ?? cur.tools,
+        maxSteps: patch.maxSteps ?? cur.maxSteps,
+        budgetUsd: patch.budgetUsd === undefined ? cur.budgetUsd : patch.budgetUsd,
+        outputSchema: patch.outputSchema === undefined ? cur.outputSchema : patch.outputSchema,
+      };
+      await this.#checkAgent(tx, fields);
+      const updated = await updateAgent(tx, id, fields).catch((err: unknown) => {
+        if ((err as { code?: unknown }).code === '23505')
+          throw new Conflict(`An agent named '${fields.name}' exists.`, 'agent_exists');
+        throw err;
+      });
+      await this.#audit(
+        tx,
+        p,
+        meta,
+        'agent.updated',
+        { type: 'agent', id },
+        {
+          changed: Object.keys(patch),
+        },
+      );
+      return agentView(updated);
+    });
+  }
+
+  getAgent(p: Principal, id: string): Promise<AgentView> {
+    return this.db.withTenant(p, async (tx) => {
+      const row = await getAgent(tx, id);
+      if (!row) throw new NotFound('Agent');
+      return agentView(row);
+    });
+  }
+
+  async listAgents(p: Principal): Promise<{ data: AgentView[] }> {
+    return { data: (await this.db.withTenant(p, (tx) => listAgents(tx))).map(agentView) };
+  }
+
+  deleteAgent(p: Principal, id: string, meta: RequestMeta): Promise<void> {
+    return this.db.withTenant(p, async (tx) => {
+      if (!(await deleteAgent(tx, id))) throw new NotFound('Agent');
+      await this.#audit(tx, p, meta, 'agent.deleted', { type: 'agent', id }, {});
+    });
+  }
+
+  #checkTool(f: ToolFields): void {
+    assertJsonSchema(f.parameters, 'body.parameters', { objectType: true });
+  }
+
+  async createTool(p: Principal, body: CreateToolBody, meta: RequestMeta): Promise<ToolView> {
+    const fields: ToolFields = {
+      description: body.description,
+      parameters: body.parameters,
+      request: body.request,
+      sideEffect: body.sideEffect,
+      compensate: body.compensate ?? null,
+      timeoutMs: body.timeoutMs,
+      retries: body.retries,
+      permission: body.permission ?? null,
+    };
+    this.#checkTool(fields);
+    const id = randomUUID();
+    const envelope =
+      body.credential == null
+        ? null
+        : encryptCredential(this.keyring, p.tenantId, id, body.credential);
+    return this.db.withTenant(p, async (tx) => {
+      const row = await insertTool(tx, id, body.name, fields, envelope);
+      if (!row) throw new Conflict(`A tool named '${body.name}' exists.`, 'tool_exists');
+      await this.#audit(
+        tx,
+        p,
+        meta,
+        'tool.created',
+        { type: 'tool', id },
+        {
+          name: row.name,
+          method: body.request.method,
+          url: body.request.url,
+          sideEffect: row.side_effect,
+          credential: envelope !== null,
+        },
+      );
+      return toolView(row);
+    });
+  }
+
+  async updateTool(
+    p: Principal,
+    id: string,
+    patch: PatchToolBody,
+    meta: RequestMeta,
+  ): Promise<ToolView> {
+    const envelope =
+      patch.credential === undefined
+        ? undefined
+        : patch.credential === null
+          ? null
+          : encryptCredential(this.keyring, p.tenantId, id, patch.credential);
+    return this.db.withTenant(p, async (tx) => {
+      const row = await getTool(tx, id);
+      if (!row) throw new NotFound('Tool');
+      const cur = toolView(row);
+      const fields: ToolFields = {
+        description: patch.description ?? cur.description,
+        parameters: patch.parameters ?? cur.parameters,
+        request: patch.request ?? cur.request,
+        sideEffect: patch.sideEffect ?? cur.sideEffect,
+        compensate: patch.compensate === undefined ? cur.compensate : patch.compensate,
+        timeoutMs: patch.timeoutMs ?? cur.timeoutMs,
+        retries: patch.retries ?? cur.retries,
+        permission: patch.permission === undefined ? cur.permission : patch.permission,
+      };
+      this.#checkTool(fields);
+      const updated = await updateTool(tx, id, fields, envelope);
+      await this.#audit(
+        tx,
+        p,
+        meta,
+        'tool.updated',
+        { type: 'tool', id },
+        {
+          name: row.name,
+          changed: Object.keys(patch),
+        },
+      );
+      return toolView(updated);
+    });
+  }
+
+  getTool(p: Principal, id: string): Promise<ToolView> {
+    const builtin = builtinViews.find((t) => t.id === id);
+    if (builtin) return Promise.resolve(builtin);
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return Promise.reject(new NotFound('Tool'));
+    return this.db.withTenant(p, async (tx) => {
+      const row = await getTool(tx, id);
+      if (!row) throw new NotFound('Tool');
+      return toolView(row);
+    });
+  }
+
+  async listTools(p: Principal): Promise<{ data: ToolView[] }> {
+    const rows = await this.db.withTenant(p, (tx) => listTools(tx));
+    return { data: [...builtinViews, ...rows.map(toolView)] };
+  }
+
+  deleteTool(p: Principal, id: string, meta: RequestMeta): Promise<void> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return Promise.reject(new NotFound('Tool'));
+    return this.db.withTenant(p, async (tx) => {
+      const name = await deleteTool(tx, id);
+      if (name === undefined) throw new NotFound('Tool');
+      await this.#audit(tx, p, meta, 'tool.deleted', { type: 'tool', id }, { name });
+    });
+  }
+}

@@ -1,0 +1,88 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Config } from '../config.js';
+import type { ModelCalls } from '../gateway/index.js';
+import { createKnowledgeTools } from '../knowledge/index.js';
+import type { Database } from '../platform/db/database.js';
+import type { AnyRoute } from '../platform/http/route.js';
+import { OutboundHttp } from '../platform/net/outbound-http.js';
+import type { JobHandler } from '../platform/queue/queue.js';
+import type { Keyring } from '../platform/secrets/envelope.js';
+import { DefinitionService } from './definitions.js';
+import { createRunEventBus, type RunEventBus } from './events.js';
+import { copilotMetrics, registerCopilotGauges } from './metrics.js';
+import { copilotRoutes } from './routes.js';
+import { RUN_JOB, RunLoop } from './runner.js';
+import { RunService } from './runs-service.js';
+import { HttpActions } from './tools/http-action.js';
+import { ToolRegistry } from './tools/registry.js';
+
+export { RUN_JOB } from './runner.js';
+export type { RunEventBus } from './events.js';
+
+export interface CopilotDeps {
+  db: Database;
+  config: Config;
+  logger: Logger;
+  /** The gateway's in-process entry: every model call of a run is routed and metered. */
+  calls: ModelCalls;
+  registry: Registry;
+  keyring: Keyring | undefined;
+  /** With Redis, run events are announced to every replica (pub/sub). */
+  redis?: Redis | undefined;
+}
+
+export interface Copilot {
+  routes: AnyRoute[];
+  /** The job handlers a worker registers (the run loop). */
+  jobs: Record<string, JobHandler>;
+  /** Announces new run events (SSE today; a WebSocket fan-out can subscribe to it too). */
+  bus: RunEventBus;
+  close(): Promise<void>;
+}
+
+/** Builds the copilot: its routes and the run loop a worker (or an embedded `serve`) runs. */
+export function createCopilot(deps: CopilotDeps): Copilot {
+  const { config, db } = deps;
+  const bus = createRunEventBus(deps.redis, (err) =>
+    deps.logger.warn({ err }, 'copilot event bus error'),
+  );
+  const metrics = copilotMetrics(deps.registry);
+  registerCopilotGauges(deps.registry, db);
+  const http = new OutboundHttp({ allowPrivate: config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES });
+  const actions = new HttpActions(http, {
+    retryBaseMs: config.COPILOT_TOOL_RETRY_BASE_MS,
+    breakerThreshold: config.GATEWAY_BREAKER_THRESHOLD,
+    breakerCooldownMs: config.GATEWAY_BREAKER_COOLDOWN_MS,
+  });
+  const registry = new ToolRegistry({
+    knowledge: createKnowledgeTools({ db, config, calls: deps.calls }),
+    actions,
+    keyring: deps.keyring,
+  });
+  const loop = new RunLoop({
+    db,
+    calls: deps.calls,
+    registry,
+    bus,
+    metrics,
+    leaseMs: config.COPILOT_RUN_LEASE_MS,
+    modelTimeoutMs: config.COPILOT_MODEL_TIMEOUT_MS,
+    logger: deps.logger,
+  });
+  const runs = new RunService(db, bus, metrics, {
+    maxConcurrentRunsPerTenant: config.COPILOT_MAX_CONCURRENT_RUNS_PER_TENANT,
+    maxJobAttempts: config.COPILOT_RUN_MAX_ATTEMPTS,
+    streamPollMs: config.COPILOT_STREAM_POLL_MS,
+  });
+  return {
+    routes: copilotRoutes(new DefinitionService(db, deps.keyring), runs),
+    jobs: { [RUN_JOB]: loop.handler() },
+    bus,
+    async close() {
+      await bus.close();
+      await http.close();
+    },
+  };
+}
