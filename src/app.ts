@@ -20,6 +20,7 @@ import {
   registerUploads,
   type DocumentService,
 } from './knowledge/index.js';
+import { createSql } from './sql/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
 import type { Database } from './platform/db/database.js';
@@ -138,6 +139,10 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     config,
   });
   app.addHook('onClose', async () => audit.close());
+  const keyring = keyringFromSettings(
+    deps.masterKey ?? config.RAMPART_MASTER_KEY,
+    config.RAMPART_MASTER_KEY_PREVIOUS,
+  );
   const gateway = createGateway({
     db,
     logger: deps.logger,
@@ -146,10 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     limitsConfig: config,
     metrics,
     inProcessProviders: settingsProviders(config.knowledgeModels),
-    keyring: keyringFromSettings(
-      deps.masterKey ?? config.RAMPART_MASTER_KEY,
-      config.RAMPART_MASTER_KEY_PREVIOUS,
-    ),
+    keyring,
   });
   gatewayConfig.evict = (tenantId) => gateway.tenantConfig.evict(tenantId);
   app.addHook('onClose', async () => gateway.close());
@@ -182,11 +184,15 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   registerQueueMetrics(metrics.registry, db);
   // Every model call of the knowledge hub goes through the gateway, metered to the tenant.
   const knowledge = createKnowledge({ db, config, metrics, calls: gateway.calls });
+  // Text-to-SQL: the model writes SQL through the gateway too, under the caller's principal.
+  const sql = createSql({ db, config, metrics, calls: gateway.calls, keyring });
+  app.addHook('onClose', async () => sql.close());
   registerRoutes(app, identity.auth, [
     ...identity.routes,
     ...audit.routes,
     ...gateway.routes,
     ...knowledge.routes,
+    ...sql.routes,
   ]);
   return {
     app,

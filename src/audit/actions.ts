@@ -30,6 +30,15 @@ export const AUDIT_ACTIONS = [
   'document.created',
   'document.deleted',
   'knowledge_settings.updated',
+  'sql_source.created',
+  'sql_source.updated',
+  'sql_source.deleted',
+  'sql_source.schema_refreshed',
+  'sql_source.annotations_updated',
+  'sql_source.policies_updated',
+  'sql.queried',
+  'sql.refused',
+  'sql.asked',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

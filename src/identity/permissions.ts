@@ -15,7 +15,7 @@ export const ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
 const VIEWER: Permission[] = ['tenant:read', 'documents:read', 'usage:read'];
-const MEMBER: Permission[] = [...VIEWER, 'documents:write', 'gateway:invoke'];
+const MEMBER: Permission[] = [...VIEWER, 'documents:write', 'gateway:invoke', 'sql:query'];
 const ADMIN: Permission[] = [
   ...MEMBER,
   'documents:delete',
@@ -26,6 +26,7 @@ const ADMIN: Permission[] = [
   'knowledge:manage',
   'audit:read',
   'gateway:manage',
+  'sql:manage',
 ];
 const OWNER: Permission[] = [...ADMIN];
 

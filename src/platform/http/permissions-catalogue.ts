@@ -20,6 +20,9 @@ export const PERMISSIONS = [
   'gateway:invoke',
   'gateway:manage',
   'usage:read',
+  // Text-to-SQL: register and govern sources (admin); query and ask them (member).
+  'sql:manage',
+  'sql:query',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
