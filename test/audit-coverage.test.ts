@@ -36,7 +36,13 @@ const EXEMPT: Record<string, string> = {
   'POST /v1/embeddings': 'a model invocation, metered per request in the usage ledger',
   'POST /v1/search': 'a read sent as POST (the query is a body); changes nothing',
   'POST /v1/ask': 'a read sent as POST; its model calls are metered in the usage ledger',
+  'POST /v1/sql/ask':
+    'needs a model route; its query is audited as sql.queried / sql.refused (test/sql.test.ts) and its model calls are metered',
 };
+
+async function sampleSource(c: Ctx): Promise<string> {
+  return (await c.ok('POST', '/v1/sql/sources', { name: name('s'), type: 'sample' })).id;
+}
 
 interface Ctx {
   /** The tenant's owner key (every case acts as the owner). */
@@ -160,6 +166,39 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
     method: 'POST',
     url: '/v1/documents',
     body: { title: name('d'), text: 'Audited text.' },
+  }),
+  'POST /v1/sql/sources': async () => ({
+    method: 'POST',
+    url: '/v1/sql/sources',
+    body: { name: name('s'), type: 'sample' },
+  }),
+  'PATCH /v1/sql/sources/:id': async (c) => ({
+    method: 'PATCH',
+    url: `/v1/sql/sources/${await sampleSource(c)}`,
+    body: { description: 'Audited.' },
+  }),
+  'DELETE /v1/sql/sources/:id': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/sql/sources/${await sampleSource(c)}`,
+  }),
+  'POST /v1/sql/sources/:id/schema/refresh': async (c) => ({
+    method: 'POST',
+    url: `/v1/sql/sources/${await sampleSource(c)}/schema/refresh`,
+  }),
+  'PUT /v1/sql/sources/:id/annotations': async (c) => ({
+    method: 'PUT',
+    url: `/v1/sql/sources/${await sampleSource(c)}/annotations`,
+    body: { examples: [{ question: 'How many?', sql: 'SELECT count(*) FROM restaurant' }] },
+  }),
+  'PUT /v1/sql/sources/:id/policies': async (c) => ({
+    method: 'PUT',
+    url: `/v1/sql/sources/${await sampleSource(c)}/policies`,
+    body: { masks: [{ table: 'restaurant', column: 'rating', exceptGroups: [] }] },
+  }),
+  'POST /v1/sql/query': async (c) => ({
+    method: 'POST',
+    url: '/v1/sql/query',
+    body: { source: await sampleSource(c), sql: 'SELECT count(*) FROM restaurant' },
   }),
   'DELETE /v1/documents/:id': async (c) => ({
     method: 'DELETE',
