@@ -30,7 +30,7 @@ export interface SourceSecretRow extends SourceRow {
 }
 
 export interface CatalogueRow {
-  catalogue: unknown;
+  catalogue: Record<string, unknown> | null;
   catalogue_at: Date | null;
 }
 
