@@ -40,10 +40,6 @@ const EXEMPT: Record<string, string> = {
     'needs a model route; its query is audited as sql.queried / sql.refused (test/sql.test.ts) and its model calls are metered',
 };
 
-async function sampleSource(c: Ctx): Promise<string> {
-  return (await c.ok('POST', '/v1/sql/sources', { name: name('s'), type: 'sample' })).id;
-}
-
 interface Ctx {
   /** The tenant's owner key (every case acts as the owner). */
   key: string;
@@ -213,6 +209,10 @@ function provider(): Record<string, string> {
     baseUrl: 'https://upstream.example.com/v1',
     apiKey: 'sk-audited-provider-secret',
   };
+}
+
+async function sampleSource(c: Ctx): Promise<string> {
+  return (await c.ok('POST', '/v1/sql/sources', { name: name('s'), type: 'sample' })).id;
 }
 
 async function providerName(c: Ctx): Promise<string> {
