@@ -21,6 +21,7 @@ import {
   registerUploads,
   type DocumentService,
 } from './knowledge/index.js';
+import { createSql } from './sql/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
 import type { Database } from './platform/db/database.js';
@@ -196,12 +197,16 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     redis: deps.redis,
   });
   app.addHook('onClose', async () => copilot.close());
+  // Text-to-SQL: the model writes SQL through the gateway too, under the caller's principal.
+  const sql = createSql({ db, config, metrics, calls: gateway.calls, keyring });
+  app.addHook('onClose', async () => sql.close());
   registerRoutes(app, identity.auth, [
     ...identity.routes,
     ...audit.routes,
     ...gateway.routes,
     ...knowledge.routes,
     ...copilot.routes,
+    ...sql.routes,
   ]);
   return {
     app,

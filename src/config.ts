@@ -9,13 +9,14 @@ import {
   readKnowledgeModels,
   type KnowledgeModels,
 } from './config-knowledge.js';
+import { sqlSettings } from './config-sql.js';
 import { authSettings } from './config-auth.js';
 
 /**
  * The one place that reads the environment. Every setting is declared once here, with
  * its schema, default and description; the settings table of docs/configuration.md is
  * checked against this list by a test, so the two cannot drift. Feature settings are declared beside this file
- * (config-gateway.ts, config-knowledge.ts) and spread in here, in the table's order.
+ * (config-gateway.ts, config-knowledge.ts, config-sql.ts) and spread in here, in the table's order.
  */
 
 export const settings = {
@@ -159,6 +160,7 @@ export const settings = {
   },
   ...knowledgeSettings,
   ...copilotSettings,
+  ...sqlSettings,
 } satisfies Record<string, SettingDef>;
 
 export type SettingName = keyof typeof settings;

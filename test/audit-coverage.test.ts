@@ -42,6 +42,8 @@ const EXEMPT: Record<string, string> = {
     "recorded in the run's event log (run.cancelled and each compensation), which the caller and approvers read",
   'POST /v1/runs/:id/approvals/:callId':
     'audited (approval.granted / approval.denied); it needs a run paused by a model, so test/copilot-runs.test.ts checks the event',
+  'POST /v1/sql/ask':
+    'needs a model route; its query is audited as sql.queried / sql.refused (test/sql.test.ts) and its model calls are metered',
 };
 
 interface Ctx {
@@ -173,6 +175,39 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
     url: '/v1/documents',
     body: { title: name('d'), text: 'Audited text.' },
   }),
+  'POST /v1/sql/sources': async () => ({
+    method: 'POST',
+    url: '/v1/sql/sources',
+    body: { name: name('s'), type: 'sample' },
+  }),
+  'PATCH /v1/sql/sources/:id': async (c) => ({
+    method: 'PATCH',
+    url: `/v1/sql/sources/${await sampleSource(c)}`,
+    body: { description: 'Audited.' },
+  }),
+  'DELETE /v1/sql/sources/:id': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/sql/sources/${await sampleSource(c)}`,
+  }),
+  'POST /v1/sql/sources/:id/schema/refresh': async (c) => ({
+    method: 'POST',
+    url: `/v1/sql/sources/${await sampleSource(c)}/schema/refresh`,
+  }),
+  'PUT /v1/sql/sources/:id/annotations': async (c) => ({
+    method: 'PUT',
+    url: `/v1/sql/sources/${await sampleSource(c)}/annotations`,
+    body: { examples: [{ question: 'How many?', sql: 'SELECT count(*) FROM restaurant' }] },
+  }),
+  'PUT /v1/sql/sources/:id/policies': async (c) => ({
+    method: 'PUT',
+    url: `/v1/sql/sources/${await sampleSource(c)}/policies`,
+    body: { masks: [{ table: 'restaurant', column: 'rating', exceptGroups: [] }] },
+  }),
+  'POST /v1/sql/query': async (c) => ({
+    method: 'POST',
+    url: '/v1/sql/query',
+    body: { source: await sampleSource(c), sql: 'SELECT count(*) FROM restaurant' },
+  }),
   'DELETE /v1/documents/:id': async (c) => ({
     method: 'DELETE',
     url: `/v1/documents/${(await c.ok('POST', '/v1/documents', { title: name('d'), text: 'x' })).id}`,
@@ -214,6 +249,10 @@ function provider(): Record<string, string> {
     baseUrl: 'https://upstream.example.com/v1',
     apiKey: 'sk-audited-provider-secret',
   };
+}
+
+async function sampleSource(c: Ctx): Promise<string> {
+  return (await c.ok('POST', '/v1/sql/sources', { name: name('s'), type: 'sample' })).id;
 }
 
 async function providerName(c: Ctx): Promise<string> {

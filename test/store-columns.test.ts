@@ -22,6 +22,7 @@ import type { KnowledgeSettingsRow } from '../src/knowledge/settings-store.js';
 import type { ChunkRow, DocumentRow } from '../src/knowledge/store.js';
 import type { AgentRow, ToolSecretRow } from '../src/copilot/store.js';
 import type { ApprovalRow, EventRow, RunRow } from '../src/copilot/runs-store.js';
+import type { CatalogueRow, SourceRow, SourceSecretRow } from '../src/sql/sources-store.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 
 /** The catalogue types (information_schema udt_name) a field of TypeScript type T may read. */
@@ -118,6 +119,47 @@ const CHECKED: RowCheck[] = [
     credential_iv: 'bytea',
     credential_ciphertext: 'bytea',
     credential_tag: 'bytea',
+  }),
+  check<SourceSecretRow>()('SourceSecretRow', 'sql_sources', {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    name: 'text',
+    type: 'text',
+    connection: 'jsonb',
+    schemas: '_text',
+    tables: '_text?',
+    description: 'text',
+    model_alias: 'text',
+    annotations: 'jsonb',
+    policies: 'jsonb',
+    catalogue_at: 'timestamptz?',
+    created_at: 'timestamptz',
+    updated_at: 'timestamptz',
+    credential_key_id: 'text?',
+    credential_wrapped_key: 'bytea?',
+    credential_iv: 'bytea?',
+    credential_ciphertext: 'bytea?',
+    credential_tag: 'bytea?',
+  }),
+  check<SourceRow>()('SourceRow', 'sql_sources', {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    name: 'text',
+    type: 'text',
+    connection: 'jsonb',
+    schemas: '_text',
+    tables: '_text?',
+    description: 'text',
+    model_alias: 'text',
+    annotations: 'jsonb',
+    policies: 'jsonb',
+    catalogue_at: 'timestamptz?',
+    created_at: 'timestamptz',
+    updated_at: 'timestamptz',
+  }),
+  check<CatalogueRow>()('CatalogueRow', 'sql_sources', {
+    catalogue: 'jsonb?',
+    catalogue_at: 'timestamptz?',
   }),
   check<RouteRow>()('RouteRow', 'model_routes', {
     id: 'uuid',

@@ -126,6 +126,10 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
     await q.query(`INSERT INTO knowledge_settings (tenant_id, pii_masking) VALUES ($1, false)`, [
       tenantId,
     ]);
+    // Text-to-SQL sources (migration 0020).
+    await q.query(`INSERT INTO sql_sources (tenant_id, name, type) VALUES ($1, 'demo', 'sample')`, [
+      tenantId,
+    ]);
   });
 }
 

@@ -38,6 +38,15 @@ export const AUDIT_ACTIONS = [
   'tool.deleted',
   'approval.granted',
   'approval.denied',
+  'sql_source.created',
+  'sql_source.updated',
+  'sql_source.deleted',
+  'sql_source.schema_refreshed',
+  'sql_source.annotations_updated',
+  'sql_source.policies_updated',
+  'sql.queried',
+  'sql.refused',
+  'sql.asked',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

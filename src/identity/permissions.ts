@@ -15,7 +15,13 @@ export const ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
 const VIEWER: Permission[] = ['tenant:read', 'documents:read', 'usage:read'];
-const MEMBER: Permission[] = [...VIEWER, 'documents:write', 'gateway:invoke', 'agents:run'];
+const MEMBER: Permission[] = [
+  ...VIEWER,
+  'documents:write',
+  'gateway:invoke',
+  'agents:run',
+  'sql:query',
+];
 const ADMIN: Permission[] = [
   ...MEMBER,
   'documents:delete',
@@ -28,6 +34,7 @@ const ADMIN: Permission[] = [
   'gateway:manage',
   'agents:manage',
   'agents:approve',
+  'sql:manage',
 ];
 const OWNER: Permission[] = [...ADMIN];
 

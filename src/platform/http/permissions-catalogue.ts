@@ -25,6 +25,9 @@ export const PERMISSIONS = [
   'agents:manage',
   'agents:run',
   'agents:approve',
+  // Text-to-SQL: register and govern sources (admin); query and ask them (member).
+  'sql:manage',
+  'sql:query',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
