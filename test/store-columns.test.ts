@@ -242,6 +242,7 @@ const CHECKED: RowCheck[] = [
     status: 'text',
     decided_by: 'text?',
     reason: 'text?',
+    created_at: 'timestamptz',
   }),
 ];
 
