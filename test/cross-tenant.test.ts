@@ -39,6 +39,9 @@ const B_MARKERS = [
   'b-prov',
   'gpt-b',
   'sk-b-provider-secret',
+  'b-agent',
+  'b.tool',
+  'b-tool-secret',
 ];
 
 interface Listing {
@@ -61,6 +64,9 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     provider: '',
     alias: 'b-alias',
     model: 'b-model',
+    agent: '',
+    tool: '',
+    run: '',
   };
   const A = { user: '', group: '' };
 
@@ -91,6 +97,10 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       routes: await get('/v1/routes'),
       route: await get(`/v1/routes/${B.alias}`),
       prices: await get('/v1/prices'),
+      agent: await get(`/v1/agents/${B.agent}`),
+      tool: await get(`/v1/tools/${B.tool}`),
+      run: await get(`/v1/runs/${B.run}`),
+      events: await get(`/v1/runs/${B.run}/events`),
     };
   };
 
@@ -131,6 +141,25 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       targets: [{ provider: 'b-prov', model: 'gpt-b' }],
     });
     await ok(b.ownerKey, 'PUT', `/v1/prices/${B.model}`, { input: 1, output: 2 });
+    B.tool = (
+      await ok(b.ownerKey, 'POST', '/v1/tools', {
+        name: 'b.tool',
+        description: 'B only.',
+        parameters: { type: 'object' },
+        request: { method: 'POST', url: 'https://b.example.com/act' },
+        credential: 'b-tool-secret',
+      })
+    ).id;
+    B.agent = (
+      await ok(b.ownerKey, 'POST', '/v1/agents', {
+        name: 'b-agent',
+        instructions: 'B only.',
+        model: B.alias,
+        tools: [{ name: 'b.tool', policy: 'ask' }],
+      })
+    ).id;
+    // No worker runs here: the run stays queued.
+    B.run = (await ok(b.ownerKey, 'POST', `/v1/agents/${B.agent}/runs`, { input: 'B only.' })).id;
   });
   afterAll(async () => {
     await app?.close();
@@ -142,7 +171,7 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
    * 404; routes keyed by a tenant-local name (a model alias, a model's price) may act on A's own
    * namespace ('own'), so there only B's rows staying unchanged is asserted.
    */
-  type Attempt = ['GET' | 'PUT' | 'PATCH' | 'DELETE', string, unknown?, (404 | 'own')?];
+  type Attempt = ['GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', string, unknown?, (404 | 'own')?];
   /** For each id route, what A's owner tries. Add a route here when you add one with an id. */
   const cases = (): Record<string, Attempt[]> => ({
     // identity
@@ -186,6 +215,20 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     'DELETE /v1/routes/:alias': [['DELETE', `/v1/routes/${B.alias}`]],
     'PUT /v1/prices/:model': [['PUT', `/v1/prices/${B.model}`, { input: 99, output: 99 }, 'own']],
     'DELETE /v1/prices/:model': [['DELETE', `/v1/prices/${B.model}`, undefined, 'own']],
+    // copilot
+    'GET /v1/agents/:id': [['GET', `/v1/agents/${B.agent}`]],
+    'PATCH /v1/agents/:id': [['PATCH', `/v1/agents/${B.agent}`, { maxSteps: 1 }]],
+    'DELETE /v1/agents/:id': [['DELETE', `/v1/agents/${B.agent}`]],
+    'POST /v1/agents/:id/runs': [['POST', `/v1/agents/${B.agent}/runs`, { input: 'x' }]],
+    'GET /v1/tools/:id': [['GET', `/v1/tools/${B.tool}`]],
+    'PATCH /v1/tools/:id': [['PATCH', `/v1/tools/${B.tool}`, { credential: 'stolen' }]],
+    'DELETE /v1/tools/:id': [['DELETE', `/v1/tools/${B.tool}`]],
+    'GET /v1/runs/:id': [['GET', `/v1/runs/${B.run}`]],
+    'GET /v1/runs/:id/events': [['GET', `/v1/runs/${B.run}/events`]],
+    'POST /v1/runs/:id/cancel': [['POST', `/v1/runs/${B.run}/cancel`]],
+    'POST /v1/runs/:id/approvals/:callId': [
+      ['POST', `/v1/runs/${B.run}/approvals/c1_0`, { decision: 'approve' }],
+    ],
   });
 
   it('every route that takes an id has a cross-tenant case', () => {
@@ -220,6 +263,9 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       ['/v1/groups?limit=200', B.group],
       ['/v1/documents?limit=100', B.doc],
       ['/v1/providers', B.provider],
+      ['/v1/agents', B.agent],
+      ['/v1/tools', B.tool],
+      ['/v1/runs', B.run],
     ] as const) {
       const r = await call('GET', url, a.ownerKey);
       expect(r.status).toBe(200);

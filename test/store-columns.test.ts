@@ -284,6 +284,7 @@ const CHECKED: RowCheck[] = [
     status: 'text',
     decided_by: 'text?',
     reason: 'text?',
+    created_at: 'timestamptz',
   }),
 ];
 

@@ -273,7 +273,7 @@ export class RunService {
   ): Promise<RunView> {
     const actor = actorOf(p);
     const by = `${actor.type}:${actor.id ?? ''}`;
-    const { view, seq } = await this.db.withTenant(p, async (tx) => {
+    const { view, seq, waitedMs } = await this.db.withTenant(p, async (tx) => {
       const run = await getRun(tx, runId);
       if (!run) throw new NotFound('Run');
       const approval = await getApproval(tx, runId, callId);
@@ -319,8 +319,13 @@ export class RunService {
         requestId: meta.requestId,
         details: { callId, tool: approval.tool, reason: body.reason ?? null },
       });
-      return { view: await this.#one(tx, updated), seq: event.seq };
+      return {
+        view: await this.#one(tx, updated),
+        seq: event.seq,
+        waitedMs: Date.now() - approval.created_at.getTime(),
+      };
     });
+    this.metrics.approvalDecision.observe({ decision: body.decision }, waitedMs / 1000);
     this.bus.publish(runId, seq);
     return view;
   }

@@ -252,9 +252,10 @@ export interface ApprovalRow {
   status: string;
   decided_by: string | null;
   reason: string | null;
+  created_at: Date;
 }
 
-const APPROVAL_COLS = `call_id, tool, arguments, approver_role, distinct_approver, status, decided_by, reason`;
+const APPROVAL_COLS = `call_id, tool, arguments, approver_role, distinct_approver, status, decided_by, reason, created_at`;
 
 export async function insertApproval(
   tx: TenantTx,
