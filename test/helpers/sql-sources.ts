@@ -85,7 +85,8 @@ export async function loadPgSources(adminUrl: string, dbs: readonly string[]): P
 export function mysqlDump(db: string): string {
   return databaseDump(db)
     .replace(/\bpublic\./g, '')
-    .replace(/^CREATE SCHEMA.*$/gm, '');
+    .replace(/^CREATE SCHEMA.*$/gm, '')
+    .replace(/'([^']*)'::\w+/g, "'$1'");
 }
 
 export interface MysqlSources {
