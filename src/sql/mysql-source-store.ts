@@ -169,8 +169,9 @@ export class MysqlConnector implements Connector {
         const rows: unknown[][] = [];
         let fields: FieldPacket[] = [];
         const q = conn.query({ sql, rowsAsArray: true });
-        q.on('fields', (f: FieldPacket[]) => {
-          fields = f;
+        q.on('fields', (f: FieldPacket[] | undefined) => {
+          // A statement without a result set (SET, …) reports no fields.
+          fields = f ?? [];
         });
         q.on('result', (row: unknown) => {
           // Rows past limit + 1 are read off the wire and dropped; the timeout bounds them.

@@ -26,6 +26,12 @@ import {
 export interface PgSession {
   /** Simple-protocol text (may hold several statements). */
   exec(sql: string): Promise<void>;
+  /**
+   * Exactly one statement, over the extended protocol, which refuses a second one: the text a
+   * caller wrote never travels in a multi-statement simple query, so `…; COMMIT; DELETE …`
+   * cannot end the read-only transaction even with layer 1 out of the way.
+   */
+  single(sql: string): Promise<void>;
   /** One statement; rows as arrays with the columns' type oids. */
   rows(
     sql: string,
@@ -72,9 +78,9 @@ export async function runReadOnly(
      SET LOCAL statement_timeout = ${Math.max(1, Math.floor(limits.statementTimeoutMs))};
      SET LOCAL lock_timeout = ${Math.max(1, Math.floor(limits.lockTimeoutMs))};
      SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(limits.idleTimeoutMs))};
-     SET LOCAL search_path = pg_catalog, ${schemas.map(ident).join(', ') || 'public'};
-     DECLARE rampart_q NO SCROLL CURSOR FOR ${sql}`,
+     SET LOCAL search_path = pg_catalog, ${schemas.map(ident).join(', ') || 'public'}`,
   );
+  await s.single(`DECLARE rampart_q NO SCROLL CURSOR FOR ${sql}`);
   const r = await s.rows(`FETCH FORWARD ${limits.rowLimit + 1} FROM rampart_q`);
   const { rows, truncated } = capRows(r.rows, limits);
   return {
@@ -248,10 +254,19 @@ export function pgFailure(err: unknown, source: string, limits?: SessionLimits):
   return new SqlExecutionFailed(messageOf(err), code);
 }
 
-function session(client: pg.PoolClient): PgSession {
+/** A pg session over one client (pooled, or a test's own). */
+export function pgSession(client: pg.ClientBase): PgSession {
   return {
     async exec(sql) {
       await client.query(sql);
+    },
+    async single(sql) {
+      // A variable, not a literal: @types/pg does not declare queryMode, which pg honours.
+      const config: pg.QueryConfig & { queryMode: 'extended' } = {
+        text: sql,
+        queryMode: 'extended',
+      };
+      await client.query(config);
     },
     async rows(sql, params) {
       const r = await client.query<unknown[]>({ text: sql, values: params, rowMode: 'array' });
@@ -310,7 +325,7 @@ export class PostgresConnector implements Connector {
     if (!this.#checked.has(client)) {
       let excess: string[];
       try {
-        excess = await pgExcessPrivileges(session(client));
+        excess = await pgExcessPrivileges(pgSession(client));
       } catch (err) {
         client.release(true);
         throw pgFailure(err, this.name);
@@ -326,7 +341,7 @@ export class PostgresConnector implements Connector {
 
   async #use<T>(fn: (s: PgSession) => Promise<T>, limits?: SessionLimits): Promise<T> {
     const client = await this.#client();
-    const s = session(client);
+    const s = pgSession(client);
     try {
       const out = await fn(s);
       await resetSession(s);

@@ -52,6 +52,10 @@ function session(db: PGlite): PgSession {
     async exec(sql) {
       await db.exec(sql);
     },
+    async single(sql) {
+      // PGlite's query() is the extended protocol: one statement only.
+      await db.query(sql);
+    },
     async rows(sql, params) {
       const r = await db.query<unknown[]>(sql, params, { rowMode: 'array' });
       return {
