@@ -37,7 +37,7 @@ case "$1" in
   serve | worker | migrate | backup | restore | audit | help | --help | -h | --version)
     # The embedded database (no DATABASE_URL) keeps its files in RAMPART_DATA_DIR: a volume in
     # the image, since the root filesystem may be read-only.
-    if [ -z "${DATABASE_URL:-}" ] && [ -z "${DATABASE_URL_FILE:-}" ]; then
+    if [ -z "${DATABASE_URL:-}${DATABASE_URL_FILE:-}${DATABASE_ADMIN_URL:-}${DATABASE_ADMIN_URL_FILE:-}" ]; then
       data_dir="${RAMPART_DATA_DIR:-/var/lib/rampart}"
       mkdir -p "$data_dir" 2>/dev/null || true
       if [ ! -w "$data_dir" ]; then

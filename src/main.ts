@@ -70,14 +70,42 @@ audit
   .description(
     "recompute a tenant's audit hash chain; exit 0 intact, 1 broken or truncated, 2 unknown tenant or usage error, 3 could not verify",
   )
-  .option('--tenant <slug>', 'tenant slug (required)')
+  .option('--tenant <slug>', 'tenant slug (or --all)')
+  .option('--all', "every tenant's chain (PostgreSQL; needs DATABASE_ADMIN_URL)")
   .option(
     '--expect-head <[seq:]hash>',
     'a chain head published earlier (the "audit chain head" log line); fails if the chain no longer contains it',
   )
   .action(
-    command(async (opts: { tenant?: string; expectHead?: string }) =>
+    command(async (opts: { tenant?: string; expectHead?: string; all?: boolean }) =>
       (await import('./cli/audit-verify.js')).auditVerify(opts, config),
+    ),
+  );
+program
+  .command('backup')
+  .description(
+    'pg_dump the PostgreSQL database (as DATABASE_ADMIN_URL) with a manifest of migrations, row counts and audit chain heads',
+  )
+  .option(
+    '--output <file>',
+    'dump file to write (custom format); the manifest is <file>.manifest.json',
+  )
+  .action(
+    command(async (opts: { output?: string }) =>
+      (await import('./cli/backup.js')).backup(opts, config),
+    ),
+  );
+program
+  .command('restore')
+  .description(
+    'pg_restore a backup into an empty database; --verify then checks migrations, row counts and every audit chain against its manifest (exit 0 verified, 1 failed, 2 usage)',
+  )
+  .option('--input <file>', 'dump written by rampart backup')
+  .option('--verify', 'after restoring, verify the database against the manifest')
+  .option('--verify-only', 'verify an already restored database against the manifest')
+  .action(
+    command(async (opts: { input?: string; verify?: boolean; verifyOnly?: boolean }) =>
+      (await import('./cli/backup.js')).restore(opts, config),
     ),
   );
 

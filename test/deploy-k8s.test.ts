@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { REPO_ROOT } from './helpers/serve-process.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { declarationFile, unknownFields } from './helpers/k8s-fields.js';
 
 const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
 const required = process.env.RAMPART_DEPLOY_TOOLS === 'required';
@@ -260,6 +261,24 @@ describe.skipIf(!kubectl && !required)(
           if (e) errors.push(`${o.kind} ${o.metadata.name}: ${e}`);
         }
         expect(errors).toEqual([]);
+      });
+
+      it('no object has a field its API type does not have (a typo the API server would drop)', () => {
+        const unknown = objects.flatMap((o) =>
+          unknownFields(o, declarationFile(REPO_ROOT, modelModule(o.apiVersion), o.kind)).map(
+            (f) => `${o.kind} ${o.metadata.name}: ${f}`,
+          ),
+        );
+        expect(unknown).toEqual([]);
+        const typo = {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: 'typo' },
+          spec: { template: { spec: { containers: [{ name: 'x', readinesProbe: {} }] } } },
+        };
+        expect(
+          unknownFields(typo, declarationFile(REPO_ROOT, modelModule('apps/v1'), 'Deployment')),
+        ).toEqual(['.spec.template.spec.containers[0].readinesProbe']);
       });
 
       it('the schema validation rejects a broken object', async () => {

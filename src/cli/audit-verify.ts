@@ -2,6 +2,8 @@ import type { Config } from '../config.js';
 import { verifyChain, type ExpectedHead } from '../audit/service.js';
 import { findTenantBySlug } from '../identity/index.js';
 import { createRuntime } from '../runtime.js';
+import { withAdminClient } from '../platform/db/pg-driver.js';
+import { auditChainHeads } from './ops-store.js';
 
 /** `--expect-head`: a chain head hash (64 hex digits), optionally as `seq:hash`. */
 function parseExpectedHead(text: string): ExpectedHead | undefined {
@@ -12,12 +14,20 @@ function parseExpectedHead(text: string): ExpectedHead | undefined {
 
 /** `rampart audit verify`: recomputes a tenant's audit hash chain (exit codes in main.ts). */
 export async function auditVerify(
-  opts: { tenant?: string; expectHead?: string },
+  opts: { tenant?: string; expectHead?: string; all?: boolean },
   config: () => Config,
 ): Promise<void> {
+  if (opts.all) {
+    if (opts.tenant || opts.expectHead !== undefined) {
+      process.stderr.write('rampart: audit verify --all takes no --tenant or --expect-head\n');
+      process.exitCode = 2;
+      return;
+    }
+    return verifyAll(config());
+  }
   // Usage errors exit 2, like an unknown tenant, as documented (commander's own exit is 1).
   if (!opts.tenant) {
-    process.stderr.write('rampart: audit verify needs --tenant <slug>\n');
+    process.stderr.write('rampart: audit verify needs --tenant <slug> or --all\n');
     process.exitCode = 2;
     return;
   }
@@ -63,6 +73,48 @@ export async function auditVerify(
     }
   } catch (err) {
     // Exit 1 means "the chain is broken"; a verification that could not run must not look like one.
+    process.stderr.write(`rampart: audit verify could not run: ${(err as Error).message}\n`);
+    process.exitCode = 3;
+  } finally {
+    await rt.close();
+  }
+}
+
+/**
+ * `rampart audit verify --all`: every tenant's chain (the system tenant's too). Listing the
+ * chains reads across tenants, so it needs the owner (DATABASE_ADMIN_URL); each chain is then
+ * verified as the application role inside that tenant, as for one tenant. Exit 1 when any
+ * chain is broken, 3 when the check could not run.
+ */
+async function verifyAll(cfg: Config): Promise<void> {
+  if (!cfg.DATABASE_ADMIN_URL || !cfg.DATABASE_URL) {
+    process.stderr.write(
+      'rampart: audit verify --all needs PostgreSQL with DATABASE_ADMIN_URL (to list every tenant) and DATABASE_URL; with the embedded database use --tenant <slug>\n',
+    );
+    process.exitCode = 2;
+    return;
+  }
+  const rt = await createRuntime(cfg);
+  try {
+    const heads = await withAdminClient(cfg.DATABASE_ADMIN_URL, (q) => auditChainHeads(q));
+    let broken = 0;
+    for (const h of heads) {
+      const name = h.slug ?? h.tenantId;
+      const v = await verifyChain(rt.db, h.tenantId);
+      if (v.ok)
+        process.stdout.write(`audit chain of ${name}: OK, ${v.events} events, head ${v.head}\n`);
+      else {
+        broken += 1;
+        const why =
+          'brokenAt' in v
+            ? `BROKEN at event seq ${v.brokenAt.seq}: ${v.brokenAt.reason}`
+            : 'TRUNCATED';
+        process.stdout.write(`audit chain of ${name}: ${why}\n`);
+      }
+    }
+    process.stdout.write(`${heads.length} audit chains verified, ${broken} broken\n`);
+    if (broken) process.exitCode = 1;
+  } catch (err) {
     process.stderr.write(`rampart: audit verify could not run: ${(err as Error).message}\n`);
     process.exitCode = 3;
   } finally {
