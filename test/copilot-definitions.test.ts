@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 import { COPILOT_MASTER_KEY, copilotTenant, copilotWorker } from './helpers/copilot.js';
+import { apiClient } from './helpers/identity-api.js';
 import { startAgentUpstream, type AgentUpstream } from './fakes/fake-openai-agent.js';
 import { startActionServer, type ActionServer } from './fakes/fake-action-server.js';
 import type { JobQueue } from '../src/platform/queue/queue.js';
@@ -132,6 +133,38 @@ describe.each(testDrivers())('copilot definitions, permission bounds and spans (
         })
       ).status,
     ).toBe(400);
+  });
+
+  it('with the address guard on, an action on a private or metadata address is refused', async () => {
+    const guarded = await createTestApp(t.db, {
+      RAMPART_MASTER_KEY: COPILOT_MASTER_KEY,
+      OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'false',
+    });
+    try {
+      const tenant = await guarded.createTenant();
+      const call = apiClient(guarded);
+      const define = (url: string, compensate?: string) =>
+        call('POST', '/v1/tools', tenant.ownerKey, {
+          name: `x${Math.random().toString(36).slice(2, 8)}`,
+          description: 'd',
+          parameters: PARAMS,
+          request: { method: 'POST', url },
+          ...(compensate ? { compensate: { method: 'POST', url: compensate } } : {}),
+        });
+      for (const [url, compensate] of [
+        ['http://127.0.0.1:8080/admin'],
+        ['http://169.254.169.254/latest/meta-data/{id}'],
+        ['http://localhost/x'],
+        ['https://api.example.com/orders', 'http://10.0.0.5/undo'],
+      ] as const) {
+        const r = await define(url, compensate);
+        expect(r.status, `${url} ${compensate ?? ''}: ${r.text}`).toBe(400);
+      }
+      // A host that is itself a placeholder is checked at connection time instead.
+      expect((await define('https://{id}.example.com/x')).status).toBe(201);
+    } finally {
+      await guarded.close();
+    }
   });
 
   it("a tool's permission bounds the run by its caller's, whatever the agent allows; spans follow GenAI conventions", async () => {

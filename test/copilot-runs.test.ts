@@ -212,6 +212,29 @@ describe.each(testDrivers())('copilot runs (%s)', (driver) => {
     expect(events.some((e) => e.type === 'tool.call.requested')).toBe(false);
   });
 
+  it("a run stops when its caller's key is revoked: an approval after that calls nothing", async () => {
+    const s = await setup([{ name: 'orders.create', policy: 'ask' }]);
+    const key = await s.ok<{ id: string; secret: string }>('POST', '/v1/api-keys', s.owner, {
+      name: 'short-lived',
+      role: 'member',
+    });
+    upstream.script = callsThenAnswer([
+      [{ name: 'orders_create', arguments: { item: 'desk', qty: 1 } }],
+    ]);
+    const before = action.to('POST /orders').length;
+    const r = await s.start(key.secret);
+    await worker.drain();
+    expect((await s.run(s.admin, r.id)).status).toBe('awaiting_approval');
+    const revoked = await s.call('DELETE', `/v1/api-keys/${key.id}`, s.owner);
+    expect(revoked.status, revoked.text).toBeLessThan(300);
+    await s.ok('POST', `/v1/runs/${r.id}/approvals/c1_0`, s.admin, { decision: 'approve' });
+    await worker.drain();
+    const done = await s.run(s.admin, r.id);
+    expect(done.status).toBe('failed');
+    expect(done.failureReason).toMatch(/^caller_revoked/);
+    expect(action.to('POST /orders').length).toBe(before);
+  });
+
   it('a denied tool is never called however often the model asks; bad arguments never reach the action', async () => {
     const s = await setup([{ name: 'orders.create', policy: 'deny' }]);
     const ask = { name: 'orders_create', arguments: { item: 'x', qty: 1 } };

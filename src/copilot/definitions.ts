@@ -3,6 +3,7 @@ import { appendAuditEvent, type AuditAction } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { Conflict, InvalidInput, NotFound } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import { nonPublicAddressOf } from '../platform/net/outbound-guard.js';
 import type { Keyring } from '../platform/secrets/envelope.js';
 import { encryptCredential } from './credentials.js';
 import { assertJsonSchema } from './json-schema.js';
@@ -96,6 +97,8 @@ export class DefinitionService {
   constructor(
     private readonly db: Database,
     private readonly keyring: Keyring | undefined,
+    /** OUTBOUND_ALLOW_PRIVATE_ADDRESSES: whether action URLs may point at non-public addresses. */
+    private readonly allowPrivate: boolean,
   ) {}
 
   async #audit(
@@ -223,8 +226,24 @@ export class DefinitionService {
     });
   }
 
-  #checkTool(f: ToolFields): void {
+  /** Refuses a schema that is not one, and an address the guard would refuse anyway. */
+  async #checkTool(f: ToolFields): Promise<void> {
     assertJsonSchema(f.parameters, 'body.parameters', { objectType: true });
+    if (this.allowPrivate) return;
+    const urls: [string, string][] = [['body.request.url', ToolRequest.parse(f.request).url]];
+    if (f.compensate !== null)
+      urls.push(['body.compensate.url', CompensateRequest.parse(f.compensate).url]);
+    for (const [field, template] of urls) {
+      // The host of a template with a placeholder in it is known only per call: the connection
+      // guard (every connection and redirect) still applies then.
+      const origin = /^https?:\/\/[^/{}]+(?=\/|$)/.exec(template)?.[0];
+      const address = origin ? await nonPublicAddressOf(origin) : undefined;
+      if (address)
+        throw new InvalidInput(
+          `${field}: ${new URL(template.replace(/[{}]/g, '')).host} is not a public address (${address}); the operator can allow this with OUTBOUND_ALLOW_PRIVATE_ADDRESSES.`,
+          { errors: [{ field, message: 'not a public address' }] },
+        );
+    }
   }
 
   async createTool(p: Principal, body: CreateToolBody, meta: RequestMeta): Promise<ToolView> {
@@ -238,7 +257,7 @@ export class DefinitionService {
       retries: body.retries,
       permission: body.permission ?? null,
     };
-    this.#checkTool(fields);
+    await this.#checkTool(fields);
     const id = randomUUID();
     const envelope =
       body.credential == null
@@ -291,7 +310,7 @@ export class DefinitionService {
         retries: patch.retries ?? cur.retries,
         permission: patch.permission === undefined ? cur.permission : patch.permission,
       };
-      this.#checkTool(fields);
+      await this.#checkTool(fields);
       const updated = await updateTool(tx, id, fields, envelope);
       await this.#audit(
         tx,

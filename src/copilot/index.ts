@@ -77,7 +77,10 @@ export function createCopilot(deps: CopilotDeps): Copilot {
     streamPollMs: config.COPILOT_STREAM_POLL_MS,
   });
   return {
-    routes: copilotRoutes(new DefinitionService(db, deps.keyring), runs),
+    routes: copilotRoutes(
+      new DefinitionService(db, deps.keyring, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
+      runs,
+    ),
     jobs: { [RUN_JOB]: loop.handler() },
     bus,
     async close() {

@@ -2,7 +2,7 @@ import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { ChatMessage, ModelCalls, ToolSpec } from '../gateway/index.js';
-import { ROLE_PERMISSIONS, isRole } from '../identity/index.js';
+import { ROLE_PERMISSIONS, currentStanding, isRole } from '../identity/index.js';
 import type { Database } from '../platform/db/database.js';
 import { AppError } from '../platform/http/errors.js';
 import type { Principal } from '../platform/http/principal.js';
@@ -103,7 +103,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
 
 /** One job's drive of one run. */
 class Drive {
-  readonly principal: Principal;
+  principal: Principal;
   readonly agent: AgentSnapshot;
   readonly names: NameMap;
   readonly events: EventRow[];
@@ -145,6 +145,28 @@ class Drive {
   }
 
   async drive(): Promise<void> {
+    // The run acts as its caller as the caller stands now: a revoked or expired key stops it,
+    // a changed role or groups apply from this job on.
+    const standing = await currentStanding(this.deps.db, this.principal);
+    if (!standing) {
+      this.tools = await this.deps.db.withTenant(this.principal, (tx) =>
+        this.deps.registry.resolve(
+          tx,
+          this.agent.tools.map((t) => t.name),
+        ),
+      );
+      return this.finish({
+        status: 'failed',
+        reason: 'caller_revoked: the API key that started this run is no longer valid',
+      });
+    }
+    const role = isRole(standing.role) ? standing.role : 'viewer';
+    this.principal = {
+      ...this.principal,
+      role,
+      permissions: ROLE_PERMISSIONS[role],
+      groups: standing.groups,
+    };
     this.tools = await this.deps.db.withTenant(this.principal, (tx) =>
       this.deps.registry.resolve(
         tx,

@@ -15,6 +15,7 @@ export type { AuthService } from './authenticate.js';
 export type { ApiKeyService } from './keys-service.js';
 export type { TenantService } from './tenants-service.js';
 export { ROLE_PERMISSIONS, isRole, mayGrant, type Role } from './permissions.js';
+export { currentStanding } from './standing-service.js';
 
 export interface IdentityDeps {
   db: Database;
