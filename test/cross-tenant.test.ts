@@ -39,6 +39,7 @@ const B_MARKERS = [
   'b-prov',
   'gpt-b',
   'sk-b-provider-secret',
+  'b-sql-source',
 ];
 
 interface Listing {
@@ -59,6 +60,7 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     group: '',
     doc: '',
     provider: '',
+    sqlSource: '',
     alias: 'b-alias',
     model: 'b-model',
   };
@@ -88,6 +90,7 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       chunks: await get(`/v1/documents/${B.doc}/chunks`),
       providers: await get('/v1/providers'),
       provider: await get(`/v1/providers/${B.provider}`),
+      sqlSource: await get(`/v1/sql/sources/${B.sqlSource}`),
       routes: await get('/v1/routes'),
       route: await get(`/v1/routes/${B.alias}`),
       prices: await get('/v1/prices'),
@@ -131,6 +134,9 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       targets: [{ provider: 'b-prov', model: 'gpt-b' }],
     });
     await ok(b.ownerKey, 'PUT', `/v1/prices/${B.model}`, { input: 1, output: 2 });
+    B.sqlSource = (
+      await ok(b.ownerKey, 'POST', '/v1/sql/sources', { name: 'b-sql-source', type: 'sample' })
+    ).id;
   });
   afterAll(async () => {
     await app?.close();
@@ -142,7 +148,7 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
    * 404; routes keyed by a tenant-local name (a model alias, a model's price) may act on A's own
    * namespace ('own'), so there only B's rows staying unchanged is asserted.
    */
-  type Attempt = ['GET' | 'PUT' | 'PATCH' | 'DELETE', string, unknown?, (404 | 'own')?];
+  type Attempt = ['GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', string, unknown?, (404 | 'own')?];
   /** For each id route, what A's owner tries. Add a route here when you add one with an id. */
   const cases = (): Record<string, Attempt[]> => ({
     // identity
@@ -186,6 +192,22 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     'DELETE /v1/routes/:alias': [['DELETE', `/v1/routes/${B.alias}`]],
     'PUT /v1/prices/:model': [['PUT', `/v1/prices/${B.model}`, { input: 99, output: 99 }, 'own']],
     'DELETE /v1/prices/:model': [['DELETE', `/v1/prices/${B.model}`, undefined, 'own']],
+    'GET /v1/sql/sources/:id': [
+      ['GET', `/v1/sql/sources/${B.sqlSource}`],
+      ['GET', '/v1/sql/sources/b-sql-source'],
+    ],
+    'PATCH /v1/sql/sources/:id': [
+      ['PATCH', `/v1/sql/sources/${B.sqlSource}`, { description: 'stolen' }],
+    ],
+    'DELETE /v1/sql/sources/:id': [['DELETE', `/v1/sql/sources/${B.sqlSource}`]],
+    'GET /v1/sql/sources/:id/schema': [['GET', `/v1/sql/sources/${B.sqlSource}/schema`]],
+    'POST /v1/sql/sources/:id/schema/refresh': [
+      ['POST', `/v1/sql/sources/${B.sqlSource}/schema/refresh`],
+    ],
+    'PUT /v1/sql/sources/:id/annotations': [
+      ['PUT', `/v1/sql/sources/${B.sqlSource}/annotations`, { tables: { x: 'stolen' } }],
+    ],
+    'PUT /v1/sql/sources/:id/policies': [['PUT', `/v1/sql/sources/${B.sqlSource}/policies`, {}]],
   });
 
   it('every route that takes an id has a cross-tenant case', () => {
