@@ -42,6 +42,7 @@ const B_MARKERS = [
   'b-agent',
   'b.tool',
   'b-tool-secret',
+  'b-sql-source',
 ];
 
 interface Listing {
@@ -62,6 +63,7 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     group: '',
     doc: '',
     provider: '',
+    sqlSource: '',
     alias: 'b-alias',
     model: 'b-model',
     agent: '',
@@ -94,6 +96,7 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       chunks: await get(`/v1/documents/${B.doc}/chunks`),
       providers: await get('/v1/providers'),
       provider: await get(`/v1/providers/${B.provider}`),
+      sqlSource: await get(`/v1/sql/sources/${B.sqlSource}`),
       routes: await get('/v1/routes'),
       route: await get(`/v1/routes/${B.alias}`),
       prices: await get('/v1/prices'),
@@ -160,6 +163,9 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     ).id;
     // No worker runs here: the run stays queued.
     B.run = (await ok(b.ownerKey, 'POST', `/v1/agents/${B.agent}/runs`, { input: 'B only.' })).id;
+    B.sqlSource = (
+      await ok(b.ownerKey, 'POST', '/v1/sql/sources', { name: 'b-sql-source', type: 'sample' })
+    ).id;
   });
   afterAll(async () => {
     await app?.close();
@@ -229,6 +235,22 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     'POST /v1/runs/:id/approvals/:callId': [
       ['POST', `/v1/runs/${B.run}/approvals/c1_0`, { decision: 'approve' }],
     ],
+    'GET /v1/sql/sources/:id': [
+      ['GET', `/v1/sql/sources/${B.sqlSource}`],
+      ['GET', '/v1/sql/sources/b-sql-source'],
+    ],
+    'PATCH /v1/sql/sources/:id': [
+      ['PATCH', `/v1/sql/sources/${B.sqlSource}`, { description: 'stolen' }],
+    ],
+    'DELETE /v1/sql/sources/:id': [['DELETE', `/v1/sql/sources/${B.sqlSource}`]],
+    'GET /v1/sql/sources/:id/schema': [['GET', `/v1/sql/sources/${B.sqlSource}/schema`]],
+    'POST /v1/sql/sources/:id/schema/refresh': [
+      ['POST', `/v1/sql/sources/${B.sqlSource}/schema/refresh`],
+    ],
+    'PUT /v1/sql/sources/:id/annotations': [
+      ['PUT', `/v1/sql/sources/${B.sqlSource}/annotations`, { tables: { x: 'stolen' } }],
+    ],
+    'PUT /v1/sql/sources/:id/policies': [['PUT', `/v1/sql/sources/${B.sqlSource}/policies`, {}]],
   });
 
   it('every route that takes an id has a cross-tenant case', () => {

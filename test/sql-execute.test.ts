@@ -107,6 +107,13 @@ suite('text-to-SQL on PostgreSQL sources', () => {
       expect(gold.length).toBeGreaterThan(210);
     }, 300_000);
 
+    it('introspects only what the login may read (no secrets table in the schema)', async () => {
+      const res = await apiClient(app)('GET', '/v1/sql/sources/restaurants/schema', owner);
+      expect(res.status, res.text).toBe(200);
+      const names = (res.body as { tables: { name: string }[] }).tables.map((x) => x.name).sort();
+      expect(names).toEqual(['geographic', 'location', 'restaurant']);
+    });
+
     it('refuses a login that may write, listing each excess privilege', async () => {
       const res = await apiClient(app)('POST', '/v1/sql/sources', owner, {
         name: 'as-superuser',
