@@ -90,7 +90,7 @@ export default tseslint.config(
     },
   },
   {
-    // bin/ts-hooks.js runs before any setting is parsed (RAMPART_TS_CACHE_DIR).
+    // bin/ts-hooks.js runs before any setting is parsed (RAMPART_CACHE_DIR).
     files: ['src/config.ts', 'bin/ts-hooks.js', 'test/**', 'bench/**', 'scripts/**'],
     rules: { 'no-restricted-properties': 'off' },
   },

@@ -5,10 +5,10 @@
 // the code creates (esbuild's keepNames wraps each closure in a call that defines its `name`,
 // about 250 ns a closure, and a gateway request creates dozens).
 //
-// Transformed files are cached under node_modules/.cache/rampart-ts, keyed by the file's path
-// and content and the esbuild and Node versions, so a start-up after the first (and after
-// `npm install`, which warms the cache: scripts/warm-ts-cache.js) reads JavaScript instead of
-// transforming. An edited file has a new key; a cache that cannot be written (a read-only
+// Transformed files are cached in node_modules/.cache/rampart/ts (RAMPART_CACHE_DIR/ts), keyed
+// by the file's path and content and the esbuild and Node versions, so a start-up after the
+// first (and after `npm install`, which warms the cache: scripts/postinstall.js) reads
+// JavaScript instead of transforming. An edited file has a new key; a cache that cannot be written (a read-only
 // install) only costs the transform.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -19,8 +19,10 @@ import { fileURLToPath } from 'node:url';
 const TS_FILE = /\.[cm]?ts$/;
 const JS_SPECIFIER = /\.([cm]?)js$/;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const CACHE_DIR =
-  process.env.RAMPART_TS_CACHE_DIR || join(ROOT, 'node_modules/.cache/rampart-ts');
+export const CACHE_DIR = join(
+  process.env.RAMPART_CACHE_DIR || join(ROOT, 'node_modules/.cache/rampart'),
+  'ts',
+);
 // Bump when the transform options below change.
 const FORMAT = 1;
 let salt;

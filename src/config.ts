@@ -34,6 +34,11 @@ export const settings = {
       'Directory for the embedded database and generated local secrets (used when DATABASE_URL is unset).',
     defaultText: './.rampart',
   },
+  RAMPART_CACHE_DIR: {
+    schema: z.string().min(1).optional(),
+    description:
+      "Where `npm install` leaves what makes start-up fast (transformed sources in ts/, the embedded database's migrated template); read-only is fine. Unset: node_modules/.cache/rampart.",
+  },
   DATABASE_URL: {
     schema: url.optional(),
     secret: true,

@@ -37,7 +37,7 @@ describe('bin/ts-hooks.js', () => {
   it('caches each transformed file by its path and content: a second load reads the cache, an edit misses it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rampart-ts-cache-'));
     try {
-      const cacheDir = join(dir, 'cache');
+      const cacheDir = join(dir, 'cache', 'ts');
       const entry = join(dir, 'mod.ts');
       const hooks = pathToFileURL(resolve(ROOT, 'bin/ts-hooks.js')).href;
       const load = () => {
@@ -50,7 +50,7 @@ describe('bin/ts-hooks.js', () => {
         const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
           cwd: ROOT,
           encoding: 'utf8',
-          env: { ...process.env, RAMPART_TS_CACHE_DIR: cacheDir },
+          env: { ...process.env, RAMPART_CACHE_DIR: join(dir, 'cache') },
         });
         expect(r.status, r.stderr).toBe(0);
         return r.stdout;

@@ -1,9 +1,17 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import type { Database } from '../../src/platform/db/database.js';
 import { migrate, type AdminConnection } from '../../src/platform/db/migrator.js';
 import { openDatabase, openEmbedded } from '../../src/platform/db/open.js';
 import { withAdminClient } from '../../src/platform/db/pg-driver.js';
+import {
+  openPGlite,
+  pgliteAdmin,
+  type PGliteTemplate,
+} from '../../src/platform/db/pglite-driver.js';
 import { APP_ROLE, databaseUrl, ensureAppLogin } from '../../src/platform/db/roles.js';
 
 export type DriverName = 'pglite' | 'postgres';
@@ -29,10 +37,37 @@ export interface TestDatabase {
 
 const LOGIN_ROLE = 'rampart_test_login';
 
+let template: Promise<PGliteTemplate> | undefined;
+
+/**
+ * One compiled PostgreSQL module, file bundle and migrated data directory per test process:
+ * every embedded test database starts from a copy of it instead of running initdb and all the
+ * migrations again (openEmbedded still runs the migrator, which finds nothing to do).
+ */
+function pgliteTemplate(): Promise<PGliteTemplate> {
+  template ??= (async () => {
+    const dist = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
+    // The tsconfig's lib declares WebAssembly's types but not its global value.
+    const wasm = Reflect.get(globalThis, 'WebAssembly') as {
+      compile(bytes: Uint8Array): Promise<WebAssembly.Module>;
+    };
+    const wasmModule = await wasm.compile(readFileSync(join(dist, 'pglite.wasm')));
+    const fsBundle = new Blob([readFileSync(join(dist, 'pglite.data'))]);
+    const pg = await openPGlite(undefined, { wasmModule, fsBundle });
+    try {
+      await migrate(pgliteAdmin(pg));
+      return { wasmModule, fsBundle, dataDir: await pg.dumpDataDir('none') };
+    } finally {
+      await pg.close();
+    }
+  })();
+  return template;
+}
+
 /** A fresh, migrated database for one suite: an in-memory PGlite, or a new database on the test server. */
 export async function createTestDatabase(driver: DriverName): Promise<TestDatabase> {
   if (driver === 'pglite') {
-    const { db, pglite } = await openEmbedded(undefined);
+    const { db, pglite } = await openEmbedded(undefined, { template: await pgliteTemplate() });
     const raw = pglite as NonNullable<typeof pglite>;
     return {
       driver,

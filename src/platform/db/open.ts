@@ -2,8 +2,14 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import { Database } from './database.js';
-import { migrate, type Migration } from './migrator.js';
-import { createPGliteDriver, openPGlite, pgliteAdmin } from './pglite-driver.js';
+import { isNewDataDir, readTemplate } from './embedded-template.js';
+import { loadMigrations, migrate, type Migration } from './migrator.js';
+import {
+  createPGliteDriver,
+  openPGlite,
+  pgliteAdmin,
+  type PGliteTemplate,
+} from './pglite-driver.js';
 import { createPgDriver, withAdminClient } from './pg-driver.js';
 import { lockDataDir } from './data-dir-lock.js';
 
@@ -13,6 +19,7 @@ export interface DatabaseSettings {
   DATABASE_POOL_MAX: number;
   DATABASE_STATEMENT_TIMEOUT_MS: number;
   RAMPART_DATA_DIR: string;
+  RAMPART_CACHE_DIR?: string | undefined;
 }
 
 export interface OpenedDatabase {
@@ -37,13 +44,27 @@ export async function migrateServer(s: DatabaseSettings): Promise<Migration[]> {
  */
 export async function openEmbedded(
   dataDir: string | undefined,
-  opts: { tracing?: boolean; lockDir?: string } = {},
+  opts: {
+    tracing?: boolean;
+    lockDir?: string;
+    template?: PGliteTemplate;
+    /** Where `npm install` put the migrated template (default: node_modules/.cache/rampart). */
+    templateDir?: string;
+  } = {},
 ): Promise<OpenedDatabase> {
   const release = opts.lockDir === undefined ? () => undefined : lockDataDir(opts.lockDir);
   let pg: PGlite | undefined;
   try {
-    pg = await openPGlite(dataDir);
-    const applied = await migrate(pgliteAdmin(pg));
+    // A new data directory starts from the migrated template `npm install` built, when there
+    // is one for these migrations (embedded-template.ts); its migrations count as applied now.
+    const migrations = loadMigrations();
+    const copied =
+      opts.template === undefined && dataDir !== undefined && isNewDataDir(dataDir)
+        ? readTemplate(migrations, opts.templateDir)
+        : undefined;
+    pg = await openPGlite(dataDir, copied ? { dataDir: copied } : opts.template);
+    const applied = await migrate(pgliteAdmin(pg), migrations);
+    if (copied) applied.unshift(...migrations.filter((m) => !applied.includes(m)));
     const driver = await createPGliteDriver(pg);
     const locked = {
       ...driver,
@@ -72,7 +93,11 @@ export async function openDatabase(
   if (!s.DATABASE_URL) {
     const dir = join(s.RAMPART_DATA_DIR, 'pgdata');
     mkdirSync(dir, { recursive: true });
-    return openEmbedded(dir, { ...opts, lockDir: s.RAMPART_DATA_DIR });
+    return openEmbedded(dir, {
+      ...opts,
+      lockDir: s.RAMPART_DATA_DIR,
+      ...(s.RAMPART_CACHE_DIR ? { templateDir: s.RAMPART_CACHE_DIR } : {}),
+    });
   }
   const driver = createPgDriver({
     connectionString: s.DATABASE_URL,

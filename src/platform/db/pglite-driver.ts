@@ -5,8 +5,29 @@ import { APP_ROLE } from './roles.js';
 import { safeDbError } from './query-error.js';
 
 /** Opens (or creates) an embedded database: `dataDir` on disk, or in memory when undefined. */
-export async function openPGlite(dataDir: string | undefined): Promise<PGlite> {
-  return PGlite.create(dataDir ? { dataDir, extensions: { vector } } : { extensions: { vector } });
+/**
+ * What many embedded databases in one process can share (the test suites open dozens): the
+ * compiled PostgreSQL module, its file bundle, and a data directory already initialised and
+ * migrated, so each new database starts from a copy instead of running initdb.
+ */
+export interface PGliteTemplate {
+  wasmModule?: WebAssembly.Module | undefined;
+  fsBundle?: Blob | undefined;
+  /** A data directory (tar, as dumpDataDir writes it) to start from instead of initdb. */
+  dataDir?: Blob | undefined;
+}
+
+export async function openPGlite(
+  dataDir: string | undefined,
+  template?: PGliteTemplate,
+): Promise<PGlite> {
+  return PGlite.create({
+    ...(dataDir ? { dataDir } : {}),
+    extensions: { vector },
+    ...(template?.wasmModule ? { wasmModule: template.wasmModule } : {}),
+    ...(template?.fsBundle ? { fsBundle: template.fsBundle } : {}),
+    ...(template?.dataDir ? { loadDataDir: template.dataDir } : {}),
+  });
 }
 
 function wrap(q: Pick<PGlite, 'query'>): Queryable {
