@@ -26,7 +26,8 @@ try {
 try {
   register('../bin/ts-hooks.js', import.meta.url);
   const { buildTemplate } = await import('../src/platform/db/embedded-template.ts');
-  await buildTemplate();
+  // RAMPART_CACHE_DIR (as the server reads it) moves both caches; unset, node_modules/.cache/rampart.
+  await buildTemplate(process.env.RAMPART_CACHE_DIR || undefined);
 } catch (err) {
   warn('build the embedded database template', err);
 }

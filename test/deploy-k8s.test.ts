@@ -4,6 +4,8 @@
 // the properties issue #30 requires are asserted on every workload. Without kubectl the suite
 // is skipped, unless RAMPART_DEPLOY_TOOLS=required (as .ci/run sets it).
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -494,10 +496,7 @@ describe('the KEDA queue-depth query', () => {
   });
 
   it('runs as rampart_app and counts queued and running jobs', async () => {
-    const text = execFileSync('sh', ['-c', 'cat deploy/k8s/base/autoscaling.yaml'], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-    });
+    const text = readFileSync(resolve(REPO_ROOT, 'deploy/k8s/base/autoscaling.yaml'), 'utf8');
     const query = /query: (SELECT .*)$/m.exec(text)?.[1] ?? '';
     expect(query).toContain('rampart_job_counts()');
     const rows = await t.db.withOperator((tx) => tx.query<Record<string, unknown>>(query));

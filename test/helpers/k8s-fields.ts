@@ -41,11 +41,11 @@ function nodeModules(file: string): string {
 /** Parses a TypeScript type expression of a .d.ts file from position `at`. */
 function parseType(file: string, text: string, at: number): { type: FieldType; end: number } {
   let i = at;
-  const skip = () => {
+  function skip(): void {
     while (/\s/.test(text[i] ?? '')) i += 1;
-  };
+  }
   skip();
-  const parseOne = (): FieldType => {
+  function parseOne(): FieldType {
     skip();
     if (text[i] === '{') {
       i += 1;
@@ -84,8 +84,8 @@ function parseType(file: string, text: string, at: number): { type: FieldType; e
     const ref = load(file).imports.get(word[0]);
     if (ref && existsSync(ref)) return { kind: 'ref', file: ref, name: word[0] };
     return { kind: 'leaf' };
-  };
-  const parseUnion = (): FieldType => {
+  }
+  function parseUnion(): FieldType {
     const types = [parseOne()];
     for (;;) {
       skip();
@@ -95,7 +95,7 @@ function parseType(file: string, text: string, at: number): { type: FieldType; e
     }
     // A union of objects and leaves (rare): the object decides which fields exist.
     return types.find((t) => t.kind !== 'leaf') ?? { kind: 'leaf' };
-  };
+  }
   const type = parseUnion();
   return { type, end: i };
 }
