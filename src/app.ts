@@ -120,7 +120,12 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   // evicts the tenant's gateway config, but the gateway is built after identity and audit
   // (its listener and metrics come after theirs), so that eviction is bound once it exists.
   const gatewayConfig = { evict: (_tenantId: string): void => {} };
+  const keyring = keyringFromSettings(
+    deps.masterKey ?? config.RAMPART_MASTER_KEY,
+    config.RAMPART_MASTER_KEY_PREVIOUS,
+  );
   const identity = await createIdentity({
+    keyring,
     db,
     logger: deps.logger,
     serverSecret: deps.serverSecret,
@@ -146,10 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     limitsConfig: config,
     metrics,
     inProcessProviders: settingsProviders(config.knowledgeModels),
-    keyring: keyringFromSettings(
-      deps.masterKey ?? config.RAMPART_MASTER_KEY,
-      config.RAMPART_MASTER_KEY_PREVIOUS,
-    ),
+    keyring,
   });
   gatewayConfig.evict = (tenantId) => gateway.tenantConfig.evict(tenantId);
   app.addHook('onClose', async () => gateway.close());

@@ -36,6 +36,14 @@ const EXEMPT: Record<string, string> = {
   'POST /v1/embeddings': 'a model invocation, metered per request in the usage ledger',
   'POST /v1/search': 'a read sent as POST (the query is a body); changes nothing',
   'POST /v1/ask': 'a read sent as POST; its model calls are metered in the usage ledger',
+  'PUT /v1/identity/oidc':
+    'audited as oidc_config.updated; needs a live identity provider, so shown in identity-oidc.test.ts',
+  'DELETE /v1/identity/oidc':
+    'audited as oidc_config.deleted; needs a stored provider, so shown in identity-oidc.test.ts',
+  'POST /auth/logout':
+    'audited as session.ended; needs a signed-in browser, so shown in identity-oidc.test.ts',
+  'DELETE /v1/sessions/:id':
+    'audited as session.revoked; needs a signed-in browser, so shown in identity-oidc.test.ts',
 };
 
 interface Ctx {
@@ -89,6 +97,10 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
   'DELETE /v1/users/:id': async (c) => ({
     method: 'DELETE',
     url: `/v1/users/${(await c.ok('POST', '/v1/users', { email: `${name('u')}@example.com`, role: 'member' })).id}`,
+  }),
+  'DELETE /v1/users/:id/sessions': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/users/${(await c.ok('POST', '/v1/users', { email: `${name('u')}@example.com`, role: 'member' })).id}/sessions`,
   }),
   'POST /v1/groups': async () => ({ method: 'POST', url: '/v1/groups', body: { name: name('g') } }),
   'DELETE /v1/groups/:id': async (c) => ({

@@ -100,6 +100,22 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
     await q.query(`INSERT INTO knowledge_settings (tenant_id, pii_masking) VALUES ($1, false)`, [
       tenantId,
     ]);
+    // Sign-in: the OIDC provider, an identity at it, and a session (migration 0025).
+    await q.query(
+      `INSERT INTO identity_oidc (tenant_id, issuer, client_id, secret_key_id, secret_wrapped_key,
+         secret_iv, secret_ciphertext, secret_tag, scopes, groups_claim, default_role)
+       VALUES ($1, 'https://idp.example', 'c', 'mk', '\\x00', '\\x00', '\\x00', '\\x00', '{openid}', 'groups', 'member')`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO user_identities (tenant_id, issuer, subject, user_id) VALUES ($1, 'https://idp.example', $2, $2)`,
+      [tenantId, userId],
+    );
+    await q.query(
+      `INSERT INTO sessions (tenant_id, user_id, token_hash, method, idle_timeout_s, expires_at)
+       VALUES ($1, $2, gen_random_bytes(32), 'oidc', 60, now() + interval '1 hour')`,
+      [tenantId, userId],
+    );
   });
 }
 

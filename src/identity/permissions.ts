@@ -27,7 +27,7 @@ const ADMIN: Permission[] = [
   'audit:read',
   'gateway:manage',
 ];
-const OWNER: Permission[] = [...ADMIN];
+const OWNER: Permission[] = [...ADMIN, 'identity:manage'];
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   owner: new Set(OWNER),
