@@ -18,6 +18,7 @@ import type { ProviderSecretRow } from '../src/gateway/config/providers-store.js
 import type { GroupRow } from '../src/identity/groups-store.js';
 import type { ApiKeyRow } from '../src/identity/keys-store.js';
 import type { OidcConfigRow } from '../src/identity/oidc-store.js';
+import type { CredentialRow, InvitationRow } from '../src/identity/local-store.js';
 import type { SessionRow } from '../src/identity/sessions-store.js';
 import type { TenantRow } from '../src/identity/tenants-store.js';
 import type { KnowledgeSettingsRow } from '../src/knowledge/settings-store.js';
@@ -155,6 +156,25 @@ const CHECKED: RowCheck[] = [
     allowed_email_domains: '_text',
     updated_at: 'timestamptz',
   }),
+  check<InvitationRow>()('InvitationRow', 'invitations', {
+    id: 'uuid',
+    email: 'text',
+    role: 'text',
+    display_name: 'text',
+    created_by: 'text',
+    created_at: 'timestamptz',
+    expires_at: 'timestamptz',
+    accepted_at: 'timestamptz?',
+  }),
+  check<CredentialRow>()('CredentialRow', 'local_credentials', {
+    user_id: 'uuid',
+    password_hash: 'text',
+    totp_secret: 'text?',
+    totp_pending: 'text?',
+    recovery_codes: { computed: 'bytea[] (the catalogue check knows no bytea arrays)' },
+    failed_attempts: 'int4',
+    locked_until: 'timestamptz?',
+  }),
   check<SessionRow>()('SessionRow', 'sessions', {
     id: 'uuid',
     user_id: 'uuid',
@@ -209,6 +229,7 @@ const NOT_A_TABLE: Record<string, string> = {
   MemberRow: 'a join of users, memberships and group_members',
   VerifiedKeyRow: 'the result of rampart_verify_api_key (SECURITY DEFINER function)',
   VerifiedSessionRow: 'the result of rampart_verify_session (SECURITY DEFINER function)',
+  FoundInvitationRow: 'the result of rampart_find_invitation (SECURITY DEFINER function)',
   UsageSummaryRow: 'aggregates over usage_events',
   HitRow: 'a search result: chunks joined to documents, with a score',
 };

@@ -108,12 +108,23 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
       [tenantId],
     );
     await q.query(
-      `INSERT INTO user_identities (tenant_id, issuer, subject, user_id) VALUES ($1, 'https://idp.example', $2, $2)`,
+      `INSERT INTO user_identities (tenant_id, issuer, subject, user_id) VALUES ($1, 'https://idp.example', $2::text, $2::uuid)`,
       [tenantId, userId],
     );
     await q.query(
       `INSERT INTO sessions (tenant_id, user_id, token_hash, method, idle_timeout_s, expires_at)
-       VALUES ($1, $2, gen_random_bytes(32), 'oidc', 60, now() + interval '1 hour')`,
+       VALUES ($1, $2, decode(md5(random()::text), 'hex'), 'oidc', 60, now() + interval '1 hour')`,
+      [tenantId, userId],
+    );
+    // Local accounts (migration 0026).
+    await q.query(`INSERT INTO identity_settings (tenant_id) VALUES ($1)`, [tenantId]);
+    await q.query(
+      `INSERT INTO invitations (tenant_id, email, role, token_hash, created_by, expires_at)
+       VALUES ($1, 'inv@example.com', 'member', decode(md5(random()::text), 'hex'), 'test', now() + interval '1 day')`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO local_credentials (tenant_id, user_id, password_hash) VALUES ($1, $2, 'x')`,
       [tenantId, userId],
     );
   });

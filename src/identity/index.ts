@@ -16,6 +16,8 @@ import { cookieNames } from './session-cookies.js';
 import { SessionVerifier } from './session-verifier.js';
 import { SessionService } from './sessions-service.js';
 import { signinRoutes } from './signin-routes.js';
+import { LocalAccountService } from './local-service.js';
+import { localRoutes } from './local-routes.js';
 import { TenantService } from './tenants-service.js';
 
 export type { AuthService } from './authenticate.js';
@@ -113,6 +115,9 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
     routes: [
       ...identityRoutes({ tenants, keys }),
       ...signinRoutes(oidc, sessions),
+      ...localRoutes(
+        new LocalAccountService(db, deps.serverSecret, deps.keyring, sessions, publicUrl),
+      ),
       ...peopleRoutes(db, {
         removals: deps.groupRemovals,
         onKeysChanged: (ids) => ids.forEach((id) => auth.cache.evictKey(id)),
