@@ -44,6 +44,10 @@ const EXEMPT: Record<string, string> = {
     'audited as session.ended; needs a signed-in browser, so shown in identity-oidc.test.ts',
   'DELETE /v1/sessions/:id':
     'audited as session.revoked; needs a signed-in browser, so shown in identity-oidc.test.ts',
+  'PUT /v1/identity/jwt':
+    'audited as jwt_trust.updated; needs a live issuer, so shown in identity-jwt.test.ts',
+  'DELETE /v1/identity/jwt':
+    'audited as jwt_trust.deleted; needs a stored issuer, so shown in identity-jwt.test.ts',
   'POST /auth/invitations/accept':
     'audited as invitation.accepted and user.password_set; shown in identity-local.test.ts',
   'POST /auth/:tenantSlug/password':

@@ -18,6 +18,7 @@ import type { ProviderSecretRow } from '../src/gateway/config/providers-store.js
 import type { GroupRow } from '../src/identity/groups-store.js';
 import type { ApiKeyRow } from '../src/identity/keys-store.js';
 import type { OidcConfigRow } from '../src/identity/oidc-store.js';
+import type { JwtTrustRow } from '../src/identity/jwt-store.js';
 import type { CredentialRow, InvitationRow } from '../src/identity/local-store.js';
 import type { SessionRow } from '../src/identity/sessions-store.js';
 import type { TenantRow } from '../src/identity/tenants-store.js';
@@ -175,6 +176,14 @@ const CHECKED: RowCheck[] = [
     failed_attempts: 'int4',
     locked_until: 'timestamptz?',
   }),
+  check<JwtTrustRow>()('JwtTrustRow', 'identity_jwt', {
+    issuer: 'text',
+    audience: 'text',
+    jwks_uri: 'text',
+    algorithms: '_text',
+    subject_claim: 'text',
+    updated_at: 'timestamptz',
+  }),
   check<SessionRow>()('SessionRow', 'sessions', {
     id: 'uuid',
     user_id: 'uuid',
@@ -230,6 +239,8 @@ const NOT_A_TABLE: Record<string, string> = {
   VerifiedKeyRow: 'the result of rampart_verify_api_key (SECURITY DEFINER function)',
   VerifiedSessionRow: 'the result of rampart_verify_session (SECURITY DEFINER function)',
   FoundInvitationRow: 'the result of rampart_find_invitation (SECURITY DEFINER function)',
+  TrustedIssuerRow: 'the result of rampart_find_jwt_issuer (SECURITY DEFINER function)',
+  JwtMemberRow: 'the result of rampart_jwt_member (SECURITY DEFINER function)',
   UsageSummaryRow: 'aggregates over usage_events',
   HitRow: 'a search result: chunks joined to documents, with a score',
 };

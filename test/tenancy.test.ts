@@ -116,6 +116,12 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
        VALUES ($1, $2, decode(md5(random()::text), 'hex'), 'oidc', 60, now() + interval '1 hour')`,
       [tenantId, userId],
     );
+    // External JWT trust (migration 0027).
+    await q.query(
+      `INSERT INTO identity_jwt (tenant_id, issuer, audience, jwks_uri, algorithms)
+       VALUES ($1::uuid, 'https://idp.example', $1::text, 'https://idp.example/jwks', '{RS256}')`,
+      [tenantId],
+    );
     // Local accounts (migration 0026).
     await q.query(`INSERT INTO identity_settings (tenant_id) VALUES ($1)`, [tenantId]);
     await q.query(

@@ -23,6 +23,8 @@ export const AUDIT_ACTIONS = [
   'oidc_config.updated',
   'oidc_config.deleted',
   'identity_settings.updated',
+  'jwt_trust.updated',
+  'jwt_trust.deleted',
   'invitation.created',
   'invitation.accepted',
   'user.password_set',

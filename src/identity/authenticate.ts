@@ -26,6 +26,7 @@ import {
 import type { KeyAnnouncer } from './keys-service.js';
 import { PreAuthBudget } from './preauth-budget.js';
 import type { SessionVerifier } from './session-verifier.js';
+import type { JwtBearer } from './jwt-bearer.js';
 import { ROLE_PERMISSIONS, isRole } from './permissions.js';
 
 export interface AuthDeps {
@@ -44,6 +45,8 @@ export interface AuthDeps {
   onBackgroundError?: (err: unknown, what: string) => void;
   /** Browser sessions (cookie): verified into the same Principal as keys. */
   sessions?: SessionVerifier;
+  /** Identity-provider access tokens a tenant trusts (external JWT bearer). */
+  jwt?: JwtBearer;
 }
 
 /** Where a refusal is recorded: the key's own tenant chain, or the _system chain. */
@@ -77,6 +80,16 @@ const MESSAGES: Record<string, string> = {
   unknown_session: 'Invalid session; sign in again.',
   revoked_session: 'This session has ended; sign in again.',
   expired_session: 'This session has expired; sign in again.',
+  malformed_token: 'The bearer token is not a well-formed JWT.',
+  unknown_issuer: 'No tenant trusts the issuer of this token.',
+  wrong_audience: 'The token is not meant for a trusted audience.',
+  expired_token: 'The token has expired.',
+  invalid_claims: 'The token’s claims are not acceptable (audience, issuer, nbf, exp or subject).',
+  algorithm_not_allowed: 'The token’s signing algorithm is not allowed.',
+  unknown_kid: 'The token is signed with a key the issuer does not publish.',
+  bad_signature: 'The token’s signature does not verify.',
+  invalid_token: 'The token could not be verified.',
+  unknown_subject: 'The token’s subject is not a member of the tenant; sign in once first.',
 };
 
 /** Says what is wrong with an Authorization header that is not `Bearer <token>`. */
@@ -240,6 +253,14 @@ export class AuthService implements Authenticator, KeyAnnouncer {
     const keyPrefix = isKey ? apiKeyPrefix(token) : undefined;
     if (!(token && this.#knownGood.get(token))) await this.#refuseIfThrottled(meta.ip, keyPrefix);
     if (token === undefined) return this.#reject(request, meta, 'missing_credentials', 'memory');
+    // An identity provider's access token, for a tenant that trusts its issuer.
+    if (!isKey && this.deps.jwt?.looksLikeJwt(token)) {
+      const verdict = await this.#budget.run(
+        () => this.deps.jwt?.verify(token) ?? Promise.resolve({ refused: 'invalid_token' }),
+      );
+      if ('refused' in verdict) return this.#reject(request, meta, verdict.refused, 'database');
+      return verdict.principal;
+    }
     // The root-token comparison (a hash) runs only for tokens that are not shaped like API keys.
     if (!isKey)
       return this.#reject(

@@ -18,6 +18,8 @@ import { SessionService } from './sessions-service.js';
 import { signinRoutes } from './signin-routes.js';
 import { LocalAccountService } from './local-service.js';
 import { localRoutes } from './local-routes.js';
+import { JwtBearer } from './jwt-bearer.js';
+import { JwtTrustService } from './jwt-service.js';
 import { TenantService } from './tenants-service.js';
 
 export type { AuthService } from './authenticate.js';
@@ -72,8 +74,10 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
     new URL(publicUrl).origin,
     config.API_KEY_CACHE_TTL_MS,
   );
+  const clients = new OidcClients(config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES);
   const auth = new AuthService({
     sessions: verifier,
+    jwt: new JwtBearer(db, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
     db,
     serverSecret: deps.serverSecret,
     rootToken: config.RAMPART_ROOT_TOKEN,
@@ -100,21 +104,18 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
     },
     verifier,
   );
-  const oidc = new OidcService(
-    db,
-    deps.serverSecret,
-    deps.keyring,
-    new OidcClients(config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
-    sessions,
-    publicUrl,
-  );
+  const oidc = new OidcService(db, deps.serverSecret, deps.keyring, clients, sessions, publicUrl);
   return {
     auth,
     tenants,
     keys,
     routes: [
       ...identityRoutes({ tenants, keys }),
-      ...signinRoutes(oidc, sessions),
+      ...signinRoutes(
+        oidc,
+        sessions,
+        new JwtTrustService(db, clients, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
+      ),
       ...localRoutes(
         new LocalAccountService(db, deps.serverSecret, deps.keyring, sessions, publicUrl),
       ),

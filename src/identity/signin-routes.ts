@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { route, type AnyRoute } from '../platform/http/route.js';
+import { JWT_ALGORITHMS } from './jwt-bearer.js';
+import type { JwtTrustService } from './jwt-service.js';
 import type { OidcService } from './oidc-service.js';
 import { IdParams } from './schemas.js';
 import type { SessionService } from './sessions-service.js';
@@ -49,6 +51,25 @@ const OidcConfigSchema = z.object({
   updatedAt: z.string(),
 });
 
+const JwtTrustBody = z
+  .object({
+    issuer: z.string().url().max(2000),
+    audience: z.string().min(1).max(500),
+    jwksUri: z.string().url().max(2000).optional(),
+    algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).max(10).default(['RS256', 'ES256']),
+    subjectClaim: z.string().min(1).max(200).default('sub'),
+  })
+  .strict();
+
+const JwtTrustSchema = z.object({
+  issuer: z.string(),
+  audience: z.string(),
+  jwksUri: z.string(),
+  algorithms: z.array(z.string()),
+  subjectClaim: z.string(),
+  updatedAt: z.string(),
+});
+
 const SessionSchema = z.object({
   id: z.string(),
   method: z.string(),
@@ -61,8 +82,44 @@ const SessionSchema = z.object({
 });
 
 /** Sign-in with the tenant's identity provider, and sessions. */
-export function signinRoutes(oidc: OidcService, sessions: SessionService): AnyRoute[] {
+export function signinRoutes(
+  oidc: OidcService,
+  sessions: SessionService,
+  jwt: JwtTrustService,
+): AnyRoute[] {
   return [
+    route({
+      method: 'PUT',
+      url: '/v1/identity/jwt',
+      auth: 'tenant',
+      permission: 'identity:manage',
+      summary:
+        "Trust the identity provider's access tokens as bearer credentials (issuer, audience, algorithms).",
+      tags: ['identity'],
+      body: JwtTrustBody,
+      response: { 200: JwtTrustSchema },
+      handler: ({ principal, body, meta }) => jwt.put(principal, body, meta),
+    }),
+    route({
+      method: 'GET',
+      url: '/v1/identity/jwt',
+      auth: 'tenant',
+      permission: 'identity:manage',
+      summary: "The tenant's trusted JWT issuer.",
+      tags: ['identity'],
+      response: { 200: JwtTrustSchema },
+      handler: ({ principal }) => jwt.get(principal),
+    }),
+    route({
+      method: 'DELETE',
+      url: '/v1/identity/jwt',
+      auth: 'tenant',
+      permission: 'identity:manage',
+      summary: 'Stop accepting the identity provider’s access tokens.',
+      tags: ['identity'],
+      status: 204,
+      handler: ({ principal, meta }) => jwt.remove(principal, meta),
+    }),
     route({
       method: 'PUT',
       url: '/v1/identity/oidc',
