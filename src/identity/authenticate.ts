@@ -255,10 +255,15 @@ export class AuthService implements Authenticator, KeyAnnouncer {
     if (token === undefined) return this.#reject(request, meta, 'missing_credentials', 'memory');
     // An identity provider's access token, for a tenant that trusts its issuer.
     if (!isKey && this.deps.jwt?.looksLikeJwt(token)) {
-      const verdict = await this.#budget.run(
-        () => this.deps.jwt?.verify(token) ?? Promise.resolve({ refused: 'invalid_token' }),
-      );
-      if ('refused' in verdict) return this.#reject(request, meta, verdict.refused, 'database');
+      // A token refused moments ago is refused again from memory, as a key would be.
+      const recent = this.refused.get(token);
+      if (recent) return this.#reject(request, meta, recent.reason, 'memory');
+      const jwt = this.deps.jwt;
+      const verdict = await this.#budget.run(() => jwt.verify(token));
+      if ('refused' in verdict) {
+        this.refused.set(token, { reason: verdict.refused, key: undefined });
+        return this.#reject(request, meta, verdict.refused, 'database');
+      }
       return verdict.principal;
     }
     // The root-token comparison (a hash) runs only for tokens that are not shaped like API keys.
