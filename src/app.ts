@@ -124,7 +124,12 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   // evicts the tenant's gateway config, but the gateway is built after identity and audit
   // (its listener and metrics come after theirs), so that eviction is bound once it exists.
   const gatewayConfig = { evict: (_tenantId: string): void => {} };
+  const keyring = keyringFromSettings(
+    deps.masterKey ?? config.RAMPART_MASTER_KEY,
+    config.RAMPART_MASTER_KEY_PREVIOUS,
+  );
   const identity = await createIdentity({
+    keyring,
     db,
     logger: deps.logger,
     serverSecret: deps.serverSecret,
@@ -142,10 +147,6 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     config,
   });
   app.addHook('onClose', async () => audit.close());
-  const keyring = keyringFromSettings(
-    deps.masterKey ?? config.RAMPART_MASTER_KEY,
-    config.RAMPART_MASTER_KEY_PREVIOUS,
-  );
   const gateway = createGateway({
     db,
     logger: deps.logger,

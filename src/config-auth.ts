@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { int, type SettingDef } from './config-schema.js';
 
 /** Settings of the unauthenticated path (issue #21): throttling, negative cache, pre-auth budget. */
@@ -25,5 +26,30 @@ export const authSettings = {
     description:
       'Database lookups of not-yet-verified credentials running at once per process (a few more wait; beyond that 503). Keeps a flood of guessed keys from taking the connections authenticated requests need.',
     defaultText: '2',
+  },
+} satisfies Record<string, SettingDef>;
+
+/** People signing in (issue #26): the public address and session lifetimes. */
+export const sessionSettings = {
+  PUBLIC_URL: {
+    schema: z
+      .string()
+      .url()
+      .refine((v) => /^https?:\/\/[^/?#]+\/?$/.test(v), 'must be an origin (scheme://host[:port])')
+      .transform((v) => v.replace(/\/$/, ''))
+      .optional(),
+    description:
+      'The public base URL people reach Rampart at (scheme://host[:port]): the OIDC redirect URI is PUBLIC_URL/auth/callback, and cookie-authenticated writes must come from this origin. Unset: http://localhost:PORT. Behind a proxy, also set TRUST_PROXY.',
+  },
+  SESSION_IDLE_TIMEOUT_MINUTES: {
+    schema: int(1, 525_600).default(60),
+    description:
+      'A browser session ends after this long without a request (checked at most API_KEY_CACHE_TTL_MS late on each instance).',
+    defaultText: '60',
+  },
+  SESSION_ABSOLUTE_TIMEOUT_HOURS: {
+    schema: int(1, 8760).default(12),
+    description: 'A browser session ends this long after sign-in, however active.',
+    defaultText: '12',
   },
 } satisfies Record<string, SettingDef>;

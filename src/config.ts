@@ -10,7 +10,7 @@ import {
   type KnowledgeModels,
 } from './config-knowledge.js';
 import { sqlSettings } from './config-sql.js';
-import { authSettings } from './config-auth.js';
+import { authSettings, sessionSettings } from './config-auth.js';
 
 /**
  * The one place that reads the environment. Every setting is declared once here, with
@@ -100,6 +100,7 @@ export const settings = {
     defaultText: '30000',
   },
   ...authSettings,
+  ...sessionSettings,
   AUDIT_HEAD_INTERVAL_MS: {
     schema: int(0, 86_400_000).default(60_000),
     description:

@@ -44,6 +44,25 @@ const EXEMPT: Record<string, string> = {
     'audited (approval.granted / approval.denied); it needs a run paused by a model, so test/copilot-runs.test.ts checks the event',
   'POST /v1/sql/ask':
     'needs a model route; its query is audited as sql.queried / sql.refused (test/sql.test.ts) and its model calls are metered',
+  'PUT /v1/identity/oidc':
+    'audited as oidc_config.updated; needs a live identity provider, so shown in identity-oidc.test.ts',
+  'DELETE /v1/identity/oidc':
+    'audited as oidc_config.deleted; needs a stored provider, so shown in identity-oidc.test.ts',
+  'POST /auth/logout':
+    'audited as session.ended; needs a signed-in browser, so shown in identity-oidc.test.ts',
+  'DELETE /v1/sessions/:id':
+    'audited as session.revoked; needs a signed-in browser, so shown in identity-oidc.test.ts',
+  'PUT /v1/identity/jwt':
+    'audited as jwt_trust.updated; needs a live issuer, so shown in identity-jwt.test.ts',
+  'DELETE /v1/identity/jwt':
+    'audited as jwt_trust.deleted; needs a stored issuer, so shown in identity-jwt.test.ts',
+  'POST /auth/invitations/accept':
+    'audited as invitation.accepted and user.password_set; shown in identity-local.test.ts',
+  'POST /auth/:tenantSlug/password':
+    'audited as session.started or user.sign_in_failed; shown in identity-local.test.ts',
+  'POST /v1/me/totp':
+    'starts an enrolment that changes nothing until confirmed (user.totp_enrolled); needs a session',
+  'POST /v1/me/totp/confirm': 'audited as user.totp_enrolled; needs a session (identity-local)',
 };
 
 interface Ctx {
@@ -103,6 +122,20 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
   'DELETE /v1/users/:id': async (c) => ({
     method: 'DELETE',
     url: `/v1/users/${(await c.ok('POST', '/v1/users', { email: `${name('u')}@example.com`, role: 'member' })).id}`,
+  }),
+  'DELETE /v1/users/:id/sessions': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/users/${(await c.ok('POST', '/v1/users', { email: `${name('u')}@example.com`, role: 'member' })).id}/sessions`,
+  }),
+  'POST /v1/users/invitations': async () => ({
+    method: 'POST',
+    url: '/v1/users/invitations',
+    body: { email: `${name('i')}@example.com`, role: 'member' },
+  }),
+  'PUT /v1/identity/settings': async () => ({
+    method: 'PUT',
+    url: '/v1/identity/settings',
+    body: { localAccountsEnabled: true },
   }),
   'POST /v1/groups': async () => ({ method: 'POST', url: '/v1/groups', body: { name: name('g') } }),
   'DELETE /v1/groups/:id': async (c) => ({

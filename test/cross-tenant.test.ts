@@ -189,6 +189,9 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     'GET /v1/users/:id': [['GET', `/v1/users/${B.user}`]],
     'PATCH /v1/users/:id': [['PATCH', `/v1/users/${B.user}`, { role: 'viewer' }]],
     'DELETE /v1/users/:id': [['DELETE', `/v1/users/${B.user}`]],
+    'DELETE /v1/users/:id/sessions': [['DELETE', `/v1/users/${B.user}/sessions`]],
+    // A key has no sessions of its own; no id of another tenant's (or any) session is found.
+    'DELETE /v1/sessions/:id': [['DELETE', `/v1/sessions/${B.user}`]],
     'GET /v1/groups/:id': [['GET', `/v1/groups/${B.group}`]],
     'DELETE /v1/groups/:id': [['DELETE', `/v1/groups/${B.group}`]],
     'PUT /v1/groups/:id/members/:userId': [

@@ -17,6 +17,10 @@ import type { RouteRow } from '../src/gateway/config/routing-store.js';
 import type { ProviderSecretRow } from '../src/gateway/config/providers-store.js';
 import type { GroupRow } from '../src/identity/groups-store.js';
 import type { ApiKeyRow } from '../src/identity/keys-store.js';
+import type { OidcConfigRow } from '../src/identity/oidc-store.js';
+import type { JwtTrustRow } from '../src/identity/jwt-store.js';
+import type { CredentialRow, InvitationRow } from '../src/identity/local-store.js';
+import type { SessionRow } from '../src/identity/sessions-store.js';
 import type { TenantRow } from '../src/identity/tenants-store.js';
 import type { KnowledgeSettingsRow } from '../src/knowledge/settings-store.js';
 import type { ChunkRow, DocumentRow } from '../src/knowledge/store.js';
@@ -182,6 +186,59 @@ const CHECKED: RowCheck[] = [
     models: '_text?',
     limits: 'jsonb?',
   }),
+  check<OidcConfigRow>()('OidcConfigRow', 'identity_oidc', {
+    issuer: 'text',
+    client_id: 'text',
+    secret_key_id: 'text',
+    secret_wrapped_key: 'bytea',
+    secret_iv: 'bytea',
+    secret_ciphertext: 'bytea',
+    secret_tag: 'bytea',
+    scopes: '_text',
+    groups_claim: 'text',
+    role_mapping: 'jsonb',
+    default_role: 'text',
+    allowed_email_domains: '_text',
+    updated_at: 'timestamptz',
+  }),
+  check<InvitationRow>()('InvitationRow', 'invitations', {
+    id: 'uuid',
+    email: 'text',
+    role: 'text',
+    display_name: 'text',
+    created_by: 'text',
+    created_at: 'timestamptz',
+    expires_at: 'timestamptz',
+    accepted_at: 'timestamptz?',
+  }),
+  check<CredentialRow>()('CredentialRow', 'local_credentials', {
+    user_id: 'uuid',
+    password_hash: 'text',
+    totp_secret: 'text?',
+    totp_pending: 'text?',
+    recovery_codes: { computed: 'bytea[] (the catalogue check knows no bytea arrays)' },
+    failed_attempts: 'int4',
+    locked_until: 'timestamptz?',
+  }),
+  check<JwtTrustRow>()('JwtTrustRow', 'identity_jwt', {
+    issuer: 'text',
+    audience: 'text',
+    jwks_uri: 'text',
+    algorithms: '_text',
+    subject_claim: 'text',
+    updated_at: 'timestamptz',
+  }),
+  check<SessionRow>()('SessionRow', 'sessions', {
+    id: 'uuid',
+    user_id: 'uuid',
+    method: 'text',
+    created_at: 'timestamptz',
+    last_seen_at: 'timestamptz',
+    expires_at: 'timestamptz',
+    revoked_at: 'timestamptz?',
+    ip: 'text?',
+    user_agent: 'text?',
+  }),
   check<KnowledgeSettingsRow>()('KnowledgeSettingsRow', 'knowledge_settings', {
     pii_masking: 'bool',
     admins_read_restricted: 'bool',
@@ -295,6 +352,10 @@ const NOT_A_TABLE: Record<string, string> = {
   GroupMemberRow: 'a join of users and memberships',
   MemberRow: 'a join of users, memberships and group_members',
   VerifiedKeyRow: 'the result of rampart_verify_api_key (SECURITY DEFINER function)',
+  VerifiedSessionRow: 'the result of rampart_verify_session (SECURITY DEFINER function)',
+  FoundInvitationRow: 'the result of rampart_find_invitation (SECURITY DEFINER function)',
+  TrustedIssuerRow: 'the result of rampart_find_jwt_issuer (SECURITY DEFINER function)',
+  JwtMemberRow: 'the result of rampart_jwt_member (SECURITY DEFINER function)',
   UsageSummaryRow: 'aggregates over usage_events',
   HitRow: 'a search result: chunks joined to documents, with a score',
   ToolRow: 'checked as part of ToolSecretRow, which extends it',

@@ -130,6 +130,39 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
     await q.query(`INSERT INTO sql_sources (tenant_id, name, type) VALUES ($1, 'demo', 'sample')`, [
       tenantId,
     ]);
+    // Sign-in: the OIDC provider, an identity at it, and a session (migration 0025).
+    await q.query(
+      `INSERT INTO identity_oidc (tenant_id, issuer, client_id, secret_key_id, secret_wrapped_key,
+         secret_iv, secret_ciphertext, secret_tag, scopes, groups_claim, default_role)
+       VALUES ($1, 'https://idp.example', 'c', 'mk', '\\x00', '\\x00', '\\x00', '\\x00', '{openid}', 'groups', 'member')`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO user_identities (tenant_id, issuer, subject, user_id) VALUES ($1, 'https://idp.example', $2::text, $2::uuid)`,
+      [tenantId, userId],
+    );
+    await q.query(
+      `INSERT INTO sessions (tenant_id, user_id, token_hash, method, idle_timeout_s, expires_at)
+       VALUES ($1, $2, decode(md5(random()::text), 'hex'), 'oidc', 60, now() + interval '1 hour')`,
+      [tenantId, userId],
+    );
+    // External JWT trust (migration 0027).
+    await q.query(
+      `INSERT INTO identity_jwt (tenant_id, issuer, audience, jwks_uri, algorithms)
+       VALUES ($1::uuid, 'https://idp.example', $1::text, 'https://idp.example/jwks', '{RS256}')`,
+      [tenantId],
+    );
+    // Local accounts (migration 0026).
+    await q.query(`INSERT INTO identity_settings (tenant_id) VALUES ($1)`, [tenantId]);
+    await q.query(
+      `INSERT INTO invitations (tenant_id, email, role, token_hash, created_by, expires_at)
+       VALUES ($1, 'inv@example.com', 'member', decode(md5(random()::text), 'hex'), 'test', now() + interval '1 day')`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO local_credentials (tenant_id, user_id, password_hash) VALUES ($1, $2, 'x')`,
+      [tenantId, userId],
+    );
   });
 }
 

@@ -17,12 +17,16 @@ import { apiKeyPrefix, hashApiKey, looksLikeApiKey } from './key-secret.js';
 import {
   KEY_EVENTS_CHANNEL,
   KEY_ISSUED_EVENT,
+  SESSION_EVENT,
+  USER_EVENT,
   findKeyByHash,
   liveKeyPrefixes,
   type VerifiedKeyRow,
 } from './keys-store.js';
 import type { KeyAnnouncer } from './keys-service.js';
 import { PreAuthBudget } from './preauth-budget.js';
+import type { SessionVerifier } from './session-verifier.js';
+import type { JwtBearer } from './jwt-bearer.js';
 import { ROLE_PERMISSIONS, isRole } from './permissions.js';
 
 export interface AuthDeps {
@@ -39,6 +43,10 @@ export interface AuthDeps {
   /** How often aggregated failure audit events are appended (default 2 s). */
   auditFlushMs?: number;
   onBackgroundError?: (err: unknown, what: string) => void;
+  /** Browser sessions (cookie): verified into the same Principal as keys. */
+  sessions?: SessionVerifier;
+  /** Identity-provider access tokens a tenant trusts (external JWT bearer). */
+  jwt?: JwtBearer;
 }
 
 /** Where a refusal is recorded: the key's own tenant chain, or the _system chain. */
@@ -69,6 +77,19 @@ const MESSAGES: Record<string, string> = {
   revoked_key: 'This API key has been revoked.',
   expired_key: 'This API key has expired.',
   invalid_operator_token: 'A valid operator token is required.',
+  unknown_session: 'Invalid session; sign in again.',
+  revoked_session: 'This session has ended; sign in again.',
+  expired_session: 'This session has expired; sign in again.',
+  malformed_token: 'The bearer token is not a well-formed JWT.',
+  unknown_issuer: 'No tenant trusts the issuer of this token.',
+  wrong_audience: 'The token is not meant for a trusted audience.',
+  expired_token: 'The token has expired.',
+  invalid_claims: 'The token’s claims are not acceptable (audience, issuer, nbf, exp or subject).',
+  algorithm_not_allowed: 'The token’s signing algorithm is not allowed.',
+  unknown_kid: 'The token is signed with a key the issuer does not publish.',
+  bad_signature: 'The token’s signature does not verify.',
+  invalid_token: 'The token could not be verified.',
+  unknown_subject: 'The token’s subject is not a member of the tenant; sign in once first.',
 };
 
 /** Says what is wrong with an Authorization header that is not `Bearer <token>`. */
@@ -161,9 +182,14 @@ export class AuthService implements Authenticator, KeyAnnouncer {
           const prefix = payload.slice(KEY_ISSUED_EVENT.length);
           this.prefixes.add(prefix);
           this.#announce(prefix);
-        } else this.cache.evictKey(payload);
+        } else if (payload.startsWith(SESSION_EVENT))
+          this.deps.sessions?.evictSession(payload.slice(SESSION_EVENT.length));
+        else if (payload.startsWith(USER_EVENT))
+          this.deps.sessions?.evictUser(payload.slice(USER_EVENT.length));
+        else this.cache.evictKey(payload);
       },
       () => {
+        this.deps.sessions?.clear();
         // Notifications may have been missed: forget verified keys, and trust no prefix
         // refusal until the set is reloaded.
         this.cache.clear();
@@ -213,6 +239,9 @@ export class AuthService implements Authenticator, KeyAnnouncer {
   }
 
   async tenant(request: FastifyRequest, meta: RequestMeta): Promise<Principal> {
+    // A browser session: only when no Authorization header is sent (an app's bearer wins).
+    const sessionToken = this.deps.sessions?.tokenOf(request);
+    if (sessionToken !== undefined) return this.#session(request, meta, sessionToken);
     const token = bearer(request);
     // A key this process has verified is answered first, so a throttled address (a shared NAT,
     // a proxy without TRUST_PROXY) never locks out callers that already hold a working key.
@@ -224,6 +253,19 @@ export class AuthService implements Authenticator, KeyAnnouncer {
     const keyPrefix = isKey ? apiKeyPrefix(token) : undefined;
     if (!(token && this.#knownGood.get(token))) await this.#refuseIfThrottled(meta.ip, keyPrefix);
     if (token === undefined) return this.#reject(request, meta, 'missing_credentials', 'memory');
+    // An identity provider's access token, for a tenant that trusts its issuer.
+    if (!isKey && this.deps.jwt?.looksLikeJwt(token)) {
+      // A token refused moments ago is refused again from memory, as a key would be.
+      const recent = this.refused.get(token);
+      if (recent) return this.#reject(request, meta, recent.reason, 'memory');
+      const jwt = this.deps.jwt;
+      const verdict = await this.#budget.run(() => jwt.verify(token));
+      if ('refused' in verdict) {
+        this.refused.set(token, { reason: verdict.refused, key: undefined });
+        return this.#reject(request, meta, verdict.refused, 'database');
+      }
+      return verdict.principal;
+    }
     // The root-token comparison (a hash) runs only for tokens that are not shaped like API keys.
     if (!isKey)
       return this.#reject(
@@ -256,6 +298,17 @@ export class AuthService implements Authenticator, KeyAnnouncer {
     this.cache.set(token, principal, row.expires_at);
     this.#knownGood.set(token, true);
     return principal;
+  }
+
+  /** Verifies a session cookie: the same throttle, refusals and audit as a key. */
+  async #session(request: FastifyRequest, meta: RequestMeta, token: string): Promise<Principal> {
+    const sessions = this.deps.sessions;
+    if (!sessions) throw new Unauthorized();
+    if (!sessions.isCached(token)) await this.#refuseIfThrottled(meta.ip, undefined);
+    const verdict = await sessions.verify(token);
+    if ('refused' in verdict) return this.#reject(request, meta, verdict.refused, 'database');
+    sessions.assertSameSite(request, token);
+    return verdict.principal;
   }
 
   /**

@@ -4,11 +4,22 @@ import type { Config } from '../config.js';
 import type { Database } from '../platform/db/database.js';
 import type { AnyRoute } from '../platform/http/route.js';
 import type { Metrics } from '../platform/telemetry/metrics.js';
+import type { Keyring } from '../platform/secrets/envelope.js';
 import { AuthService } from './authenticate.js';
 import type { GroupRemoval } from './groups-service.js';
 import { ApiKeyService } from './keys-service.js';
 import { peopleRoutes } from './people-routes.js';
 import { identityRoutes } from './routes.js';
+import { OidcClients } from './oidc-client.js';
+import { OidcService } from './oidc-service.js';
+import { cookieNames } from './session-cookies.js';
+import { SessionVerifier } from './session-verifier.js';
+import { SessionService } from './sessions-service.js';
+import { signinRoutes } from './signin-routes.js';
+import { LocalAccountService } from './local-service.js';
+import { localRoutes } from './local-routes.js';
+import { JwtBearer } from './jwt-bearer.js';
+import { JwtTrustService } from './jwt-service.js';
 import { TenantService } from './tenants-service.js';
 
 export type { AuthService } from './authenticate.js';
@@ -29,7 +40,14 @@ export interface IdentityDeps {
     | 'AUTH_FAILURES_PER_KEY_PREFIX_PER_MINUTE'
     | 'AUTH_NEGATIVE_CACHE_TTL_MS'
     | 'AUTH_PREAUTH_CONCURRENCY'
+    | 'PUBLIC_URL'
+    | 'PORT'
+    | 'SESSION_IDLE_TIMEOUT_MINUTES'
+    | 'SESSION_ABSOLUTE_TIMEOUT_HOURS'
+    | 'OUTBOUND_ALLOW_PRIVATE_ADDRESSES'
   >;
+  /** Encrypts stored identity-provider secrets; sign-in settings cannot be stored without it. */
+  keyring: Keyring | undefined;
   metrics: Metrics;
   redis?: Redis | undefined;
   /** Called after a key's gateway models/limits change: the gateway drops the tenant's config. */
@@ -50,7 +68,18 @@ export interface Identity {
 /** Builds the identity feature and starts its authenticator (key events, failure audit). */
 export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
   const { config, db } = deps;
+  const publicUrl = config.PUBLIC_URL ?? `http://localhost:${config.PORT}`;
+  const verifier = new SessionVerifier(
+    db,
+    deps.serverSecret,
+    cookieNames(publicUrl),
+    new URL(publicUrl).origin,
+    config.API_KEY_CACHE_TTL_MS,
+  );
+  const clients = new OidcClients(config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES);
   const auth = new AuthService({
+    sessions: verifier,
+    jwt: new JwtBearer(db, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
     db,
     serverSecret: deps.serverSecret,
     rootToken: config.RAMPART_ROOT_TOKEN,
@@ -68,12 +97,30 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
   await auth.start();
   const keys = new ApiKeyService(db, deps.serverSecret, deps.onGatewayLimitsChanged, auth);
   const tenants = new TenantService(db, keys);
+  const sessions = new SessionService(
+    db,
+    deps.serverSecret,
+    {
+      idleMinutes: config.SESSION_IDLE_TIMEOUT_MINUTES,
+      absoluteHours: config.SESSION_ABSOLUTE_TIMEOUT_HOURS,
+    },
+    verifier,
+  );
+  const oidc = new OidcService(db, deps.serverSecret, deps.keyring, clients, sessions, publicUrl);
   return {
     auth,
     tenants,
     keys,
     routes: [
       ...identityRoutes({ tenants, keys }),
+      ...signinRoutes(
+        oidc,
+        sessions,
+        new JwtTrustService(db, clients, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
+      ),
+      ...localRoutes(
+        new LocalAccountService(db, deps.serverSecret, deps.keyring, sessions, publicUrl),
+      ),
       ...peopleRoutes(db, {
         removals: deps.groupRemovals,
         onKeysChanged: (ids) => ids.forEach((id) => auth.cache.evictKey(id)),

@@ -139,6 +139,10 @@ export async function findKeyByHash(
 export const KEY_EVENTS_CHANNEL = 'rampart_api_keys';
 /** Payload prefix of the notification a new key sends (trigger api_keys_issued, migration 0012). */
 export const KEY_ISSUED_EVENT = 'issued:';
+/** Payload prefix: drop every cached session verification of this user (role, groups, removal). */
+export const USER_EVENT = 'user:';
+/** Payload prefix: drop the cached verification of this session (revoked). */
+export const SESSION_EVENT = 'session:';
 
 /** Prefixes of every live key, for the in-memory prefix set (narrow SECURITY DEFINER function). */
 export async function liveKeyPrefixes(tx: OperatorTx): Promise<string[]> {
@@ -158,6 +162,8 @@ export async function notifyKeyChanged(tx: TenantTx, keyId: string): Promise<voi
  * principals carry the user's groups, which just changed. Returns the keys notified.
  */
 export async function notifyUserKeysChanged(tx: TenantTx, userId: string): Promise<string[]> {
+  // The user's sessions carry the same role and groups: their cached verifications go too.
+  await tx.query('SELECT pg_notify($1, $2)', [KEY_EVENTS_CHANNEL, `${USER_EVENT}${userId}`]);
   const { rows } = await tx.query<{ id: string }>(
     `SELECT id, pg_notify($1, id::text) FROM api_keys WHERE tenant_id = $2 AND user_id = $3`,
     [KEY_EVENTS_CHANNEL, tx.tenantId, userId],

@@ -36,7 +36,7 @@ const ADMIN: Permission[] = [
   'agents:approve',
   'sql:manage',
 ];
-const OWNER: Permission[] = [...ADMIN];
+const OWNER: Permission[] = [...ADMIN, 'identity:manage'];
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   owner: new Set(OWNER),

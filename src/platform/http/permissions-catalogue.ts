@@ -8,6 +8,8 @@ export const PERMISSIONS = [
   'keys:manage',
   'users:manage',
   'groups:manage',
+  // How people sign in: the tenant's identity provider (OIDC), trusted JWT issuers, SCIM.
+  'identity:manage',
   'audit:read',
   'documents:read',
   'documents:write',
