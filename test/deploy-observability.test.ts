@@ -117,6 +117,7 @@ describe('deploy/prometheus/rules.yaml with promtool', () => {
 describe('deploy/grafana/dashboards', () => {
   it('have unique uids and panel ids, a data source variable, and a query on every panel', () => {
     expect(dashboards.map((d) => d.uid).sort()).toEqual([
+      'rampart-copilot-sql',
       'rampart-gateway',
       'rampart-knowledge',
       'rampart-platform',
