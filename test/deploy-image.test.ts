@@ -57,18 +57,16 @@ describe('deploy/Dockerfile', () => {
     expect(pkg.dependencies).toHaveProperty('esbuild');
   });
 
-  it('warms the TypeScript cache at build time into RAMPART_TS_CACHE_DIR, set in the runtime too', () => {
+  it('warms the TypeScript cache at build time into RAMPART_CACHE_DIR, set in the runtime too', () => {
     const envs = ins.filter((i) => i.keyword === 'ENV');
     for (const stage of new Set(ins.map((i) => i.stage)).values()) {
       if (stage < 0) continue;
       expect(
-        envs.some(
-          (e) => e.stage === stage && /RAMPART_TS_CACHE_DIR=\/app\/\.ts-cache/.test(e.args),
-        ),
+        envs.some((e) => e.stage === stage && /RAMPART_CACHE_DIR=\/app\/\.cache/.test(e.args)),
         `stage ${stage}`,
       ).toBe(true);
     }
-    expect(ins.some((i) => i.keyword === 'RUN' && /scripts\/warm-ts-cache\.js/.test(i.args))).toBe(
+    expect(ins.some((i) => i.keyword === 'RUN' && /scripts\/postinstall\.js/.test(i.args))).toBe(
       true,
     );
   });
@@ -241,17 +239,17 @@ describe('deploy/docker-entrypoint.sh outside Docker (embedded database)', () =>
   });
 
   it('starts from a cache warmed as the image build does, answers its healthcheck, drains on SIGTERM', async () => {
-    // The image's build step: transform every source into RAMPART_TS_CACHE_DIR.
-    execFileSync(process.execPath, ['scripts/warm-ts-cache.js'], {
+    // The image's build step: transform every source into RAMPART_CACHE_DIR/ts.
+    execFileSync(process.execPath, ['scripts/postinstall.js'], {
       cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '', RAMPART_TS_CACHE_DIR: cache },
+      env: { PATH: process.env.PATH ?? '', RAMPART_CACHE_DIR: cache },
     });
-    const warmed = readdirSync(cache).length;
+    const warmed = readdirSync(join(cache, 'ts')).length;
     expect(warmed).toBeGreaterThan(50);
 
     const env = {
       RAMPART_DATA_DIR: data.dir,
-      RAMPART_TS_CACHE_DIR: cache,
+      RAMPART_CACHE_DIR: cache,
       RAMPART_ROOT_TOKEN: ROOT_TOKEN,
       HOST: '127.0.0.1',
       PORT: '0',
@@ -265,7 +263,7 @@ describe('deploy/docker-entrypoint.sh outside Docker (embedded database)', () =>
       const port = m[1] ?? '';
       // Every module the server loaded came from the warmed cache: a read-only root filesystem
       // (where the cache cannot be written) costs nothing.
-      expect(readdirSync(cache).length).toBe(warmed);
+      expect(readdirSync(join(cache, 'ts')).length).toBe(warmed);
 
       const health = spawnRampart([ENTRYPOINT, 'healthcheck'], { PORT: port }, { command: 'sh' });
       expect(await health.exited).toBe(0);
