@@ -8,7 +8,8 @@ import { queueMetrics } from './platform/queue/metrics.js';
 import { JobQueue } from './platform/queue/queue.js';
 
 /**
- * The background job queue with every feature's jobs registered; `start()` it to run. `rampart
+ * The background job queue with the knowledge hub's jobs registered (the commands in src/cli/
+ * add the copilot's from its factory); `start()` it to run. `rampart
  * worker` runs it on PostgreSQL; with the embedded database `serve` runs it in-process. Model
  * calls of jobs go through `calls` (the gateway's in-process entry, metered to each job's
  * tenant). With a registry, queue and job metrics are recorded there.
