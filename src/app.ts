@@ -68,7 +68,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 /** Builds the HTTP application from its dependencies; starts nothing that outlives app.close(). */
 export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   const { config, db } = deps;
-  const metrics = deps.metrics ?? new Metrics({ poolStats: () => db.poolStats() });
+  const metrics =
+    deps.metrics ?? new Metrics({ poolStats: () => db.poolStats(), redis: deps.redis });
   const app = Fastify({
     // Library boundary: widening pino's Logger to Fastify's base type keeps the instance's logger
     // type parameter at FastifyBaseLogger, which the route registration is typed against.

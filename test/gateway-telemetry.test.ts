@@ -146,6 +146,15 @@ describe.each(testDrivers())('gateway metrics and offline usage estimates (%s)',
     expect(sample(text, 'rampart_gateway_tokens_total', { ...target, type: 'output' })).toBe(12);
     // Tenant price of $1/M both ways, on 24 tokens.
     expect(sample(text, 'rampart_gateway_cost_usd_total', target)).toBeCloseTo(24 / 1e6, 12);
+    // The same totals by tenant (id), for the operator's cost-by-tenant panels.
+    const mine = { tenant: tenant.id };
+    expect(sample(text, 'rampart_gateway_tenant_tokens_total', { ...mine, type: 'input' })).toBe(
+      12,
+    );
+    expect(sample(text, 'rampart_gateway_tenant_tokens_total', { ...mine, type: 'output' })).toBe(
+      12,
+    );
+    expect(sample(text, 'rampart_gateway_tenant_cost_usd_total', mine)).toBeCloseTo(24 / 1e6, 12);
     expect(
       sample(text, 'rampart_gateway_upstream_latency_seconds_count', {
         endpoint: 'chat',
@@ -172,10 +181,12 @@ describe.each(testDrivers())('gateway metrics and offline usage estimates (%s)',
     expect(sample(text, 'rampart_gateway_circuit_breakers', { ...target, state: 'closed' })).toBe(
       1,
     );
-    // Bounded labels: no tenant or key ids anywhere in the gateway's series.
+    // No key id anywhere in the gateway's series; the tenant id only in the per-tenant totals.
     const gatewayLines = text.split('\n').filter((l) => l.startsWith('rampart_gateway_'));
-    expect(gatewayLines.join('\n')).not.toContain(tenant.id);
     expect(gatewayLines.join('\n')).not.toContain(budgeted.id);
+    const withTenant = gatewayLines.filter((l) => !l.startsWith('#') && l.includes(tenant.id));
+    expect(withTenant.length).toBeGreaterThan(0);
+    for (const line of withTenant) expect(line).toMatch(/^rampart_gateway_tenant_/);
   });
 
   it('estimates usage offline when the provider reports none, and settles the budget on it', async () => {

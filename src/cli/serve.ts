@@ -19,7 +19,7 @@ export async function serve(cfg: Config): Promise<void> {
   const rt = await createRuntime(cfg);
   const db = rt.db;
   const logger = worker ? rt.logger.child({ worker: worker.id, pid: process.pid }) : rt.logger;
-  const metrics = new Metrics({ poolStats: () => db.poolStats() });
+  const metrics = new Metrics({ poolStats: () => db.poolStats(), redis: rt.redis });
   // In a cluster a scrape reaches one worker; it answers with the whole group's metrics.
   const clusterMetrics = worker ? new WorkerMetricsChannel(metrics.registry, process) : undefined;
   if (cfg.DATABASE_URL) {

@@ -13,7 +13,7 @@ export async function worker(cfg: Config): Promise<void> {
   const rt = await createRuntime(cfg);
   // Background job types register in createWorker as features land; with the embedded
   // database, `serve` runs them in-process instead.
-  const metrics = new Metrics({ poolStats: () => rt.db.poolStats() });
+  const metrics = new Metrics({ poolStats: () => rt.db.poolStats(), redis: rt.redis });
   // The jobs' model calls (ingestion embeddings) go through a gateway of their own, metered to
   // each job's tenant like the API's calls.
   const gateway = createGateway({

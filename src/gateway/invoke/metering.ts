@@ -103,12 +103,24 @@ export class RequestMeter {
     });
     if (cacheHit || !at.attempt) return;
     const u = at.usage;
-    if (u.promptTokens > 0) m.tokens.inc({ provider, model, type: 'input' }, u.promptTokens);
-    if (u.completionTokens > 0)
+    const tenant = this.principal.tenantId;
+    if (u.promptTokens > 0) {
+      m.tokens.inc({ provider, model, type: 'input' }, u.promptTokens);
+      m.tenantTokens.inc({ tenant, type: 'input' }, u.promptTokens);
+    }
+    if (u.completionTokens > 0) {
       m.tokens.inc({ provider, model, type: 'output' }, u.completionTokens);
-    if (u.cachedTokens > 0) m.tokens.inc({ provider, model, type: 'cached' }, u.cachedTokens);
+      m.tenantTokens.inc({ tenant, type: 'output' }, u.completionTokens);
+    }
+    if (u.cachedTokens > 0) {
+      m.tokens.inc({ provider, model, type: 'cached' }, u.cachedTokens);
+      m.tenantTokens.inc({ tenant, type: 'cached' }, u.cachedTokens);
+    }
     const cost = costUsd(priceOf(at.attempt), u);
-    if (cost > 0) m.cost.inc({ provider, model }, cost);
+    if (cost > 0) {
+      m.cost.inc({ provider, model }, cost);
+      m.tenantCost.inc({ tenant }, cost);
+    }
     if (at.upstreamMs !== null)
       m.upstreamLatency.observe(
         { endpoint: this.base.endpoint, provider, model },

@@ -36,16 +36,20 @@ export function rejectionOf(err: unknown): { reason: string; scope: string } | u
 
 /**
  * The gateway's Prometheus metrics. Labels: endpoint, alias, provider name and target model,
- * status, cache result — never tenant or key ids. Alias, provider and model are chosen by
+ * status, cache result — never key ids; the tenant id only on the two per-tenant totals,
+ * which the operator's cost-by-tenant panels read. Alias, provider and model are chosen by
  * tenants (their routes and providers) or by the request itself (any name through a '*' route),
- * so each has one bound shared by every metric here: the first `labelValuesMax` distinct values
- * keep their name, later ones read `other`. The per-request ones are hot-path metrics (see
+ * and tenants are as many as the operator creates, so each of the four has one bound shared by
+ * every metric here: the first `labelValuesMax` distinct values keep their name, later ones
+ * read `other`. The per-request ones are hot-path metrics (see
  * hot-metrics.ts); the circuit gauge is prom-client's, filled at scrape time.
  */
 export class GatewayMetrics {
   readonly requests: HotCounter<'endpoint' | 'alias' | 'provider' | 'model' | 'status' | 'cache'>;
   readonly tokens: HotCounter<'provider' | 'model' | 'type'>;
   readonly cost: HotCounter<'provider' | 'model'>;
+  readonly tenantTokens: HotCounter<'tenant' | 'type'>;
+  readonly tenantCost: HotCounter<'tenant'>;
   readonly upstreamLatency: HotHistogram<'endpoint' | 'provider' | 'model'>;
   readonly timeToFirstToken: HotHistogram<'provider' | 'model'>;
   readonly overhead: HotHistogram<'endpoint' | 'stream'>;
@@ -56,6 +60,7 @@ export class GatewayMetrics {
     const alias = new BoundedLabel(opts.labelValuesMax);
     const provider = new BoundedLabel(opts.labelValuesMax);
     const model = new BoundedLabel(opts.labelValuesMax);
+    const tenant = new BoundedLabel(opts.labelValuesMax);
     this.requests = new HotCounter({
       name: 'rampart_gateway_requests_total',
       help: 'Gateway requests by endpoint, alias, provider, target model, status and cache result (hit, miss, off).',
@@ -76,6 +81,20 @@ export class GatewayMetrics {
       labelNames: ['provider', 'model'],
       registers,
       bounded: { provider, model },
+    });
+    this.tenantTokens = new HotCounter({
+      name: 'rampart_gateway_tenant_tokens_total',
+      help: 'Tokens metered from upstream answers by tenant id and type (input, output, cached input).',
+      labelNames: ['tenant', 'type'],
+      registers,
+      bounded: { tenant },
+    });
+    this.tenantCost = new HotCounter({
+      name: 'rampart_gateway_tenant_cost_usd_total',
+      help: 'Cost of upstream calls in USD by tenant id (background jobs included).',
+      labelNames: ['tenant'],
+      registers,
+      bounded: { tenant },
     });
     this.upstreamLatency = new HotHistogram({
       name: 'rampart_gateway_upstream_latency_seconds',

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { HotHistogram } from './hot-metrics.js';
 import type { PoolStats } from '../db/types.js';
+import type { Redis } from '../kv/redis.js';
 
 /** The process's Prometheus registry and the metrics every request touches. One per app, so tests can build several. */
 export class Metrics {
@@ -8,7 +9,12 @@ export class Metrics {
   readonly httpDuration: HotHistogram<'route' | 'method' | 'status_code'>;
   readonly authFailures: Counter<'reason'>;
 
-  constructor(opts: { poolStats: () => PoolStats; defaultMetrics?: boolean }) {
+  constructor(opts: {
+    poolStats: () => PoolStats;
+    defaultMetrics?: boolean;
+    /** The shared Redis client, when REDIS_URL is set: its connection state is exported. */
+    redis?: Redis | undefined;
+  }) {
     if (opts.defaultMetrics !== false)
       collectDefaultMetrics({ register: this.registry, prefix: 'rampart_' });
     this.httpDuration = new HotHistogram({
@@ -45,5 +51,28 @@ export class Metrics {
       'Queries waiting for a pooled connection.',
       (s) => s.waiting,
     );
+    if (opts.redis) watchRedis(this.registry, opts.redis);
   }
+}
+
+/**
+ * Redis health as Prometheus sees it: whether the client is connected now, and how many
+ * connection errors it has seen. Limits, locks and the event bus degrade without Redis (see
+ * docs/runbooks/redis-loss.md), so its loss is an alert, not only a log line.
+ */
+function watchRedis(registry: Registry, redis: Redis): void {
+  new Gauge({
+    name: 'rampart_redis_connected',
+    help: 'Whether the Redis client is connected and ready (1) or not (0).',
+    registers: [registry],
+    collect() {
+      this.set(redis.status === 'ready' ? 1 : 0);
+    },
+  });
+  const errors = new Counter({
+    name: 'rampart_redis_errors_total',
+    help: 'Redis connection errors seen by the client (each failed connect or dropped socket).',
+    registers: [registry],
+  });
+  redis.on('error', () => errors.inc());
 }
