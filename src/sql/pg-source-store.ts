@@ -346,8 +346,12 @@ export class PostgresConnector implements Connector {
     const s = pgSession(client);
     try {
       const out = await fn(s);
-      await resetSession(s);
-      client.release();
+      // The reset runs after the answer is on its way; the connection returns to the pool only
+      // once it is done (or is destroyed when it fails), so no caller ever gets it unreset.
+      void resetSession(s).then(
+        () => client.release(),
+        () => client.release(true),
+      );
       return out;
     } catch (err) {
       // A connection that cannot be reset is not returned to the pool.

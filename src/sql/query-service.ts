@@ -124,9 +124,10 @@ export class SqlQueryService {
 
   async #validate(principal: Principal, src: OpenSource, sql: string): Promise<Validated> {
     return span('sql.validate', { 'rampart.sql.source': src.row.id }, async () => {
-      if (src.connector.dialect === 'mysql') return validateMysql(sql, rulesOf(src.row));
+      const policies = await this.#policies(principal, src);
+      if (src.connector.dialect === 'mysql') return validateMysql(sql, rulesOf(src.row), policies);
       await loadPostgresParser();
-      return validatePostgres(sql, rulesOf(src.row), await this.#policies(principal, src));
+      return validatePostgres(sql, rulesOf(src.row), policies);
     });
   }
 
@@ -281,13 +282,11 @@ export class SqlQueryService {
   /** Checks a policy set against the source: each filter must pass layer 1 on its table. */
   async checkPolicies(row: SourceSecretRow, p: Policies): Promise<void> {
     await loadPostgresParser();
-    if (row.type === 'mysql' && (p.rowFilters.length > 0 || p.masks.length > 0))
-      throw new InvalidInput(
-        'Row filters and column masks are supported on PostgreSQL and sample sources.',
-      );
     for (const f of p.rowFilters) {
+      const check = `SELECT 1 FROM ${f.table} WHERE ${f.where}`;
       try {
-        validatePostgres(`SELECT 1 FROM ${f.table} WHERE ${f.where}`, rulesOf(row));
+        if (row.type === 'mysql') validateMysql(check, rulesOf(row));
+        else validatePostgres(check, rulesOf(row));
       } catch (err) {
         if (!(err instanceof SqlRefused)) throw err;
         throw new SqlRefused(
