@@ -7,7 +7,8 @@ import { actorOf, type Principal, type RequestMeta } from '../platform/http/prin
 import { SqlExecutionFailed, SqlTimeout, type Catalogue, type SessionLimits } from './connector.js';
 import type { SqlMetrics } from './metrics.js';
 import { PolicyRewrite, type TableGovernance } from './policy-rewrite.js';
-import { askPrompt, extractSql, linkSchema } from './prompt.js';
+import { askPrompt, extractSql } from './prompt.js';
+import { SchemaLinker } from './schema-link.js';
 import { SqlRefused } from './refusal.js';
 import type { AskInput, AskResult, Policies, QueryInput, QueryResult } from './schemas.js';
 import {
@@ -77,6 +78,8 @@ export class SqlQueryService {
     private readonly calls: ModelCalls,
     private readonly metrics: SqlMetrics,
     private readonly opts: QueryServiceOptions,
+    /** Schema linking for large schemas (keyword only when not given). */
+    private readonly linker: SchemaLinker = new SchemaLinker(undefined),
   ) {}
 
   #limits(limit: number | undefined): SessionLimits {
@@ -198,7 +201,9 @@ export class SqlQueryService {
     const src = await this.sources.open(principal, input.source);
     const { catalogue } = await this.sources.catalogue(principal, src);
     const annotations = annotationsOf(src.row);
-    const linked: Catalogue = linkSchema(catalogue, input.question, annotations);
+    const linked: Catalogue = await span('sql.link', { 'rampart.sql.source': src.row.id }, () =>
+      this.linker.link(principal, meta.requestId, catalogue, input.question, annotations),
+    );
     const messages = askPrompt(
       src.connector.dialect,
       linked,
