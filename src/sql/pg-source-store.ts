@@ -308,7 +308,8 @@ export class PostgresConnector implements Connector {
       password: c.password,
       ssl: c.ssl ? { rejectUnauthorized: true } : undefined,
       max: 4,
-      idleTimeoutMillis: 30_000,
+      // Kept warm for five idle minutes: a new connection costs a connect and the read-only check.
+      idleTimeoutMillis: 300_000,
       connectionTimeoutMillis: 5_000,
       // The server enforces statement_timeout; this only bounds a silent network.
       query_timeout: timeoutMs + 5_000,
