@@ -16,6 +16,7 @@ import {
   type TenantService,
 } from './identity/index.js';
 import {
+  createEmbedders,
   createKnowledge,
   documentGroupRemoval,
   registerUploads,
@@ -200,7 +201,15 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   });
   app.addHook('onClose', async () => copilot.close());
   // Text-to-SQL: the model writes SQL through the gateway too, under the caller's principal.
-  const sql = createSql({ db, config, metrics, calls: gateway.calls, keyring });
+  const sql = createSql({
+    db,
+    config,
+    metrics,
+    calls: gateway.calls,
+    keyring,
+    // Schema linking embeds with the tenant's knowledge embedder, through the gateway.
+    embedders: createEmbedders({ db, config, calls: gateway.calls }),
+  });
   app.addHook('onClose', async () => sql.close());
   registerRoutes(app, identity.auth, [
     ...identity.routes,

@@ -184,6 +184,16 @@ describe.each(testDrivers())('text-to-SQL on the sample source (%s)', (driver) =
       .body as Query;
     expect(new Set(asEmea.rows.map((r) => r[0]))).toEqual(new Set(['New York']));
     expect(asEmea.rows.every((r) => r[1] === null)).toBe(true);
+    // A joined table is rewritten too.
+    const joined = (
+      await ok(
+        call('POST', '/v1/sql/query', emea, {
+          source: 'demo',
+          sql: 'SELECT DISTINCT r.city_name FROM location l JOIN restaurant r ON r.id = l.restaurant_id',
+        }),
+      )
+    ).body as Query;
+    expect(new Set(joined.rows.map((r) => r[0]))).toEqual(new Set(['New York']));
     const asFinance = (await ok(call('POST', '/v1/sql/query', finance, { source: 'demo', sql })))
       .body as Query;
     expect(new Set(asFinance.rows.map((r) => r[0])).size).toBeGreaterThan(1);

@@ -47,6 +47,20 @@ export interface KnowledgeTools {
   ): Promise<{ answer: string; citations: { documentId: string; title: string }[] }>;
 }
 
+/**
+ * The tenant's embedder as the knowledge hub picks it (its embedding alias through the gateway,
+ * else the platform default, else the local hashed embedder), for other features that embed
+ * text (text-to-SQL's schema linking). Every call goes through `calls`, metered to the caller.
+ */
+export function createEmbedders(deps: Omit<KnowledgeDeps, 'metrics'>): {
+  forCaller(
+    caller: Principal,
+    requestId: string,
+  ): Promise<{ readonly model: string; embed(texts: readonly string[]): Promise<number[][]> }>;
+} {
+  return knowledgeModels(deps.db, deps.config, deps.calls);
+}
+
 /** Builds the knowledge hub's search and answers for in-process callers (a worker has no routes). */
 export function createKnowledgeTools(deps: Omit<KnowledgeDeps, 'metrics'>): KnowledgeTools {
   const search = new SearchService(deps.db, knowledgeModels(deps.db, deps.config, deps.calls));

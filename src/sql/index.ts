@@ -7,11 +7,13 @@ import type { Metrics } from '../platform/telemetry/metrics.js';
 import { sqlMetrics } from './metrics.js';
 import { SqlQueryService } from './query-service.js';
 import { sqlRoutes } from './routes.js';
+import { SchemaLinker, type SchemaEmbedders } from './schema-link.js';
 import { SourceService } from './sources-service.js';
 
 export { SqlQueryService } from './query-service.js';
 export { SourceService } from './sources-service.js';
 export { SqlRefused, REFUSAL_CODES, type RefusalCode } from './refusal.js';
+export type { SchemaEmbedder, SchemaEmbedders } from './schema-link.js';
 export type { AskInput, AskResult, QueryInput, QueryResult } from './schemas.js';
 
 export interface SqlDeps {
@@ -27,6 +29,11 @@ export interface SqlDeps {
   /** The gateway's in-process entry: /v1/sql/ask's model calls are routed and metered to the tenant. */
   calls: ModelCalls;
   keyring: Keyring | undefined;
+  /**
+   * The tenant's embedder for schema linking in /v1/sql/ask (the knowledge hub's: its embedding
+   * alias through the gateway, metered to the tenant); without it linking is by keyword only.
+   */
+  embedders?: SchemaEmbedders | undefined;
 }
 
 /**
@@ -56,6 +63,7 @@ export function createSql(deps: SqlDeps): Sql {
       maxRows: config.SQL_MAX_ROWS,
       maxResultBytes: config.SQL_MAX_RESULT_BYTES,
     },
+    new SchemaLinker(deps.embedders),
   );
   return {
     routes: sqlRoutes(sources, service),

@@ -134,8 +134,12 @@ export class MysqlConnector implements Connector {
     const { conn, info } = await this.#conn();
     try {
       const out = await fn(conn, info);
-      await this.#reset(conn);
-      conn.release();
+      // Reset after the answer is on its way; the connection returns to the pool only once
+      // it is done (destroyed when it fails), so no caller ever gets it unreset.
+      void this.#reset(conn).then(
+        () => conn.release(),
+        () => conn.destroy(),
+      );
       return out;
     } catch (err) {
       const reset = await this.#reset(conn).then(

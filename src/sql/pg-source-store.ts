@@ -308,7 +308,8 @@ export class PostgresConnector implements Connector {
       password: c.password,
       ssl: c.ssl ? { rejectUnauthorized: true } : undefined,
       max: 4,
-      idleTimeoutMillis: 30_000,
+      // Kept warm for five idle minutes: a new connection costs a connect and the read-only check.
+      idleTimeoutMillis: 300_000,
       connectionTimeoutMillis: 5_000,
       // The server enforces statement_timeout; this only bounds a silent network.
       query_timeout: timeoutMs + 5_000,
@@ -346,8 +347,12 @@ export class PostgresConnector implements Connector {
     const s = pgSession(client);
     try {
       const out = await fn(s);
-      await resetSession(s);
-      client.release();
+      // The reset runs after the answer is on its way; the connection returns to the pool only
+      // once it is done (or is destroyed when it fails), so no caller ever gets it unreset.
+      void resetSession(s).then(
+        () => client.release(),
+        () => client.release(true),
+      );
       return out;
     } catch (err) {
       // A connection that cannot be reset is not returned to the pool.

@@ -31,10 +31,16 @@ export class PolicyRewrite {
     return this.tables.size;
   }
 
+  /** What applies to `qualified` (schema.table), when anything does. */
+  rule(qualified: string): TableGovernance | undefined {
+    const rule = this.tables.get(qualified);
+    return rule && (rule.filters.length > 0 || rule.masked.size > 0) ? rule : undefined;
+  }
+
   /** The RangeSubselect replacing a reference to `qualified`, or undefined when it is not governed. */
   replacement(qualified: string, rangeVar: unknown): Record<string, unknown> | undefined {
-    const rule = this.tables.get(qualified);
-    if (!rule || (rule.filters.length === 0 && rule.masked.size === 0)) return undefined;
+    const rule = this.rule(qualified);
+    if (!rule) return undefined;
     const dot = qualified.indexOf('.');
     const schema = qualified.slice(0, dot);
     const table = qualified.slice(dot + 1);

@@ -6,47 +6,6 @@ import type { ChatCall } from '../gateway/index.js';
 import type { Catalogue, CatalogueTable } from './connector.js';
 import type { Annotations } from './schemas.js';
 
-/** Above this many tables the prompt carries only the ones the question seems to be about. */
-export const LINK_ABOVE_TABLES = 12;
-const LINKED_TABLES = 8;
-
-const words = (s: string): string[] =>
-  s
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter((w) => w.length > 2)
-    .map((w) => w.replace(/(ies|es|s)$/, ''));
-
-/** Keyword schema linking: tables scored by the question's words in their names, columns and notes. */
-export function linkSchema(catalogue: Catalogue, question: string, notes: Annotations): Catalogue {
-  if (catalogue.tables.length <= LINK_ABOVE_TABLES) return catalogue;
-  const asked = new Set(words(question));
-  const score = (t: CatalogueTable): number => {
-    const key = `${t.schema}.${t.name}`;
-    const text = [
-      t.name,
-      t.comment ?? '',
-      notes.tables[key] ?? notes.tables[t.name] ?? '',
-      ...t.columns.flatMap((c) => [
-        c.name,
-        c.comment ?? '',
-        notes.columns[`${t.name}.${c.name}`] ?? '',
-        ...(c.values ?? []),
-      ]),
-    ].join(' ');
-    const own = words(t.name).filter((w) => asked.has(w)).length * 3;
-    return own + words(text).filter((w) => asked.has(w)).length;
-  };
-  const ranked = catalogue.tables
-    .map((t) => ({ t, s: score(t) }))
-    .sort((a, b) => b.s - a.s)
-    .slice(0, LINKED_TABLES);
-  const chosen = new Set(ranked.map((r) => `${r.t.schema}.${r.t.name}`));
-  // Tables a chosen one references come along: joins need both ends.
-  for (const r of ranked) for (const fk of r.t.foreignKeys) chosen.add(fk.references.table);
-  return { tables: catalogue.tables.filter((t) => chosen.has(`${t.schema}.${t.name}`)) };
-}
-
 function describeTable(t: CatalogueTable, notes: Annotations): string {
   const key = `${t.schema}.${t.name}`;
   const note = notes.tables[key] ?? notes.tables[t.name] ?? t.comment;

@@ -7,7 +7,8 @@ import { actorOf, type Principal, type RequestMeta } from '../platform/http/prin
 import { SqlExecutionFailed, SqlTimeout, type Catalogue, type SessionLimits } from './connector.js';
 import type { SqlMetrics } from './metrics.js';
 import { PolicyRewrite, type TableGovernance } from './policy-rewrite.js';
-import { askPrompt, extractSql, linkSchema } from './prompt.js';
+import { askPrompt, extractSql } from './prompt.js';
+import { SchemaLinker } from './schema-link.js';
 import { SqlRefused } from './refusal.js';
 import type { AskInput, AskResult, Policies, QueryInput, QueryResult } from './schemas.js';
 import {
@@ -77,6 +78,8 @@ export class SqlQueryService {
     private readonly calls: ModelCalls,
     private readonly metrics: SqlMetrics,
     private readonly opts: QueryServiceOptions,
+    /** Schema linking for large schemas (keyword only when not given). */
+    private readonly linker: SchemaLinker = new SchemaLinker(undefined),
   ) {}
 
   #limits(limit: number | undefined): SessionLimits {
@@ -124,9 +127,10 @@ export class SqlQueryService {
 
   async #validate(principal: Principal, src: OpenSource, sql: string): Promise<Validated> {
     return span('sql.validate', { 'rampart.sql.source': src.row.id }, async () => {
-      if (src.connector.dialect === 'mysql') return validateMysql(sql, rulesOf(src.row));
+      const policies = await this.#policies(principal, src);
+      if (src.connector.dialect === 'mysql') return validateMysql(sql, rulesOf(src.row), policies);
       await loadPostgresParser();
-      return validatePostgres(sql, rulesOf(src.row), await this.#policies(principal, src));
+      return validatePostgres(sql, rulesOf(src.row), policies);
     });
   }
 
@@ -197,7 +201,9 @@ export class SqlQueryService {
     const src = await this.sources.open(principal, input.source);
     const { catalogue } = await this.sources.catalogue(principal, src);
     const annotations = annotationsOf(src.row);
-    const linked: Catalogue = linkSchema(catalogue, input.question, annotations);
+    const linked: Catalogue = await span('sql.link', { 'rampart.sql.source': src.row.id }, () =>
+      this.linker.link(principal, meta.requestId, catalogue, input.question, annotations),
+    );
     const messages = askPrompt(
       src.connector.dialect,
       linked,
@@ -281,13 +287,11 @@ export class SqlQueryService {
   /** Checks a policy set against the source: each filter must pass layer 1 on its table. */
   async checkPolicies(row: SourceSecretRow, p: Policies): Promise<void> {
     await loadPostgresParser();
-    if (row.type === 'mysql' && (p.rowFilters.length > 0 || p.masks.length > 0))
-      throw new InvalidInput(
-        'Row filters and column masks are supported on PostgreSQL and sample sources.',
-      );
     for (const f of p.rowFilters) {
+      const check = `SELECT 1 FROM ${f.table} WHERE ${f.where}`;
       try {
-        validatePostgres(`SELECT 1 FROM ${f.table} WHERE ${f.where}`, rulesOf(row));
+        if (row.type === 'mysql') validateMysql(check, rulesOf(row));
+        else validatePostgres(check, rulesOf(row));
       } catch (err) {
         if (!(err instanceof SqlRefused)) throw err;
         throw new SqlRefused(

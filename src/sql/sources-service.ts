@@ -1,145 +1,41 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { appendAuditEvent, type AuditAction } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { pgErrorCode, UNIQUE_VIOLATION } from '../platform/db/sql.js';
-import { Conflict, InvalidInput, NotFound, ServiceUnavailable } from '../platform/http/errors.js';
+import { Conflict } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
-import { isPublicAddress } from '../platform/net/outbound-guard.js';
-import { EnvelopeError, type Envelope, type Keyring } from '../platform/secrets/envelope.js';
+import type { Envelope, Keyring } from '../platform/secrets/envelope.js';
 import { NotReadOnlyLogin, type Catalogue, type Connector } from './connector.js';
-import { MysqlConnector } from './mysql-source-store.js';
-import { PostgresConnector } from './pg-source-store.js';
-import { SAMPLE_TABLES, SampleConnector } from './sample-store.js';
-import {
+import { SAMPLE_TABLES } from './sample-store.js';
+import type {
   Annotations,
-  CatalogueSchema,
-  type CatalogueView,
+  CreateSourceInput,
+  PatchSourceInput,
   Policies,
-  type CreateSourceInput,
-  type PatchSourceInput,
-  type SourceView,
+  SourceView,
 } from './schemas.js';
+import { SourceCache, type OpenSource } from './source-cache.js';
+import {
+  connectionOf,
+  credentialContext,
+  defaultSchema,
+  parseConnection,
+  qualify,
+  type ConnectionSettings,
+} from './source-connection.js';
+import { describeCatalogue, parseCatalogue, toView } from './source-settings.js';
 import {
   deleteSource,
-  envelopeOf,
-  findSource,
   insertSource,
   listSources,
   readCatalogue,
   saveCatalogue,
   updateSource,
-  type SourceRow,
   type SourceSecretRow,
-  type SourceType,
 } from './sources-store.js';
 
-interface ConnectionSettings {
-  host?: string;
-  port?: number;
-  database?: string;
-  user?: string;
-  ssl?: boolean;
-}
-
-const credentialContext = (tenantId: string, id: string): string => `sql_source:${tenantId}:${id}`;
-
-const StoredConnection = z.object({
-  host: z.string().optional(),
-  port: z.number().optional(),
-  database: z.string().optional(),
-  user: z.string().optional(),
-  ssl: z.boolean().optional(),
-});
-
-function connectionOf(row: SourceRow): ConnectionSettings {
-  const parsed = StoredConnection.safeParse(row.connection);
-  if (!parsed.success) return {};
-  const { host, port, database, user, ssl } = parsed.data;
-  return {
-    ...(host !== undefined ? { host } : {}),
-    ...(port !== undefined ? { port } : {}),
-    ...(database !== undefined ? { database } : {}),
-    ...(user !== undefined ? { user } : {}),
-    ...(ssl !== undefined ? { ssl } : {}),
-  };
-}
-
-export function toView(row: SourceRow, hasPassword: boolean): SourceView {
-  return {
-    id: row.id,
-    name: row.name,
-    type: row.type,
-    connection: connectionOf(row),
-    hasPassword,
-    schemas: row.schemas,
-    tables: row.tables,
-    description: row.description,
-    modelAlias: row.model_alias,
-    schemaRefreshedAt: row.catalogue_at?.toISOString() ?? null,
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-  };
-}
-
-/** Parses the connection fields (or the URL) of a request; the password is returned apart. */
-function parseConnection(
-  type: SourceType,
-  input: Pick<
-    CreateSourceInput,
-    'url' | 'host' | 'port' | 'database' | 'user' | 'password' | 'ssl'
-  >,
-  before: ConnectionSettings = {},
-): { connection: ConnectionSettings; password: string | undefined } {
-  let fromUrl: ConnectionSettings & { password?: string } = {};
-  if (input.url !== undefined) {
-    let u: URL;
-    try {
-      u = new URL(input.url);
-    } catch {
-      throw new InvalidInput('body.url: not a URL.', {
-        errors: [{ field: 'body.url', message: 'not a URL' }],
-      });
-    }
-    const schemes = type === 'postgres' ? ['postgres:', 'postgresql:'] : ['mysql:', 'mariadb:'];
-    if (!schemes.includes(u.protocol))
-      throw new InvalidInput(`body.url: a ${type} source needs a ${schemes[0]}// URL.`, {
-        errors: [{ field: 'body.url', message: `scheme must be ${schemes.join(' or ')}` }],
-      });
-    const sslmode = u.searchParams.get('sslmode') ?? u.searchParams.get('ssl');
-    fromUrl = {
-      host: u.hostname.replace(/^\[|\]$/g, ''),
-      ...(u.port ? { port: Number(u.port) } : {}),
-      ...(u.pathname.length > 1 ? { database: decodeURIComponent(u.pathname.slice(1)) } : {}),
-      ...(u.username ? { user: decodeURIComponent(u.username) } : {}),
-      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-      ...(sslmode ? { ssl: sslmode !== 'disable' && sslmode !== 'false' } : {}),
-    };
-  }
-  const connection: ConnectionSettings = {
-    ...before,
-    ...stripPassword(fromUrl),
-    ...(input.host !== undefined ? { host: input.host } : {}),
-    ...(input.port !== undefined ? { port: input.port } : {}),
-    ...(input.database !== undefined ? { database: input.database } : {}),
-    ...(input.user !== undefined ? { user: input.user } : {}),
-    ...(input.ssl !== undefined ? { ssl: input.ssl } : {}),
-  };
-  connection.port ??= type === 'postgres' ? 5432 : 3306;
-  for (const field of ['host', 'database', 'user'] as const)
-    if (!connection[field])
-      throw new InvalidInput(`body.${field}: required for a ${type} source (or give body.url).`, {
-        errors: [{ field: `body.${field}`, message: 'required' }],
-      });
-  return { connection, password: input.password ?? fromUrl.password };
-}
-
-function stripPassword(c: ConnectionSettings & { password?: string }): ConnectionSettings {
-  const { password: _password, ...rest } = c;
-  return rest;
-}
+export type { OpenSource } from './source-cache.js';
+export { annotationsOf, policiesOf, toView } from './source-settings.js';
 
 export interface SourceServiceOptions {
   /** OUTBOUND_ALLOW_PRIVATE_ADDRESSES: whether sources may live on non-public addresses. */
@@ -147,105 +43,44 @@ export interface SourceServiceOptions {
   statementTimeoutMs: number;
 }
 
-/** A source with its decrypted connector, for one use by the query service. */
-export interface OpenSource {
-  row: SourceSecretRow;
-  connector: Connector;
-}
-
-/** Registered databases: CRUD, the read-only check, the connectors and the catalogue. */
+/** Registered databases: CRUD, the read-only check, and the catalogue; connectors live in the cache. */
 export class SourceService {
-  readonly #connectors = new Map<string, { version: number; connector: Connector }>();
-  readonly #sample = new SampleConnector();
+  readonly #cache: SourceCache;
 
   constructor(
     private readonly db: Database,
-    private readonly keyring: Keyring | undefined,
-    private readonly opts: SourceServiceOptions,
-  ) {}
-
-  async close(): Promise<void> {
-    const all = [...this.#connectors.values()].map((c) => c.connector);
-    this.#connectors.clear();
-    await Promise.all(
-      [...all.filter((c) => c !== this.#sample), this.#sample].map((c) => c.close()),
-    );
+    keyring: Keyring | undefined,
+    opts: SourceServiceOptions,
+  ) {
+    this.#cache = new SourceCache(db, keyring, opts);
   }
 
-  #ring(): Keyring {
-    if (!this.keyring)
-      throw new ServiceUnavailable(
-        'Database passwords cannot be stored: RAMPART_MASTER_KEY is not configured.',
-        'master_key_missing',
-      );
-    return this.keyring;
+  /** Resolves once cache invalidation is subscribed (tests and benchmarks wait for it). */
+  ready(): Promise<void> {
+    return this.#cache.ready();
   }
 
-  /** Resolves the host now: refuses a non-public address unless the operator allows them. */
-  async #address(host: string): Promise<string> {
-    const literal = host.replace(/^\[|\]$/g, '');
-    let addresses: string[];
-    if (isIP(literal) !== 0) addresses = [literal];
-    else {
-      try {
-        addresses = (await lookup(literal, { all: true })).map((a) => a.address);
-      } catch {
-        throw new InvalidInput(`body.host: ${host} does not resolve.`, {
-          errors: [{ field: 'body.host', message: 'does not resolve' }],
-        });
-      }
-    }
-    const first = addresses[0];
-    if (!first) throw new InvalidInput(`body.host: ${host} has no address.`);
-    if (!this.opts.allowPrivate) {
-      const bad = addresses.find((a) => !isPublicAddress(a));
-      if (bad)
-        throw new InvalidInput(
-          `body.host: ${host} is not a public address (${bad}); databases usually live on private networks, so the operator can allow this with OUTBOUND_ALLOW_PRIVATE_ADDRESSES.`,
-          { errors: [{ field: 'body.host', message: 'not a public address' }] },
-        );
-    }
-    // The connection goes to the address checked here, so a DNS answer cannot change in between.
-    return first;
-  }
-
-  async #connect(
-    name: string,
-    type: SourceType,
-    c: ConnectionSettings,
-    password: string | undefined,
-  ): Promise<Connector> {
-    if (type === 'sample') return this.#sample;
-    const host = await this.#address(c.host ?? '');
-    const settings = {
-      host,
-      port: c.port ?? (type === 'postgres' ? 5432 : 3306),
-      database: c.database ?? '',
-      user: c.user ?? '',
-      password,
-      ssl: c.ssl ?? false,
-    };
-    return type === 'postgres'
-      ? new PostgresConnector(name, settings, this.opts.statementTimeoutMs)
-      : new MysqlConnector(name, settings);
+  close(): Promise<void> {
+    return this.#cache.close();
   }
 
   /** Checks the login is read-only (layer 3); closes the connector when it is not. */
   async #assertReadOnly(connector: Connector): Promise<void> {
-    const close = async (): Promise<void> => {
-      if (connector !== this.#sample) await connector.close().catch(() => undefined);
-    };
     let excess: string[];
     try {
       excess = await connector.excessPrivileges();
     } catch (err) {
-      await close();
+      await this.#discard(connector);
       throw err;
     }
     if (excess.length > 0) {
-      await close();
+      await this.#discard(connector);
       throw new NotReadOnlyLogin(excess);
     }
+  }
+
+  async #discard(connector: Connector): Promise<void> {
+    if (connector !== this.#cache.sample) await connector.close().catch(() => undefined);
   }
 
   async create(
@@ -259,10 +94,18 @@ export class SourceService {
     if (input.type !== 'sample') ({ connection, password } = parseConnection(input.type, input));
     const envelope =
       password !== undefined
-        ? this.#ring().encrypt(password, credentialContext(principal.tenantId, id))
+        ? this.#cache.keyringOrThrow().encrypt(password, credentialContext(principal.tenantId, id))
         : undefined;
-    const connector = await this.#connect(input.name, input.type, connection, password);
+    const connector = await this.#cache.connect(input.name, input.type, connection, password);
     await this.#assertReadOnly(connector);
+    const schemas =
+      input.type === 'sample'
+        ? ['public']
+        : (input.schemas ?? [defaultSchema(input.type, connection)]);
+    const tables =
+      input.type === 'sample'
+        ? (input.tables ?? SAMPLE_TABLES)
+        : (input.tables?.map((t) => qualify(t, schemas)) ?? null);
     const row = await this.#unique(input.name, () =>
       this.db.withTenant(principal, async (tx) => {
         const r = await insertSource(
@@ -272,16 +115,8 @@ export class SourceService {
             name: input.name,
             type: input.type,
             connection: { ...connection },
-            schemas:
-              input.type === 'sample'
-                ? ['public']
-                : (input.schemas ?? [defaultSchema(input.type, connection)]),
-            tables:
-              input.type === 'sample'
-                ? (input.tables ?? SAMPLE_TABLES)
-                : (input.tables?.map((t) =>
-                    qualify(t, input.schemas ?? [defaultSchema(input.type, connection)]),
-                  ) ?? null),
+            schemas,
+            tables,
             description: input.description ?? '',
             modelAlias: input.modelAlias ?? 'default',
           },
@@ -295,10 +130,11 @@ export class SourceService {
         return r;
       }),
     ).catch(async (err: unknown) => {
-      if (connector !== this.#sample) await connector.close().catch(() => undefined);
+      await this.#discard(connector);
       throw err;
     });
-    this.#connectors.set(id, { version: row.updated_at.getTime(), connector });
+    this.#cache.forget(principal.tenantId, id);
+    this.#cache.adopt(row, connector);
     return toView(row, envelope !== undefined);
   }
 
@@ -308,10 +144,8 @@ export class SourceService {
     );
   }
 
-  async row(principal: Principal, ref: string): Promise<SourceSecretRow> {
-    const row = await this.db.withTenant(principal, (tx) => findSource(tx, ref));
-    if (!row) throw new NotFound('SQL source');
-    return row;
+  row(principal: Principal, ref: string): Promise<SourceSecretRow> {
+    return this.#cache.row(principal, ref);
   }
 
   async get(principal: Principal, ref: string): Promise<SourceView> {
@@ -342,13 +176,12 @@ export class SourceService {
     if (reconnect) {
       const parsed = parseConnection(before.type, input, connectionOf(before));
       connection = parsed.connection;
-      const password = parsed.password ?? this.#password(before);
+      const password = parsed.password ?? this.#cache.password(before);
       if (parsed.password !== undefined)
-        envelope = this.#ring().encrypt(
-          parsed.password,
-          credentialContext(principal.tenantId, before.id),
-        );
-      const connector = await this.#connect(before.name, before.type, connection, password);
+        envelope = this.#cache
+          .keyringOrThrow()
+          .encrypt(parsed.password, credentialContext(principal.tenantId, before.id));
+      const connector = await this.#cache.connect(before.name, before.type, connection, password);
       await this.#assertReadOnly(connector);
       await connector.close();
     }
@@ -379,7 +212,7 @@ export class SourceService {
         return r;
       }),
     );
-    await this.#evict(before.id);
+    await this.#changed(principal, before.id);
     return toView(row, envelope !== undefined || before.credential_key_id !== null);
   }
 
@@ -389,57 +222,34 @@ export class SourceService {
       await deleteSource(tx, before.id);
       await audit(tx, principal, meta, 'sql_source.deleted', before.id, { name: before.name });
     });
-    await this.#evict(before.id);
+    await this.#changed(principal, before.id);
   }
 
-  async #evict(id: string): Promise<void> {
-    const held = this.#connectors.get(id);
-    this.#connectors.delete(id);
-    if (held && held.connector !== this.#sample)
-      await held.connector.close().catch(() => undefined);
+  /** After this instance changed a source: drop what is held of it and close its pool. */
+  async #changed(principal: Principal, id: string): Promise<void> {
+    this.#cache.forget(principal.tenantId, id);
+    await this.#cache.closeConnector(id);
   }
 
-  #password(row: SourceSecretRow): string | undefined {
-    const env = envelopeOf(row);
-    if (!env) return undefined;
-    try {
-      return this.#ring().decrypt(env, credentialContext(row.tenant_id, row.id));
-    } catch (err) {
-      if (!(err instanceof EnvelopeError)) throw err;
-      throw new ServiceUnavailable(
-        `The password of source '${row.name}' cannot be decrypted with the configured master keys (it is under ${row.credential_key_id ?? '?'}).`,
-        'credential_unavailable',
-      );
-    }
+  /** The source's connector, warm from the cache when its row has not changed. */
+  open(principal: Principal, ref: string): Promise<OpenSource> {
+    return this.#cache.open(principal, ref);
   }
 
-  /** The source's connector (decrypting its password once per process and version). */
-  async open(principal: Principal, ref: string): Promise<OpenSource> {
-    const row = await this.row(principal, ref);
-    const version = row.updated_at.getTime();
-    const held = this.#connectors.get(row.id);
-    if (held && held.version === version) return { row, connector: held.connector };
-    if (held) await this.#evict(row.id);
-    const connector = await this.#connect(
-      row.name,
-      row.type,
-      connectionOf(row),
-      this.#password(row),
-    );
-    this.#connectors.set(row.id, { version, connector });
-    return { row, connector };
-  }
-
-  /** The stored catalogue, introspected first when there is none yet. */
+  /** The catalogue (held in memory, else stored, else introspected first). */
   async catalogue(
     principal: Principal,
     src: OpenSource,
     meta?: RequestMeta,
   ): Promise<{ catalogue: Catalogue; at: Date }> {
+    const held = this.#cache.catalogue(src.row.id);
+    if (held) return held;
+    const generation = this.#cache.generation;
     const stored = await this.db.withTenant(principal, (tx) => readCatalogue(tx, src.row.id));
     const parsed = parseCatalogue(stored?.catalogue);
-    if (parsed && stored?.catalogue_at) return { catalogue: parsed, at: stored.catalogue_at };
-    return this.refresh(principal, src, meta);
+    if (!parsed || !stored?.catalogue_at) return this.refresh(principal, src, meta);
+    this.#cache.keepCatalogue(src.row.id, parsed, stored.catalogue_at, generation);
+    return { catalogue: parsed, at: stored.catalogue_at };
   }
 
   async refresh(
@@ -458,29 +268,11 @@ export class SourceService {
         });
       return when;
     });
+    this.#cache.forget(principal.tenantId, src.row.id);
     return { catalogue, at };
   }
 
-  /** The catalogue as GET …/schema shows it, with the admins' descriptions merged in. */
-  describe(row: SourceSecretRow, catalogue: Catalogue, at: Date): z.infer<typeof CatalogueView> {
-    const notes = annotationsOf(row);
-    return {
-      source: row.id,
-      refreshedAt: at.toISOString(),
-      tables: catalogue.tables.map((t) => {
-        const key = `${t.schema}.${t.name}`;
-        const description = notes.tables[key] ?? notes.tables[t.name];
-        return {
-          ...t,
-          ...(description ? { description } : {}),
-          columns: t.columns.map((c) => {
-            const d = notes.columns[`${key}.${c.name}`] ?? notes.columns[`${t.name}.${c.name}`];
-            return d ? { ...c, description: d } : c;
-          }),
-        };
-      }),
-    };
-  }
+  describe = describeCatalogue;
 
   async putAnnotations(
     principal: Principal,
@@ -498,6 +290,7 @@ export class SourceService {
         examples: body.examples.length,
       });
     });
+    this.#cache.forget(principal.tenantId, before.id);
     return body;
   }
 
@@ -518,7 +311,7 @@ export class SourceService {
         masks: body.masks.length,
       });
     });
-    await this.#evict(before.id);
+    await this.#changed(principal, before.id);
     return body;
   }
 
@@ -531,30 +324,6 @@ export class SourceService {
       throw err;
     }
   }
-}
-
-function defaultSchema(type: SourceType, c: ConnectionSettings): string {
-  return type === 'mysql' ? (c.database ?? 'test') : 'public';
-}
-
-/** `table` → `schema.table` in the first schema; `schema.table` as given. */
-function qualify(table: string, schemas: readonly string[]): string {
-  return table.includes('.') ? table : `${schemas[0] ?? 'public'}.${table}`;
-}
-
-export function annotationsOf(row: SourceRow): Annotations {
-  const parsed = Annotations.safeParse(row.annotations);
-  return parsed.success ? parsed.data : { tables: {}, columns: {}, examples: [] };
-}
-
-export function policiesOf(row: SourceRow): Policies {
-  const parsed = Policies.safeParse(row.policies);
-  return parsed.success ? parsed.data : { rowFilters: [], masks: [] };
-}
-
-function parseCatalogue(v: unknown): Catalogue | undefined {
-  const parsed = CatalogueSchema.safeParse(v);
-  return parsed.success ? parsed.data : undefined;
 }
 
 async function audit(

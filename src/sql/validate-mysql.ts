@@ -6,6 +6,7 @@
  */
 import NodeSqlParser from 'node-sql-parser';
 import { MYSQL_FUNCTIONS } from './functions.js';
+import type { PolicyRewrite, TableGovernance } from './policy-rewrite.js';
 import { SqlRefused } from './refusal.js';
 import type { TableRules, Validated } from './validate-pg.js';
 
@@ -36,9 +37,32 @@ function functionName(node: Obj): string {
 const notReadOnly = (what: string): SqlRefused =>
   new SqlRefused('sql_not_read_only', `Only SELECT is allowed; this query contains ${what}.`, what);
 
+const quoted = (s: string): string => `\`${s.replace(/`/g, '``')}\``;
+
+/**
+ * The tree of `(SELECT cols FROM db.table WHERE filters)` standing for a governed table: masked
+ * columns become NULL under their own name, and any of the caller's filters may hold.
+ */
+function governedSelect(qualified: string, rule: TableGovernance): unknown {
+  const dot = qualified.indexOf('.');
+  const projection =
+    rule.masked.size === 0
+      ? '*'
+      : rule.columns
+          .map((c) => (rule.masked.has(c.name) ? `NULL AS ${quoted(c.name)}` : quoted(c.name)))
+          .join(', ');
+  const where =
+    rule.filters.length === 0 ? '' : ` WHERE ${rule.filters.map((f) => `(${f})`).join(' OR ')}`;
+  const from = `${quoted(qualified.slice(0, dot))}.${quoted(qualified.slice(dot + 1))}`;
+  return parser.astify(`SELECT ${projection} FROM ${from}${where}`, OPTIONS);
+}
+
 class Walker {
   readonly tables = new Set<string>();
-  constructor(private readonly rules: TableRules) {}
+  constructor(
+    private readonly rules: TableRules,
+    private readonly policies: PolicyRewrite | undefined,
+  ) {}
 
   walk(node: unknown, scope: Scope | undefined): void {
     if (Array.isArray(node)) {
@@ -135,6 +159,19 @@ class Walker {
             shown,
           );
         this.tables.add(q);
+        const rule = this.policies?.rule(q);
+        if (rule) {
+          // Row filters and masks: the reference becomes a subquery under the same name, which
+          // is not walked again (its filters passed layer 1 when the policy was saved).
+          const name = item.table;
+          delete item.db;
+          delete item.table;
+          item.expr = { ast: governedSelect(q, rule), parentheses: true };
+          item.as = typeof item.as === 'string' && item.as ? item.as : name;
+          for (const [key, value] of Object.entries(item))
+            if (key !== 'expr') this.walk(value, scope);
+          return;
+        }
       }
     } else if (item.type === 'dual') {
       // FROM DUAL reads nothing
@@ -161,7 +198,7 @@ class Walker {
 }
 
 /** Checks one MySQL statement against layer 1; returns it regenerated from the checked tree. */
-export function validateMysql(sql: string, rules: TableRules): Validated {
+export function validateMysql(sql: string, rules: TableRules, policies?: PolicyRewrite): Validated {
   let ast: ReturnType<typeof parser.astify>;
   try {
     ast = parser.astify(sql, OPTIONS);
@@ -184,7 +221,7 @@ export function validateMysql(sql: string, rules: TableRules): Validated {
   const stmt: unknown = typed;
   if (!typed || !isObj(stmt)) throw new SqlRefused('sql_parse_error', 'The query is empty.', '');
   if (stmt.type !== 'select') throw notReadOnly(String(stmt.type).toUpperCase());
-  const walker = new Walker(rules);
+  const walker = new Walker(rules, policies);
   walker.select(stmt, undefined);
   const text = parser.sqlify(typed, OPTIONS);
   return { sql: text, tables: [...walker.tables].sort() };

@@ -66,6 +66,17 @@ function strings(list: unknown): string[] {
   });
 }
 
+/**
+ * `{ RangeVar: … }`, `{ JoinExpr: … }`: a node under its type's name. A JoinExpr's larg/rarg are
+ * such wrappers and must be walked as nodes (so a joined table gets its policy rewrite); a set
+ * operation's larg/rarg are bare SelectStmt bodies.
+ */
+function isNodeWrapper(v: unknown): boolean {
+  if (!isObj(v)) return false;
+  const keys = Object.keys(v);
+  return keys.length === 1 && /^[A-Z]/.test(keys[0] ?? '');
+}
+
 class Walker {
   readonly tables = new Set<string>();
   constructor(
@@ -82,7 +93,9 @@ class Walker {
     // A RangeVar the parser did not wrap (IntoClause.rel and the like): checked all the same.
     if (typeof node.relname === 'string') this.rangeVar(node, scope);
     for (const [key, value] of Object.entries(node)) {
-      if (key === 'SelectStmt' || key === 'larg' || key === 'rarg') {
+      if (key === 'SelectStmt') {
+        this.select(value, scope);
+      } else if ((key === 'larg' || key === 'rarg') && !isNodeWrapper(value)) {
         this.select(value, scope);
       } else if (WRITES.has(key)) {
         throw new SqlRefused(

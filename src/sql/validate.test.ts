@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { MYSQL_ATTACKS, POSTGRES_ATTACKS } from '../../test/fixtures/sql-attacks.js';
 import { goldQueries } from '../../test/helpers/text2sql.js';
 import { SqlRefused } from './refusal.js';
+import { PolicyRewrite } from './policy-rewrite.js';
 import { validateMysql } from './validate-mysql.js';
 import { loadPostgresParser, validatePostgres, type TableRules } from './validate-pg.js';
 
@@ -108,5 +109,53 @@ describe('layer 1 on the MariaDB grammar', () => {
     );
     expect(out.tables).toEqual(['test.geographic', 'test.location', 'test.restaurant']);
     expect(out.sql).not.toMatch(/sleep/i);
+  });
+});
+
+describe('policy rewrites on the tree', () => {
+  const governed = new PolicyRewrite(
+    new Map([
+      [
+        'public.restaurant',
+        {
+          filters: ["city_name = 'New York'"],
+          masked: new Set(['rating']),
+          columns: ['id', 'name', 'city_name', 'rating'].map((name) => ({ name, type: 'real' })),
+        },
+      ],
+    ]),
+  );
+
+  it('rewrites a joined table on PostgreSQL, not only one in the FROM list', () => {
+    const { sql } = validatePostgres(
+      'SELECT r.name FROM location l JOIN restaurant r ON r.id = l.restaurant_id',
+      RESTAURANTS,
+      governed,
+    );
+    expect(sql).toContain("FROM public.restaurant WHERE city_name = 'New York' ) AS r");
+    expect(sql).toContain('CAST(NULL AS real) AS rating');
+  });
+
+  it('rewrites every reference on MySQL, joined or in a subquery', () => {
+    const mysqlGoverned = new PolicyRewrite(
+      new Map([
+        [
+          'test.restaurant',
+          {
+            filters: ["city_name = 'New York'"],
+            masked: new Set(['rating']),
+            columns: ['id', 'name', 'city_name', 'rating'].map((name) => ({ name, type: 'float' })),
+          },
+        ],
+      ]),
+    );
+    const { sql } = validateMysql(
+      'SELECT l.city_name FROM location l JOIN restaurant ON restaurant.id = l.restaurant_id WHERE l.restaurant_id IN (SELECT id FROM restaurant)',
+      MYSQL_RESTAURANTS,
+      mysqlGoverned,
+    );
+    expect(sql.match(/WHERE \(`city_name` = 'New York'\)/g)).toHaveLength(2);
+    expect(sql).toContain('NULL AS `rating`');
+    expect(sql).toContain(') AS `restaurant` ON `restaurant`.`id`');
   });
 });

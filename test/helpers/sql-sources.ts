@@ -44,7 +44,12 @@ export interface PgSources {
  * Loads the given defog databases into new databases, each with a `secrets` table the reader
  * may not read, and creates a login that may only SELECT (the recipe of docs/sql.md).
  */
-export async function loadPgSources(adminUrl: string, dbs: readonly string[]): Promise<PgSources> {
+export async function loadPgSources(
+  adminUrl: string,
+  dbs: readonly string[],
+  /** The SQL that fills each database (a test's own schema, else the defog dump). */
+  dump: (db: string) => string = databaseDump,
+): Promise<PgSources> {
   const suffix = randomBytes(4).toString('hex');
   const user = `rampart_reader_${suffix}`;
   const password = randomBytes(12).toString('hex');
@@ -55,7 +60,7 @@ export async function loadPgSources(adminUrl: string, dbs: readonly string[]): P
   });
   for (const [db, name] of names)
     await withClient(withDatabase(adminUrl, name), async (c) => {
-      await c.query(databaseDump(db));
+      await c.query(dump(db));
       await c.query(`CREATE TABLE public.secrets (id int, secret text);
         INSERT INTO public.secrets VALUES (1, 'do not read');
         REVOKE ALL ON DATABASE ${name} FROM PUBLIC;
