@@ -404,6 +404,15 @@ describe.each(testDrivers())('evals (%s)', (driver) => {
       ).statusCode,
     ).toBe(404);
 
+    const audited = await call(
+      corpus.tenant.ownerKey,
+      'GET',
+      '/v1/audit-events?action=feedback.recorded',
+    );
+    expect(
+      (audited.json() as { data: { target: { id: string } }[] }).data.map((e) => e.target.id),
+    ).toEqual([requestId, requestId]);
+
     const summary = (
       await call(corpus.tenant.ownerKey, 'GET', '/v1/feedback/summary?days=1')
     ).json() as Record<string, unknown>;

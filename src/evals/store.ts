@@ -53,7 +53,7 @@ export async function insertDataset(
   return one(rows, 'dataset');
 }
 
-export interface RunRow {
+export interface EvalRunRow {
   id: string;
   dataset_id: string;
   passed: boolean;
@@ -66,8 +66,8 @@ export interface RunRow {
 export async function insertRun(
   tx: TenantTx,
   r: { datasetId: string; passed: boolean; result: unknown; createdBy: string },
-): Promise<RunRow> {
-  const { rows } = await tx.query<RunRow>(
+): Promise<EvalRunRow> {
+  const { rows } = await tx.query<EvalRunRow>(
     `INSERT INTO eval_runs (tenant_id, dataset_id, passed, result, created_by)
      VALUES ($1, $2, $3, $4, $5) RETURNING id, dataset_id, passed, result, created_by, created_at`,
     [tx.tenantId, r.datasetId, r.passed, JSON.stringify(r.result), r.createdBy],
@@ -76,8 +76,8 @@ export async function insertRun(
 }
 
 /** An eval run by id. */
-export async function runById(tx: TenantTx, id: string): Promise<RunRow | undefined> {
-  const { rows } = await tx.query<RunRow>(
+export async function runById(tx: TenantTx, id: string): Promise<EvalRunRow | undefined> {
+  const { rows } = await tx.query<EvalRunRow>(
     `SELECT id, dataset_id, passed, result, created_by, created_at FROM eval_runs WHERE tenant_id = $1 AND id = $2`,
     [tx.tenantId, id],
   );
