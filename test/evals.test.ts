@@ -360,6 +360,45 @@ describe.each(testDrivers())('evals (%s)', (driver) => {
     expect(await readFile(join(dir, 'v.json'), 'utf8')).toContain('2/3 pass votes');
   });
 
+  it('scores text-to-SQL by execution match against gold SQL', async () => {
+    const owner = corpus.tenant.ownerKey;
+    const src = await call(owner, 'POST', '/v1/sql/sources', {
+      name: 'demo',
+      type: 'sample',
+      modelAlias: 'judge',
+    });
+    expect(src.statusCode, src.body).toBe(201);
+    const file = await writeDataset('sql.jsonl', [
+      {
+        id: 'top-rated',
+        target: 'sql',
+        input: { source: 'demo', question: 'Which restaurants are rated above 4?' },
+        expect: { sql: 'SELECT name FROM restaurant WHERE rating > 4' },
+      },
+      {
+        id: 'ordered',
+        target: 'sql',
+        input: { source: 'demo', question: 'Restaurants rated above 4, best first' },
+        expect: { sql: 'SELECT name FROM restaurant WHERE rating > 4 ORDER BY rating DESC, name' },
+      },
+    ]);
+    // The model writes the same rows in another order: a match unless the gold orders them.
+    fake.chatReply = () =>
+      '```sql\nSELECT name FROM restaurant WHERE rating > 4 ORDER BY name DESC\n```';
+    const out = join(dir, 'sql.json');
+    const c = capture();
+    await evalRun(httpClient(http, baseUrl, owner), { dataset: file, out }, c.io);
+    const result = JSON.parse(await readFile(out, 'utf8')) as {
+      cases: { id: string; pass: boolean; checks: { name: string; detail: string }[] }[];
+    };
+    expect(result.cases.map((x) => [x.id, x.pass])).toEqual([
+      ['top-rated', true],
+      ['ordered', false],
+    ]);
+    expect(result.cases[0]?.checks[0]?.name).toBe('sqlExecutionMatch');
+    expect(result.cases[1]?.checks[0]?.detail).toContain('(ordered)');
+  });
+
   it('feedback: the asker or an admin may rate an answer, nobody else; summary and metrics count it', async () => {
     const ask = await call(corpus.plainKey, 'POST', '/v1/ask', {
       question: 'How fast do orders ship?',

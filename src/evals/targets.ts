@@ -188,6 +188,8 @@ export async function observe(
 
 /** A chat reply that is JSON is scored as JSON; otherwise as its text. */
 function parseMaybeJson(text: string): unknown {
+  // Prose is the common case: skip the parse (a thrown SyntaxError builds a stack each time).
+  if (!/^\s*[[{"\d-]/u.test(text)) return text;
   try {
     return JSON.parse(text);
   } catch {
