@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { settingsProviders } from './config-knowledge.js';
 import { createAudit, type AuditHeadPublisher } from './audit/index.js';
 import { createCopilot, type Copilot } from './copilot/index.js';
+import { createEvals } from './evals/index.js';
 import { createGateway, type Gateway } from './gateway/index.js';
 import {
   createIdentity,
@@ -188,8 +189,21 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
 
   await registerUploads(app, config.DOCUMENT_MAX_BYTES);
   registerQueueMetrics(metrics.registry, db);
+  // Evals run cases through the app itself (inject), as the caller, like any client would.
+  const evals = createEvals({
+    db,
+    config,
+    registry: metrics.registry,
+    inject: (opts) => app.inject(opts),
+  });
   // Every model call of the knowledge hub goes through the gateway, metered to the tenant.
-  const knowledge = createKnowledge({ db, config, metrics, calls: gateway.calls });
+  const knowledge = createKnowledge({
+    db,
+    config,
+    metrics,
+    calls: gateway.calls,
+    onAnswer: (principal, facts) => evals.recordAnswer(principal, facts),
+  });
   const copilot = createCopilot({
     db,
     config,
@@ -218,6 +232,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...knowledge.routes,
     ...copilot.routes,
     ...sql.routes,
+    ...evals.routes,
   ]);
   return {
     app,

@@ -4,6 +4,7 @@ import { readPlatformProviders, type PlatformProviderSetting } from './config-pr
 import { bool, int, processCount, url, type SettingDef } from './config-schema.js';
 import { gatewaySettings } from './config-gateway.js';
 import { copilotSettings } from './config-copilot.js';
+import { evalSettings } from './config-evals.js';
 import {
   knowledgeSettings,
   readKnowledgeModels,
@@ -162,6 +163,7 @@ export const settings = {
   ...knowledgeSettings,
   ...copilotSettings,
   ...sqlSettings,
+  ...evalSettings,
 } satisfies Record<string, SettingDef>;
 
 export type SettingName = keyof typeof settings;

@@ -1,8 +1,9 @@
 // The `rampart` command line. Only the argument parser and the settings load up front: each
 // command imports what it runs when it is chosen, so `--help` or a configuration error answers
 // without loading the server.
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import type { EvalRunCli } from './cli/eval.js';
 
 function config(): Config {
   return loadConfig();
@@ -107,6 +108,45 @@ program
     command(async (opts: { input?: string; verify?: boolean; verifyOnly?: boolean }) =>
       (await import('./cli/backup.js')).restore(opts, config),
     ),
+  );
+
+const evals = program.command('eval').description('evals: golden sets, the quality gate');
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+const positiveInt = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a positive integer');
+  return n;
+};
+evals
+  .command('run')
+  .description(
+    'run a golden set and gate it: exit 0 passed, 1 a threshold missed, a baseline-passing case fails, a case missing or duplicated, or an evaluator errored; 2 usage error',
+  )
+  .requiredOption('--dataset <file|id>', 'a JSONL or YAML file, or a stored dataset id or name')
+  .option(
+    '--target-url <url>',
+    'a running Rampart (default: in-process on the configured database)',
+  )
+  .option('--key <key>', 'the API key the cases run as')
+  .option('--concurrency <n>', 'cases at a time', positiveInt, 4)
+  .option('--repeats <n>', 'runs per case (majority decides)', positiveInt, 1)
+  .option('--baseline <result.json>', 'an earlier result: a case that passed there must pass')
+  .option('--fail-under <metric=value>', 'score=0.8 or passRate=0.9 (repeatable)', collect)
+  .option('--out <result.json>', 'write the result')
+  .option('--junit <junit.xml>', 'write JUnit XML')
+  .option('--judge-model <alias>', 'tenant model alias for the model-graded checks')
+  .option('--judge-repeats <n>', 'judge votes per check (majority decides)', positiveInt, 1)
+  .option('--cache <dir>', 'cache responses by request hash: a re-run is reproducible')
+  .action(
+    command(async (opts: EvalRunCli) => (await import('./cli/eval.js')).evalRunCli(opts, config)),
+  );
+evals
+  .command('compare')
+  .description('per-case differences of two results; exit 1 when a case regressed or vanished')
+  .argument('<a.json>')
+  .argument('<b.json>')
+  .action(
+    command(async (a: string, b: string) => (await import('./cli/eval.js')).evalCompareCli(a, b)),
   );
 
 await program.parseAsync(process.argv);

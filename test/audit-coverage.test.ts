@@ -62,6 +62,8 @@ const EXEMPT: Record<string, string> = {
     'audited as session.started or user.sign_in_failed; shown in identity-local.test.ts',
   'POST /v1/me/totp':
     'starts an enrolment that changes nothing until confirmed (user.totp_enrolled); needs a session',
+  'POST /v1/feedback':
+    'audited as feedback.recorded; needs the x-request-id of an answered /v1/ask, so shown in test/evals.test.ts',
   'POST /v1/me/totp/confirm': 'audited as user.totp_enrolled; needs a session (identity-local)',
 };
 
@@ -208,6 +210,19 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
     url: '/v1/documents',
     body: { title: name('d'), text: 'Audited text.' },
   }),
+  'POST /v1/evals/datasets': async () => ({
+    method: 'POST',
+    url: '/v1/evals/datasets',
+    body: { name: name('golden'), cases: [{ id: 'c1', target: 'search', input: 'refunds' }] },
+  }),
+  'POST /v1/evals/runs': async (c) => {
+    const dataset = name('golden');
+    await c.ok('POST', '/v1/evals/datasets', {
+      name: dataset,
+      cases: [{ id: 'c1', target: 'search', input: 'refunds' }],
+    });
+    return { method: 'POST', url: '/v1/evals/runs', body: { dataset } };
+  },
   'POST /v1/sql/sources': async () => ({
     method: 'POST',
     url: '/v1/sql/sources',

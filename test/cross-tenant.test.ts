@@ -64,6 +64,8 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     doc: '',
     provider: '',
     sqlSource: '',
+    dataset: '',
+    evalRun: '',
     alias: 'b-alias',
     model: 'b-model',
     agent: '',
@@ -166,6 +168,13 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     B.sqlSource = (
       await ok(b.ownerKey, 'POST', '/v1/sql/sources', { name: 'b-sql-source', type: 'sample' })
     ).id;
+    B.dataset = (
+      await ok(b.ownerKey, 'POST', '/v1/evals/datasets', {
+        name: 'b-golden',
+        cases: [{ id: 'b1', target: 'search', input: 'B only' }],
+      })
+    ).id;
+    B.evalRun = (await ok(b.ownerKey, 'POST', '/v1/evals/runs', { dataset: B.dataset })).id;
   });
   afterAll(async () => {
     await app?.close();
@@ -254,6 +263,8 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       ['PUT', `/v1/sql/sources/${B.sqlSource}/annotations`, { tables: { x: 'stolen' } }],
     ],
     'PUT /v1/sql/sources/:id/policies': [['PUT', `/v1/sql/sources/${B.sqlSource}/policies`, {}]],
+    'GET /v1/evals/datasets/:id': [['GET', `/v1/evals/datasets/${B.dataset}`]],
+    'GET /v1/evals/runs/:id': [['GET', `/v1/evals/runs/${B.evalRun}`]],
   });
 
   it('every route that takes an id has a cross-tenant case', () => {
@@ -291,6 +302,7 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       ['/v1/agents', B.agent],
       ['/v1/tools', B.tool],
       ['/v1/runs', B.run],
+      ['/v1/evals/datasets', B.dataset],
     ] as const) {
       const r = await call('GET', url, a.ownerKey);
       expect(r.status).toBe(200);

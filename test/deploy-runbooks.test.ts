@@ -35,6 +35,7 @@ describe('docs/runbooks', () => {
   it('cover the failures issue #30 lists', () => {
     expect(runbooks.map((r) => r.file).sort()).toEqual([
       'README.md',
+      'answer-quality.md',
       'copilot-compensation-failed.md',
       'cross-tenant-access.md',
       'incident-checklist.md',

@@ -27,6 +27,8 @@ import type { ChunkRow, DocumentRow } from '../src/knowledge/store.js';
 import type { AgentRow, ToolSecretRow } from '../src/copilot/store.js';
 import type { ApprovalRow, EventRow, RunRow } from '../src/copilot/runs-store.js';
 import type { CatalogueRow, SourceRow, SourceSecretRow } from '../src/sql/sources-store.js';
+import type { DatasetRow, EvalRunRow } from '../src/evals/store.js';
+import type { AnswerRequestRow } from '../src/evals/feedback-store.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 
 /** The catalogue types (information_schema udt_name) a field of TypeScript type T may read. */
@@ -72,6 +74,27 @@ const check =
   (row: string, table: string, columns: ColumnsOf<Row>): RowCheck => ({ row, table, columns });
 
 const CHECKED: RowCheck[] = [
+  check<DatasetRow>()('DatasetRow', 'eval_datasets', {
+    id: 'uuid',
+    name: 'text',
+    version: 'int4',
+    cases: 'jsonb',
+    content_hash: 'text',
+    created_at: 'timestamptz',
+  }),
+  check<EvalRunRow>()('EvalRunRow', 'eval_runs', {
+    id: 'uuid',
+    dataset_id: 'uuid',
+    passed: 'bool',
+    created_by: 'text',
+    result: 'jsonb',
+    created_at: 'timestamptz',
+  }),
+  check<AnswerRequestRow>()('AnswerRequestRow', 'answer_requests', {
+    request_id: 'text',
+    user_id: 'uuid?',
+    key_id: 'uuid?',
+  }),
   check<TenantRow>()('TenantRow', 'tenants', { id: 'uuid', slug: 'text', name: 'text' }),
   check<ApiKeyRow>()('ApiKeyRow', 'api_keys', {
     id: 'uuid',
@@ -347,6 +370,7 @@ const CHECKED: RowCheck[] = [
 
 /** Row types that are not one table's columns, each with what they read instead. */
 const NOT_A_TABLE: Record<string, string> = {
+  FeedbackSummaryRow: 'aggregates of answer_requests and feedback',
   ProviderRow: 'checked as part of ProviderSecretRow, which extends it',
   ChainRow: 'AuditRow plus the canonical time expression the chain hashes',
   GroupMemberRow: 'a join of users and memberships',

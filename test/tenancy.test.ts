@@ -163,6 +163,24 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
       `INSERT INTO local_credentials (tenant_id, user_id, password_hash) VALUES ($1, $2, 'x')`,
       [tenantId, userId],
     );
+    // Evals (migration 0055): a dataset, a run of it, an answered request and its feedback.
+    const ds = await q.query<{ id: string }>(
+      `INSERT INTO eval_datasets (tenant_id, name, version, cases, content_hash, created_by)
+       VALUES ($1, 'golden', 1, '[]', 'h', 'test') RETURNING id`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO eval_runs (tenant_id, dataset_id, passed, result, created_by) VALUES ($1, $2, true, '{}', 'test')`,
+      [tenantId, (ds.rows[0] as { id: string }).id],
+    );
+    await q.query(
+      `INSERT INTO answer_requests (tenant_id, request_id, supported) VALUES ($1, 'req-00000001', true)`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO feedback (tenant_id, request_id, rating, score, rated_by) VALUES ($1, 'req-00000001', 'up', 1, 'test')`,
+      [tenantId],
+    );
   });
 }
 

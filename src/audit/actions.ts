@@ -65,6 +65,9 @@ export const AUDIT_ACTIONS = [
   'sql.queried',
   'sql.refused',
   'sql.asked',
+  'eval_dataset.created',
+  'eval_run.created',
+  'feedback.recorded',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -52,6 +52,15 @@ const fold = (w: string): string => w.replace(/(?:ing|ed|es|s)$/u, '');
 const MAX_SENTENCES = 3;
 
 /**
+ * Told of every answer given (evals records it for feedback ownership and quality metrics):
+ * `supported` is false for a "not found" answer or one without a citation.
+ */
+export type AnswerObserver = (
+  principal: Principal,
+  facts: { requestId: string; supported: boolean; topScore: number | null },
+) => Promise<void>;
+
+/**
  * Answers from the caller's own documents. With a chat model configured it is generative: the
  * model sees only the chunks retrieved for this caller, delimited as untrusted data, and of the
  * ids it cites only those of these chunks are kept. Without one (or when it fails) it is
@@ -63,6 +72,7 @@ export class AnswerService {
   constructor(
     private readonly search: SearchService,
     private readonly chats: ChatSource,
+    private readonly observer?: AnswerObserver,
   ) {}
 
   /** `requestId` labels the usage rows of the model calls (query embedding, generation). */
@@ -71,11 +81,29 @@ export class AnswerService {
     body: AskBody,
     requestId: string = newRequestId(),
   ): Promise<AskResponse> {
+    let topScore: number | null = null;
+    const answer = await this.answer(principal, body, requestId, (s) => (topScore = s));
+    // Recorded before the answer is returned: feedback on this request id must find its asker.
+    await this.observer?.(principal, {
+      requestId,
+      supported: answer.citations.length > 0,
+      topScore,
+    });
+    return answer;
+  }
+
+  private async answer(
+    principal: Principal,
+    body: AskBody,
+    requestId: string,
+    onTopScore: (score: number | null) => void,
+  ): Promise<AskResponse> {
     const { data: hits } = await this.search.search(
       principal,
       { query: body.question, k: body.k, mode: 'hybrid' },
       requestId,
     );
+    onTopScore(hits[0]?.score ?? null);
     if (body.mode === 'extractive') return extractiveAnswer(body.question, hits);
     const chat = await this.chats.forCaller(principal, requestId);
     if (!chat)

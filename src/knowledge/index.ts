@@ -4,7 +4,7 @@ import type { Database } from '../platform/db/database.js';
 import type { AnyRoute } from '../platform/http/route.js';
 import type { Metrics } from '../platform/telemetry/metrics.js';
 import type { Principal } from '../platform/http/principal.js';
-import { AnswerService, AskBody } from './answer.js';
+import { AnswerService, AskBody, type AnswerObserver } from './answer.js';
 import { knowledgeMetrics, registerDocumentMetrics } from './metrics.js';
 import { knowledgeRoutes } from './routes.js';
 import { SearchBody, SearchService } from './search.js';
@@ -16,6 +16,7 @@ export { documentGroupRemoval } from './group-removal.js';
 export { registerUploads } from './uploads.js';
 export { registerKnowledgeJobs, type KnowledgeJobDeps } from './worker.js';
 export type { DocumentService } from './service.js';
+export type { AnswerObserver } from './answer.js';
 
 export interface KnowledgeDeps {
   db: Database;
@@ -23,6 +24,8 @@ export interface KnowledgeDeps {
   metrics: Pick<Metrics, 'registry'>;
   /** The gateway's in-process entry: every model call is routed and metered to the tenant. */
   calls: ModelCalls;
+  /** Told of every /v1/ask answer (evals: feedback ownership, unsupported share, drift). */
+  onAnswer?: AnswerObserver | undefined;
 }
 
 export interface Knowledge {
@@ -90,7 +93,7 @@ export function createKnowledge(deps: KnowledgeDeps): Knowledge {
     routes: knowledgeRoutes(documents, {
       maxBytes: config.DOCUMENT_MAX_BYTES,
       search,
-      answers: new AnswerService(search, models.chat),
+      answers: new AnswerService(search, models.chat, deps.onAnswer),
       settings: new KnowledgeSettingsService(db, { piiMasking: config.PII_MASKING }),
     }),
   };
