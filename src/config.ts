@@ -4,6 +4,7 @@ import { readPlatformProviders, type PlatformProviderSetting } from './config-pr
 import { bool, int, processCount, url, type SettingDef } from './config-schema.js';
 import { gatewaySettings } from './config-gateway.js';
 import { copilotSettings } from './config-copilot.js';
+import { webhookSettings } from './config-webhooks.js';
 import {
   knowledgeSettings,
   readKnowledgeModels,
@@ -162,6 +163,7 @@ export const settings = {
   ...knowledgeSettings,
   ...copilotSettings,
   ...sqlSettings,
+  ...webhookSettings,
 } satisfies Record<string, SettingDef>;
 
 export type SettingName = keyof typeof settings;

@@ -65,6 +65,12 @@ export const AUDIT_ACTIONS = [
   'sql.queried',
   'sql.refused',
   'sql.asked',
+  'webhook.created',
+  'webhook.updated',
+  'webhook.deleted',
+  'webhook.secret_rotated',
+  'webhook.pinged',
+  'webhook_delivery.retried',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
