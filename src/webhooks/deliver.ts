@@ -34,6 +34,19 @@ export interface DeliverySettings {
 
 const Payload = z.object({ endpointId: z.uuid() });
 
+/** Delay before the attempt after failed attempt n (1-based): doubling from the base, capped, ±20 %. */
+export function deliveryRetryDelayMs(
+  attempt: number,
+  s: Pick<DeliverySettings, 'retryBaseMs' | 'retryMaxMs'>,
+  random: () => number = Math.random,
+): number {
+  return retryDelayMs(
+    attempt,
+    { retryBaseMs: s.retryBaseMs, retryMaxMs: s.retryMaxMs, retryJitter: 0.2 },
+    random,
+  );
+}
+
 interface AttemptResult {
   statusCode: number | null;
   error: string | null;
@@ -134,11 +147,7 @@ export class WebhookDeliverer {
     // The address guard's refusal does not change by waiting.
     if (r.blocked || attempt >= (d.max_attempts ?? this.deps.settings.maxAttempts))
       return { state: 'dead', retryInMs: 0 };
-    const { retryBaseMs, retryMaxMs } = this.deps.settings;
-    return {
-      state: 'pending',
-      retryInMs: retryDelayMs(attempt, { retryBaseMs, retryMaxMs, retryJitter: 0.2 }),
-    };
+    return { state: 'pending', retryInMs: deliveryRetryDelayMs(attempt, this.deps.settings) };
   }
 
   #secrets(e: EndpointSecretRow): string[] {
