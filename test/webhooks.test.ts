@@ -227,6 +227,25 @@ describe.each(testDrivers())('webhooks: outbox, signed deliveries, retries (%s)'
     for (const x of r.requests) expect(await verifyStandardWebhook(h.secret, x)).toBe(true);
   });
 
+  it('numbers events committed at once without gaps and delivers each endpoint’s in that order', async () => {
+    const c = await tenant();
+    const r = await receiver();
+    const hooks = [
+      await c.hook({ url: r.url, events: ['document.ready'] }),
+      await c.hook({ url: r.url, events: ['document.ready'] }),
+    ];
+    await Promise.all(Array.from({ length: 20 }, (_, n) => c.emit('document.ready', { n })));
+    await c.deliverAll();
+    for (const h of hooks) {
+      const sent = (await c.deliveries(h.id)).sort((a, b) => a.seq - b.seq);
+      expect(sent.map((d) => d.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      const ids = new Set(sent.map((d) => d.id));
+      expect(r.requests.filter((x) => ids.has(x.id)).map((x) => x.id)).toEqual(
+        sent.map((d) => d.id),
+      );
+    }
+  });
+
   it('goes dead after the last attempt; a retry delivers it with the same webhook-id', async () => {
     const c = await tenant();
     const r = await receiver(() => 500);

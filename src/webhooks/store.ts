@@ -51,6 +51,7 @@ export interface AttemptRow {
 const COLUMNS = `id, tenant_id, url, events, description, enabled, previous_secret_expires_at,
   created_at, updated_at`;
 const SECRET_COLUMNS = `${COLUMNS}, secret_envelope, previous_secret_envelope`;
+// seq is read as text (a bigint); sort on the column, never on this alias (text order: 1, 10, 2).
 const DELIVERY_COLUMNS = `id, tenant_id, endpoint_id, seq::text AS seq, event_type, body, state,
   attempts, max_attempts, next_attempt_at, last_status, last_error, created_at, delivered_at`;
 
@@ -152,10 +153,14 @@ export async function takeSequences(
   endpointId?: string,
 ): Promise<{ id: string; seq: string }[]> {
   const { rows } = await tx.query<{ id: string; seq: string }>(
-    `UPDATE webhook_endpoints SET last_seq = last_seq + 1
-      WHERE tenant_id = $1 AND (
-        ($3::uuid IS NULL AND enabled AND $2 = ANY (events)) OR id = $3::uuid)
-      RETURNING id, last_seq::text AS seq`,
+    // Locked in id order, so two events of one tenant committing at once cannot deadlock.
+    `WITH target AS (
+       SELECT id FROM webhook_endpoints
+        WHERE tenant_id = $1 AND (($3::uuid IS NULL AND enabled AND $2 = ANY (events)) OR id = $3::uuid)
+        ORDER BY id FOR UPDATE)
+     UPDATE webhook_endpoints e SET last_seq = e.last_seq + 1 FROM target
+      WHERE e.tenant_id = $1 AND e.id = target.id
+      RETURNING e.id, e.last_seq::text AS seq`,
     [tx.tenantId, eventType, endpointId ?? null],
   );
   return rows;
@@ -206,7 +211,7 @@ export async function headDelivery(
 ): Promise<{ row: DeliveryRow; due: boolean } | undefined> {
   const { rows } = await tx.query<DeliveryRow & { due: boolean }>(
     `SELECT ${DELIVERY_COLUMNS}, next_attempt_at <= now() AS due FROM webhook_deliveries
-      WHERE tenant_id = $1 AND endpoint_id = $2 AND state = 'pending' ORDER BY seq LIMIT 1`,
+      WHERE tenant_id = $1 AND endpoint_id = $2 AND state = 'pending' ORDER BY webhook_deliveries.seq LIMIT 1`,
     [tx.tenantId, endpointId],
   );
   const r = rows[0];
@@ -281,7 +286,7 @@ export async function listDeliveries(
   const { rows } = await tx.query<DeliveryRow>(
     `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries
       WHERE tenant_id = $1 AND endpoint_id = $2 AND ($3::text IS NULL OR state = $3)
-      ORDER BY seq DESC LIMIT $4`,
+      ORDER BY webhook_deliveries.seq DESC LIMIT $4`,
     [tx.tenantId, endpointId, opts.state ?? null, opts.limit],
   );
   const attempts = await tx.query<AttemptRow>(
