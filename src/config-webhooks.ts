@@ -5,7 +5,7 @@ export const webhookSettings = {
   WEBHOOK_TIMEOUT_MS: {
     schema: int(100, 120_000).default(10_000),
     description:
-      'Webhooks: longest wait for a receiver to answer one delivery attempt; a receiver that hangs fails the attempt after it and holds up no other endpoint.',
+      'Webhooks: longest wait for a receiver to answer one delivery attempt; a receiver that hangs fails the attempt after it and holds up no other endpoint. An endpoint is held by one worker for this plus 30 s at a time: keep that below QUEUE_LEASE_MS, so a worker that died mid-delivery is replaced.',
     defaultText: '10000',
   },
   WEBHOOK_MAX_ATTEMPTS: {
