@@ -11,6 +11,8 @@
  *     composition root (the files directly under src/: app.ts, main.ts, jobs.ts, …) and the
  *     command implementations in src/cli/ go through the same doors.
  *  4. SQL runs (`.query(…)`, `.exec(…)`) only in store files and platform/; tests are exempt.
+ *  5. A leaf feature (webhooks: knowledge and copilot call its outbox inside their own
+ *     transactions) imports no other feature but the few listed for it, so no cycle can form.
  *
  * Run by `npm run check` (`tsx scripts/check-deps.ts`), and by test/architecture.test.ts so
  * `npm test` enforces it too. Prints the violations and exits 1 when there are any.
@@ -31,7 +33,8 @@ export interface Violation {
     | 'platform-imports-feature'
     | 'cross-feature-store'
     | 'cross-feature-internal'
-    | 'sql-outside-store';
+    | 'sql-outside-store'
+    | 'leaf-imports-feature';
   message: string;
 }
 
@@ -41,6 +44,10 @@ const PLATFORM = 'platform';
 const COMPOSITION_DIR = 'cli';
 /** Modules platform code may import from the src/ root (types and settings, no wiring). */
 const ROOT_MODULES_ALLOWED_IN_PLATFORM = new Set(['config.ts']);
+/** Leaf features and the only features each may import (through their doors). */
+const LEAF_FEATURES: Readonly<Record<string, ReadonlySet<string>>> = {
+  webhooks: new Set(['audit']),
+};
 
 function listTsFiles(dir: string): string[] {
   const out: string[] = [];
@@ -157,6 +164,23 @@ export function checkDependencies(root: string): Violation[] {
       const to = topLevel(srcDir, target);
       if (!to) continue;
 
+      const leafAllows = LEAF_FEATURES[from.area];
+      if (
+        leafAllows &&
+        to.isDir &&
+        to.area !== PLATFORM &&
+        to.area !== from.area &&
+        !leafAllows.has(to.area)
+      ) {
+        violations.push({
+          file: show(file),
+          specifier,
+          target: show(target),
+          rule: 'leaf-imports-feature',
+          message: `leaf feature '${from.area}' imports feature '${to.area}'; other features call it, not the other way round`,
+        });
+        continue;
+      }
       if (from.area === PLATFORM && to.area !== PLATFORM) {
         if (!to.isDir && ROOT_MODULES_ALLOWED_IN_PLATFORM.has(to.area)) continue;
         violations.push({

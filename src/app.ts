@@ -24,6 +24,7 @@ import {
   type DocumentService,
 } from './knowledge/index.js';
 import { createSql } from './sql/index.js';
+import { createWebhooks, type Webhooks } from './webhooks/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
 import type { Database } from './platform/db/database.js';
@@ -63,6 +64,8 @@ export interface BuiltApp {
   gateway: Gateway;
   /** Its job handlers run in the worker (in `serve` itself with the embedded database). */
   copilot: Copilot;
+  /** Its delivery job runs in the worker too. */
+  webhooks: Webhooks;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -225,6 +228,8 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     embedders: createEmbedders({ db, config, calls: gateway.calls }),
   });
   app.addHook('onClose', async () => sql.close());
+  const webhooks = createWebhooks({ db, config, keyring, logger: deps.logger });
+  app.addHook('onClose', async () => webhooks.close());
   registerRoutes(app, identity.auth, [
     ...identity.routes,
     ...audit.routes,
@@ -233,6 +238,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...copilot.routes,
     ...sql.routes,
     ...evals.routes,
+    ...webhooks.routes,
   ]);
   return {
     app,
@@ -242,5 +248,6 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     services: { tenants: identity.tenants, keys: identity.keys, documents: knowledge.documents },
     gateway,
     copilot,
+    webhooks,
   };
 }

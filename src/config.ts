@@ -5,6 +5,7 @@ import { bool, int, processCount, url, type SettingDef } from './config-schema.j
 import { gatewaySettings } from './config-gateway.js';
 import { copilotSettings } from './config-copilot.js';
 import { evalSettings } from './config-evals.js';
+import { webhookSettings } from './config-webhooks.js';
 import {
   knowledgeSettings,
   readKnowledgeModels,
@@ -164,6 +165,7 @@ export const settings = {
   ...copilotSettings,
   ...sqlSettings,
   ...evalSettings,
+  ...webhookSettings,
 } satisfies Record<string, SettingDef>;
 
 export type SettingName = keyof typeof settings;

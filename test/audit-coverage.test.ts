@@ -65,6 +65,8 @@ const EXEMPT: Record<string, string> = {
   'POST /v1/feedback':
     'audited as feedback.recorded; needs the x-request-id of an answered /v1/ask, so shown in test/evals.test.ts',
   'POST /v1/me/totp/confirm': 'audited as user.totp_enrolled; needs a session (identity-local)',
+  'POST /v1/webhooks/:id/deliveries/:deliveryId/retry':
+    'audited as webhook_delivery.retried; needs a dead delivery, so shown in webhooks.test.ts',
 };
 
 interface Ctx {
@@ -223,6 +225,29 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
     });
     return { method: 'POST', url: '/v1/evals/runs', body: { dataset } };
   },
+  'POST /v1/webhooks': async () => ({
+    method: 'POST',
+    url: '/v1/webhooks',
+    body: { url: 'https://hooks.example.com/rampart', events: ['document.ready'] },
+  }),
+  'PATCH /v1/webhooks/:id': async (c) => ({
+    method: 'PATCH',
+    url: `/v1/webhooks/${await webhook(c)}`,
+    body: { enabled: false },
+  }),
+  'DELETE /v1/webhooks/:id': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/webhooks/${await webhook(c)}`,
+  }),
+  'POST /v1/webhooks/:id/rotate-secret': async (c) => ({
+    method: 'POST',
+    url: `/v1/webhooks/${await webhook(c)}/rotate-secret`,
+    body: { overlapSeconds: 60 },
+  }),
+  'POST /v1/webhooks/:id/ping': async (c) => ({
+    method: 'POST',
+    url: `/v1/webhooks/${await webhook(c)}/ping`,
+  }),
   'POST /v1/sql/sources': async () => ({
     method: 'POST',
     url: '/v1/sql/sources',
@@ -297,6 +322,15 @@ function provider(): Record<string, string> {
     baseUrl: 'https://upstream.example.com/v1',
     apiKey: 'sk-audited-provider-secret',
   };
+}
+
+async function webhook(c: Ctx): Promise<string> {
+  return (
+    await c.ok('POST', '/v1/webhooks', {
+      url: 'https://hooks.example.com/rampart',
+      events: ['document.ready'],
+    })
+  ).id;
 }
 
 async function sampleSource(c: Ctx): Promise<string> {

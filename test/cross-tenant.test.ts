@@ -43,6 +43,7 @@ const B_MARKERS = [
   'b.tool',
   'b-tool-secret',
   'b-sql-source',
+  'b-hook',
 ];
 
 interface Listing {
@@ -71,6 +72,8 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     agent: '',
     tool: '',
     run: '',
+    webhook: '',
+    delivery: '',
   };
   const A = { user: '', group: '' };
 
@@ -106,6 +109,8 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       tool: await get(`/v1/tools/${B.tool}`),
       run: await get(`/v1/runs/${B.run}`),
       events: await get(`/v1/runs/${B.run}/events`),
+      webhook: await get(`/v1/webhooks/${B.webhook}`),
+      deliveries: await get(`/v1/webhooks/${B.webhook}/deliveries`),
     };
   };
 
@@ -175,6 +180,14 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       })
     ).id;
     B.evalRun = (await ok(b.ownerKey, 'POST', '/v1/evals/runs', { dataset: B.dataset })).id;
+    B.webhook = (
+      await ok(b.ownerKey, 'POST', '/v1/webhooks', {
+        url: 'https://b.example.com/b-hook',
+        events: ['document.ready'],
+      })
+    ).id;
+    // No worker runs here: the ping stays pending.
+    B.delivery = (await ok(b.ownerKey, 'POST', `/v1/webhooks/${B.webhook}/ping`)).id;
   });
   afterAll(async () => {
     await app?.close();
@@ -265,6 +278,17 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     'PUT /v1/sql/sources/:id/policies': [['PUT', `/v1/sql/sources/${B.sqlSource}/policies`, {}]],
     'GET /v1/evals/datasets/:id': [['GET', `/v1/evals/datasets/${B.dataset}`]],
     'GET /v1/evals/runs/:id': [['GET', `/v1/evals/runs/${B.evalRun}`]],
+    'GET /v1/webhooks/:id': [['GET', `/v1/webhooks/${B.webhook}`]],
+    'PATCH /v1/webhooks/:id': [['PATCH', `/v1/webhooks/${B.webhook}`, { enabled: false }]],
+    'DELETE /v1/webhooks/:id': [['DELETE', `/v1/webhooks/${B.webhook}`]],
+    'POST /v1/webhooks/:id/rotate-secret': [
+      ['POST', `/v1/webhooks/${B.webhook}/rotate-secret`, {}],
+    ],
+    'GET /v1/webhooks/:id/deliveries': [['GET', `/v1/webhooks/${B.webhook}/deliveries`]],
+    'POST /v1/webhooks/:id/deliveries/:deliveryId/retry': [
+      ['POST', `/v1/webhooks/${B.webhook}/deliveries/${B.delivery}/retry`],
+    ],
+    'POST /v1/webhooks/:id/ping': [['POST', `/v1/webhooks/${B.webhook}/ping`]],
   });
 
   it('every route that takes an id has a cross-tenant case', () => {
@@ -303,6 +327,7 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       ['/v1/tools', B.tool],
       ['/v1/runs', B.run],
       ['/v1/evals/datasets', B.dataset],
+      ['/v1/webhooks', B.webhook],
     ] as const) {
       const r = await call('GET', url, a.ownerKey);
       expect(r.status).toBe(200);

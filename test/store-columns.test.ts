@@ -29,6 +29,7 @@ import type { ApprovalRow, EventRow, RunRow } from '../src/copilot/runs-store.js
 import type { CatalogueRow, SourceRow, SourceSecretRow } from '../src/sql/sources-store.js';
 import type { DatasetRow, EvalRunRow } from '../src/evals/store.js';
 import type { AnswerRequestRow } from '../src/evals/feedback-store.js';
+import type { AttemptRow, DeliveryRow, EndpointSecretRow } from '../src/webhooks/store.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 
 /** The catalogue types (information_schema udt_name) a field of TypeScript type T may read. */
@@ -366,12 +367,50 @@ const CHECKED: RowCheck[] = [
     reason: 'text?',
     created_at: 'timestamptz',
   }),
+  check<EndpointSecretRow>()('EndpointSecretRow', 'webhook_endpoints', {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    url: 'text',
+    events: '_text',
+    description: 'text',
+    enabled: 'bool',
+    previous_secret_expires_at: 'timestamptz?',
+    created_at: 'timestamptz',
+    updated_at: 'timestamptz',
+    secret_envelope: 'jsonb',
+    previous_secret_envelope: 'jsonb?',
+  }),
+  check<DeliveryRow>()('DeliveryRow', 'webhook_deliveries', {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    endpoint_id: 'uuid',
+    seq: 'int8',
+    event_type: 'text',
+    body: 'text',
+    state: 'text',
+    attempts: 'int4',
+    max_attempts: 'int4?',
+    next_attempt_at: 'timestamptz',
+    last_status: 'int4?',
+    last_error: 'text?',
+    created_at: 'timestamptz',
+    delivered_at: 'timestamptz?',
+  }),
+  check<AttemptRow>()('AttemptRow', 'webhook_attempts', {
+    delivery_id: 'uuid',
+    attempt: 'int4',
+    status_code: 'int4?',
+    duration_ms: 'int4',
+    error: 'text?',
+    started_at: 'timestamptz',
+  }),
 ];
 
 /** Row types that are not one table's columns, each with what they read instead. */
 const NOT_A_TABLE: Record<string, string> = {
   FeedbackSummaryRow: 'aggregates of answer_requests and feedback',
   ProviderRow: 'checked as part of ProviderSecretRow, which extends it',
+  EndpointRow: 'checked as part of EndpointSecretRow, which extends it',
   ChainRow: 'AuditRow plus the canonical time expression the chain hashes',
   GroupMemberRow: 'a join of users and memberships',
   MemberRow: 'a join of users, memberships and group_members',

@@ -130,6 +130,23 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
     await q.query(`INSERT INTO sql_sources (tenant_id, name, type) VALUES ($1, 'demo', 'sample')`, [
       tenantId,
     ]);
+    // Webhooks: an endpoint, a delivery in its outbox and an attempt (migration 0060).
+    const hook = await q.query<{ id: string }>(
+      `INSERT INTO webhook_endpoints (tenant_id, url, events, secret_envelope)
+       VALUES ($1, 'https://hooks.example/x', '{document.ready}', '{}') RETURNING id`,
+      [tenantId],
+    );
+    const hookId = (hook.rows[0] as { id: string }).id;
+    const delivery = await q.query<{ id: string }>(
+      `INSERT INTO webhook_deliveries (tenant_id, endpoint_id, seq, event_type, body)
+       VALUES ($1, $2, 1, 'document.ready', '{}') RETURNING id`,
+      [tenantId, hookId],
+    );
+    await q.query(
+      `INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, duration_ms, started_at)
+       VALUES ($1, $2, 1, 5, now())`,
+      [tenantId, (delivery.rows[0] as { id: string }).id],
+    );
     // Sign-in: the OIDC provider, an identity at it, and a session (migration 0025).
     await q.query(
       `INSERT INTO identity_oidc (tenant_id, issuer, client_id, secret_key_id, secret_wrapped_key,

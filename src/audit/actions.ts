@@ -68,6 +68,12 @@ export const AUDIT_ACTIONS = [
   'eval_dataset.created',
   'eval_run.created',
   'feedback.recorded',
+  'webhook.created',
+  'webhook.updated',
+  'webhook.deleted',
+  'webhook.secret_rotated',
+  'webhook.pinged',
+  'webhook_delivery.retried',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

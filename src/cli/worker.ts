@@ -7,6 +7,7 @@ import { serveWorkerMetrics } from '../platform/queue/worker-metrics.js';
 import { keyringFromSettings } from '../platform/secrets/envelope.js';
 import { Metrics } from '../platform/telemetry/metrics.js';
 import { createRuntime } from '../runtime.js';
+import { createWebhooks } from '../webhooks/index.js';
 
 /** `rampart worker`: runs background jobs against PostgreSQL. */
 export async function worker(cfg: Config): Promise<void> {
@@ -38,6 +39,14 @@ export async function worker(cfg: Config): Promise<void> {
     redis: rt.redis,
   });
   for (const [kind, handler] of Object.entries(copilot.jobs)) queue.register(kind, handler);
+  // Webhook deliveries: each endpoint's outbox, drained in order (its routes are serve's).
+  const webhooks = createWebhooks({
+    db: rt.db,
+    config: cfg,
+    keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
+    logger: rt.logger,
+  });
+  for (const [kind, handler] of Object.entries(webhooks.jobs)) queue.register(kind, handler);
   await queue.start();
   // The worker's own counters (job failures, chunks indexed) exist only in this process.
   const metricsServer = cfg.WORKER_METRICS_PORT
@@ -55,6 +64,7 @@ export async function worker(cfg: Config): Promise<void> {
     // Unfinished jobs are not lost: their lease runs out and another worker re-runs them.
     await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     await copilot.close();
+    await webhooks.close();
     await gateway.close(); // writes the usage rows still buffered
     await metricsServer?.close();
     await rt.close();

@@ -8,6 +8,7 @@ import { AppError } from '../platform/http/errors.js';
 import type { Principal } from '../platform/http/principal.js';
 import type { Job, JobHandler } from '../platform/queue/queue.js';
 import { inSpan } from '../platform/telemetry/spans.js';
+import { recordWebhookEvent } from '../webhooks/index.js';
 import type { RunEventBus } from './events.js';
 import { schemaErrors } from './json-schema.js';
 import type { CopilotMetrics } from './metrics.js';
@@ -131,6 +132,13 @@ class Drive {
         renewLeaseMs: this.deps.leaseMs,
         ...patch,
       });
+      // Webhooks: the outbox row commits with the state change it announces.
+      if (patch.finished || patch.status === 'awaiting_approval')
+        await recordWebhookEvent(tx, patch.finished ? 'run.finished' : 'run.awaiting_approval', {
+          runId: updated.id,
+          agentId: updated.agent_id,
+          status: updated.status,
+        });
       return { row: updated, event: e };
     });
     this.run = row;

@@ -35,6 +35,7 @@ const ADMIN: Permission[] = [
   'agents:manage',
   'agents:approve',
   'sql:manage',
+  'webhooks:manage',
 ];
 const OWNER: Permission[] = [...ADMIN, 'identity:manage'];
 

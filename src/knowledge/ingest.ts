@@ -28,6 +28,7 @@ import {
 import { inSpan } from '../platform/telemetry/spans.js';
 import { toStorableText } from '../platform/http/safe-string.js';
 import { at } from '../platform/checked.js';
+import { recordWebhookEvent } from '../webhooks/index.js';
 
 export const INGEST_JOB = 'knowledge.ingest';
 
@@ -120,9 +121,10 @@ export class Ingestor {
       if (chunks.length === 0) throw new ExtractionError('The document contains no text.');
     } catch (err) {
       if (!(err instanceof ExtractionError)) throw err;
-      await this.db.withTenant(ctx, (tx) =>
-        setStatus(tx, id, { status: 'failed', failureReason: err.message }),
-      );
+      await this.db.withTenant(ctx, async (tx) => {
+        await setStatus(tx, id, { status: 'failed', failureReason: err.message });
+        await recordWebhookEvent(tx, 'document.failed', { documentId: id, reason: err.message });
+      });
       this.logger?.info({ documentId: id, reason: err.message }, 'document failed ingestion');
       return;
     }
@@ -176,6 +178,7 @@ export class Ingestor {
       await cacheEmbeddings(tx, model, fresh);
       await replaceChunks(tx, id, current.groups, model, rows);
       await setStatus(tx, id, { status: 'ready', pageCount: pages, chunkCount: rows.length });
+      await recordWebhookEvent(tx, 'document.ready', { documentId: id, chunkCount: rows.length });
       return true;
     });
     if (!stored) return;
@@ -192,9 +195,11 @@ export class Ingestor {
     await this.db.withTenant(ctx, async (tx) => {
       const doc = await getDocument(tx, payload.documentId);
       if (!doc || doc.status === 'ready') return;
-      await setStatus(tx, payload.documentId, {
-        status: 'failed',
-        failureReason: `Processing failed after ${Math.min(job.attempt, job.maxAttempts)} attempts: ${error}`,
+      const failureReason = `Processing failed after ${Math.min(job.attempt, job.maxAttempts)} attempts: ${error}`;
+      await setStatus(tx, payload.documentId, { status: 'failed', failureReason });
+      await recordWebhookEvent(tx, 'document.failed', {
+        documentId: payload.documentId,
+        reason: failureReason,
       });
     });
   }

@@ -30,6 +30,8 @@ export const PERMISSIONS = [
   // Text-to-SQL: register and govern sources (admin); query and ask them (member).
   'sql:manage',
   'sql:query',
+  // Webhook endpoints, their signing secrets and deliveries (admin).
+  'webhooks:manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
