@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -185,6 +186,8 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   });
 
   await registerUploads(app, config.DOCUMENT_MAX_BYTES);
+  // Clients send small subscribe messages only; the sockets are closed when the app closes.
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   registerQueueMetrics(metrics.registry, db);
   // Every model call of the knowledge hub goes through the gateway, metered to the tenant.
   const knowledge = createKnowledge({ db, config, metrics, calls: gateway.calls });

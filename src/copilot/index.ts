@@ -12,6 +12,7 @@ import type { Keyring } from '../platform/secrets/envelope.js';
 import { DefinitionService } from './definitions.js';
 import { createRunEventBus, type RunEventBus } from './events.js';
 import { copilotMetrics, registerCopilotGauges } from './metrics.js';
+import { realtimeRoute } from './realtime/route.js';
 import { copilotRoutes } from './routes.js';
 import { RUN_JOB, RunLoop } from './runner.js';
 import { RunService } from './runs-service.js';
@@ -37,7 +38,7 @@ export interface Copilot {
   routes: AnyRoute[];
   /** The job handlers a worker registers (the run loop). */
   jobs: Record<string, JobHandler>;
-  /** Announces new run events (SSE today; a WebSocket fan-out can subscribe to it too). */
+  /** Announces new run events (and token deltas) to SSE streams and /v1/realtime sockets. */
   bus: RunEventBus;
   close(): Promise<void>;
 }
@@ -76,11 +77,25 @@ export function createCopilot(deps: CopilotDeps): Copilot {
     maxJobAttempts: config.COPILOT_RUN_MAX_ATTEMPTS,
     streamPollMs: config.COPILOT_STREAM_POLL_MS,
   });
+  const realtime = realtimeRoute({
+    runs,
+    bus,
+    metrics: metrics.realtime,
+    options: {
+      queueMax: config.COPILOT_REALTIME_QUEUE_MAX,
+      bufferBytes: config.COPILOT_REALTIME_BUFFER_BYTES,
+      maxSubscriptions: config.COPILOT_REALTIME_MAX_SUBSCRIPTIONS,
+    },
+    publicOrigin: new URL(config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).origin,
+  });
   return {
-    routes: copilotRoutes(
-      new DefinitionService(db, deps.keyring, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
-      runs,
-    ),
+    routes: [
+      ...copilotRoutes(
+        new DefinitionService(db, deps.keyring, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
+        runs,
+      ),
+      realtime,
+    ],
     jobs: { [RUN_JOB]: loop.handler() },
     bus,
     async close() {
