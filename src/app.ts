@@ -191,6 +191,9 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   registerQueueMetrics(metrics.registry, db);
   // Every model call of the knowledge hub goes through the gateway, metered to the tenant.
   const knowledge = createKnowledge({ db, config, metrics, calls: gateway.calls });
+  // Text-to-SQL: the model writes SQL through the gateway too, under the caller's principal.
+  const sql = createSql({ db, config, metrics, calls: gateway.calls, keyring });
+  app.addHook('onClose', async () => sql.close());
   const copilot = createCopilot({
     db,
     config,
@@ -199,11 +202,9 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     registry: metrics.registry,
     keyring,
     redis: deps.redis,
+    sql: sql.service,
   });
   app.addHook('onClose', async () => copilot.close());
-  // Text-to-SQL: the model writes SQL through the gateway too, under the caller's principal.
-  const sql = createSql({ db, config, metrics, calls: gateway.calls, keyring });
-  app.addHook('onClose', async () => sql.close());
   registerRoutes(app, identity.auth, [
     ...identity.routes,
     ...audit.routes,

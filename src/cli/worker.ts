@@ -7,6 +7,7 @@ import { serveWorkerMetrics } from '../platform/queue/worker-metrics.js';
 import { keyringFromSettings } from '../platform/secrets/envelope.js';
 import { Metrics } from '../platform/telemetry/metrics.js';
 import { createRuntime } from '../runtime.js';
+import { createSql } from '../sql/index.js';
 
 /** `rampart worker`: runs background jobs against PostgreSQL. */
 export async function worker(cfg: Config): Promise<void> {
@@ -27,6 +28,9 @@ export async function worker(cfg: Config): Promise<void> {
     keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
   });
   const queue = createWorker(rt.db, cfg, rt.logger, gateway.calls, metrics.registry);
+  const keyring = keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS);
+  // The copilot's sql.query / sql.ask tools run text-to-SQL in the worker, as the run's caller.
+  const sql = createSql({ db: rt.db, config: cfg, metrics, calls: gateway.calls, keyring });
   // Copilot runs: the loop resumes each run from its event log (its routes are serve's).
   const copilot = createCopilot({
     db: rt.db,
@@ -34,8 +38,9 @@ export async function worker(cfg: Config): Promise<void> {
     logger: rt.logger,
     calls: gateway.calls,
     registry: metrics.registry,
-    keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
+    keyring,
     redis: rt.redis,
+    sql: sql.service,
   });
   for (const [kind, handler] of Object.entries(copilot.jobs)) queue.register(kind, handler);
   await queue.start();
@@ -55,6 +60,7 @@ export async function worker(cfg: Config): Promise<void> {
     // Unfinished jobs are not lost: their lease runs out and another worker re-runs them.
     await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     await copilot.close();
+    await sql.close();
     await gateway.close(); // writes the usage rows still buffered
     await metricsServer?.close();
     await rt.close();
