@@ -15,7 +15,8 @@ import { createRunEventBus, type RunEventBus } from './events.js';
 import { copilotMetrics, registerCopilotGauges } from './metrics.js';
 import { realtimeRoute } from './realtime/route.js';
 import { copilotRoutes } from './routes.js';
-import { RUN_JOB, RunLoop } from './runner.js';
+import { RUN_JOB } from './run-job.js';
+import { RunLoop } from './runner.js';
 import { RunService } from './runs-service.js';
 import { HttpActions } from './tools/http-action.js';
 import { httpActionSource } from './tools/http-source.js';
@@ -23,7 +24,7 @@ import { knowledgeToolSource } from './tools/knowledge-tools.js';
 import { ToolRegistry, type ToolSource } from './tools/registry.js';
 import { sqlToolSource } from './tools/sql-tools.js';
 
-export { RUN_JOB } from './runner.js';
+export { RUN_JOB } from './run-job.js';
 export type { RunEventBus } from './events.js';
 export { builtinSource } from './tools/registry.js';
 export type { ResolvedTool, ToolDeclaration, ToolSource } from './tools/registry.js';

@@ -15,7 +15,7 @@ import { enqueueJob } from '../platform/queue/queue.js';
 import { agentView } from './definitions.js';
 import type { RunEventBus } from './events.js';
 import type { CopilotMetrics } from './metrics.js';
-import { RUN_JOB, type AgentSnapshot, type RunJobPayload } from './runner.js';
+import { RUN_JOB, type AgentSnapshot, type RunJobPayload } from './run-job.js';
 import {
   appendEvent,
   countActiveRuns,
