@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -191,6 +192,8 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   });
 
   await registerUploads(app, config.DOCUMENT_MAX_BYTES);
+  // Clients send small subscribe messages only; the sockets are closed when the app closes.
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   registerQueueMetrics(metrics.registry, db);
   // Evals run cases through the app itself (inject), as the caller, like any client would.
   const evals = createEvals({
@@ -207,16 +210,6 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     calls: gateway.calls,
     onAnswer: (principal, facts) => evals.recordAnswer(principal, facts),
   });
-  const copilot = createCopilot({
-    db,
-    config,
-    logger: deps.logger,
-    calls: gateway.calls,
-    registry: metrics.registry,
-    keyring,
-    redis: deps.redis,
-  });
-  app.addHook('onClose', async () => copilot.close());
   // Text-to-SQL: the model writes SQL through the gateway too, under the caller's principal.
   const sql = createSql({
     db,
@@ -228,6 +221,17 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     embedders: createEmbedders({ db, config, calls: gateway.calls }),
   });
   app.addHook('onClose', async () => sql.close());
+  const copilot = createCopilot({
+    db,
+    config,
+    logger: deps.logger,
+    calls: gateway.calls,
+    registry: metrics.registry,
+    keyring,
+    redis: deps.redis,
+    sql: sql.service,
+  });
+  app.addHook('onClose', async () => copilot.close());
   const webhooks = createWebhooks({ db, config, keyring, logger: deps.logger });
   app.addHook('onClose', async () => webhooks.close());
   registerRoutes(app, identity.auth, [

@@ -25,6 +25,23 @@ export const copilotSettings = {
       "Copilot: attempts of a run's job (each resumes from the event log) before the run fails.",
     defaultText: '8',
   },
+  COPILOT_REALTIME_QUEUE_MAX: {
+    schema: int(4, 100_000).default(256),
+    description:
+      'Realtime (/v1/realtime): frames one WebSocket connection may have waiting to be sent. Under backpressure token deltas are dropped oldest-first; when the queue is full of state events the connection is closed with 1013 and the client resumes from its last sequence number.',
+    defaultText: '256',
+  },
+  COPILOT_REALTIME_BUFFER_BYTES: {
+    schema: int(1, 64 * 1024 * 1024).default(1024 * 1024),
+    description:
+      'Realtime (/v1/realtime): bytes a WebSocket may hold unsent (the client not reading) before frames wait in its bounded queue.',
+    defaultText: '1048576',
+  },
+  COPILOT_REALTIME_MAX_SUBSCRIPTIONS: {
+    schema: int(1, 10_000).default(100),
+    description: 'Realtime (/v1/realtime): runs one WebSocket connection may follow at once.',
+    defaultText: '100',
+  },
   COPILOT_STREAM_POLL_MS: {
     schema: int(50, 60_000).default(1000),
     description:

@@ -81,7 +81,7 @@ describe.each(testDrivers())('copilot definitions, permission bounds and spans (
     expect(listing.text).not.toContain('crm-cred-5521');
     expect(
       (listing.body as { data: { name: string; builtIn: boolean }[] }).data.map((x) => x.name),
-    ).toEqual(['knowledge.search', 'knowledge.ask', 'crm.lookup']);
+    ).toEqual(['knowledge.search', 'knowledge.ask', 'sql.query', 'sql.ask', 'crm.lookup']);
     const cleared = await c.ok<{ hasCredential: boolean }>(
       'PATCH',
       `/v1/tools/${created.id}`,

@@ -8,6 +8,8 @@ import { keyringFromSettings } from '../platform/secrets/envelope.js';
 import { Metrics } from '../platform/telemetry/metrics.js';
 import { createRuntime } from '../runtime.js';
 import { createWebhooks } from '../webhooks/index.js';
+import { createSql } from '../sql/index.js';
+import { createEmbedders } from '../knowledge/index.js';
 
 /** `rampart worker`: runs background jobs against PostgreSQL. */
 export async function worker(cfg: Config): Promise<void> {
@@ -28,6 +30,16 @@ export async function worker(cfg: Config): Promise<void> {
     keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
   });
   const queue = createWorker(rt.db, cfg, rt.logger, gateway.calls, metrics.registry);
+  const keyring = keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS);
+  // The copilot's sql.query / sql.ask tools run text-to-SQL in the worker, as the run's caller.
+  const sql = createSql({
+    db: rt.db,
+    config: cfg,
+    metrics,
+    calls: gateway.calls,
+    keyring,
+    embedders: createEmbedders({ db: rt.db, config: cfg, calls: gateway.calls }),
+  });
   // Copilot runs: the loop resumes each run from its event log (its routes are serve's).
   const copilot = createCopilot({
     db: rt.db,
@@ -35,17 +47,13 @@ export async function worker(cfg: Config): Promise<void> {
     logger: rt.logger,
     calls: gateway.calls,
     registry: metrics.registry,
-    keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
+    keyring,
     redis: rt.redis,
+    sql: sql.service,
   });
   for (const [kind, handler] of Object.entries(copilot.jobs)) queue.register(kind, handler);
   // Webhook deliveries: each endpoint's outbox, drained in order (its routes are serve's).
-  const webhooks = createWebhooks({
-    db: rt.db,
-    config: cfg,
-    keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
-    logger: rt.logger,
-  });
+  const webhooks = createWebhooks({ db: rt.db, config: cfg, keyring, logger: rt.logger });
   for (const [kind, handler] of Object.entries(webhooks.jobs)) queue.register(kind, handler);
   await queue.start();
   // The worker's own counters (job failures, chunks indexed) exist only in this process.
@@ -65,6 +73,7 @@ export async function worker(cfg: Config): Promise<void> {
     await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     await copilot.close();
     await webhooks.close();
+    await sql.close();
     await gateway.close(); // writes the usage rows still buffered
     await metricsServer?.close();
     await rt.close();

@@ -35,7 +35,7 @@ import {
   type ToolFields,
   type ToolRow,
 } from './store.js';
-import { BUILTIN_TOOLS, isBuiltin } from './tools/registry.js';
+import type { ToolRegistry } from './tools/registry.js';
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -75,7 +75,7 @@ function toolView(r: ToolRow): ToolView {
   };
 }
 
-const builtinViews: ToolView[] = BUILTIN_TOOLS.map((t) => ({
+const builtinView = (t: ReturnType<ToolRegistry['builtins']>[number]): ToolView => ({
   id: t.name,
   name: t.name,
   description: t.description,
@@ -90,16 +90,22 @@ const builtinViews: ToolView[] = BUILTIN_TOOLS.map((t) => ({
   builtIn: true,
   createdAt: null,
   updatedAt: null,
-}));
+});
 
 /** Agents and the tenant's HTTP actions: definitions written by admins, audited. */
 export class DefinitionService {
+  readonly #builtins: ToolView[];
+
   constructor(
     private readonly db: Database,
+    /** The built-in tools (knowledge, SQL, …) every agent may name. */
+    private readonly tools: ToolRegistry,
     private readonly keyring: Keyring | undefined,
     /** OUTBOUND_ALLOW_PRIVATE_ADDRESSES: whether action URLs may point at non-public addresses. */
     private readonly allowPrivate: boolean,
-  ) {}
+  ) {
+    this.#builtins = tools.builtins().map(builtinView);
+  }
 
   async #audit(
     tx: TenantTx,
@@ -128,7 +134,7 @@ export class DefinitionService {
         errors: [{ field: 'body.tools', message: 'duplicate tool' }],
       });
     const known = new Set((await toolsByName(tx, names)).map((t) => t.name));
-    const unknown = names.filter((n) => !isBuiltin(n) && !known.has(n));
+    const unknown = names.filter((n) => !this.tools.isBuiltin(n) && !known.has(n));
     if (unknown.length)
       throw new InvalidInput(
         `Unknown tool(s): ${unknown.join(', ')}. Define them with POST /v1/tools.`,
@@ -328,7 +334,7 @@ export class DefinitionService {
   }
 
   getTool(p: Principal, id: string): Promise<ToolView> {
-    const builtin = builtinViews.find((t) => t.id === id);
+    const builtin = this.#builtins.find((t) => t.id === id);
     if (builtin) return Promise.resolve(builtin);
     if (!/^[0-9a-f-]{36}$/i.test(id)) return Promise.reject(new NotFound('Tool'));
     return this.db.withTenant(p, async (tx) => {
@@ -340,7 +346,7 @@ export class DefinitionService {
 
   async listTools(p: Principal): Promise<{ data: ToolView[] }> {
     const rows = await this.db.withTenant(p, (tx) => listTools(tx));
-    return { data: [...builtinViews, ...rows.map(toolView)] };
+    return { data: [...this.#builtins, ...rows.map(toolView)] };
   }
 
   deleteTool(p: Principal, id: string, meta: RequestMeta): Promise<void> {

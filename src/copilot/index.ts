@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { ModelCalls } from '../gateway/index.js';
 import { createKnowledgeTools } from '../knowledge/index.js';
+import type { SqlQueryService } from '../sql/index.js';
 import type { Database } from '../platform/db/database.js';
 import type { AnyRoute } from '../platform/http/route.js';
 import { OutboundHttp } from '../platform/net/outbound-http.js';
@@ -12,14 +13,21 @@ import type { Keyring } from '../platform/secrets/envelope.js';
 import { DefinitionService } from './definitions.js';
 import { createRunEventBus, type RunEventBus } from './events.js';
 import { copilotMetrics, registerCopilotGauges } from './metrics.js';
+import { realtimeRoute } from './realtime/route.js';
 import { copilotRoutes } from './routes.js';
-import { RUN_JOB, RunLoop } from './runner.js';
+import { RUN_JOB } from './run-job.js';
+import { RunLoop } from './runner.js';
 import { RunService } from './runs-service.js';
 import { HttpActions } from './tools/http-action.js';
-import { ToolRegistry } from './tools/registry.js';
+import { httpActionSource } from './tools/http-source.js';
+import { knowledgeToolSource } from './tools/knowledge-tools.js';
+import { ToolRegistry, type ToolSource } from './tools/registry.js';
+import { sqlToolSource } from './tools/sql-tools.js';
 
-export { RUN_JOB } from './runner.js';
+export { RUN_JOB } from './run-job.js';
 export type { RunEventBus } from './events.js';
+export { builtinSource } from './tools/registry.js';
+export type { ResolvedTool, ToolDeclaration, ToolSource } from './tools/registry.js';
 
 export interface CopilotDeps {
   db: Database;
@@ -31,13 +39,17 @@ export interface CopilotDeps {
   keyring: Keyring | undefined;
   /** With Redis, run events are announced to every replica (pub/sub). */
   redis?: Redis | undefined;
+  /** Text-to-SQL: the `sql.query` and `sql.ask` tools call it as the run's caller. */
+  sql: SqlQueryService;
+  /** More tool sources (e.g. MCP servers), consulted after the built-in ones. */
+  toolSources?: readonly ToolSource[];
 }
 
 export interface Copilot {
   routes: AnyRoute[];
   /** The job handlers a worker registers (the run loop). */
   jobs: Record<string, JobHandler>;
-  /** Announces new run events (SSE today; a WebSocket fan-out can subscribe to it too). */
+  /** Announces new run events (and token deltas) to SSE streams and /v1/realtime sockets. */
   bus: RunEventBus;
   close(): Promise<void>;
 }
@@ -56,11 +68,12 @@ export function createCopilot(deps: CopilotDeps): Copilot {
     breakerThreshold: config.GATEWAY_BREAKER_THRESHOLD,
     breakerCooldownMs: config.GATEWAY_BREAKER_COOLDOWN_MS,
   });
-  const registry = new ToolRegistry({
-    knowledge: createKnowledgeTools({ db, config, calls: deps.calls }),
-    actions,
-    keyring: deps.keyring,
-  });
+  // Built-in sources first; the tenant's HTTP actions last (their names cannot take a built-in's).
+  const registry = new ToolRegistry()
+    .register(knowledgeToolSource(createKnowledgeTools({ db, config, calls: deps.calls })))
+    .register(sqlToolSource(deps.sql));
+  for (const source of deps.toolSources ?? []) registry.register(source);
+  registry.register(httpActionSource(actions, deps.keyring));
   const loop = new RunLoop({
     db,
     calls: deps.calls,
@@ -76,11 +89,25 @@ export function createCopilot(deps: CopilotDeps): Copilot {
     maxJobAttempts: config.COPILOT_RUN_MAX_ATTEMPTS,
     streamPollMs: config.COPILOT_STREAM_POLL_MS,
   });
+  const realtime = realtimeRoute({
+    runs,
+    bus,
+    metrics: metrics.realtime,
+    options: {
+      queueMax: config.COPILOT_REALTIME_QUEUE_MAX,
+      bufferBytes: config.COPILOT_REALTIME_BUFFER_BYTES,
+      maxSubscriptions: config.COPILOT_REALTIME_MAX_SUBSCRIPTIONS,
+    },
+    publicOrigin: new URL(config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).origin,
+  });
   return {
-    routes: copilotRoutes(
-      new DefinitionService(db, deps.keyring, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
-      runs,
-    ),
+    routes: [
+      ...copilotRoutes(
+        new DefinitionService(db, registry, deps.keyring, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
+        runs,
+      ),
+      realtime,
+    ],
     jobs: { [RUN_JOB]: loop.handler() },
     bus,
     async close() {

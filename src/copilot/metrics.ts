@@ -14,6 +14,15 @@ export interface CopilotMetrics {
   toolLatency: Histogram<'tool'>;
   approvalDecision: Histogram<'decision'>;
   compensations: Counter<'outcome'>;
+  realtime: RealtimeMetrics;
+}
+
+/** The realtime WebSocket endpoint's metrics (per process: connections are local). */
+export interface RealtimeMetrics {
+  connections: Gauge;
+  droppedDeltas: Counter;
+  sendErrors: Counter;
+  slowClosed: Counter;
 }
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {
@@ -92,6 +101,48 @@ export function copilotMetrics(registry: Registry): CopilotMetrics {
           registers,
         }),
     ),
+    realtime: {
+      connections: metric(
+        registry,
+        'rampart_realtime_connections',
+        () =>
+          new Gauge({
+            name: 'rampart_realtime_connections',
+            help: 'Open /v1/realtime WebSocket connections on this process.',
+            registers,
+          }),
+      ),
+      droppedDeltas: metric(
+        registry,
+        'rampart_realtime_dropped_deltas_total',
+        () =>
+          new Counter({
+            name: 'rampart_realtime_dropped_deltas_total',
+            help: 'Token deltas dropped (oldest first) because a realtime client read too slowly; state events are never dropped.',
+            registers,
+          }),
+      ),
+      sendErrors: metric(
+        registry,
+        'rampart_realtime_send_errors_total',
+        () =>
+          new Counter({
+            name: 'rampart_realtime_send_errors_total',
+            help: 'Realtime frames that failed to send (the connection broke under them).',
+            registers,
+          }),
+      ),
+      slowClosed: metric(
+        registry,
+        'rampart_realtime_slow_closed_total',
+        () =>
+          new Counter({
+            name: 'rampart_realtime_slow_closed_total',
+            help: 'Realtime connections closed with 1013 because their queue filled with state events.',
+            registers,
+          }),
+      ),
+    },
   };
 }
 

@@ -15,7 +15,7 @@ import { enqueueJob } from '../platform/queue/queue.js';
 import { agentView } from './definitions.js';
 import type { RunEventBus } from './events.js';
 import type { CopilotMetrics } from './metrics.js';
-import { RUN_JOB, type AgentSnapshot, type RunJobPayload } from './runner.js';
+import { RUN_JOB, type AgentSnapshot, type RunJobPayload } from './run-job.js';
 import {
   appendEvent,
   countActiveRuns,
@@ -228,6 +228,30 @@ export class RunService {
   }
 
   /**
+   * The run's events after `after` (at most `limit`), and whether the run has ended; undefined
+   * when the principal may not see the run. Status is read first: a run that has ended
+   * committed its last event with that status, so `ended` with these events means no more come.
+   */
+  readSince(
+    p: Principal,
+    id: string,
+    after: number,
+    limit = 500,
+  ): Promise<{ events: RunEventView[]; ended: boolean } | undefined> {
+    return this.db.withTenant(p, async (tx) => {
+      const row = await getRun(tx, id);
+      if (!row) return undefined;
+      const events = (await listEvents(tx, id, after, limit)).map(eventView);
+      return { events, ended: TERMINAL.has(row.status) && events.length < limit };
+    });
+  }
+
+  /** How often a live reader re-reads the log when no notification arrived. */
+  get pollMs(): number {
+    return this.opts.streamPollMs;
+  }
+
+  /**
    * The run's events after `after` as SSE frames, live until the run ends. New events are
    * announced on the bus; the log is also re-read every streamPollMs, so a lost notification
    * (or a worker in another process without Redis) only delays an event.
@@ -238,18 +262,14 @@ export class RunService {
     const unsubscribe = this.bus.subscribe(id, () => wake());
     try {
       for (;;) {
-        const { run, events } = await this.db.withTenant(p, async (tx) => {
-          // Status first: a run that has ended committed its last event with that status.
-          const row = await getRun(tx, id);
-          return { run: row, events: row ? await listEvents(tx, id, last, 500) : [] };
-        });
-        if (!run) return;
-        for (const e of events) {
+        const read = await this.readSince(p, id, last);
+        if (!read) return;
+        for (const e of read.events) {
           last = e.seq;
-          yield sseFrame(eventView(e));
+          yield sseFrame(e);
         }
-        if (events.length === 500) continue;
-        if (TERMINAL.has(run.status)) return;
+        if (read.ended) return;
+        if (read.events.length === 500) continue;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.opts.streamPollMs);
           wake = () => {

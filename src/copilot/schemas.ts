@@ -5,6 +5,9 @@ import { safeString } from '../platform/http/safe-string.js';
 /** A JSON Schema as given (checked with ajv when the definition is saved). */
 const JsonSchema = z.record(z.string(), z.unknown()).meta({ description: 'A JSON Schema.' });
 
+/** Name spaces of built-in tool sources; a tenant's HTTP action may not take them. */
+export const BUILTIN_PREFIXES = ['knowledge.', 'sql.', 'mcp.'];
+
 export const ToolName = safeString().regex(
   /^[a-z][a-z0-9_.-]{0,63}$/,
   'lower-case letters, digits, _ . - (up to 64), starting with a letter',
@@ -100,7 +103,10 @@ const toolFields = {
 };
 
 export const CreateToolBody = z.object({
-  name: ToolName.refine((n) => !n.startsWith('knowledge.'), 'knowledge.* names are built in'),
+  name: ToolName.refine(
+    (n) => !BUILTIN_PREFIXES.some((p) => n.startsWith(p)),
+    `${BUILTIN_PREFIXES.map((p) => `${p}*`).join(', ')} names are built in`,
+  ),
   ...toolFields,
   credential: toolFields.credential.optional(),
   sideEffect: toolFields.sideEffect.default(true),

@@ -1,12 +1,6 @@
-import type { KnowledgeTools } from '../../knowledge/index.js';
 import type { TenantTx } from '../../platform/db/database.js';
 import type { Principal } from '../../platform/http/principal.js';
-import type { Keyring } from '../../platform/secrets/envelope.js';
-import { isPermission, type Permission } from '../../platform/http/permissions-catalogue.js';
-import { CompensateRequest, ToolRequest } from '../schemas.js';
-import { toolsByName, type ToolSecretRow } from '../store.js';
-import { decryptCredential } from '../credentials.js';
-import type { HttpActions } from './http-action.js';
+import type { Permission } from '../../platform/http/permissions-catalogue.js';
 
 export interface CallContext {
   principal: Principal;
@@ -15,161 +9,86 @@ export interface CallContext {
   requestId: string;
 }
 
-/** A tool as the run loop sees it: its declaration for the model and how to call it. */
-export interface ResolvedTool {
+/** What the model and GET /v1/tools see of a tool. */
+export interface ToolDeclaration {
   name: string;
   description: string;
   parameters: Record<string, unknown>;
   sideEffect: boolean;
   /** The caller must hold it, whatever the agent's policy says. */
   permission: Permission | null;
+}
+
+/** A tool as the run loop sees it: its declaration for the model and how to call it. */
+export interface ResolvedTool extends ToolDeclaration {
   call(ctx: CallContext): Promise<unknown>;
   /** Undoes a successful call (saga); absent when the tool declares no compensation. */
   compensate?: (ctx: CallContext & { result: unknown }) => Promise<unknown>;
 }
 
-const BUILTIN: Record<string, Omit<ResolvedTool, 'call'> & { kind: 'search' | 'ask' }> = {
-  'knowledge.search': {
-    kind: 'search',
-    name: 'knowledge.search',
-    description:
-      "Searches the knowledge base (only documents the user may read). Returns the best matching passages with their document's title.",
-    parameters: {
-      type: 'object',
-      properties: {
-        query: { type: 'string', minLength: 1, maxLength: 2000 },
-        k: { type: 'integer', minimum: 1, maximum: 20 },
-      },
-      required: ['query'],
-      additionalProperties: false,
-    },
-    sideEffect: false,
-    permission: 'documents:read',
-  },
-  'knowledge.ask': {
-    kind: 'ask',
-    name: 'knowledge.ask',
-    description:
-      'Answers a question from the knowledge base (only documents the user may read), with citations.',
-    parameters: {
-      type: 'object',
-      properties: {
-        question: { type: 'string', minLength: 1, maxLength: 2000 },
-        k: { type: 'integer', minimum: 1, maximum: 20 },
-      },
-      required: ['question'],
-      additionalProperties: false,
-    },
-    sideEffect: false,
-    permission: 'documents:read',
-  },
-};
-
-export const BUILTIN_TOOLS = Object.values(BUILTIN).map(({ kind: _kind, ...t }) => t);
-
-export function isBuiltin(name: string): boolean {
-  return Object.hasOwn(BUILTIN, name);
+/**
+ * A family of tools the registry draws from: the built-in knowledge and SQL tools, the tenant's
+ * HTTP actions, and later MCP servers. `builtins` are the tools every tenant has (listed by GET
+ * /v1/tools, accepted in agents under their names, which tenants may not take); `resolve` turns
+ * names into callable tools for the tenant of `tx`, leaving out the names it does not know.
+ */
+export interface ToolSource {
+  readonly kind: string;
+  readonly builtins: readonly ToolDeclaration[];
+  resolve(tx: TenantTx, names: readonly string[]): Promise<ResolvedTool[]>;
 }
 
-/** Resolves tool names to callable tools: the built-ins and the tenant's HTTP actions. */
+/** A source of built-in tools that need nothing from the tenant's rows: declarations and calls. */
+export function builtinSource(
+  kind: string,
+  tools: readonly (ToolDeclaration & { call: ResolvedTool['call'] })[],
+): ToolSource {
+  const byName = new Map(tools.map((t) => [t.name, t]));
+  return {
+    kind,
+    builtins: tools.map(({ call: _call, ...decl }) => decl),
+    resolve: (_tx, names) =>
+      Promise.resolve(
+        names.flatMap((n) => {
+          const tool = byName.get(n);
+          return tool ? [tool] : [];
+        }),
+      ),
+  };
+}
+
+/** Resolves tool names to callable tools across its sources, in the order they were registered. */
 export class ToolRegistry {
-  constructor(
-    private readonly deps: {
-      knowledge: KnowledgeTools;
-      actions: HttpActions;
-      keyring: Keyring | undefined;
-    },
-  ) {}
+  readonly #sources: ToolSource[] = [];
+  readonly #builtins = new Map<string, ToolDeclaration>();
+
+  /** Adds a source; its built-in names must be new (a tool name means one tool). */
+  register(source: ToolSource): this {
+    for (const t of source.builtins) {
+      if (this.#builtins.has(t.name)) throw new Error(`tool '${t.name}' is registered twice`);
+      this.#builtins.set(t.name, t);
+    }
+    this.#sources.push(source);
+    return this;
+  }
+
+  /** The built-in tools of every source, for listings and agent validation. */
+  builtins(): ToolDeclaration[] {
+    return [...this.#builtins.values()];
+  }
+
+  isBuiltin(name: string): boolean {
+    return this.#builtins.has(name);
+  }
 
   /** The tools of `names` that exist (unknown names are simply absent). */
   async resolve(tx: TenantTx, names: readonly string[]): Promise<Map<string, ResolvedTool>> {
     const out = new Map<string, ResolvedTool>();
-    for (const name of names) {
-      const b = BUILTIN[name];
-      if (!b) continue;
-      const { kind: _kind, ...decl } = b;
-      const knowledge = this.deps.knowledge;
-      out.set(name, {
-        ...decl,
-        call: async ({ principal, args, requestId }) => {
-          const k = typeof args.k === 'number' ? args.k : undefined;
-          if (b.kind === 'search') {
-            const r = await knowledge.search(
-              principal,
-              { query: String(args.query), k },
-              requestId,
-            );
-            return r.data.map((h) => ({
-              documentId: h.documentId,
-              title: h.title,
-              text: h.text,
-              score: h.score,
-            }));
-          }
-          const r = await knowledge.ask(
-            principal,
-            { question: String(args.question), k },
-            requestId,
-          );
-          return {
-            answer: r.answer,
-            citations: r.citations.map((c) => ({ documentId: c.documentId, title: c.title })),
-          };
-        },
-      });
+    for (const source of this.#sources) {
+      const wanted = names.filter((n) => !out.has(n));
+      if (wanted.length === 0) break;
+      for (const tool of await source.resolve(tx, wanted)) out.set(tool.name, tool);
     }
-    const rows = await toolsByName(
-      tx,
-      names.filter((n) => !isBuiltin(n)),
-    );
-    for (const row of rows) out.set(row.name, this.#action(tx.tenantId, row));
     return out;
-  }
-
-  #action(tenantId: string, row: ToolSecretRow): ResolvedTool {
-    const request = ToolRequest.parse(row.request);
-    const compensate = row.compensate === null ? null : CompensateRequest.parse(row.compensate);
-    const credential = (): string | undefined =>
-      row.credential_key_id === null
-        ? undefined
-        : decryptCredential(this.deps.keyring, tenantId, row);
-    const common = {
-      breakerKey: `${tenantId}:${row.name}`,
-      timeoutMs: row.timeout_ms,
-      retries: row.retries,
-    };
-    const parameters =
-      row.parameters !== null && typeof row.parameters === 'object'
-        ? (row.parameters as Record<string, unknown>)
-        : {};
-    const tool: ResolvedTool = {
-      name: row.name,
-      description: row.description,
-      parameters,
-      sideEffect: row.side_effect,
-      permission: row.permission !== null && isPermission(row.permission) ? row.permission : null,
-      call: ({ args, idempotencyKey }) =>
-        this.deps.actions.call({
-          ...common,
-          request,
-          vars: args,
-          idempotencyKey,
-          credential: credential(),
-          defaultBody: args,
-        }),
-    };
-    if (compensate)
-      tool.compensate = ({ args, result, idempotencyKey }) =>
-        this.deps.actions.call({
-          ...common,
-          // A compensation is retried at least twice: leaving a side effect in place is worse.
-          retries: Math.max(2, row.retries),
-          request: compensate,
-          vars: { ...args, result },
-          idempotencyKey,
-          credential: credential(),
-          defaultBody: undefined,
-        });
-    return tool;
   }
 }

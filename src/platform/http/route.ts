@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { WebSocket } from 'ws';
 import type { z } from 'zod';
 import { Forbidden } from './errors.js';
 import type { Permission } from './permissions-catalogue.js';
@@ -50,6 +51,17 @@ export interface RouteSpec<A extends AuthMode, B, P, Q> {
   /** Hidden from the OpenAPI document. */
   hide?: boolean;
   handler(ctx: HandlerContext<A, Infer<B>, Infer<P>, Infer<Q>>): unknown;
+  /**
+   * GET only: the WebSocket an upgrade request gets, after authentication and the permission
+   * check (a refused upgrade is answered with the problem response); a plain GET gets `handler`.
+   */
+  websocket?(
+    socket: WebSocket,
+    ctx: Pick<
+      HandlerContext<A, Infer<B>, Infer<P>, Infer<Q>>,
+      'principal' | 'query' | 'meta' | 'request'
+    >,
+  ): void;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a heterogeneous list of specs; each was type-checked by route()
@@ -109,6 +121,26 @@ export function registeredRoutes(app: FastifyInstance): readonly AnyRoute[] {
   return registered.get(app) ?? [];
 }
 
+/** The upgrade handler of a WebSocket route: its principal was set by the route's onRequest. */
+function websocketHandler(spec: AnyRoute) {
+  return (socket: WebSocket, request: FastifyRequest): void => {
+    const principal: Principal | OperatorPrincipal | undefined =
+      spec.auth === 'tenant'
+        ? request.principal
+        : spec.auth === 'operator'
+          ? { kind: 'operator' }
+          : undefined;
+    // As for `handler`: route() type-checked the spec against its own auth mode.
+    const open = spec.websocket as
+      | ((
+          s: WebSocket,
+          ctx: Pick<ValidatedContext, 'principal' | 'query' | 'meta' | 'request'>,
+        ) => void)
+      | undefined;
+    open?.(socket, { principal, query: request.query, meta: requestMeta(request), request });
+  };
+}
+
 /** Registers route specs on a Fastify instance with authentication and the permission check. */
 export function registerRoutes(
   app: FastifyInstance,
@@ -134,6 +166,7 @@ export function registerRoutes(
       schema,
       config: { errorShape: spec.errorShape ?? 'problem' },
       ...(spec.bodyLimit ? { bodyLimit: spec.bodyLimit } : {}),
+      ...(spec.websocket ? { wsHandler: websocketHandler(spec) } : {}),
       // Authentication runs before body parsing and validation: an anonymous caller learns
       // nothing about a route's schema and cannot make the server parse a large body.
       onRequest: async (request) => {
