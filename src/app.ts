@@ -22,6 +22,7 @@ import {
   type DocumentService,
 } from './knowledge/index.js';
 import { createSql } from './sql/index.js';
+import { createMcpClient, registerMcp } from './mcp/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
 import type { Database } from './platform/db/database.js';
@@ -188,6 +189,9 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   registerQueueMetrics(metrics.registry, db);
   // Every model call of the knowledge hub goes through the gateway, metered to the tenant.
   const knowledge = createKnowledge({ db, config, metrics, calls: gateway.calls });
+  // External MCP servers' tools (mcp.<server>.<tool>) join the copilot's registry.
+  const mcpClient = createMcpClient({ db, config, keyring });
+  app.addHook('onClose', async () => mcpClient.close());
   const copilot = createCopilot({
     db,
     config,
@@ -196,11 +200,30 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     registry: metrics.registry,
     keyring,
     redis: deps.redis,
+    toolSources: [mcpClient.toolSource],
   });
   app.addHook('onClose', async () => copilot.close());
   // Text-to-SQL: the model writes SQL through the gateway too, under the caller's principal.
   const sql = createSql({ db, config, metrics, calls: gateway.calls, keyring });
   app.addHook('onClose', async () => sql.close());
+  // /mcp serves the same services as the REST routes, as the caller.
+  const mcpRoutes = await registerMcp(app, {
+    db,
+    config,
+    logger: deps.logger,
+    auth: identity.auth,
+    keyring,
+    connections: mcpClient.connections,
+    services: {
+      documents: knowledge.documents,
+      search: knowledge.search,
+      answers: knowledge.answers,
+      sqlQueries: sql.service,
+      sqlSources: sql.sources,
+      runs: copilot.runs,
+      calls: gateway.calls,
+    },
+  });
   registerRoutes(app, identity.auth, [
     ...identity.routes,
     ...audit.routes,
@@ -208,6 +231,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...knowledge.routes,
     ...copilot.routes,
     ...sql.routes,
+    ...mcpRoutes,
   ]);
   return {
     app,

@@ -10,6 +10,7 @@ import {
   type KnowledgeModels,
 } from './config-knowledge.js';
 import { sqlSettings } from './config-sql.js';
+import { mcpSettings } from './config-mcp.js';
 import { authSettings, sessionSettings } from './config-auth.js';
 
 /**
@@ -162,6 +163,7 @@ export const settings = {
   ...knowledgeSettings,
   ...copilotSettings,
   ...sqlSettings,
+  ...mcpSettings,
 } satisfies Record<string, SettingDef>;
 
 export type SettingName = keyof typeof settings;

@@ -65,6 +65,10 @@ export const AUDIT_ACTIONS = [
   'sql.queried',
   'sql.refused',
   'sql.asked',
+  'mcp_server.created',
+  'mcp_server.updated',
+  'mcp_server.deleted',
+  'mcp_server.refreshed',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -3,6 +3,7 @@ import { settingsProviders } from '../config-knowledge.js';
 import { createCopilot } from '../copilot/index.js';
 import { createGateway } from '../gateway/index.js';
 import { createWorker } from '../jobs.js';
+import { createMcpClient } from '../mcp/index.js';
 import { serveWorkerMetrics } from '../platform/queue/worker-metrics.js';
 import { keyringFromSettings } from '../platform/secrets/envelope.js';
 import { Metrics } from '../platform/telemetry/metrics.js';
@@ -28,14 +29,17 @@ export async function worker(cfg: Config): Promise<void> {
   });
   const queue = createWorker(rt.db, cfg, rt.logger, gateway.calls, metrics.registry);
   // Copilot runs: the loop resumes each run from its event log (its routes are serve's).
+  const keyring = keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS);
+  const mcpClient = createMcpClient({ db: rt.db, config: cfg, keyring });
   const copilot = createCopilot({
     db: rt.db,
     config: cfg,
     logger: rt.logger,
     calls: gateway.calls,
     registry: metrics.registry,
-    keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
+    keyring,
     redis: rt.redis,
+    toolSources: [mcpClient.toolSource],
   });
   for (const [kind, handler] of Object.entries(copilot.jobs)) queue.register(kind, handler);
   await queue.start();
@@ -55,6 +59,7 @@ export async function worker(cfg: Config): Promise<void> {
     // Unfinished jobs are not lost: their lease runs out and another worker re-runs them.
     await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     await copilot.close();
+    await mcpClient.close();
     await gateway.close(); // writes the usage rows still buffered
     await metricsServer?.close();
     await rt.close();

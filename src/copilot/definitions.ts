@@ -35,7 +35,7 @@ import {
   type ToolFields,
   type ToolRow,
 } from './store.js';
-import { BUILTIN_TOOLS, isBuiltin } from './tools/registry.js';
+import { BUILTIN_TOOLS, isBuiltin, type ToolSource } from './tools/registry.js';
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -99,6 +99,8 @@ export class DefinitionService {
     private readonly keyring: Keyring | undefined,
     /** OUTBOUND_ALLOW_PRIVATE_ADDRESSES: whether action URLs may point at non-public addresses. */
     private readonly allowPrivate: boolean,
+    /** Other features' tools (`mcp.*`): an agent may list those its sources know. */
+    private readonly sources: readonly ToolSource[] = [],
   ) {}
 
   async #audit(
@@ -128,6 +130,10 @@ export class DefinitionService {
         errors: [{ field: 'body.tools', message: 'duplicate tool' }],
       });
     const known = new Set((await toolsByName(tx, names)).map((t) => t.name));
+    for (const source of this.sources) {
+      const own = names.filter((n) => n.startsWith(source.prefix));
+      if (own.length > 0) for (const n of (await source.resolve(tx, own)).keys()) known.add(n);
+    }
     const unknown = names.filter((n) => !isBuiltin(n) && !known.has(n));
     if (unknown.length)
       throw new InvalidInput(

@@ -16,10 +16,13 @@ import { copilotRoutes } from './routes.js';
 import { RUN_JOB, RunLoop } from './runner.js';
 import { RunService } from './runs-service.js';
 import { HttpActions } from './tools/http-action.js';
-import { ToolRegistry } from './tools/registry.js';
+import { ToolRegistry, type ToolSource } from './tools/registry.js';
 
 export { RUN_JOB } from './runner.js';
 export type { RunEventBus } from './events.js';
+export type { RunService } from './runs-service.js';
+export type { ResolvedTool, ToolSource } from './tools/registry.js';
+export { CreateRunBody, TERMINAL, ToolPolicy, type RunView } from './schemas.js';
 
 export interface CopilotDeps {
   db: Database;
@@ -31,6 +34,8 @@ export interface CopilotDeps {
   keyring: Keyring | undefined;
   /** With Redis, run events are announced to every replica (pub/sub). */
   redis?: Redis | undefined;
+  /** Tools other features provide (src/mcp's external MCP servers, `mcp.<server>.<tool>`). */
+  toolSources?: readonly ToolSource[];
 }
 
 export interface Copilot {
@@ -39,6 +44,8 @@ export interface Copilot {
   jobs: Record<string, JobHandler>;
   /** Announces new run events (SSE today; a WebSocket fan-out can subscribe to it too). */
   bus: RunEventBus;
+  /** Starts and reads runs (the MCP server's run_agent tool). */
+  runs: RunService;
   close(): Promise<void>;
 }
 
@@ -60,6 +67,7 @@ export function createCopilot(deps: CopilotDeps): Copilot {
     knowledge: createKnowledgeTools({ db, config, calls: deps.calls }),
     actions,
     keyring: deps.keyring,
+    sources: deps.toolSources ?? [],
   });
   const loop = new RunLoop({
     db,
@@ -78,11 +86,17 @@ export function createCopilot(deps: CopilotDeps): Copilot {
   });
   return {
     routes: copilotRoutes(
-      new DefinitionService(db, deps.keyring, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
+      new DefinitionService(
+        db,
+        deps.keyring,
+        config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES,
+        deps.toolSources ?? [],
+      ),
       runs,
     ),
     jobs: { [RUN_JOB]: loop.handler() },
     bus,
+    runs,
     async close() {
       await bus.close();
       await http.close();

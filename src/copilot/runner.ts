@@ -23,7 +23,7 @@ import {
   type RunPatch,
   type RunRow,
 } from './runs-store.js';
-import { AgentToolEntry } from './schemas.js';
+import { AgentToolEntry, stricterPolicy } from './schemas.js';
 import { ToolFailed } from './tools/http-action.js';
 import { nameMap, type NameMap } from './tools/names.js';
 import type { ResolvedTool, ToolRegistry } from './tools/registry.js';
@@ -311,6 +311,12 @@ class Drive {
         error: 'This tool no longer exists.',
       });
     }
+    // A tool source may require a stricter policy than the agent's entry (never a looser one).
+    const policy = stricterPolicy(entry.policy, tool.policy);
+    if (policy === 'deny') {
+      count('denied');
+      return this.emit('tool.call.denied', { callId, tool: entry.name, reason: 'policy' });
+    }
     if (tool.permission && !this.principal.permissions.has(tool.permission)) {
       count('denied');
       return this.emit('tool.call.denied', {
@@ -343,7 +349,7 @@ class Drive {
         errors,
       });
     }
-    if (entry.policy === 'ask') {
+    if (policy === 'ask') {
       const decision = this.state.approvals.get(callId);
       if (!decision) {
         const approverRole = entry.approverRole ?? 'admin';

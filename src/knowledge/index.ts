@@ -16,6 +16,11 @@ export { documentGroupRemoval } from './group-removal.js';
 export { registerUploads } from './uploads.js';
 export { registerKnowledgeJobs, type KnowledgeJobDeps } from './worker.js';
 export type { DocumentService } from './service.js';
+export type { SearchService } from './search.js';
+export type { AnswerService } from './answer.js';
+export { SearchBody } from './search.js';
+export { AskBody } from './answer.js';
+export { DocumentIdParams, DocumentListQuery } from './schemas.js';
 
 export interface KnowledgeDeps {
   db: Database;
@@ -27,6 +32,9 @@ export interface KnowledgeDeps {
 
 export interface Knowledge {
   documents: DocumentService;
+  /** The services behind /v1/search and /v1/ask (the MCP server's tools call them too). */
+  search: SearchService;
+  answers: AnswerService;
   routes: AnyRoute[];
 }
 
@@ -71,12 +79,15 @@ export function createKnowledge(deps: KnowledgeDeps): Knowledge {
     maxBytes: config.DOCUMENT_MAX_BYTES,
     maxAttempts: config.QUEUE_MAX_ATTEMPTS,
   });
+  const answers = new AnswerService(search, models.chat);
   return {
     documents,
+    search,
+    answers,
     routes: knowledgeRoutes(documents, {
       maxBytes: config.DOCUMENT_MAX_BYTES,
       search,
-      answers: new AnswerService(search, models.chat),
+      answers,
       settings: new KnowledgeSettingsService(db, { piiMasking: config.PII_MASKING }),
     }),
   };

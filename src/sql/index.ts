@@ -13,6 +13,7 @@ export { SqlQueryService } from './query-service.js';
 export { SourceService } from './sources-service.js';
 export { SqlRefused, REFUSAL_CODES, type RefusalCode } from './refusal.js';
 export type { AskInput, AskResult, QueryInput, QueryResult } from './schemas.js';
+export { AskBody as SqlAskBody, QueryBody } from './schemas.js';
 
 export interface SqlDeps {
   db: Database;

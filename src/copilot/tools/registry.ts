@@ -3,7 +3,7 @@ import type { TenantTx } from '../../platform/db/database.js';
 import type { Principal } from '../../platform/http/principal.js';
 import type { Keyring } from '../../platform/secrets/envelope.js';
 import { isPermission, type Permission } from '../../platform/http/permissions-catalogue.js';
-import { CompensateRequest, ToolRequest } from '../schemas.js';
+import { CompensateRequest, ToolRequest, type ToolPolicy } from '../schemas.js';
 import { toolsByName, type ToolSecretRow } from '../store.js';
 import { decryptCredential } from '../credentials.js';
 import type { HttpActions } from './http-action.js';
@@ -26,6 +26,20 @@ export interface ResolvedTool {
   call(ctx: CallContext): Promise<unknown>;
   /** Undoes a successful call (saga); absent when the tool declares no compensation. */
   compensate?: (ctx: CallContext & { result: unknown }) => Promise<unknown>;
+  /**
+   * The least strict policy its source allows (an external MCP server's tool: the tenant's policy
+   * for it, else its annotations'); the run applies the stricter of this and the agent's entry.
+   */
+  policy?: ToolPolicy;
+}
+
+/**
+ * Tools another feature provides under a name prefix (src/mcp: `mcp.<server>.<tool>`), resolved
+ * in the run's tenant transaction like the tenant's own HTTP actions.
+ */
+export interface ToolSource {
+  readonly prefix: string;
+  resolve(tx: TenantTx, names: readonly string[]): Promise<Map<string, ResolvedTool>>;
 }
 
 const BUILTIN: Record<string, Omit<ResolvedTool, 'call'> & { kind: 'search' | 'ask' }> = {
@@ -78,6 +92,7 @@ export class ToolRegistry {
       knowledge: KnowledgeTools;
       actions: HttpActions;
       keyring: Keyring | undefined;
+      sources?: readonly ToolSource[];
     },
   ) {}
 
@@ -118,9 +133,15 @@ export class ToolRegistry {
         },
       });
     }
+    const sources = this.deps.sources ?? [];
+    const sourceOf = (n: string) => sources.find((s) => n.startsWith(s.prefix));
+    for (const source of sources) {
+      const own = names.filter((n) => sourceOf(n) === source);
+      if (own.length > 0) for (const [n, t] of await source.resolve(tx, own)) out.set(n, t);
+    }
     const rows = await toolsByName(
       tx,
-      names.filter((n) => !isBuiltin(n)),
+      names.filter((n) => !isBuiltin(n) && !sourceOf(n)),
     );
     for (const row of rows) out.set(row.name, this.#action(tx.tenantId, row));
     return out;
