@@ -63,6 +63,11 @@ const EXEMPT: Record<string, string> = {
   'POST /v1/me/totp':
     'starts an enrolment that changes nothing until confirmed (user.totp_enrolled); needs a session',
   'POST /v1/me/totp/confirm': 'audited as user.totp_enrolled; needs a session (identity-local)',
+  'POST /mcp':
+    'the MCP endpoint: each tool calls the service of its REST route, which audits what it changes',
+  'DELETE /mcp': 'the MCP endpoint: stateless, answers 405 (no session to end)',
+  'POST /v1/mcp-servers/:id/refresh':
+    'audited as mcp_server.refreshed; needs a live MCP server, so shown in mcp-client.test.ts',
 };
 
 interface Ctx {
@@ -207,6 +212,20 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
     method: 'POST',
     url: '/v1/documents',
     body: { title: name('d'), text: 'Audited text.' },
+  }),
+  'POST /v1/mcp-servers': async () => ({
+    method: 'POST',
+    url: '/v1/mcp-servers',
+    body: { name: name('m'), url: 'https://mcp.example/mcp' },
+  }),
+  'PATCH /v1/mcp-servers/:id': async (c) => ({
+    method: 'PATCH',
+    url: `/v1/mcp-servers/${(await c.ok('POST', '/v1/mcp-servers', { name: name('m'), url: 'https://mcp.example/mcp' })).id}`,
+    body: { defaultPolicy: 'ask' },
+  }),
+  'DELETE /v1/mcp-servers/:id': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/mcp-servers/${(await c.ok('POST', '/v1/mcp-servers', { name: name('m'), url: 'https://mcp.example/mcp' })).id}`,
   }),
   'POST /v1/sql/sources': async () => ({
     method: 'POST',

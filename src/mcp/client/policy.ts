@@ -46,11 +46,14 @@ export function cacheTools(server: string, tools: readonly Tool[]): CachedTool[]
     const name = registryName(server, t.name);
     if (seen.has(name)) continue;
     seen.add(name);
+    // The copilot validates arguments with ajv's default dialect, which refuses a `$schema` it
+    // does not know (2020-12); the keywords tools use are read the same without it.
+    const { $schema: _dialect, ...inputSchema } = t.inputSchema;
     out.push({
       name: t.name,
       registryName: name,
       description: (t.description ?? t.title ?? t.name).slice(0, 2000),
-      inputSchema: { ...t.inputSchema },
+      inputSchema,
       annotations: t.annotations ? { ...t.annotations } : null,
     });
   }

@@ -1,6 +1,6 @@
 import { one } from '../../platform/checked.js';
 import type { TenantTx } from '../../platform/db/database.js';
-import type { Envelope, EnvelopeColumns } from '../../platform/secrets/envelope.js';
+import type { Envelope } from '../../platform/secrets/envelope.js';
 
 export interface McpServerRow {
   id: string;
@@ -11,14 +11,20 @@ export interface McpServerRow {
   auth_meta: unknown;
   default_policy: string | null;
   tool_policies: unknown;
-  tools: unknown;
+  tools: unknown[] | null;
   tools_at: Date | null;
   tools_expires_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
 
-export type McpServerSecretRow = McpServerRow & EnvelopeColumns;
+export interface McpServerSecretRow extends McpServerRow {
+  credential_key_id: string | null;
+  credential_wrapped_key: Uint8Array | null;
+  credential_iv: Uint8Array | null;
+  credential_ciphertext: Uint8Array | null;
+  credential_tag: Uint8Array | null;
+}
 
 const COLUMNS = `id, tenant_id, name, url, auth_type, auth_meta, default_policy, tool_policies,
   tools, tools_at, tools_expires_at, created_at, updated_at`;
