@@ -22,7 +22,7 @@ export { RUN_JOB } from './runner.js';
 export type { RunEventBus } from './events.js';
 export type { RunService } from './runs-service.js';
 export type { ResolvedTool, ToolSource } from './tools/registry.js';
-export { CreateRunBody, TERMINAL, ToolPolicy, type RunView } from './schemas.js';
+export { CreateRunBody, TERMINAL, ToolPolicy, stricterPolicy, type RunView } from './schemas.js';
 
 export interface CopilotDeps {
   db: Database;
