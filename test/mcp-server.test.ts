@@ -132,6 +132,15 @@ describe.each(testDrivers())('MCP server at /mcp (%s)', (driver) => {
       return ((r.structuredContent?.data ?? []) as { id: string }[]).map((d) => d.id);
     };
     expect(await listed(hr.secret)).toContain(docId);
+    // The 2026-07-28 revision serves calls as the same caller.
+    const modern = await connect(hr.secret, 'auto');
+    const got = (await modern.callTool({
+      name: 'get_document',
+      arguments: { id: docId },
+    })) as ToolJson;
+    expect(got.isError).not.toBe(true);
+    expect(got.structuredContent).toMatchObject({ id: docId, title: 'Payroll secrets' });
+    await modern.close();
     expect(await listed(other.secret)).not.toContain(docId);
     expect(await listed(b.tenant.ownerKey)).not.toContain(docId);
 
