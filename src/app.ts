@@ -26,6 +26,7 @@ import {
 } from './knowledge/index.js';
 import { createSql } from './sql/index.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
+import { createMcpClient, registerMcp } from './mcp/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
 import type { Database } from './platform/db/database.js';
@@ -221,6 +222,9 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     embedders: createEmbedders({ db, config, calls: gateway.calls }),
   });
   app.addHook('onClose', async () => sql.close());
+  // External MCP servers' tools (mcp.<server>.<tool>) join the copilot's registry.
+  const mcpClient = createMcpClient({ db, config, keyring });
+  app.addHook('onClose', async () => mcpClient.close());
   const copilot = createCopilot({
     db,
     config,
@@ -230,10 +234,29 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     keyring,
     redis: deps.redis,
     sql: sql.service,
+    toolSources: [mcpClient.toolSource],
   });
   app.addHook('onClose', async () => copilot.close());
   const webhooks = createWebhooks({ db, config, keyring, logger: deps.logger });
   app.addHook('onClose', async () => webhooks.close());
+  // /mcp serves the same services as the REST routes, as the caller.
+  const mcpRoutes = await registerMcp(app, {
+    db,
+    config,
+    logger: deps.logger,
+    auth: identity.auth,
+    keyring,
+    connections: mcpClient.connections,
+    services: {
+      documents: knowledge.documents,
+      search: knowledge.search,
+      answers: knowledge.answers,
+      sqlQueries: sql.service,
+      sqlSources: sql.sources,
+      runs: copilot.runs,
+      calls: gateway.calls,
+    },
+  });
   registerRoutes(app, identity.auth, [
     ...identity.routes,
     ...audit.routes,
@@ -243,6 +266,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...sql.routes,
     ...evals.routes,
     ...webhooks.routes,
+    ...mcpRoutes,
   ]);
   return {
     app,

@@ -12,6 +12,7 @@ import {
   type KnowledgeModels,
 } from './config-knowledge.js';
 import { sqlSettings } from './config-sql.js';
+import { mcpSettings } from './config-mcp.js';
 import { authSettings, sessionSettings } from './config-auth.js';
 
 /**
@@ -166,6 +167,7 @@ export const settings = {
   ...sqlSettings,
   ...evalSettings,
   ...webhookSettings,
+  ...mcpSettings,
 } satisfies Record<string, SettingDef>;
 
 export type SettingName = keyof typeof settings;

@@ -5,8 +5,20 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
-/** Served but outside the OpenAPI document (probes, scrapes and the document itself). */
-const INFRASTRUCTURE = ['GET /openapi.json', 'GET /metrics', 'GET /healthz', 'GET /readyz'];
+/**
+ * Served but outside the OpenAPI document (probes, scrapes, the document itself, and the MCP
+ * endpoint with its metadata, which speak JSON-RPC and RFC 9728 rather than the REST API).
+ */
+const INFRASTRUCTURE = [
+  'GET /openapi.json',
+  'GET /metrics',
+  'GET /healthz',
+  'GET /readyz',
+  'POST /mcp',
+  'GET /mcp',
+  'DELETE /mcp',
+  'GET /.well-known/oauth-protected-resource/mcp',
+];
 
 /**
  * The endpoints a Markdown page names, as `METHOD /path` inside backticks, normalised to the

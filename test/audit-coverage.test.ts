@@ -65,6 +65,11 @@ const EXEMPT: Record<string, string> = {
   'POST /v1/feedback':
     'audited as feedback.recorded; needs the x-request-id of an answered /v1/ask, so shown in test/evals.test.ts',
   'POST /v1/me/totp/confirm': 'audited as user.totp_enrolled; needs a session (identity-local)',
+  'POST /mcp':
+    'the MCP endpoint: each tool calls the service of its REST route, which audits what it changes',
+  'DELETE /mcp': 'the MCP endpoint: stateless, answers 405 (no session to end)',
+  'POST /v1/mcp-servers/:id/refresh':
+    'audited as mcp_server.refreshed; needs a live MCP server, so shown in mcp-client.test.ts',
   'POST /v1/webhooks/:id/deliveries/:deliveryId/retry':
     'audited as webhook_delivery.retried; needs a dead delivery, so shown in webhooks.test.ts',
 };
@@ -247,6 +252,20 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
   'POST /v1/webhooks/:id/ping': async (c) => ({
     method: 'POST',
     url: `/v1/webhooks/${await webhook(c)}/ping`,
+  }),
+  'POST /v1/mcp-servers': async () => ({
+    method: 'POST',
+    url: '/v1/mcp-servers',
+    body: { name: name('m'), url: 'https://mcp.example/mcp' },
+  }),
+  'PATCH /v1/mcp-servers/:id': async (c) => ({
+    method: 'PATCH',
+    url: `/v1/mcp-servers/${(await c.ok('POST', '/v1/mcp-servers', { name: name('m'), url: 'https://mcp.example/mcp' })).id}`,
+    body: { defaultPolicy: 'ask' },
+  }),
+  'DELETE /v1/mcp-servers/:id': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/mcp-servers/${(await c.ok('POST', '/v1/mcp-servers', { name: name('m'), url: 'https://mcp.example/mcp' })).id}`,
   }),
   'POST /v1/sql/sources': async () => ({
     method: 'POST',

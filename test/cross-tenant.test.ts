@@ -67,6 +67,7 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     sqlSource: '',
     dataset: '',
     evalRun: '',
+    mcpServer: '',
     alias: 'b-alias',
     model: 'b-model',
     agent: '',
@@ -102,6 +103,7 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       providers: await get('/v1/providers'),
       provider: await get(`/v1/providers/${B.provider}`),
       sqlSource: await get(`/v1/sql/sources/${B.sqlSource}`),
+      mcpServer: await get(`/v1/mcp-servers/${B.mcpServer}`),
       routes: await get('/v1/routes'),
       route: await get(`/v1/routes/${B.alias}`),
       prices: await get('/v1/prices'),
@@ -188,6 +190,13 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     ).id;
     // No worker runs here: the ping stays pending.
     B.delivery = (await ok(b.ownerKey, 'POST', `/v1/webhooks/${B.webhook}/ping`)).id;
+    B.mcpServer = (
+      await ok(b.ownerKey, 'POST', '/v1/mcp-servers', {
+        name: 'b-mcp',
+        url: 'https://mcp.example/mcp',
+        auth: { type: 'bearer', token: 'b-secret-token' },
+      })
+    ).id;
   });
   afterAll(async () => {
     await app?.close();
@@ -268,6 +277,12 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       ['PATCH', `/v1/sql/sources/${B.sqlSource}`, { description: 'stolen' }],
     ],
     'DELETE /v1/sql/sources/:id': [['DELETE', `/v1/sql/sources/${B.sqlSource}`]],
+    'GET /v1/mcp-servers/:id': [['GET', `/v1/mcp-servers/${B.mcpServer}`]],
+    'PATCH /v1/mcp-servers/:id': [
+      ['PATCH', `/v1/mcp-servers/${B.mcpServer}`, { url: 'https://attacker.example/mcp' }],
+    ],
+    'DELETE /v1/mcp-servers/:id': [['DELETE', `/v1/mcp-servers/${B.mcpServer}`]],
+    'POST /v1/mcp-servers/:id/refresh': [['POST', `/v1/mcp-servers/${B.mcpServer}/refresh`]],
     'GET /v1/sql/sources/:id/schema': [['GET', `/v1/sql/sources/${B.sqlSource}/schema`]],
     'POST /v1/sql/sources/:id/schema/refresh': [
       ['POST', `/v1/sql/sources/${B.sqlSource}/schema/refresh`],

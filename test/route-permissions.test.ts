@@ -32,6 +32,11 @@ const UNDECLARED: Record<string, string> = {
   'GET /readyz': 'readiness probe, no credential',
   'GET /metrics': 'Prometheus scrape, its own bearer token (METRICS_TOKEN)',
   'GET /openapi.json': 'the public API description',
+  'POST /mcp':
+    'the MCP endpoint: authenticated like every tenant route; each tool is registered only for a caller holding its permission (mcp/server/tools.ts)',
+  'GET /mcp': 'the MCP endpoint (stateless: 405 after authentication)',
+  'DELETE /mcp': 'the MCP endpoint (stateless: 405 after authentication)',
+  'GET /.well-known/oauth-protected-resource/mcp': 'RFC 9728 metadata, public by design',
 };
 
 /** Permissions no route requires, each with where it is enforced instead. */

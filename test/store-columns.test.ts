@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRow } from '../src/audit/store.js';
+import type { McpServerRow, McpServerSecretRow } from '../src/mcp/client/servers-store.js';
 import type { PriceRow } from '../src/gateway/config/prices-store.js';
 import type { KeyLimitsRow } from '../src/gateway/config/tenant-config-store.js';
 import type { RouteRow } from '../src/gateway/config/routing-store.js';
@@ -184,6 +185,41 @@ const CHECKED: RowCheck[] = [
     catalogue_at: 'timestamptz?',
     created_at: 'timestamptz',
     updated_at: 'timestamptz',
+  }),
+  check<McpServerRow>()('McpServerRow', 'mcp_servers', {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    name: 'text',
+    url: 'text',
+    auth_type: 'text',
+    auth_meta: 'jsonb',
+    default_policy: 'text?',
+    tool_policies: 'jsonb',
+    tools: 'jsonb?',
+    tools_at: 'timestamptz?',
+    tools_expires_at: 'timestamptz?',
+    created_at: 'timestamptz',
+    updated_at: 'timestamptz',
+  }),
+  check<McpServerSecretRow>()('McpServerSecretRow', 'mcp_servers', {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    name: 'text',
+    url: 'text',
+    auth_type: 'text',
+    auth_meta: 'jsonb',
+    default_policy: 'text?',
+    tool_policies: 'jsonb',
+    tools: 'jsonb?',
+    tools_at: 'timestamptz?',
+    tools_expires_at: 'timestamptz?',
+    created_at: 'timestamptz',
+    updated_at: 'timestamptz',
+    credential_key_id: 'text?',
+    credential_wrapped_key: 'bytea?',
+    credential_iv: 'bytea?',
+    credential_ciphertext: 'bytea?',
+    credential_tag: 'bytea?',
   }),
   check<CatalogueRow>()('CatalogueRow', 'sql_sources', {
     catalogue: 'jsonb?',

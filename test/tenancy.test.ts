@@ -147,6 +147,11 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
        VALUES ($1, $2, 1, 5, now())`,
       [tenantId, (delivery.rows[0] as { id: string }).id],
     );
+    // External MCP servers (migration 0050).
+    await q.query(
+      `INSERT INTO mcp_servers (tenant_id, name, url, auth_type) VALUES ($1, 'ext', 'https://mcp.example/mcp', 'none')`,
+      [tenantId],
+    );
     // Sign-in: the OIDC provider, an identity at it, and a session (migration 0025).
     await q.query(
       `INSERT INTO identity_oidc (tenant_id, issuer, client_id, secret_key_id, secret_wrapped_key,

@@ -74,6 +74,10 @@ export const AUDIT_ACTIONS = [
   'webhook.secret_rotated',
   'webhook.pinged',
   'webhook_delivery.retried',
+  'mcp_server.created',
+  'mcp_server.updated',
+  'mcp_server.deleted',
+  'mcp_server.refreshed',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

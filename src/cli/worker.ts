@@ -3,6 +3,7 @@ import { settingsProviders } from '../config-knowledge.js';
 import { createCopilot } from '../copilot/index.js';
 import { createGateway } from '../gateway/index.js';
 import { createWorker } from '../jobs.js';
+import { createMcpClient } from '../mcp/index.js';
 import { serveWorkerMetrics } from '../platform/queue/worker-metrics.js';
 import { keyringFromSettings } from '../platform/secrets/envelope.js';
 import { Metrics } from '../platform/telemetry/metrics.js';
@@ -41,6 +42,7 @@ export async function worker(cfg: Config): Promise<void> {
     embedders: createEmbedders({ db: rt.db, config: cfg, calls: gateway.calls }),
   });
   // Copilot runs: the loop resumes each run from its event log (its routes are serve's).
+  const mcpClient = createMcpClient({ db: rt.db, config: cfg, keyring });
   const copilot = createCopilot({
     db: rt.db,
     config: cfg,
@@ -50,6 +52,7 @@ export async function worker(cfg: Config): Promise<void> {
     keyring,
     redis: rt.redis,
     sql: sql.service,
+    toolSources: [mcpClient.toolSource],
   });
   for (const [kind, handler] of Object.entries(copilot.jobs)) queue.register(kind, handler);
   // Webhook deliveries: each endpoint's outbox, drained in order (its routes are serve's).
@@ -74,6 +77,7 @@ export async function worker(cfg: Config): Promise<void> {
     await copilot.close();
     await webhooks.close();
     await sql.close();
+    await mcpClient.close();
     await gateway.close(); // writes the usage rows still buffered
     await metricsServer?.close();
     await rt.close();

@@ -134,6 +134,9 @@ export class DefinitionService {
         errors: [{ field: 'body.tools', message: 'duplicate tool' }],
       });
     const known = new Set((await toolsByName(tx, names)).map((t) => t.name));
+    // Tools of other sources (`mcp.<server>.<tool>`) exist when the registry resolves them.
+    const rest = names.filter((n) => !this.tools.isBuiltin(n) && !known.has(n));
+    if (rest.length > 0) for (const n of (await this.tools.resolve(tx, rest)).keys()) known.add(n);
     const unknown = names.filter((n) => !this.tools.isBuiltin(n) && !known.has(n));
     if (unknown.length)
       throw new InvalidInput(

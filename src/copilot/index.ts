@@ -28,6 +28,8 @@ export { RUN_JOB } from './run-job.js';
 export type { RunEventBus } from './events.js';
 export { builtinSource } from './tools/registry.js';
 export type { ResolvedTool, ToolDeclaration, ToolSource } from './tools/registry.js';
+export type { RunService } from './runs-service.js';
+export { CreateRunBody, TERMINAL, ToolPolicy, stricterPolicy, type RunView } from './schemas.js';
 
 export interface CopilotDeps {
   db: Database;
@@ -51,6 +53,8 @@ export interface Copilot {
   jobs: Record<string, JobHandler>;
   /** Announces new run events (and token deltas) to SSE streams and /v1/realtime sockets. */
   bus: RunEventBus;
+  /** Starts and reads runs (the MCP server's run_agent tool). */
+  runs: RunService;
   close(): Promise<void>;
 }
 
@@ -110,6 +114,7 @@ export function createCopilot(deps: CopilotDeps): Copilot {
     ],
     jobs: { [RUN_JOB]: loop.handler() },
     bus,
+    runs,
     async close() {
       await bus.close();
       await http.close();

@@ -15,6 +15,11 @@ export const ToolName = safeString().regex(
 
 export const ToolPolicy = z.enum(['always', 'ask', 'deny']);
 export type ToolPolicy = z.infer<typeof ToolPolicy>;
+const STRICTNESS: Record<ToolPolicy, number> = { always: 0, ask: 1, deny: 2 };
+/** The stricter of two policies (`deny` > `ask` > `always`); an absent one does not count. */
+export function stricterPolicy(a: ToolPolicy, b: ToolPolicy | undefined): ToolPolicy {
+  return b !== undefined && STRICTNESS[b] > STRICTNESS[a] ? b : a;
+}
 
 export const AgentToolEntry = z.object({
   name: ToolName,

@@ -6,6 +6,7 @@ import { schemaErrors } from './json-schema.js';
 import type { CallRecord } from './replay.js';
 import { EndRun, Paused } from './run-job.js';
 import { insertApproval, updateRun } from './runs-store.js';
+import { stricterPolicy } from './schemas.js';
 import { ToolFailed } from './tools/http-action.js';
 import type { ResolvedTool } from './tools/registry.js';
 
@@ -43,6 +44,12 @@ export async function runToolCall(d: Drive, call: CallRecord): Promise<void> {
       error: 'This tool no longer exists.',
     });
   }
+  // A tool source may require a stricter policy than the agent's entry (never a looser one).
+  const policy = stricterPolicy(entry.policy, tool.policy);
+  if (policy === 'deny') {
+    count('denied');
+    return d.emit('tool.call.denied', { callId, tool: entry.name, reason: 'policy' });
+  }
   if (tool.permission && !d.principal.permissions.has(tool.permission)) {
     count('denied');
     return d.emit('tool.call.denied', {
@@ -75,7 +82,7 @@ export async function runToolCall(d: Drive, call: CallRecord): Promise<void> {
       errors,
     });
   }
-  if (entry.policy === 'ask') {
+  if (policy === 'ask') {
     const decision = d.state.approvals.get(callId);
     if (!decision) {
       const approverRole = entry.approverRole ?? 'admin';

@@ -27,6 +27,7 @@ import type { LimitsService } from './limits/service.js';
 import { TenantConfigCache } from './config/tenant-config.js';
 import { InProcessModelCalls, type ModelCalls } from './invoke/in-process.js';
 
+export { ChatCompletionBody } from './invoke/schemas.js';
 export type {
   CallMeta,
   CallUsage,

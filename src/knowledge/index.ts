@@ -17,6 +17,11 @@ export { registerUploads } from './uploads.js';
 export { registerKnowledgeJobs, type KnowledgeJobDeps } from './worker.js';
 export type { DocumentService } from './service.js';
 export type { AnswerObserver } from './answer.js';
+export type { SearchService } from './search.js';
+export type { AnswerService } from './answer.js';
+export { SearchBody } from './search.js';
+export { AskBody } from './answer.js';
+export { DocumentIdParams, DocumentListQuery } from './schemas.js';
 
 export interface KnowledgeDeps {
   db: Database;
@@ -30,6 +35,9 @@ export interface KnowledgeDeps {
 
 export interface Knowledge {
   documents: DocumentService;
+  /** The services behind /v1/search and /v1/ask (the MCP server's tools call them too). */
+  search: SearchService;
+  answers: AnswerService;
   routes: AnyRoute[];
 }
 
@@ -88,12 +96,16 @@ export function createKnowledge(deps: KnowledgeDeps): Knowledge {
     maxBytes: config.DOCUMENT_MAX_BYTES,
     maxAttempts: config.QUEUE_MAX_ATTEMPTS,
   });
+  // Every answer is reported to onAnswer (evals: feedback and drift), MCP's ask included.
+  const answers = new AnswerService(search, models.chat, deps.onAnswer);
   return {
     documents,
+    search,
+    answers,
     routes: knowledgeRoutes(documents, {
       maxBytes: config.DOCUMENT_MAX_BYTES,
       search,
-      answers: new AnswerService(search, models.chat, deps.onAnswer),
+      answers,
       settings: new KnowledgeSettingsService(db, { piiMasking: config.PII_MASKING }),
     }),
   };

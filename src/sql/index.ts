@@ -15,6 +15,7 @@ export { SourceService } from './sources-service.js';
 export { SqlRefused, REFUSAL_CODES, type RefusalCode } from './refusal.js';
 export type { SchemaEmbedder, SchemaEmbedders } from './schema-link.js';
 export type { AskInput, AskResult, QueryInput, QueryResult } from './schemas.js';
+export { AskBody as SqlAskBody, QueryBody } from './schemas.js';
 
 export interface SqlDeps {
   db: Database;

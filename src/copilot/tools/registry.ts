@@ -1,6 +1,7 @@
 import type { TenantTx } from '../../platform/db/database.js';
 import type { Principal } from '../../platform/http/principal.js';
 import type { Permission } from '../../platform/http/permissions-catalogue.js';
+import type { ToolPolicy } from '../schemas.js';
 
 export interface CallContext {
   principal: Principal;
@@ -24,6 +25,11 @@ export interface ResolvedTool extends ToolDeclaration {
   call(ctx: CallContext): Promise<unknown>;
   /** Undoes a successful call (saga); absent when the tool declares no compensation. */
   compensate?: (ctx: CallContext & { result: unknown }) => Promise<unknown>;
+  /**
+   * The least strict policy its source allows (an external MCP server's tool: the tenant's policy
+   * for it, else its annotations'); the run applies the stricter of this and the agent's entry.
+   */
+  policy?: ToolPolicy;
 }
 
 /**

@@ -183,3 +183,31 @@ export function keyringFromSettings(
     .map((s) => parseMasterKey(s, 'RAMPART_MASTER_KEY_PREVIOUS'));
   return new Keyring(parseMasterKey(current), former);
 }
+
+/** The credential_* columns a table stores an envelope in (all NULL when there is none). */
+export interface EnvelopeColumns {
+  credential_key_id: string | null;
+  credential_wrapped_key: Uint8Array | null;
+  credential_iv: Uint8Array | null;
+  credential_ciphertext: Uint8Array | null;
+  credential_tag: Uint8Array | null;
+}
+
+/** The envelope stored in a row's credential_* columns, if it has one. */
+export function envelopeFromColumns(r: EnvelopeColumns): Envelope | undefined {
+  if (
+    r.credential_key_id === null ||
+    !r.credential_wrapped_key ||
+    !r.credential_iv ||
+    !r.credential_ciphertext ||
+    !r.credential_tag
+  )
+    return undefined;
+  return {
+    keyId: r.credential_key_id,
+    wrappedKey: Buffer.from(r.credential_wrapped_key),
+    iv: Buffer.from(r.credential_iv),
+    ciphertext: Buffer.from(r.credential_ciphertext),
+    tag: Buffer.from(r.credential_tag),
+  };
+}
