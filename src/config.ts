@@ -10,7 +10,7 @@ import {
   type KnowledgeModels,
 } from './config-knowledge.js';
 import { sqlSettings } from './config-sql.js';
-import { authSettings, sessionSettings } from './config-auth.js';
+import { authSettings, sessionSettings, tokenSettings } from './config-auth.js';
 
 /**
  * The one place that reads the environment. Every setting is declared once here, with
@@ -101,6 +101,7 @@ export const settings = {
   },
   ...authSettings,
   ...sessionSettings,
+  ...tokenSettings,
   AUDIT_HEAD_INTERVAL_MS: {
     schema: int(0, 86_400_000).default(60_000),
     description:

@@ -109,4 +109,12 @@ program
     ),
   );
 
+const tokens = program.command('tokens').description('access-token tools');
+tokens
+  .command('rotate-key')
+  .description(
+    'make a new access-token signing key, which signs from now on; the old ones stay in /.well-known/jwks.json until the tokens they signed expire',
+  )
+  .action(command(async () => (await import('./cli/tokens.js')).rotateKey(config)));
+
 await program.parseAsync(process.argv);

@@ -63,6 +63,8 @@ const EXEMPT: Record<string, string> = {
   'POST /v1/me/totp':
     'starts an enrolment that changes nothing until confirmed (user.totp_enrolled); needs a session',
   'POST /v1/me/totp/confirm': 'audited as user.totp_enrolled; needs a session (identity-local)',
+  'POST /auth/token':
+    'audited as token.issued, token.refreshed or refresh_token.reused; needs a session, so shown in identity-tokens.test.ts',
 };
 
 interface Ctx {

@@ -2,7 +2,6 @@ import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import * as argon2 from 'argon2';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Secret, TOTP } from 'otpauth';
-import { z } from 'zod';
 import { appendAuditEvent, type AuditAction } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import {
@@ -15,7 +14,8 @@ import {
   Unauthorized,
 } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
-import type { Envelope, Keyring } from '../platform/secrets/envelope.js';
+import type { Keyring } from '../platform/secrets/envelope.js';
+import { openEnvelope, sealEnvelope } from '../platform/secrets/envelope-json.js';
 import {
   acceptInvitation,
   clearFailures,
@@ -54,35 +54,6 @@ const FREE_FAILURES = 5;
 const RECOVERY_CODES = 10;
 
 const INVALID = 'Wrong e-mail address or password.';
-
-const EnvelopeJson = z.object({
-  keyId: z.string(),
-  wrappedKey: z.string(),
-  iv: z.string(),
-  ciphertext: z.string(),
-  tag: z.string(),
-});
-
-function sealEnvelope(e: Envelope): string {
-  return JSON.stringify({
-    keyId: e.keyId,
-    wrappedKey: e.wrappedKey.toString('base64'),
-    iv: e.iv.toString('base64'),
-    ciphertext: e.ciphertext.toString('base64'),
-    tag: e.tag.toString('base64'),
-  });
-}
-
-function openEnvelope(text: string): Envelope {
-  const j = EnvelopeJson.parse(JSON.parse(text));
-  return {
-    keyId: j.keyId,
-    wrappedKey: Buffer.from(j.wrappedKey, 'base64'),
-    iv: Buffer.from(j.iv, 'base64'),
-    ciphertext: Buffer.from(j.ciphertext, 'base64'),
-    tag: Buffer.from(j.tag, 'base64'),
-  };
-}
 
 export interface InvitationView {
   id: string;
