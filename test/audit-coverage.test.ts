@@ -63,6 +63,22 @@ const EXEMPT: Record<string, string> = {
   'POST /v1/me/totp':
     'starts an enrolment that changes nothing until confirmed (user.totp_enrolled); needs a session',
   'POST /v1/me/totp/confirm': 'audited as user.totp_enrolled; needs a session (identity-local)',
+  'POST /scim/v2/Users':
+    'a SCIM token’s route, audited as user.provisioned; shown in identity-scim.test.ts',
+  'PUT /scim/v2/Users/:id':
+    'a SCIM token’s route, audited as user.updated / user.deactivated / user.reactivated (identity-scim)',
+  'PATCH /scim/v2/Users/:id':
+    'a SCIM token’s route, audited as user.updated / user.deactivated / user.reactivated (identity-scim)',
+  'DELETE /scim/v2/Users/:id':
+    'a SCIM token’s route, audited as user.removed; shown in identity-scim.test.ts',
+  'POST /scim/v2/Groups':
+    'a SCIM token’s route, audited as group.created (and group.member_added); identity-scim',
+  'PUT /scim/v2/Groups/:id':
+    'a SCIM token’s route, audited as group.renamed / group.member_added / group.member_removed (identity-scim)',
+  'PATCH /scim/v2/Groups/:id':
+    'a SCIM token’s route, audited as group.renamed / group.member_added / group.member_removed (identity-scim)',
+  'DELETE /scim/v2/Groups/:id':
+    'a SCIM token’s route, audited as group.deleted; shown in identity-scim.test.ts',
   'POST /auth/token':
     'audited as token.issued, token.refreshed or refresh_token.reused; needs a session, so shown in identity-tokens.test.ts',
 };
@@ -134,6 +150,11 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
     url: '/v1/users/invitations',
     body: { email: `${name('i')}@example.com`, role: 'member' },
   }),
+  'POST /v1/identity/scim-token': async () => ({ method: 'POST', url: '/v1/identity/scim-token' }),
+  'DELETE /v1/identity/scim-token': async (c) => {
+    await c.ok('POST', '/v1/identity/scim-token');
+    return { method: 'DELETE', url: '/v1/identity/scim-token' };
+  },
   'PUT /v1/identity/settings': async () => ({
     method: 'PUT',
     url: '/v1/identity/settings',

@@ -22,6 +22,7 @@ import type { JwtTrustRow } from '../src/identity/jwt-store.js';
 import type { CredentialRow, InvitationRow } from '../src/identity/local-store.js';
 import type { SessionRow } from '../src/identity/sessions-store.js';
 import type { SigningKeyRow } from '../src/identity/tokens-store.js';
+import type { ScimGroupRow, ScimTokenRow } from '../src/identity/scim-store.js';
 import type { TenantRow } from '../src/identity/tenants-store.js';
 import type { KnowledgeSettingsRow } from '../src/knowledge/settings-store.js';
 import type { ChunkRow, DocumentRow } from '../src/knowledge/store.js';
@@ -238,6 +239,21 @@ const CHECKED: RowCheck[] = [
     retired_at: 'timestamptz?',
     expires_at: 'timestamptz?',
   }),
+  check<ScimGroupRow>()('ScimGroupRow', 'groups', {
+    id: 'uuid',
+    name: 'text',
+    display_name: 'text?',
+    scim_external_id: 'text?',
+    version: 'int4',
+    created_at: 'timestamptz',
+    updated_at: 'timestamptz',
+  }),
+  check<ScimTokenRow>()('ScimTokenRow', 'scim_tokens', {
+    id: 'uuid',
+    prefix: 'text',
+    created_by: 'text',
+    created_at: 'timestamptz',
+  }),
   check<SessionRow>()('SessionRow', 'sessions', {
     id: 'uuid',
     user_id: 'uuid',
@@ -368,6 +384,8 @@ const NOT_A_TABLE: Record<string, string> = {
   JwtMemberRow: 'the result of rampart_jwt_member (SECURITY DEFINER function)',
   FoundRefreshTokenRow: 'the result of rampart_find_refresh_token (SECURITY DEFINER function)',
   VerifiedFamilyRow: 'the result of rampart_verify_token_family (SECURITY DEFINER function)',
+  VerifiedScimTokenRow: 'the result of rampart_verify_scim_token (SECURITY DEFINER function)',
+  ScimUserRow: 'a join of users and memberships',
   UsageSummaryRow: 'aggregates over usage_events',
   HitRow: 'a search result: chunks joined to documents, with a score',
   ToolRow: 'checked as part of ToolSecretRow, which extends it',

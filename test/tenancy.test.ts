@@ -157,6 +157,12 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
        VALUES (decode(md5(random()::text), 'hex'), $1, $2, now() + interval '1 day')`,
       [tenantId, (fam.rows[0] as { id: string }).id],
     );
+    // SCIM token (migration 0041).
+    await q.query(
+      `INSERT INTO scim_tokens (tenant_id, token_hash, prefix, created_by)
+       VALUES ($1, decode(md5(random()::text), 'hex'), 'rms_x', 'test')`,
+      [tenantId],
+    );
     // External JWT trust (migration 0027).
     await q.query(
       `INSERT INTO identity_jwt (tenant_id, issuer, audience, jwks_uri, algorithms)

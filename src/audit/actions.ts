@@ -37,6 +37,7 @@ export const AUDIT_ACTIONS = [
   'refresh_token.reused',
   'signing_key.rotated',
   'scim_token.created',
+  'scim_token.deleted',
   'user.deactivated',
   'user.reactivated',
   'user.updated',

@@ -51,6 +51,11 @@ export interface AuthDeps {
   jwt?: JwtBearer;
   /** Rampart's own access tokens: their cached grants are dropped on key events. */
   tokens?: AccessTokenVerifier;
+  /** Tenants' SCIM bearer tokens (a principal that may only provision). */
+  scim?: {
+    looksLikeScimToken(token: string): boolean;
+    verify(token: string): Promise<Principal | undefined>;
+  };
 }
 
 /** Where a refusal is recorded: the key's own tenant chain, or the _system chain. */
@@ -94,6 +99,7 @@ const MESSAGES: Record<string, string> = {
   bad_signature: 'The token’s signature does not verify.',
   invalid_token: 'The token could not be verified.',
   unknown_subject: 'The token’s subject is not a member of the tenant; sign in once first.',
+  unknown_scim_token: 'Invalid SCIM token.',
   revoked_token: 'This access token’s grant has been revoked; sign in or refresh again.',
 };
 
@@ -258,6 +264,12 @@ export class AuthService implements Authenticator, KeyAnnouncer {
     if (token) {
       const cached = this.cache.get(token);
       if (cached) return cached;
+    }
+    if (token && this.deps.scim?.looksLikeScimToken(token)) {
+      await this.#refuseIfThrottled(meta.ip, undefined);
+      const scim = this.deps.scim;
+      const principal = await this.#budget.run(() => scim.verify(token));
+      return principal ?? this.#reject(request, meta, 'unknown_scim_token', 'database');
     }
     const isKey = token !== undefined && looksLikeApiKey(token);
     const keyPrefix = isKey ? apiKeyPrefix(token) : undefined;

@@ -6,7 +6,11 @@ import type { AnyRoute } from '../platform/http/route.js';
 import type { Metrics } from '../platform/telemetry/metrics.js';
 import type { Keyring } from '../platform/secrets/envelope.js';
 import { AuthService } from './authenticate.js';
-import type { GroupRemoval } from './groups-service.js';
+import { GroupService, type GroupRemoval } from './groups-service.js';
+import { ScimGroups } from './scim-groups.js';
+import { scimRoutes } from './scim-routes.js';
+import { ScimTokens } from './scim-token.js';
+import { ScimUsers } from './scim-users.js';
 import { ApiKeyService } from './keys-service.js';
 import { peopleRoutes } from './people-routes.js';
 import { identityRoutes } from './routes.js';
@@ -106,9 +110,11 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
   });
   const tokens = new AccessTokens(signingKeys, publicUrl, config.ACCESS_TOKEN_TTL_SECONDS);
   const tokenVerifier = new AccessTokenVerifier(db, tokens, config.API_KEY_CACHE_TTL_MS);
+  const scimTokens = new ScimTokens(db, deps.serverSecret, config.API_KEY_CACHE_TTL_MS, publicUrl);
   const auth = new AuthService({
     sessions: verifier,
     tokens: tokenVerifier,
+    scim: scimTokens,
     jwt: new JwtBearer(db, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES, tokenVerifier),
     db,
     serverSecret: deps.serverSecret,
@@ -149,6 +155,15 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
     },
     deps.tokenAudiences,
   );
+  const onKeysChanged = (ids: readonly string[]) => ids.forEach((id) => auth.cache.evictKey(id));
+  // Drops this instance's cached principals of a user at once (others by NOTIFY).
+  const onUserChanged = (userId: string, keyIds: readonly string[]) => {
+    verifier.evictUser(userId);
+    tokenVerifier.evictUser(userId);
+    onKeysChanged(keyIds);
+  };
+  const groupDeps = { removals: deps.groupRemovals, onKeysChanged };
+  const scimBase = `${publicUrl}/scim/v2`;
   return {
     auth,
     tenants,
@@ -166,9 +181,12 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
       ...localRoutes(
         new LocalAccountService(db, deps.serverSecret, deps.keyring, sessions, publicUrl),
       ),
-      ...peopleRoutes(db, {
-        removals: deps.groupRemovals,
-        onKeysChanged: (ids) => ids.forEach((id) => auth.cache.evictKey(id)),
+      ...peopleRoutes(db, groupDeps),
+      ...scimRoutes({
+        users: new ScimUsers(db, scimBase, onUserChanged),
+        groups: new ScimGroups(db, scimBase, new GroupService(db, groupDeps), onUserChanged),
+        tokens: scimTokens,
+        base: scimBase,
       }),
     ],
     close: () => auth.stop(),

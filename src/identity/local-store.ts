@@ -98,7 +98,9 @@ export async function credentialByEmail(
   email: string,
 ): Promise<CredentialRow | undefined> {
   const { rows } = await tx.query<CredentialRow>(
-    `${CREDENTIAL} JOIN users u ON u.id = c.user_id WHERE c.tenant_id = $1 AND u.email = $2`,
+    `${CREDENTIAL} JOIN users u ON u.id = c.user_id
+       JOIN memberships m ON m.tenant_id = c.tenant_id AND m.user_id = c.user_id
+      WHERE c.tenant_id = $1 AND u.email = $2 AND m.active`,
     [tx.tenantId, email],
   );
   return rows[0];
