@@ -179,7 +179,14 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
         new JwtTrustService(db, clients, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
       ),
       ...localRoutes(
-        new LocalAccountService(db, deps.serverSecret, deps.keyring, sessions, publicUrl),
+        new LocalAccountService(
+          db,
+          deps.serverSecret,
+          deps.keyring,
+          sessions,
+          publicUrl,
+          deps.redis,
+        ),
       ),
       ...peopleRoutes(db, groupDeps),
       ...scimRoutes({

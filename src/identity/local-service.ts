@@ -19,6 +19,7 @@ import { openEnvelope, sealEnvelope } from '../platform/secrets/envelope-json.js
 import {
   acceptInvitation,
   clearFailures,
+  claimTotpStep,
   confirmTotp,
   credentialByEmail,
   credentialOf,
@@ -32,7 +33,7 @@ import {
   useRecoveryCode,
   type CredentialRow,
 } from './local-store.js';
-import { LoginThrottle, delayAfter } from './login-throttle.js';
+import { SharedLoginThrottle, delayAfter, type ThrottleRedis } from './login-throttle.js';
 import { getOidcConfig } from './oidc-store.js';
 import { passwordProblems } from './password-policy.js';
 import type { Role } from './permissions.js';
@@ -66,9 +67,9 @@ export interface InvitationView {
 
 /** Invited local accounts: passwords (argon2id), TOTP with recovery codes, throttled sign-in. */
 export class LocalAccountService {
-  readonly accounts = new LoginThrottle(FREE_FAILURES);
+  readonly accounts: SharedLoginThrottle;
   /** An address may be shared (an office, a NAT): it gets more free failures than an account. */
-  readonly addresses = new LoginThrottle(4 * FREE_FAILURES);
+  readonly addresses: SharedLoginThrottle;
   #dummyHash: Promise<string>;
 
   constructor(
@@ -77,7 +78,11 @@ export class LocalAccountService {
     private readonly keyring: Keyring | undefined,
     private readonly sessions: SessionService,
     private readonly publicUrl: string,
+    /** Shares the sign-in throttle between instances; in-process without it. */
+    redis?: ThrottleRedis,
   ) {
+    this.accounts = new SharedLoginThrottle(FREE_FAILURES, redis);
+    this.addresses = new SharedLoginThrottle(4 * FREE_FAILURES, redis);
     // Verified against when the account does not exist, so both answers take as long.
     this.#dummyHash = argon2.hash(randomBytes(16).toString('hex'), ARGON2);
   }
@@ -207,14 +212,14 @@ export class LocalAccountService {
     const accountKey = `acct:${tenant?.id ?? slug}:${email}`;
     const addressKey = `ip:${meta.ip}`;
     const wait = Math.max(
-      this.accounts.retryAfterMs([accountKey]),
-      this.addresses.retryAfterMs([addressKey]),
+      await this.accounts.retryAfterMs([accountKey]),
+      await this.addresses.retryAfterMs([addressKey]),
     );
     if (wait > 0) throw new RateLimited('Too many failed sign-ins; retry later.', wait / 1000);
     if (!tenant || tenant.slug.startsWith('_')) {
       await argon2.verify(await this.#dummyHash, input.password);
-      this.addresses.fail(addressKey);
-      this.accounts.fail(accountKey);
+      await this.addresses.fail(addressKey);
+      await this.accounts.fail(accountKey);
       throw new Unauthorized(INVALID, 'invalid_credentials');
     }
     const ctx = { tenantId: tenant.id, groups: [] };
@@ -252,7 +257,7 @@ export class LocalAccountService {
       if (!(await this.#secondFactorOk(ctx, cred, input.code)))
         return this.#failed(ctx, cred, accountKey, addressKey, meta, 'wrong_code', 'Wrong code.');
     }
-    this.accounts.succeed(accountKey);
+    await this.accounts.succeed(accountKey);
     await this.db.withTenant(ctx, async (tx) => {
       await clearFailures(tx, cred.user_id);
       const session = await this.sessions.start(tx, cred.user_id, 'password', request, reply);
@@ -280,7 +285,12 @@ export class LocalAccountService {
         openEnvelope(cred.totp_secret),
         this.#totpContext(ctx.tenantId, cred.user_id),
       );
-      return totpFor(secret, '').validate({ token: digits, window: 1 }) !== null;
+      const totp = totpFor(secret, '');
+      const delta = totp.validate({ token: digits, window: 1 });
+      if (delta === null) return false;
+      // A code already accepted (a replay, or one of an earlier step) is refused.
+      const step = totp.counter() + delta;
+      return this.db.withTenant(ctx, (tx) => claimTotpStep(tx, cred.user_id, step));
     }
     const hash = this.#hash(`recovery:${ctx.tenantId}:${cred.user_id}`, code.trim().toLowerCase());
     return this.db.withTenant(ctx, async (tx) => {
@@ -305,8 +315,8 @@ export class LocalAccountService {
     reason: string,
     message: string,
   ): Promise<never> {
-    this.addresses.fail(addressKey);
-    this.accounts.fail(accountKey);
+    await this.addresses.fail(addressKey);
+    await this.accounts.fail(accountKey);
     await this.db.withTenant(ctx, async (tx) => {
       let failures = 0;
       if (cred)
@@ -385,13 +395,17 @@ export class LocalAccountService {
         openEnvelope(cred.totp_pending),
         this.#totpContext(principal.tenantId, userId),
       );
-      if (totpFor(secret, '').validate({ token: code.replace(/\s/g, ''), window: 1 }) === null)
+      const totp = totpFor(secret, '');
+      const delta = totp.validate({ token: code.replace(/\s/g, ''), window: 1 });
+      if (delta === null)
         throw new InvalidInput('The code does not match; check the device clock and try again.');
       const codes = Array.from({ length: RECOVERY_CODES }, () => recoveryCode());
       await confirmTotp(
         tx,
         userId,
         codes.map((c) => this.#hash(`recovery:${principal.tenantId}:${userId}`, c)),
+        // The confirming code is spent: it cannot then sign in.
+        totp.counter() + delta,
       );
       await appendAuditEvent(tx, {
         actor: actorOf(principal),
