@@ -74,13 +74,13 @@ describe.each(testDrivers())('identity: SCIM 2.0 (%s)', (driver) => {
   });
 
   it('issues the SCIM token once, to an owner; stores only its hash; rotation ends the old one', async () => {
-    expect(scimToken).toMatch(/^rms_[A-Za-z0-9_-]{43}$/);
+    expect(scimToken).toMatch(/^rmscim_[A-Za-z0-9_-]{43}$/);
     const view = await app.app.inject({
       method: 'GET',
       url: '/v1/identity/scim-token',
       headers: { authorization: `Bearer ${tenant.ownerKey}` },
     });
-    expect(view.json()).toMatchObject({ prefix: scimToken.slice(0, 12) });
+    expect(view.json()).toMatchObject({ prefix: scimToken.slice(0, 15) });
     expect(view.body).not.toContain(scimToken);
     const stored = await t.asOwner((q) =>
       q.query<{ row: string }>('SELECT s::text AS row FROM scim_tokens s'),

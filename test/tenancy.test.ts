@@ -160,7 +160,7 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
     // SCIM token (migration 0041).
     await q.query(
       `INSERT INTO scim_tokens (tenant_id, token_hash, prefix, created_by)
-       VALUES ($1, decode(md5(random()::text), 'hex'), 'rms_x', 'test')`,
+       VALUES ($1, decode(md5(random()::text), 'hex'), 'rmscim_x', 'test')`,
       [tenantId],
     );
     // External JWT trust (migration 0027).

@@ -11,7 +11,7 @@ import {
   type ScimTokenRow,
 } from './scim-store.js';
 
-const SCIM_TOKEN = /^rms_[A-Za-z0-9_-]{43}$/;
+const SCIM_TOKEN = /^rmscim_[A-Za-z0-9_-]{43}$/;
 
 /** What a SCIM token authenticates as: only the scim:provision permission, in its tenant. */
 export function scimPrincipal(row: { tenant_id: string; tenant_slug: string }): Principal {
@@ -77,11 +77,11 @@ export class ScimTokens {
     principal: Principal,
     meta: RequestMeta,
   ): Promise<ScimTokenView & { token: string; baseUrl: string }> {
-    const token = `rms_${randomBytes(32).toString('base64url')}`;
+    const token = `rmscim_${randomBytes(32).toString('base64url')}`;
     const row = await this.db.withTenant(principal, async (tx) => {
       const r = await upsertScimToken(tx, {
         hash: this.#hash(token),
-        prefix: token.slice(0, 12),
+        prefix: token.slice(0, 15),
         createdBy: actorOf(principal).id ?? principal.kind,
       });
       await appendAuditEvent(tx, {
