@@ -357,6 +357,10 @@ describe.each(testDrivers())('identity: SCIM 2.0 (%s)', (driver) => {
     });
     expect(put.json()).toMatchObject({ displayName: 'Legal Dept', members: [{ value: user?.id }] });
     expect((await read()).statusCode).toBe(200);
+    // Deleting it would leave the restricted document with no group (tenant-wide): refused.
+    const del = await scim('DELETE', `/Groups/${group.id}`);
+    expect(del.statusCode).toBe(409);
+    expect(del.json()).toMatchObject({ schemas: [ERROR], status: '409' });
   });
 
   it('audits every SCIM change as the SCIM client, and reaches no other tenant', async () => {

@@ -136,7 +136,13 @@ export class ScimGroups {
     const row = await this.db.withTenant(principal, (tx) => getScimGroup(tx, id));
     if (!row) throw new NotFound('Group');
     assertIfMatch(meta.ifMatch, row.version);
-    await this.groups.delete(principal, id, meta);
+    // Taking the group out of documents must see every document that carries it, as an admin's
+    // deletion does (documents:manage shows all metadata under RLS); only for this sweep.
+    const sweeper: Principal = {
+      ...principal,
+      permissions: new Set([...principal.permissions, 'documents:manage']),
+    };
+    await this.groups.delete(sweeper, id, meta);
   }
 
   async #change(principal: Principal, id: string, meta: ScimMeta, change: GroupChange) {
