@@ -2,6 +2,7 @@ import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
+import { eventually } from './helpers/identity-api.js';
 import { PEOPLE_ENV, PUBLIC_URL, signedInMember, type SignedIn } from './helpers/people.js';
 
 interface Tokens {
@@ -246,3 +247,55 @@ describe.each(testDrivers())('identity: tokens for apps (%s)', (driver) => {
     expect(other.statusCode, other.body).toBe(200);
   });
 });
+
+describe.each(testDrivers())(
+  'identity: access-token revocation across instances (%s)',
+  (driver) => {
+    let t: TestDatabase;
+    let a: TestApp;
+    let b: TestApp;
+    const settings = { ...PEOPLE_ENV, API_KEY_CACHE_TTL_MS: '60000' };
+
+    beforeAll(async () => {
+      t = await createTestDatabase(driver);
+      a = await createTestApp(t.db, settings);
+      // On PostgreSQL, B is another pool on the same database, as another replica would be.
+      b = await createTestApp(driver === 'postgres' ? await t.openReplica() : t.db, settings);
+    });
+    afterAll(async () => {
+      await b?.close();
+      await a?.close();
+      await t?.close();
+    });
+
+    it.runIf(driver === 'postgres')(
+      'revoking the sessions on A stops an access token cached on B within 5 s',
+      async () => {
+        const tenant = await a.createTenant();
+        const who = await signedInMember(a, tenant, 'replica@example.com');
+        const issued = await a.app.inject({
+          method: 'POST',
+          url: '/auth/token',
+          headers: who.writeHeaders,
+          payload: { grant_type: 'session' },
+        });
+        const access = issued.json<Tokens>().access_token;
+        const onB = () =>
+          b.app.inject({
+            method: 'GET',
+            url: '/v1/me',
+            headers: { authorization: `Bearer ${access}` },
+          });
+        expect((await onB()).statusCode).toBe(200);
+        const revoke = await a.app.inject({
+          method: 'DELETE',
+          url: `/v1/users/${who.userId}/sessions`,
+          headers: { authorization: `Bearer ${tenant.ownerKey}` },
+        });
+        expect(revoke.statusCode).toBeLessThan(300);
+        const refused = await eventually(async () => (await onB()).statusCode === 401, 5000);
+        expect(refused, 'B dropped its cached grant on the notification').toBe(true);
+      },
+    );
+  },
+);

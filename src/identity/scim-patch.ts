@@ -82,10 +82,22 @@ function entries(value: unknown): [string, unknown][] {
   return out;
 }
 
+type Setter = (path: string, value: unknown, op: 'add' | 'replace' | 'remove') => void;
+
+/** Calls `set` for each attribute the operations touch (a path-less op: each key of its value). */
+function applyOperations(ops: readonly PatchOperation[], set: Setter): void {
+  for (const op of ops) {
+    const name = opName(op);
+    if (op.path === undefined || op.path === '') {
+      for (const [k, v] of entries(op.value)) set(k, v, name);
+    } else set(op.path, op.value, name);
+  }
+}
+
 /** Applies PATCH operations to a user, as a change to write. */
 export function userChangeOf(ops: readonly PatchOperation[]): UserChange {
   const change: UserChange = {};
-  const set = (rawPath: string, value: unknown, op: 'add' | 'replace' | 'remove'): void => {
+  const set: Setter = (rawPath, value, op) => {
     const path = stripSchema(rawPath);
     const key = path.toLowerCase();
     if (key === 'active') {
@@ -111,12 +123,7 @@ export function userChangeOf(ops: readonly PatchOperation[]): UserChange {
     }
     // Anything else (emails, title, the enterprise extension…) is accepted and not kept.
   };
-  for (const op of ops) {
-    const name = opName(op);
-    if (op.path === undefined || op.path === '') {
-      for (const [k, v] of entries(op.value)) set(k, v, name);
-    } else set(op.path, op.value, name);
-  }
+  applyOperations(ops, set);
   return change;
 }
 
@@ -141,7 +148,7 @@ function idsOfMemberFilter(node: FilterNode): string[] {
 /** Applies PATCH operations to a group, as a change to write. */
 export function groupChangeOf(ops: readonly PatchOperation[]): GroupChange {
   const change: GroupChange = { add: [], remove: [] };
-  const set = (rawPath: string, value: unknown, op: 'add' | 'replace' | 'remove'): void => {
+  const set: Setter = (rawPath, value, op) => {
     const path = stripSchema(rawPath);
     const key = path.toLowerCase();
     const filtered = /^members\[(.+)\]$/i.exec(path);
@@ -165,11 +172,6 @@ export function groupChangeOf(ops: readonly PatchOperation[]): GroupChange {
     }
     // `id` (Okta repeats it in a no-path replace) and unknown attributes are ignored.
   };
-  for (const op of ops) {
-    const name = opName(op);
-    if (op.path === undefined || op.path === '') {
-      for (const [k, v] of entries(op.value)) set(k, v, name);
-    } else set(op.path, op.value, name);
-  }
+  applyOperations(ops, set);
   return change;
 }

@@ -1,8 +1,7 @@
 import type { Database } from '../platform/db/database.js';
-import type { Principal } from '../platform/http/principal.js';
 import { RAMPART_AUDIENCE, type AccessTokens } from './access-tokens.js';
 import type { JwtVerdict } from './jwt-bearer.js';
-import { ROLE_PERMISSIONS, isRole } from './permissions.js';
+import { principalFromSession } from './session-verifier.js';
 import { verifyTokenFamily, type VerifiedFamilyRow } from './tokens-store.js';
 
 interface Entry {
@@ -44,17 +43,7 @@ export class AccessTokenVerifier {
       row.audience !== RAMPART_AUDIENCE
     )
       return { refused: 'revoked_token' };
-    const role = isRole(row.role) ? row.role : 'viewer';
-    const principal: Principal = {
-      kind: 'user',
-      tenantId: row.tenant_id,
-      tenantSlug: row.tenant_slug,
-      userId: row.user_id,
-      keyId: null,
-      role,
-      permissions: ROLE_PERMISSIONS[role],
-      groups: row.groups,
-    };
+    const principal = principalFromSession(row);
     return { principal };
   }
 
