@@ -15,6 +15,7 @@ import {
   createIdentity,
   type ApiKeyService,
   type AuthService,
+  type Identity,
   type TenantService,
 } from './identity/index.js';
 import {
@@ -63,6 +64,8 @@ export interface BuiltApp {
   auditHeads: AuditHeadPublisher;
   metrics: Metrics;
   services: { tenants: TenantService; keys: ApiKeyService; documents: DocumentService };
+  /** Rampart access tokens (mint/verify for an audience) and their signing keys. */
+  tokens: Pick<Identity, 'tokens' | 'signingKeys'>;
   gateway: Gateway;
   /** Its job handlers run in the worker (in `serve` itself with the embedded database). */
   copilot: Copilot;
@@ -274,6 +277,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     auditHeads: audit.heads,
     metrics,
     services: { tenants: identity.tenants, keys: identity.keys, documents: knowledge.documents },
+    tokens: { tokens: identity.tokens, signingKeys: identity.signingKeys },
     gateway,
     copilot,
     webhooks,

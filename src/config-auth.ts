@@ -53,3 +53,37 @@ export const sessionSettings = {
     defaultText: '12',
   },
 } satisfies Record<string, SettingDef>;
+
+/** Rampart's own tokens for apps (issue #26): lifetimes and signing-key rotation. */
+export const tokenSettings = {
+  ACCESS_TOKEN_TTL_SECONDS: {
+    schema: int(60, 86_400).default(600),
+    description:
+      'Lifetime of an access token from POST /auth/token (a JWT signed ES256). A revoked session, a revoked refresh-token family or a deactivated member stops it sooner (within API_KEY_CACHE_TTL_MS on every instance).',
+    defaultText: '600',
+  },
+  REFRESH_TOKEN_TTL_HOURS: {
+    schema: int(1, 8760).default(720),
+    description:
+      'A refresh token not exchanged within this long expires. Each exchange returns a new one (rotation).',
+    defaultText: '720',
+  },
+  REFRESH_TOKEN_ABSOLUTE_DAYS: {
+    schema: int(1, 3650).default(90),
+    description:
+      'A refresh-token family (one grant and all its rotations) ends this long after the grant, however active; the app then asks the person to sign in again.',
+    defaultText: '90',
+  },
+  REFRESH_TOKEN_REUSE_GRACE_SECONDS: {
+    schema: int(0, 300).default(5),
+    description:
+      'A refresh token already exchanged may be exchanged again within this many seconds (a client that retried after a lost answer); later, its reuse revokes the whole family.',
+    defaultText: '5',
+  },
+  SIGNING_KEY_ROTATION_DAYS: {
+    schema: int(1, 3650).default(30),
+    description:
+      'A token signing key older than this is replaced by a new one at the next token issued (or at once with `rampart tokens rotate-key`); the old key stays in /.well-known/jwks.json until the tokens it signed have expired.',
+    defaultText: '30',
+  },
+} satisfies Record<string, SettingDef>;

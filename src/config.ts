@@ -13,7 +13,7 @@ import {
 } from './config-knowledge.js';
 import { sqlSettings } from './config-sql.js';
 import { mcpSettings } from './config-mcp.js';
-import { authSettings, sessionSettings } from './config-auth.js';
+import { authSettings, sessionSettings, tokenSettings } from './config-auth.js';
 
 /**
  * The one place that reads the environment. Every setting is declared once here, with
@@ -104,6 +104,7 @@ export const settings = {
   },
   ...authSettings,
   ...sessionSettings,
+  ...tokenSettings,
   AUDIT_HEAD_INTERVAL_MS: {
     schema: int(0, 86_400_000).default(60_000),
     description:

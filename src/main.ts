@@ -148,5 +148,12 @@ evals
   .action(
     command(async (a: string, b: string) => (await import('./cli/eval.js')).evalCompareCli(a, b)),
   );
+const tokens = program.command('tokens').description('access-token tools');
+tokens
+  .command('rotate-key')
+  .description(
+    'make a new access-token signing key, which signs from now on; the old ones stay in /.well-known/jwks.json until the tokens they signed expire',
+  )
+  .action(command(async () => (await import('./cli/tokens.js')).rotateKey(config)));
 
 await program.parseAsync(process.argv);

@@ -72,6 +72,24 @@ const EXEMPT: Record<string, string> = {
     'audited as mcp_server.refreshed; needs a live MCP server, so shown in mcp-client.test.ts',
   'POST /v1/webhooks/:id/deliveries/:deliveryId/retry':
     'audited as webhook_delivery.retried; needs a dead delivery, so shown in webhooks.test.ts',
+  'POST /scim/v2/Users':
+    'a SCIM token’s route, audited as user.provisioned; shown in identity-scim.test.ts',
+  'PUT /scim/v2/Users/:id':
+    'a SCIM token’s route, audited as user.updated / user.deactivated / user.reactivated (identity-scim)',
+  'PATCH /scim/v2/Users/:id':
+    'a SCIM token’s route, audited as user.updated / user.deactivated / user.reactivated (identity-scim)',
+  'DELETE /scim/v2/Users/:id':
+    'a SCIM token’s route, audited as user.removed; shown in identity-scim.test.ts',
+  'POST /scim/v2/Groups':
+    'a SCIM token’s route, audited as group.created (and group.member_added); identity-scim',
+  'PUT /scim/v2/Groups/:id':
+    'a SCIM token’s route, audited as group.renamed / group.member_added / group.member_removed (identity-scim)',
+  'PATCH /scim/v2/Groups/:id':
+    'a SCIM token’s route, audited as group.renamed / group.member_added / group.member_removed (identity-scim)',
+  'DELETE /scim/v2/Groups/:id':
+    'a SCIM token’s route, audited as group.deleted; shown in identity-scim.test.ts',
+  'POST /auth/token':
+    'audited as token.issued, token.refreshed or refresh_token.reused; needs a session, so shown in identity-tokens.test.ts',
 };
 
 interface Ctx {
@@ -141,6 +159,11 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
     url: '/v1/users/invitations',
     body: { email: `${name('i')}@example.com`, role: 'member' },
   }),
+  'POST /v1/identity/scim-token': async () => ({ method: 'POST', url: '/v1/identity/scim-token' }),
+  'DELETE /v1/identity/scim-token': async (c) => {
+    await c.ok('POST', '/v1/identity/scim-token');
+    return { method: 'DELETE', url: '/v1/identity/scim-token' };
+  },
   'PUT /v1/identity/settings': async () => ({
     method: 'PUT',
     url: '/v1/identity/settings',

@@ -201,10 +201,11 @@ describe.each(testDrivers())('identity: local accounts (%s)', (driver) => {
         })
       ).statusCode,
     ).toBe(400);
+    const confirmCode = totp.generate();
     const confirm = await call('POST', '/v1/me/totp/confirm', {
       cookie,
       headers,
-      payload: { code: totp.generate() },
+      payload: { code: confirmCode },
     });
     expect(confirm.statusCode, confirm.body).toBe(200);
     const codes = confirm.json<{ recoveryCodes: string[] }>().recoveryCodes;
@@ -212,7 +213,13 @@ describe.each(testDrivers())('identity: local accounts (%s)', (driver) => {
     const noCode = await signIn('eve@example.com', GOOD);
     expect(noCode.statusCode).toBe(401);
     expect(noCode.json()).toMatchObject({ code: 'second_factor_required' });
-    expect((await signIn('eve@example.com', GOOD, { code: totp.generate() })).statusCode).toBe(200);
+    // The code that confirmed enrolment is spent; the next step's code works once (no replay).
+    const replayed = await signIn('eve@example.com', GOOD, { code: confirmCode });
+    expect(replayed.statusCode).toBe(401);
+    expect(replayed.json()).toMatchObject({ code: 'invalid_credentials' });
+    const next = totp.generate({ timestamp: Date.now() + 30_000 });
+    expect((await signIn('eve@example.com', GOOD, { code: next })).statusCode).toBe(200);
+    expect((await signIn('eve@example.com', GOOD, { code: next })).statusCode).toBe(401);
     expect((await signIn('eve@example.com', GOOD, { code: codes[0] })).statusCode).toBe(200);
     expect((await signIn('eve@example.com', GOOD, { code: codes[0] })).statusCode).toBe(401);
     const viaKey = await call('POST', '/v1/me/totp', { key: tenant.ownerKey });

@@ -22,6 +22,8 @@ import type { OidcConfigRow } from '../src/identity/oidc-store.js';
 import type { JwtTrustRow } from '../src/identity/jwt-store.js';
 import type { CredentialRow, InvitationRow } from '../src/identity/local-store.js';
 import type { SessionRow } from '../src/identity/sessions-store.js';
+import type { SigningKeyRow } from '../src/identity/tokens-store.js';
+import type { ScimGroupRow, ScimTokenRow } from '../src/identity/scim-store.js';
 import type { TenantRow } from '../src/identity/tenants-store.js';
 import type { KnowledgeSettingsRow } from '../src/knowledge/settings-store.js';
 import type { ChunkRow, DocumentRow } from '../src/knowledge/store.js';
@@ -288,6 +290,30 @@ const CHECKED: RowCheck[] = [
     subject_claim: 'text',
     updated_at: 'timestamptz',
   }),
+  check<SigningKeyRow>()('SigningKeyRow', 'token_signing_keys', {
+    kid: 'text',
+    alg: 'text',
+    public_jwk: 'jsonb',
+    private_key: 'text',
+    created_at: 'timestamptz',
+    retired_at: 'timestamptz?',
+    expires_at: 'timestamptz?',
+  }),
+  check<ScimGroupRow>()('ScimGroupRow', 'groups', {
+    id: 'uuid',
+    name: 'text',
+    display_name: 'text?',
+    scim_external_id: 'text?',
+    version: 'int4',
+    created_at: 'timestamptz',
+    updated_at: 'timestamptz',
+  }),
+  check<ScimTokenRow>()('ScimTokenRow', 'scim_tokens', {
+    id: 'uuid',
+    prefix: 'text',
+    created_by: 'text',
+    created_at: 'timestamptz',
+  }),
   check<SessionRow>()('SessionRow', 'sessions', {
     id: 'uuid',
     user_id: 'uuid',
@@ -455,6 +481,10 @@ const NOT_A_TABLE: Record<string, string> = {
   FoundInvitationRow: 'the result of rampart_find_invitation (SECURITY DEFINER function)',
   TrustedIssuerRow: 'the result of rampart_find_jwt_issuer (SECURITY DEFINER function)',
   JwtMemberRow: 'the result of rampart_jwt_member (SECURITY DEFINER function)',
+  FoundRefreshTokenRow: 'the result of rampart_find_refresh_token (SECURITY DEFINER function)',
+  VerifiedFamilyRow: 'the result of rampart_verify_token_family (SECURITY DEFINER function)',
+  VerifiedScimTokenRow: 'the result of rampart_verify_scim_token (SECURITY DEFINER function)',
+  ScimUserRow: 'a join of users and memberships',
   UsageSummaryRow: 'aggregates over usage_events',
   HitRow: 'a search result: chunks joined to documents, with a score',
   ToolRow: 'checked as part of ToolSecretRow, which extends it',

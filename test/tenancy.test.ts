@@ -168,6 +168,23 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
        VALUES ($1, $2, decode(md5(random()::text), 'hex'), 'oidc', 60, now() + interval '1 hour')`,
       [tenantId, userId],
     );
+    // Tokens for apps (migration 0040).
+    const fam = await q.query<{ id: string }>(
+      `INSERT INTO token_families (tenant_id, user_id, audience, expires_at)
+       VALUES ($1, $2, 'rampart', now() + interval '1 day') RETURNING id`,
+      [tenantId, userId],
+    );
+    await q.query(
+      `INSERT INTO refresh_tokens (token_hash, tenant_id, family_id, expires_at)
+       VALUES (decode(md5(random()::text), 'hex'), $1, $2, now() + interval '1 day')`,
+      [tenantId, (fam.rows[0] as { id: string }).id],
+    );
+    // SCIM token (migration 0041).
+    await q.query(
+      `INSERT INTO scim_tokens (tenant_id, token_hash, prefix, created_by)
+       VALUES ($1, decode(md5(random()::text), 'hex'), 'rmscim_x', 'test')`,
+      [tenantId],
+    );
     // External JWT trust (migration 0027).
     await q.query(
       `INSERT INTO identity_jwt (tenant_id, issuer, audience, jwks_uri, algorithms)

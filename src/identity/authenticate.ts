@@ -15,6 +15,7 @@ import { KeyCache } from './key-cache.js';
 import { KeyPrefixSet, RecentTokens } from './key-prefixes.js';
 import { apiKeyPrefix, hashApiKey, looksLikeApiKey } from './key-secret.js';
 import {
+  FAMILY_EVENT,
   KEY_EVENTS_CHANNEL,
   KEY_ISSUED_EVENT,
   SESSION_EVENT,
@@ -27,6 +28,7 @@ import type { KeyAnnouncer } from './keys-service.js';
 import { PreAuthBudget } from './preauth-budget.js';
 import type { SessionVerifier } from './session-verifier.js';
 import type { JwtBearer } from './jwt-bearer.js';
+import type { AccessTokenVerifier } from './token-verifier.js';
 import { ROLE_PERMISSIONS, isRole } from './permissions.js';
 
 export interface AuthDeps {
@@ -47,6 +49,13 @@ export interface AuthDeps {
   sessions?: SessionVerifier;
   /** Identity-provider access tokens a tenant trusts (external JWT bearer). */
   jwt?: JwtBearer;
+  /** Rampart's own access tokens: their cached grants are dropped on key events. */
+  tokens?: AccessTokenVerifier;
+  /** Tenants' SCIM bearer tokens (a principal that may only provision). */
+  scim?: {
+    looksLikeScimToken(token: string): boolean;
+    verify(token: string): Promise<Principal | undefined>;
+  };
 }
 
 /** Where a refusal is recorded: the key's own tenant chain, or the _system chain. */
@@ -90,6 +99,8 @@ const MESSAGES: Record<string, string> = {
   bad_signature: 'The token’s signature does not verify.',
   invalid_token: 'The token could not be verified.',
   unknown_subject: 'The token’s subject is not a member of the tenant; sign in once first.',
+  unknown_scim_token: 'Invalid SCIM token.',
+  revoked_token: 'This access token’s grant has been revoked; sign in or refresh again.',
 };
 
 /** Says what is wrong with an Authorization header that is not `Bearer <token>`. */
@@ -182,14 +193,19 @@ export class AuthService implements Authenticator, KeyAnnouncer {
           const prefix = payload.slice(KEY_ISSUED_EVENT.length);
           this.prefixes.add(prefix);
           this.#announce(prefix);
-        } else if (payload.startsWith(SESSION_EVENT))
+        } else if (payload.startsWith(SESSION_EVENT)) {
           this.deps.sessions?.evictSession(payload.slice(SESSION_EVENT.length));
-        else if (payload.startsWith(USER_EVENT))
+          this.deps.tokens?.evictSession(payload.slice(SESSION_EVENT.length));
+        } else if (payload.startsWith(USER_EVENT)) {
           this.deps.sessions?.evictUser(payload.slice(USER_EVENT.length));
+          this.deps.tokens?.evictUser(payload.slice(USER_EVENT.length));
+        } else if (payload.startsWith(FAMILY_EVENT))
+          this.deps.tokens?.evictFamily(payload.slice(FAMILY_EVENT.length));
         else this.cache.evictKey(payload);
       },
       () => {
         this.deps.sessions?.clear();
+        this.deps.tokens?.clear();
         // Notifications may have been missed: forget verified keys, and trust no prefix
         // refusal until the set is reloaded.
         this.cache.clear();
@@ -248,6 +264,12 @@ export class AuthService implements Authenticator, KeyAnnouncer {
     if (token) {
       const cached = this.cache.get(token);
       if (cached) return cached;
+    }
+    if (token && this.deps.scim?.looksLikeScimToken(token)) {
+      await this.#refuseIfThrottled(meta.ip, undefined);
+      const scim = this.deps.scim;
+      const principal = await this.#budget.run(() => scim.verify(token));
+      return principal ?? this.#reject(request, meta, 'unknown_scim_token', 'database');
     }
     const isKey = token !== undefined && looksLikeApiKey(token);
     const keyPrefix = isKey ? apiKeyPrefix(token) : undefined;

@@ -6,7 +6,11 @@ import type { AnyRoute } from '../platform/http/route.js';
 import type { Metrics } from '../platform/telemetry/metrics.js';
 import type { Keyring } from '../platform/secrets/envelope.js';
 import { AuthService } from './authenticate.js';
-import type { GroupRemoval } from './groups-service.js';
+import { GroupService, type GroupRemoval } from './groups-service.js';
+import { ScimGroups } from './scim-groups.js';
+import { scimRoutes } from './scim-routes.js';
+import { ScimTokens } from './scim-token.js';
+import { ScimUsers } from './scim-users.js';
 import { ApiKeyService } from './keys-service.js';
 import { peopleRoutes } from './people-routes.js';
 import { identityRoutes } from './routes.js';
@@ -21,10 +25,22 @@ import { localRoutes } from './local-routes.js';
 import { JwtBearer } from './jwt-bearer.js';
 import { JwtTrustService } from './jwt-service.js';
 import { TenantService } from './tenants-service.js';
+import { AccessTokens } from './access-tokens.js';
+import { SigningKeys } from './signing-keys.js';
+import { TokenGrants } from './token-grants.js';
+import { tokenRoutes } from './token-routes.js';
+import { AccessTokenVerifier } from './token-verifier.js';
 
 export type { AuthService } from './authenticate.js';
 export type { ApiKeyService } from './keys-service.js';
 export type { TenantService } from './tenants-service.js';
+export {
+  RAMPART_AUDIENCE,
+  type AccessTokens,
+  type AccessTokenClaims,
+  type AccessTokenVerdict,
+} from './access-tokens.js';
+export type { SigningKeys } from './signing-keys.js';
 export { ROLE_PERMISSIONS, isRole, mayGrant, type Role } from './permissions.js';
 export { currentStanding } from './standing-service.js';
 
@@ -45,6 +61,11 @@ export interface IdentityDeps {
     | 'SESSION_IDLE_TIMEOUT_MINUTES'
     | 'SESSION_ABSOLUTE_TIMEOUT_HOURS'
     | 'OUTBOUND_ALLOW_PRIVATE_ADDRESSES'
+    | 'ACCESS_TOKEN_TTL_SECONDS'
+    | 'REFRESH_TOKEN_TTL_HOURS'
+    | 'REFRESH_TOKEN_ABSOLUTE_DAYS'
+    | 'REFRESH_TOKEN_REUSE_GRACE_SECONDS'
+    | 'SIGNING_KEY_ROTATION_DAYS'
   >;
   /** Encrypts stored identity-provider secrets; sign-in settings cannot be stored without it. */
   keyring: Keyring | undefined;
@@ -54,12 +75,18 @@ export interface IdentityDeps {
   onGatewayLimitsChanged: (tenantId: string) => void;
   /** What other features remove when a group is deleted (the knowledge hub's document grants). */
   groupRemovals: Record<string, GroupRemoval>;
+  /** Audiences besides `rampart` that POST /auth/token may issue tokens for (e.g. an MCP server's URI). */
+  tokenAudiences?: readonly string[];
 }
 
 export interface Identity {
   auth: AuthService;
   tenants: TenantService;
   keys: ApiKeyService;
+  /** Mints and verifies Rampart access tokens for any audience (see access-tokens.ts). */
+  tokens: AccessTokens;
+  /** The token signing keys (rotation: `rampart tokens rotate-key`). */
+  signingKeys: SigningKeys;
   routes: AnyRoute[];
   /** Stops listening for key events and flushes the pending auth-failure audit events. */
   close(): Promise<void>;
@@ -77,9 +104,18 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
     config.API_KEY_CACHE_TTL_MS,
   );
   const clients = new OidcClients(config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES);
+  const signingKeys = new SigningKeys(db, deps.keyring, {
+    rotationDays: config.SIGNING_KEY_ROTATION_DAYS,
+    maxTokenTtlS: config.ACCESS_TOKEN_TTL_SECONDS,
+  });
+  const tokens = new AccessTokens(signingKeys, publicUrl, config.ACCESS_TOKEN_TTL_SECONDS);
+  const tokenVerifier = new AccessTokenVerifier(db, tokens, config.API_KEY_CACHE_TTL_MS);
+  const scimTokens = new ScimTokens(db, deps.serverSecret, config.API_KEY_CACHE_TTL_MS, publicUrl);
   const auth = new AuthService({
     sessions: verifier,
-    jwt: new JwtBearer(db, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
+    tokens: tokenVerifier,
+    scim: scimTokens,
+    jwt: new JwtBearer(db, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES, tokenVerifier),
     db,
     serverSecret: deps.serverSecret,
     rootToken: config.RAMPART_ROOT_TOKEN,
@@ -107,11 +143,35 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
     verifier,
   );
   const oidc = new OidcService(db, deps.serverSecret, deps.keyring, clients, sessions, publicUrl);
+  const grants = new TokenGrants(
+    db,
+    deps.serverSecret,
+    tokens,
+    verifier,
+    {
+      refreshTtlHours: config.REFRESH_TOKEN_TTL_HOURS,
+      refreshAbsoluteDays: config.REFRESH_TOKEN_ABSOLUTE_DAYS,
+      reuseGraceSeconds: config.REFRESH_TOKEN_REUSE_GRACE_SECONDS,
+    },
+    deps.tokenAudiences,
+  );
+  const onKeysChanged = (ids: readonly string[]) => ids.forEach((id) => auth.cache.evictKey(id));
+  // Drops this instance's cached principals of a user at once (others by NOTIFY).
+  const onUserChanged = (userId: string, keyIds: readonly string[]) => {
+    verifier.evictUser(userId);
+    tokenVerifier.evictUser(userId);
+    onKeysChanged(keyIds);
+  };
+  const groupDeps = { removals: deps.groupRemovals, onKeysChanged };
+  const scimBase = `${publicUrl}/scim/v2`;
   return {
     auth,
     tenants,
     keys,
+    tokens,
+    signingKeys,
     routes: [
+      ...tokenRoutes(grants, signingKeys),
       ...identityRoutes({ tenants, keys }),
       ...signinRoutes(
         oidc,
@@ -119,11 +179,21 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
         new JwtTrustService(db, clients, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
       ),
       ...localRoutes(
-        new LocalAccountService(db, deps.serverSecret, deps.keyring, sessions, publicUrl),
+        new LocalAccountService(
+          db,
+          deps.serverSecret,
+          deps.keyring,
+          sessions,
+          publicUrl,
+          deps.redis,
+        ),
       ),
-      ...peopleRoutes(db, {
-        removals: deps.groupRemovals,
-        onKeysChanged: (ids) => ids.forEach((id) => auth.cache.evictKey(id)),
+      ...peopleRoutes(db, groupDeps),
+      ...scimRoutes({
+        users: new ScimUsers(db, scimBase, onUserChanged),
+        groups: new ScimGroups(db, scimBase, new GroupService(db, groupDeps), onUserChanged),
+        tokens: scimTokens,
+        base: scimBase,
       }),
     ],
     close: () => auth.stop(),
@@ -140,4 +210,16 @@ export async function findTenantBySlug(
   slug: string,
 ): Promise<Awaited<ReturnType<TenantService['findBySlug']>>> {
   return new TenantService(db, new ApiKeyService(db, serverSecret)).findBySlug(slug);
+}
+
+/** `rampart tokens rotate-key`: a new token signing key now; the old ones stay published until their tokens expire. */
+export async function rotateSigningKey(
+  db: Database,
+  keyring: Keyring | undefined,
+  config: Pick<Config, 'SIGNING_KEY_ROTATION_DAYS' | 'ACCESS_TOKEN_TTL_SECONDS'>,
+): Promise<{ kid: string; retired: string[] }> {
+  return new SigningKeys(db, keyring, {
+    rotationDays: config.SIGNING_KEY_ROTATION_DAYS,
+    maxTokenTtlS: config.ACCESS_TOKEN_TTL_SECONDS,
+  }).rotate(true);
 }

@@ -48,6 +48,11 @@ export class JwtBearer {
   constructor(
     private readonly db: Database,
     allowPrivate: boolean,
+    /** Rampart's own access tokens (issuer PUBLIC_URL), verified with its own keys. */
+    private readonly own?: {
+      isOwn(token: string): boolean;
+      verify(token: string): Promise<JwtVerdict>;
+    },
   ) {
     this.#fetch = guardedFetch(allowPrivate);
   }
@@ -79,6 +84,7 @@ export class JwtBearer {
   }
 
   async verify(token: string): Promise<JwtVerdict> {
+    if (this.own?.isOwn(token)) return this.own.verify(token);
     let claims: jose.JWTPayload;
     try {
       claims = jose.decodeJwt(token);

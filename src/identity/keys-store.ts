@@ -143,6 +143,8 @@ export const KEY_ISSUED_EVENT = 'issued:';
 export const USER_EVENT = 'user:';
 /** Payload prefix: drop the cached verification of this session (revoked). */
 export const SESSION_EVENT = 'session:';
+/** Payload prefix: drop the cached verification of this refresh-token family's access tokens. */
+export const FAMILY_EVENT = 'family:';
 
 /** Prefixes of every live key, for the in-memory prefix set (narrow SECURITY DEFINER function). */
 export async function liveKeyPrefixes(tx: OperatorTx): Promise<string[]> {

@@ -2,7 +2,6 @@ import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import * as argon2 from 'argon2';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Secret, TOTP } from 'otpauth';
-import { z } from 'zod';
 import { appendAuditEvent, type AuditAction } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import {
@@ -15,10 +14,12 @@ import {
   Unauthorized,
 } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
-import type { Envelope, Keyring } from '../platform/secrets/envelope.js';
+import type { Keyring } from '../platform/secrets/envelope.js';
+import { openEnvelope, sealEnvelope } from '../platform/secrets/envelope-json.js';
 import {
   acceptInvitation,
   clearFailures,
+  claimTotpStep,
   confirmTotp,
   credentialByEmail,
   credentialOf,
@@ -32,7 +33,7 @@ import {
   useRecoveryCode,
   type CredentialRow,
 } from './local-store.js';
-import { LoginThrottle, delayAfter } from './login-throttle.js';
+import { SharedLoginThrottle, delayAfter, type ThrottleRedis } from './login-throttle.js';
 import { getOidcConfig } from './oidc-store.js';
 import { passwordProblems } from './password-policy.js';
 import type { Role } from './permissions.js';
@@ -55,35 +56,6 @@ const RECOVERY_CODES = 10;
 
 const INVALID = 'Wrong e-mail address or password.';
 
-const EnvelopeJson = z.object({
-  keyId: z.string(),
-  wrappedKey: z.string(),
-  iv: z.string(),
-  ciphertext: z.string(),
-  tag: z.string(),
-});
-
-function sealEnvelope(e: Envelope): string {
-  return JSON.stringify({
-    keyId: e.keyId,
-    wrappedKey: e.wrappedKey.toString('base64'),
-    iv: e.iv.toString('base64'),
-    ciphertext: e.ciphertext.toString('base64'),
-    tag: e.tag.toString('base64'),
-  });
-}
-
-function openEnvelope(text: string): Envelope {
-  const j = EnvelopeJson.parse(JSON.parse(text));
-  return {
-    keyId: j.keyId,
-    wrappedKey: Buffer.from(j.wrappedKey, 'base64'),
-    iv: Buffer.from(j.iv, 'base64'),
-    ciphertext: Buffer.from(j.ciphertext, 'base64'),
-    tag: Buffer.from(j.tag, 'base64'),
-  };
-}
-
 export interface InvitationView {
   id: string;
   email: string;
@@ -95,9 +67,9 @@ export interface InvitationView {
 
 /** Invited local accounts: passwords (argon2id), TOTP with recovery codes, throttled sign-in. */
 export class LocalAccountService {
-  readonly accounts = new LoginThrottle(FREE_FAILURES);
+  readonly accounts: SharedLoginThrottle;
   /** An address may be shared (an office, a NAT): it gets more free failures than an account. */
-  readonly addresses = new LoginThrottle(4 * FREE_FAILURES);
+  readonly addresses: SharedLoginThrottle;
   #dummyHash: Promise<string>;
 
   constructor(
@@ -106,7 +78,11 @@ export class LocalAccountService {
     private readonly keyring: Keyring | undefined,
     private readonly sessions: SessionService,
     private readonly publicUrl: string,
+    /** Shares the sign-in throttle between instances; in-process without it. */
+    redis?: ThrottleRedis,
   ) {
+    this.accounts = new SharedLoginThrottle(FREE_FAILURES, redis);
+    this.addresses = new SharedLoginThrottle(4 * FREE_FAILURES, redis);
     // Verified against when the account does not exist, so both answers take as long.
     this.#dummyHash = argon2.hash(randomBytes(16).toString('hex'), ARGON2);
   }
@@ -236,14 +212,14 @@ export class LocalAccountService {
     const accountKey = `acct:${tenant?.id ?? slug}:${email}`;
     const addressKey = `ip:${meta.ip}`;
     const wait = Math.max(
-      this.accounts.retryAfterMs([accountKey]),
-      this.addresses.retryAfterMs([addressKey]),
+      await this.accounts.retryAfterMs([accountKey]),
+      await this.addresses.retryAfterMs([addressKey]),
     );
     if (wait > 0) throw new RateLimited('Too many failed sign-ins; retry later.', wait / 1000);
     if (!tenant || tenant.slug.startsWith('_')) {
       await argon2.verify(await this.#dummyHash, input.password);
-      this.addresses.fail(addressKey);
-      this.accounts.fail(accountKey);
+      await this.addresses.fail(addressKey);
+      await this.accounts.fail(accountKey);
       throw new Unauthorized(INVALID, 'invalid_credentials');
     }
     const ctx = { tenantId: tenant.id, groups: [] };
@@ -281,7 +257,7 @@ export class LocalAccountService {
       if (!(await this.#secondFactorOk(ctx, cred, input.code)))
         return this.#failed(ctx, cred, accountKey, addressKey, meta, 'wrong_code', 'Wrong code.');
     }
-    this.accounts.succeed(accountKey);
+    await this.accounts.succeed(accountKey);
     await this.db.withTenant(ctx, async (tx) => {
       await clearFailures(tx, cred.user_id);
       const session = await this.sessions.start(tx, cred.user_id, 'password', request, reply);
@@ -309,7 +285,12 @@ export class LocalAccountService {
         openEnvelope(cred.totp_secret),
         this.#totpContext(ctx.tenantId, cred.user_id),
       );
-      return totpFor(secret, '').validate({ token: digits, window: 1 }) !== null;
+      const totp = totpFor(secret, '');
+      const delta = totp.validate({ token: digits, window: 1 });
+      if (delta === null) return false;
+      // A code already accepted (a replay, or one of an earlier step) is refused.
+      const step = totp.counter() + delta;
+      return this.db.withTenant(ctx, (tx) => claimTotpStep(tx, cred.user_id, step));
     }
     const hash = this.#hash(`recovery:${ctx.tenantId}:${cred.user_id}`, code.trim().toLowerCase());
     return this.db.withTenant(ctx, async (tx) => {
@@ -334,8 +315,8 @@ export class LocalAccountService {
     reason: string,
     message: string,
   ): Promise<never> {
-    this.addresses.fail(addressKey);
-    this.accounts.fail(accountKey);
+    await this.addresses.fail(addressKey);
+    await this.accounts.fail(accountKey);
     await this.db.withTenant(ctx, async (tx) => {
       let failures = 0;
       if (cred)
@@ -414,13 +395,17 @@ export class LocalAccountService {
         openEnvelope(cred.totp_pending),
         this.#totpContext(principal.tenantId, userId),
       );
-      if (totpFor(secret, '').validate({ token: code.replace(/\s/g, ''), window: 1 }) === null)
+      const totp = totpFor(secret, '');
+      const delta = totp.validate({ token: code.replace(/\s/g, ''), window: 1 });
+      if (delta === null)
         throw new InvalidInput('The code does not match; check the device clock and try again.');
       const codes = Array.from({ length: RECOVERY_CODES }, () => recoveryCode());
       await confirmTotp(
         tx,
         userId,
         codes.map((c) => this.#hash(`recovery:${principal.tenantId}:${userId}`, c)),
+        // The confirming code is spent: it cannot then sign in.
+        totp.counter() + delta,
       );
       await appendAuditEvent(tx, {
         actor: actorOf(principal),

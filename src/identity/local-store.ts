@@ -98,7 +98,9 @@ export async function credentialByEmail(
   email: string,
 ): Promise<CredentialRow | undefined> {
   const { rows } = await tx.query<CredentialRow>(
-    `${CREDENTIAL} JOIN users u ON u.id = c.user_id WHERE c.tenant_id = $1 AND u.email = $2`,
+    `${CREDENTIAL} JOIN users u ON u.id = c.user_id
+       JOIN memberships m ON m.tenant_id = c.tenant_id AND m.user_id = c.user_id
+      WHERE c.tenant_id = $1 AND u.email = $2 AND m.active`,
     [tx.tenantId, email],
   );
   return rows[0];
@@ -168,11 +170,13 @@ export async function confirmTotp(
   tx: TenantTx,
   userId: string,
   recoveryHashes: Buffer[],
+  usedStep: number,
 ): Promise<void> {
   await tx.query(
-    `UPDATE local_credentials SET totp_secret = totp_pending, totp_pending = NULL, recovery_codes = $3
+    `UPDATE local_credentials SET totp_secret = totp_pending, totp_pending = NULL, recovery_codes = $3,
+        totp_last_step = $4
       WHERE tenant_id = $1 AND user_id = $2`,
-    [tx.tenantId, userId, recoveryHashes],
+    [tx.tenantId, userId, recoveryHashes, usedStep],
   );
 }
 
@@ -186,6 +190,20 @@ export async function useRecoveryCode(
     `UPDATE local_credentials SET recovery_codes = array_remove(recovery_codes, $3)
       WHERE tenant_id = $1 AND user_id = $2 AND $3 = ANY(recovery_codes) RETURNING user_id`,
     [tx.tenantId, userId, hash],
+  );
+  return rows.length === 1;
+}
+
+/**
+ * Accepts a TOTP code's time step only if it is later than the last one accepted (RFC 6238 §5.2:
+ * a code is valid once); false when it, or a later one, was used already.
+ */
+export async function claimTotpStep(tx: TenantTx, userId: string, step: number): Promise<boolean> {
+  const { rows } = await tx.query(
+    `UPDATE local_credentials SET totp_last_step = $3
+      WHERE tenant_id = $1 AND user_id = $2 AND (totp_last_step IS NULL OR totp_last_step < $3)
+      RETURNING user_id`,
+    [tx.tenantId, userId, step],
   );
   return rows.length === 1;
 }

@@ -343,6 +343,7 @@ export class OidcService {
     }
     const member = await getMember(tx, userId);
     if (!member) throw new SignInRefused('membership missing');
+    if (!member.active) throw new SignInRefused('member deactivated');
     let roleChange: { from: string; to: string } | undefined;
     // An owner is made by another owner, never by claims; nor unmade by them.
     if (member.role !== 'owner' && member.role !== role) {

@@ -158,7 +158,10 @@ export class SessionVerifier {
   }
 }
 
-export function principalFromSession(row: VerifiedSessionRow): Principal {
+/** A signed-in member's principal (session, Rampart access token): role and groups as stored now. */
+export function principalFromSession(
+  row: Pick<VerifiedSessionRow, 'tenant_id' | 'tenant_slug' | 'user_id' | 'role' | 'groups'>,
+): Principal {
   const role = isRole(row.role) ? row.role : 'viewer';
   return {
     kind: 'user',

@@ -21,6 +21,7 @@ import {
   revokeUserSessions,
   type SessionRow,
 } from './sessions-store.js';
+import { revokeUserTokenFamilies } from './tokens-store.js';
 import { getMember } from './users-store.js';
 
 export interface SessionLifetimes {
@@ -117,6 +118,7 @@ export class SessionService {
     if (!userId) throw new NotFound('Session');
     await this.db.withTenant(principal, async (tx) => {
       if (!(await revokeSession(tx, id, userId))) throw new NotFound('Session');
+      await revokeUserTokenFamilies(tx, userId, 'session_revoked', id);
       await appendAuditEvent(tx, {
         actor: actorOf(principal),
         action: 'session.revoked',
@@ -137,6 +139,7 @@ export class SessionService {
         if (!member) throw new NotFound('User');
         assertMayGrant(principal, member.role, 'end the sessions of a user with');
         const revoked = await revokeUserSessions(tx, userId);
+        await revokeUserTokenFamilies(tx, userId, 'sessions_revoked');
         await appendAuditEvent(tx, {
           actor: actorOf(principal),
           action: 'user.sessions_revoked',
@@ -177,6 +180,7 @@ export class SessionService {
     if (!id) return undefined;
     await this.db.withTenant(principal, async (tx) => {
       await revokeSession(tx, id, undefined);
+      if (principal.userId) await revokeUserTokenFamilies(tx, principal.userId, 'signed_out', id);
       await appendAuditEvent(tx, {
         actor: actorOf(principal),
         action: 'session.ended',

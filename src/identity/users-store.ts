@@ -12,9 +12,11 @@ export interface MemberRow {
   role: string;
   groups: string[];
   joined_at: Date;
+  /** False once deactivated (SCIM active=false): no credential of theirs verifies. */
+  active: boolean;
 }
 
-const MEMBER_SELECT = `SELECT u.id, u.email, m.display_name, m.role, m.created_at AS joined_at,
+const MEMBER_SELECT = `SELECT u.id, u.email, m.display_name, m.role, m.created_at AS joined_at, m.active,
     ARRAY(SELECT g.name FROM group_members gm JOIN groups g ON g.id = gm.group_id
            WHERE gm.tenant_id = m.tenant_id AND gm.user_id = u.id ORDER BY g.name) AS groups
   FROM memberships m JOIN users u ON u.id = m.user_id`;

@@ -59,11 +59,13 @@ export function parseJsonBody(text: string): unknown {
  * forbidden_property). The route's body limit still applies before parsing.
  */
 export function installJsonBodyParser(app: FastifyInstance): void {
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, parseJsonBody(String(body)));
-    } catch (err) {
-      done(err instanceof Error ? err : new Error(String(err)), undefined);
-    }
-  });
+  // SCIM clients (Okta, Entra ID) send application/scim+json (RFC 7644 §3.1): the same JSON.
+  for (const type of ['application/json', 'application/scim+json'])
+    app.addContentTypeParser(type, { parseAs: 'string' }, (_request, body, done) => {
+      try {
+        done(null, parseJsonBody(String(body)));
+      } catch (err) {
+        done(err instanceof Error ? err : new Error(String(err)), undefined);
+      }
+    });
 }

@@ -10,6 +10,8 @@ export const PERMISSIONS = [
   'groups:manage',
   // How people sign in: the tenant's identity provider (OIDC), trusted JWT issuers, SCIM.
   'identity:manage',
+  // Provisioning through SCIM 2.0: held only by a tenant's SCIM bearer token, never by a role.
+  'scim:provision',
   'audit:read',
   'documents:read',
   'documents:write',

@@ -130,11 +130,38 @@ export function openAIErrorBody(error: AppError): {
   };
 }
 
+/** SCIM's error `scimType` values (RFC 7644 §3.12): an error whose code is one of them carries it. */
+const SCIM_TYPES = new Set([
+  'invalidFilter',
+  'tooMany',
+  'uniqueness',
+  'mutability',
+  'invalidSyntax',
+  'invalidPath',
+  'noTarget',
+  'invalidValue',
+  'invalidVers',
+  'sensitive',
+]);
+
+export function scimErrorBody(error: AppError): Record<string, unknown> {
+  return {
+    schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
+    status: String(error.status),
+    ...(SCIM_TYPES.has(error.code) ? { scimType: error.code } : {}),
+    detail: error.message,
+  };
+}
+
 function send(error: AppError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   reply.code(error.status);
   for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
-  if (request.routeOptions.config?.errorShape === 'openai') {
+  const shape = request.routeOptions.config?.errorShape;
+  if (shape === 'openai') {
     return reply.type('application/json; charset=utf-8').send(openAIErrorBody(error));
+  }
+  if (shape === 'scim') {
+    return reply.type('application/scim+json; charset=utf-8').send(scimErrorBody(error));
   }
   return reply.type('application/problem+json; charset=utf-8').send(problemBody(error, request));
 }

@@ -7,6 +7,7 @@ import type { Permission } from './permissions-catalogue.js';
 import type { OperatorPrincipal, Principal, RequestMeta } from './principal.js';
 import { rejectUnstorableInput } from './safe-string.js';
 
+export type ErrorShape = 'problem' | 'openai' | 'scim';
 type Infer<T> = T extends z.ZodType ? z.output<T> : undefined;
 export type AuthMode = 'tenant' | 'operator' | 'none';
 type PrincipalFor<A extends AuthMode> = [A] extends ['tenant']
@@ -45,8 +46,8 @@ export interface RouteSpec<A extends AuthMode, B, P, Q> {
   /** Success status (default 200; 204 sends no body). */
   status?: number;
   response?: Record<number, z.ZodType>;
-  /** Error body format: RFC 9457 problem (default) or OpenAI's `{ error: {…} }`. */
-  errorShape?: 'problem' | 'openai';
+  /** Error body format: RFC 9457 problem (default), OpenAI's `{ error: {…} }`, or SCIM's (RFC 7644 §3.12). */
+  errorShape?: ErrorShape;
   bodyLimit?: number;
   /** Hidden from the OpenAPI document. */
   hide?: boolean;
@@ -100,7 +101,7 @@ declare module 'fastify' {
     principal?: Principal;
   }
   interface FastifyContextConfig {
-    errorShape?: 'problem' | 'openai';
+    errorShape?: ErrorShape;
   }
 }
 
