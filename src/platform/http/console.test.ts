@@ -70,7 +70,13 @@ describe('registerConsole', () => {
 
   it('leaves the API its own answers, and unknown API paths their problem+json 404', async () => {
     expect((await app.inject({ method: 'GET', url: '/v1/thing' })).json()).toEqual({ ok: true });
-    for (const url of ['/v1/nope', '/auth/x/y', '/scim/v2/Users', '/mcp', '/metricsx/../metrics/a']) {
+    for (const url of [
+      '/v1/nope',
+      '/auth/x/y',
+      '/scim/v2/Users',
+      '/mcp',
+      '/metricsx/../metrics/a',
+    ]) {
       const res = await app.inject({ method: 'GET', url });
       expect(res.statusCode, url).toBe(404);
       expect(res.headers['content-type']).toContain('application/problem+json');
