@@ -310,6 +310,55 @@ describe.runIf(run)('web console in chromium', () => {
     expect(admin.errors.filter((e) => /Content.Security.Policy|Refused/i.test(e))).toEqual([]);
   });
 
+  it('invites a person, who accepts on the sign-in page and signs in with a password', async () => {
+    await openPage(page, 'People');
+    await page.getByLabel('Invite by e-mail').fill('pat@example.com');
+    await page.getByRole('button', { name: 'Invite' }).click();
+    const token = (await page.getByTestId('secret-once').textContent()) ?? '';
+    expect(token.length).toBeGreaterThan(20);
+    const guest = await newConsoleContext(browser);
+    const p = await guest.context.newPage();
+    try {
+      await p.goto(`${base}/`);
+      await p.getByRole('tab', { name: 'Invitation' }).click();
+      await p.getByLabel('Invitation token').fill(token);
+      await p.getByLabel('Choose a password').fill('correct horse battery staple');
+      await p.getByRole('button', { name: 'Accept and set password' }).click();
+      await p.getByText(`You joined ${slug}`).waitFor();
+      await p
+        .getByRole('textbox', { name: 'Password', exact: true })
+        .fill('correct horse battery staple');
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+      await p.getByText('member').first().waitFor();
+    } finally {
+      await guest.context.close();
+    }
+  });
+
+  it('signs in with a pasted API key kept in memory only', async () => {
+    const operator = await newConsoleContext(browser);
+    const p = await operator.context.newPage();
+    try {
+      await p.goto(`${base}/`);
+      await p.getByRole('tab', { name: 'API key' }).click();
+      await p.getByRole('textbox', { name: 'API key' }).fill(ownerKey);
+      await p.getByRole('button', { name: 'Use this key' }).click();
+      await p.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+      await p.getByText('owner · API key').waitFor();
+      const stored = await p.evaluate(() => {
+        const g = globalThis as unknown as { localStorage: object; sessionStorage: object };
+        return JSON.stringify({ ...g.localStorage }) + JSON.stringify({ ...g.sessionStorage });
+      });
+      expect(stored).not.toContain(ownerKey);
+      expect(await operator.context.cookies()).toEqual([]);
+      await p.reload();
+      await p.getByRole('heading', { name: 'Sign in to Rampart' }).waitFor();
+    } finally {
+      await operator.context.close();
+    }
+  });
+
   it('shows a viewer no admin pages, and the server refuses an admin call from the page', async () => {
     const viewer = await newConsoleContext(browser);
     const p = await viewer.context.newPage();

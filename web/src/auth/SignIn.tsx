@@ -31,6 +31,9 @@ export function SignIn({ onSignedIn, embedded = false, defaultTenant = '' }: Pro
   const [password, setPassword] = useState('');
   const [code, setCode] = useState('');
   const [key, setKey] = useState('');
+  const [invitation, setInvitation] = useState('');
+  const [tab, setTab] = useState<string | null>('password');
+  const [notice, setNotice] = useState<string>();
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
 
@@ -70,6 +73,25 @@ export function SignIn({ onSignedIn, embedded = false, defaultTenant = '' }: Pro
       }
     });
   };
+  const accept = (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    must(
+      api.POST('/auth/invitations/accept', {
+        body: { token: invitation.trim(), password },
+      }),
+    )
+      .then((joined) => {
+        setTenant(joined.tenant);
+        setEmail(joined.email);
+        setInvitation('');
+        setNotice(`You joined ${joined.tenant}: sign in with your new password.`);
+        setTab('password');
+      })
+      .catch((err: unknown) => setError(messageOf(err)))
+      .finally(() => setBusy(false));
+  };
   const slug = tenant.trim();
 
   const form = (
@@ -80,11 +102,17 @@ export function SignIn({ onSignedIn, embedded = false, defaultTenant = '' }: Pro
           {error}
         </Alert>
       )}
-      <Tabs defaultValue="password">
+      {notice && (
+        <Alert color="green" role="status">
+          {notice}
+        </Alert>
+      )}
+      <Tabs value={tab} onChange={setTab}>
         <Tabs.List>
           <Tabs.Tab value="password">Password</Tabs.Tab>
           <Tabs.Tab value="sso">Single sign-on</Tabs.Tab>
           <Tabs.Tab value="key">API key</Tabs.Tab>
+          <Tabs.Tab value="invitation">Invitation</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="password" pt="md">
           <form onSubmit={withPassword}>
@@ -157,11 +185,34 @@ export function SignIn({ onSignedIn, embedded = false, defaultTenant = '' }: Pro
             </Stack>
           </form>
         </Tabs.Panel>
+        <Tabs.Panel value="invitation" pt="md">
+          <form onSubmit={accept}>
+            <Stack>
+              <TextInput
+                label="Invitation token"
+                value={invitation}
+                onChange={(e) => setInvitation(e.currentTarget.value)}
+                required
+              />
+              <PasswordInput
+                label="Choose a password"
+                description="At least 12 characters, not a common one."
+                autoComplete="new-password"
+                value={password}
+                onChange={(e) => setPassword(e.currentTarget.value)}
+                required
+              />
+              <Button type="submit" loading={busy}>
+                Accept and set password
+              </Button>
+            </Stack>
+          </form>
+        </Tabs.Panel>
       </Tabs>
       <Divider />
       <Text size="sm" c="dimmed">
         New here? An operator creates a tenant with the root token; its owner API key signs in under
-        “API key” (see the README’s Console section).
+        “API key”. People invited under People accept here under “Invitation”.
       </Text>
     </Stack>
   );

@@ -85,12 +85,12 @@ export default function People() {
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<Role>('member');
   const [invitation, setInvitation] = useState<string>();
+  const [invitee, setInvitee] = useState('');
   const invite = useMutation({
     mutationFn: () => must(api.POST('/v1/users/invitations', { body: { email, role } })),
     onSuccess: (inv) => {
-      setInvitation(
-        `${inv.email}: token ${inv.token} (POST it with a password to ${inv.acceptUrl}, or use “Accept an invitation” on the sign-in page)`,
-      );
+      setInvitation(inv.token);
+      setInvitee(inv.email);
       setEmail('');
       void client.invalidateQueries({ queryKey: ['users'] });
     },
@@ -99,7 +99,7 @@ export default function People() {
     <Page title="People" intro="Who belongs to this tenant, with which role and groups.">
       {invitation && (
         <ShownOnce
-          label="Invitation (shown once, valid 72 h)"
+          label={`Invitation token for ${invitee} (shown once, valid 72 h): they paste it under “Invitation” on the sign-in page`}
           value={invitation}
           onDone={() => setInvitation(undefined)}
         />
