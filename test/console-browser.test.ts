@@ -284,6 +284,35 @@ describe.runIf(run)('web console in chromium', () => {
     expect(actions.to('POST /tickets/t-42/close')).toHaveLength(1);
   });
 
+  it('asks the sample SQL source a question and shows the SQL, the rows and a chart', async () => {
+    await api('POST', '/v1/routes', {
+      alias: 'default',
+      targets: [{ provider: 'agents', model: 'gpt-4o-mini' }],
+    });
+    agentUpstream.script = () => ({
+      content:
+        '```sql\nSELECT food_type, count(*) AS restaurants FROM restaurant GROUP BY food_type ORDER BY 2 DESC, 1\n```\nRestaurants per food type.',
+    });
+    await openPage(page, 'SQL');
+    await page.getByRole('button', { name: 'Add the sample database' }).click();
+    await expect
+      .poll(() => page.getByLabel('Source').first().inputValue(), { timeout: 90_000 })
+      .toBe('sample');
+    await page
+      .getByRole('button', { name: /restaurant/ })
+      .first()
+      .waitFor({ timeout: 60_000 });
+    await page.getByLabel('Question').fill('How many restaurants are there per food type?');
+    await page.getByRole('button', { name: 'Ask', exact: true }).click();
+    await page.getByTestId('sql-result').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('sql-text').textContent()).toContain('GROUP BY food_type');
+    await page.getByRole('cell', { name: 'Italian' }).waitFor();
+    await expect
+      .poll(() => page.getByTestId('sql-chart').locator('.recharts-bar-rectangle').count())
+      .toBeGreaterThan(1);
+    await audit(page, 'sql');
+  });
+
   it('shows people, the audit log and Home with traffic, in both themes and at tablet width', async () => {
     await openPage(page, 'People');
     await page.getByRole('cell', { name: 'ada@example.com' }).waitFor();

@@ -14,6 +14,7 @@ const PAGES: Record<string, ComponentType> = {
   ask: lazy(() => import('./pages/Ask')),
   chat: lazy(() => import('./pages/Chat')),
   agents: lazy(() => import('./pages/Approvals')),
+  sql: lazy(() => import('./pages/Sql')),
   gateway: lazy(() => import('./pages/Gateway')),
   keys: lazy(() => import('./pages/Keys')),
   people: lazy(() => import('./pages/People')),

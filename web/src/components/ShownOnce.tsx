@@ -12,7 +12,7 @@ export function ShownOnce({
 }) {
   return (
     <Alert color="green" title={label} role="status">
-      <Code block data-testid="secret-once">
+      <Code block data-testid="secret-once" tabIndex={0}>
         {value}
       </Code>
       <Group mt="sm">

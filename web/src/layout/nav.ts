@@ -14,6 +14,7 @@ export const NAV: NavItem[] = [
   { to: '/ask', label: 'Search and ask', page: 'ask', permission: 'documents:read' },
   { to: '/chat', label: 'Chat', page: 'chat', permission: 'gateway:invoke' },
   { to: '/agents', label: 'Approvals', page: 'agents', permission: 'agents:approve' },
+  { to: '/sql', label: 'SQL', page: 'sql', permission: 'sql:query' },
   { to: '/gateway', label: 'Gateway', page: 'gateway', permission: 'gateway:manage', admin: true },
   { to: '/keys', label: 'API keys', page: 'keys', permission: 'keys:manage', admin: true },
   { to: '/people', label: 'People', page: 'people', permission: 'users:manage', admin: true },

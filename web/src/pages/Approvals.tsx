@@ -64,7 +64,9 @@ export default function Approvals() {
                   steps · {new Date(c.run.createdAt).toLocaleString()}
                 </Text>
               </Group>
-              <Code block>{JSON.stringify(c.arguments, null, 2)}</Code>
+              <Code block tabIndex={0}>
+                {JSON.stringify(c.arguments, null, 2)}
+              </Code>
               <TextInput
                 label="Reason (recorded in the audit log)"
                 value={reasons[key] ?? ''}
