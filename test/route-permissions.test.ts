@@ -32,6 +32,9 @@ const UNDECLARED: Record<string, string> = {
   'GET /readyz': 'readiness probe, no credential',
   'GET /metrics': 'Prometheus scrape, its own bearer token (METRICS_TOKEN)',
   'GET /openapi.json': 'the public API description',
+  'GET /': 'the web console page (static index.html, no data)',
+  'GET /*': 'the web console page at its own paths; refuses the API prefixes (console.ts)',
+  'GET /assets/:name': "the web console's hashed static assets",
 };
 
 /** Permissions no route requires, each with where it is enforced instead. */
