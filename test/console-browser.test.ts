@@ -54,7 +54,10 @@ describe.runIf(run)('web console in chromium', () => {
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${base}${path}`, {
       method,
-      headers: { authorization: `Bearer ${ownerKey}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${ownerKey}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
@@ -386,6 +389,26 @@ describe.runIf(run)('web console in chromium', () => {
     } finally {
       await operator.context.close();
     }
+  });
+
+  it('keeps what was typed when the session ends, and signs in again over the page', async () => {
+    await openPage(page, 'Search and ask');
+    await page.getByLabel('Question').fill('What do the holidays look like?');
+    const users = (await api('GET', '/v1/users')) as { data: { id: string; email: string }[] };
+    const ada = users.data.find((u) => u.email === 'ada@example.com');
+    await api('DELETE', `/v1/users/${String(ada?.id)}/sessions`);
+    await page.getByRole('button', { name: 'Ask' }).click();
+    const dialog = page.getByRole('dialog', { name: /session ended/ });
+    await dialog.waitFor();
+    await audit(page, 'session-ended');
+    await dialog.getByRole('tab', { name: 'API key' }).click();
+    await dialog.getByRole('textbox', { name: 'API key' }).fill(ownerKey);
+    await dialog.getByRole('button', { name: 'Use this key' }).click();
+    await expect.poll(() => dialog.count()).toBe(0);
+    expect(await page.getByLabel('Question').inputValue()).toBe('What do the holidays look like?');
+    await page.getByRole('button', { name: 'Ask' }).click();
+    await page.getByTestId('answer').waitFor();
+    expect(await page.getByRole('dialog').count()).toBe(0);
   });
 
   it('shows a viewer no admin pages, and the server refuses an admin call from the page', async () => {

@@ -78,6 +78,7 @@ export function SessionGate({ children }: { children: ReactNode }) {
         opened={lost}
         onClose={() => setLost(false)}
         title="Your session ended: sign in again to continue"
+        closeButtonProps={{ 'aria-label': 'Close' }}
         size="lg"
       >
         <SignIn onSignedIn={signedIn} embedded defaultTenant={me.data.tenant.slug} />

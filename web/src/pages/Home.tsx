@@ -97,7 +97,11 @@ export default function Home() {
                 <CartesianGrid strokeDasharray="3 3" />
                 <XAxis dataKey="day" />
                 <YAxis yAxisId="r" allowDecimals={false} />
-                <YAxis yAxisId="c" orientation="right" />
+                <YAxis
+                  yAxisId="c"
+                  orientation="right"
+                  tickFormatter={(v: number) => `$${v.toPrecision(2)}`}
+                />
                 <Tooltip />
                 <Legend />
                 <Area
