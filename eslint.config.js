@@ -1,4 +1,5 @@
 import js from '@eslint/js';
+import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -87,6 +88,15 @@ export default tseslint.config(
           message: '`xs[i]!` assumes the element exists; use at(xs, i) or one(rows).',
         },
       ],
+    },
+  },
+  {
+    // The web console (web/, React): hooks rules, and browser globals come from its tsconfig.
+    files: ['web/src/**/*.{ts,tsx}'],
+    plugins: { 'react-hooks': reactHooks },
+    rules: {
+      'react-hooks/rules-of-hooks': 'error',
+      'react-hooks/exhaustive-deps': 'error',
     },
   },
   {

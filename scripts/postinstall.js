@@ -4,6 +4,8 @@
 //     (bin/ts-hooks.js), so start-up reads JavaScript instead of transforming ~170 files.
 //  2. Builds the migrated embedded-database template (src/platform/db/embedded-template.ts), so
 //     a new data directory is a copy instead of initdb plus every migration.
+//  3. Builds the web console (web/ -> web/dist, scripts/build-web.ts), which the server serves at
+//     `/`; without it `npm start` builds it first (its prestart).
 import { register } from 'node:module';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,4 +32,15 @@ try {
   await buildTemplate(process.env.RAMPART_CACHE_DIR || undefined);
 } catch (err) {
   warn('build the embedded database template', err);
+}
+
+try {
+  const { buildConsole, initialJsGzipBytes } = await import('./build-web.ts');
+  await buildConsole();
+  const kb = (initialJsGzipBytes() / 1024).toFixed(1);
+  process.stdout.write(`rampart: web console built (initial JavaScript ${kb} KB gzipped)\n`);
+} catch (err) {
+  process.stderr.write(
+    `rampart: could not build the web console (${err.message}); npm start will try again\n`,
+  );
 }

@@ -33,6 +33,7 @@ import { registerQueueMetrics } from './platform/queue/metrics.js';
 import type { Database } from './platform/db/database.js';
 import { Forbidden, ServiceUnavailable, Unauthorized } from './platform/http/errors.js';
 import { METRICS_REFUSAL_MESSAGE, metricsRefusal } from './platform/http/metrics-access.js';
+import { registerConsole } from './platform/http/console.js';
 import { registerHealth } from './platform/http/health.js';
 import { installRequestTelemetry } from './platform/http/observability.js';
 import { lazyRequestLogger } from './platform/telemetry/logger.js';
@@ -271,6 +272,8 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...webhooks.routes,
     ...mcpRoutes,
   ]);
+  // Last: the console's SPA fallback (a wildcard) answers only what no route above claims.
+  registerConsole(app);
   return {
     app,
     auth: identity.auth,

@@ -1,0 +1,446 @@
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildConsole, consoleBuilt } from '../scripts/build-web.js';
+import { ROOT_TOKEN } from './helpers/app.js';
+import {
+  browserTests,
+  freePort,
+  launchChromium,
+  newConsoleContext,
+  screenshot,
+  seriousViolations,
+} from './helpers/browser.js';
+import { COPILOT_MASTER_KEY } from './helpers/copilot.js';
+import { pdf } from './helpers/documents.js';
+import { startIdp, type TestIdp } from './helpers/oidc-idp.js';
+import {
+  REPO_ROOT,
+  startServe,
+  tempDataDir,
+  type RampartProcess,
+} from './helpers/serve-process.js';
+import { startActionServer, type ActionServer } from './fakes/fake-action-server.js';
+import { startAgentUpstream, type AgentUpstream } from './fakes/fake-openai-agent.js';
+import { startFakeOpenAI, type FakeUpstream } from './fakes/fake-openai-upstream.js';
+
+// The console end to end in a real chromium against a real `rampart serve`, the fake upstreams
+// and a real OpenID Connect provider. Skips without /usr/bin/chromium unless
+// RAMPART_BROWSER_TESTS=required (CI), where a missing browser fails instead.
+const run = browserTests.available;
+
+describe.runIf(browserTests.required && !browserTests.available)('console browser suite', () => {
+  it('has chromium at /usr/bin/chromium (RAMPART_BROWSER_TESTS=required)', () => {
+    expect.fail('chromium is missing: apt-get install -y chromium');
+  });
+});
+
+describe.runIf(run)('web console in chromium', () => {
+  const data = tempDataDir();
+  let server: RampartProcess & { baseUrl: string };
+  let base: string;
+  let idp: TestIdp;
+  let fake: FakeUpstream;
+  let agentUpstream: AgentUpstream;
+  let actions: ActionServer;
+  let browser: Browser;
+  let admin: { context: BrowserContext; errors: string[] };
+  let page: Page;
+  let ownerKey: string;
+  const slug = 'acme';
+
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${ownerKey}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    expect(res.status, `${method} ${path}: ${text}`).toBeLessThan(300);
+    return (text ? JSON.parse(text) : {}) as Record<string, unknown>;
+  };
+
+  /** No serious or critical axe violation, and a screenshot, for the page as it is now. */
+  const audit = async (p: Page, name: string) => {
+    await screenshot(p, name);
+    expect(await seriousViolations(p), `axe on ${name}`).toEqual([]);
+  };
+
+  /** Follows the navigation's link to a page. */
+  const openPage = (p: Page, name: string) =>
+    p.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name, exact: true }).click();
+
+  /** The whole OpenID Connect sign-in from the console's sign-in page, as `login`. */
+  const signInWithOidc = async (p: Page, login: string) => {
+    await p.goto(`${base}/`);
+    await p.getByRole('tab', { name: 'Single sign-on' }).click();
+    await p.getByRole('tabpanel').getByLabel('Tenant').fill(slug);
+    await p.getByRole('link', { name: 'Continue with your identity provider' }).click();
+    await p.locator('input[name="login"]').fill(login);
+    await p.locator('input[name="password"]').fill('x');
+    await p.locator('button[type="submit"]').click();
+    // The consent page of oidc-provider's development interactions.
+    await p.locator('button[type="submit"]').click();
+    await p.waitForURL(`${base}/`);
+  };
+
+  beforeAll(async () => {
+    if (!consoleBuilt()) await buildConsole();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    [idp, fake, agentUpstream, actions] = await Promise.all([
+      startIdp(`${base}/auth/callback`, `${base}/`),
+      startFakeOpenAI(),
+      startAgentUpstream(),
+      startActionServer(),
+    ]);
+    server = await startServe({
+      PORT: String(port),
+      PUBLIC_URL: base,
+      RAMPART_DATA_DIR: data.dir,
+      RAMPART_ROOT_TOKEN: ROOT_TOKEN,
+      RAMPART_MASTER_KEY: COPILOT_MASTER_KEY,
+      OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'true',
+      GATEWAY_USAGE_FLUSH_MS: '200',
+    });
+    const created = await fetch(`${base}/admin/v1/tenants`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ROOT_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ slug, name: 'Acme' }),
+    });
+    ownerKey = String(((await created.json()) as { apiKey: string }).apiKey);
+    await api('PUT', '/v1/identity/oidc', {
+      issuer: idp.issuer,
+      clientId: idp.clientId,
+      clientSecret: idp.clientSecret,
+      scopes: ['openid', 'email', 'profile', 'groups'],
+      roleMapping: { 'rampart-admins': 'admin' },
+      defaultRole: 'viewer',
+    });
+    idp.accounts.set('ada', { email: 'ada@example.com', name: 'Ada', groups: ['rampart-admins'] });
+    idp.accounts.set('vic', { email: 'vic@example.com', name: 'Vic', groups: [] });
+    browser = await launchChromium();
+    admin = await newConsoleContext(browser);
+    page = await admin.context.newPage();
+  }, 240_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (server) {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+    await Promise.all([idp?.close(), fake?.close(), agentUpstream?.close(), actions?.close()]);
+    data.cleanup();
+  });
+
+  it('signs in with the tenant’s OpenID Connect provider and lands on Home', async () => {
+    await page.goto(`${base}/`);
+    await expect
+      .poll(() => page.getByRole('heading', { name: 'Sign in to Rampart' }).count())
+      .toBe(1);
+    await audit(page, 'sign-in');
+    await signInWithOidc(page, 'ada');
+    const started = Date.now();
+    await page.reload();
+    await page.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+    // Reported, not asserted (issue #27): the home page interactive on this machine.
+    console.log(`console: home page interactive ${Date.now() - started} ms after reload`);
+    await expect.poll(() => page.getByText('admin').first().isVisible()).toBe(true);
+    await audit(page, 'home');
+  });
+
+  it('uploads a PDF, watches it become ready, and opens its chunks', async () => {
+    await openPage(page, 'Documents');
+    await page.getByRole('heading', { name: 'Documents', level: 1 }).waitFor();
+    const file = join(tmpdir(), `handbook-${process.pid}.pdf`);
+    writeFileSync(
+      file,
+      pdf([
+        'Welcome to the Acme handbook.',
+        'Holidays: every employee receives thirty days of paid leave per year.',
+      ]),
+    );
+    await page.getByLabel('Files to upload').setInputFiles(file);
+    await page.getByText('uploaded').waitFor();
+    const row = page.getByTestId('document-row').filter({ hasText: `handbook-${process.pid}.pdf` });
+    await row.getByText('ready').waitFor({ timeout: 60_000 });
+    await expect.poll(() => row.locator('td').nth(2).textContent()).toBe('2');
+    await audit(page, 'documents');
+  });
+
+  it('asks a question and opens the cited page of the document', async () => {
+    await openPage(page, 'Search and ask');
+    await page.getByLabel('Question').fill('How many days of paid leave per year?');
+    await page.getByRole('button', { name: 'Ask' }).click();
+    const citation = page.getByTestId('citation').first();
+    await citation.waitFor();
+    expect(await page.getByTestId('answer').textContent()).toContain('thirty days');
+    await audit(page, 'ask');
+    const cites = (await citation.textContent()) ?? '';
+    const citedPage = /page (\d+)/.exec(cites)?.[1];
+    expect(citedPage).toBeDefined();
+    await citation.click();
+    await page.waitForURL(new RegExp(`/documents/[0-9a-f-]+\\?page=${citedPage}&chunk=`));
+    await page.getByText(`Opened at page ${citedPage}.`).waitFor();
+    const cited = page.locator('[data-cited]');
+    await cited.first().waitFor();
+    expect(await cited.first().textContent()).toContain('thirty days of paid leave');
+    await audit(page, 'document');
+  });
+
+  it('creates a provider and a route, then streams a chat answer through them', async () => {
+    await openPage(page, 'Gateway');
+    await page.getByLabel('Provider name').fill('fake');
+    await page.getByLabel('Base URL').fill(fake.baseUrl);
+    await page.getByLabel('Provider API key').fill('sk-browser-secret');
+    await page.getByRole('button', { name: 'Add provider' }).click();
+    await page.getByRole('cell', { name: 'fake', exact: true }).waitFor();
+    expect(await page.content()).not.toContain('sk-browser-secret');
+    await page.getByLabel('Alias').fill('assistant');
+    await page.getByPlaceholder('Pick a provider').click();
+    await page.getByRole('option', { name: 'fake' }).click();
+    await page.getByLabel(/^Model/).fill('gpt-4o-mini');
+    await page.getByRole('button', { name: 'Add route' }).click();
+    await page.getByRole('cell', { name: 'assistant', exact: true }).waitFor();
+    await audit(page, 'gateway');
+
+    await openPage(page, 'Chat');
+    await expect.poll(() => page.getByLabel('Model alias').first().inputValue()).toBe('assistant');
+    await page.getByLabel('Message').fill('hello from the console');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expect
+      .poll(() => page.getByTestId('assistant-message').textContent())
+      .toContain('hello from the console');
+    await page.getByTestId('chat-stats').waitFor();
+    const sent = fake.requests.at(-1)?.body;
+    expect(sent?.stream).toBe(true);
+    expect(sent?.model).toBe('gpt-4o-mini');
+    await audit(page, 'chat');
+  });
+
+  it('creates an API key and shows its secret exactly once', async () => {
+    await openPage(page, 'API keys');
+    await page.getByLabel('Key name').fill('ci-bot');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const secret = (await page.getByTestId('secret-once').textContent()) ?? '';
+    expect(secret).toMatch(/^rmp_/);
+    const me = await fetch(`${base}/v1/me`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(me.status).toBe(200);
+    await page.getByTestId('key-row').filter({ hasText: 'ci-bot' }).waitFor();
+    await audit(page, 'keys');
+    await page.getByRole('button', { name: 'I have stored it' }).click();
+    await expect.poll(() => page.getByTestId('secret-once').count()).toBe(0);
+    await page.reload();
+    await page.getByTestId('key-row').filter({ hasText: 'ci-bot' }).waitFor();
+    expect(await page.content()).not.toContain(secret);
+  });
+
+  it('approves a pending tool call and the run finishes', async () => {
+    await api('POST', '/v1/providers', {
+      name: 'agents',
+      type: 'openai',
+      baseUrl: agentUpstream.baseUrl,
+      apiKey: 'sk-fake',
+    });
+    await api('POST', '/v1/routes', {
+      alias: 'agent',
+      targets: [{ provider: 'agents', model: 'gpt-4o-mini' }],
+    });
+    await api('POST', '/v1/tools', {
+      name: 'tickets.close',
+      description: 'Closes a ticket.',
+      parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+      request: { method: 'POST', url: `${actions.baseUrl}/tickets/{id}/close` },
+    });
+    const agent = await api('POST', '/v1/agents', {
+      name: 'helpdesk',
+      instructions: 'Close tickets.',
+      model: 'agent',
+      tools: [{ name: 'tickets.close', policy: 'ask' }],
+    });
+    agentUpstream.script = (req) =>
+      req.messages.some((m) => m.role === 'tool')
+        ? { content: 'Closed.' }
+        : { toolCalls: [{ name: 'tickets_close', arguments: { id: 't-42' } }] };
+    const started = await api('POST', `/v1/agents/${String(agent.id)}/runs`, {
+      input: 'Close t-42',
+    });
+    await openPage(page, 'Approvals');
+    const card = page.getByTestId('approval');
+    await card.waitFor({ timeout: 30_000 });
+    expect(await card.textContent()).toContain('t-42');
+    await audit(page, 'approvals');
+    await card.getByLabel('Reason (recorded in the audit log)').fill('ticket is resolved');
+    await card.getByRole('button', { name: 'Approve' }).click();
+    await expect.poll(() => card.count(), { timeout: 15_000 }).toBe(0);
+    await page
+      .getByTestId('run')
+      .filter({ hasText: String(started.id).slice(0, 8) })
+      .getByText('succeeded')
+      .waitFor({ timeout: 30_000 });
+    expect(actions.to('POST /tickets/t-42/close')).toHaveLength(1);
+  });
+
+  it('asks the sample SQL source a question and shows the SQL, the rows and a chart', async () => {
+    await api('POST', '/v1/routes', {
+      alias: 'default',
+      targets: [{ provider: 'agents', model: 'gpt-4o-mini' }],
+    });
+    agentUpstream.script = () => ({
+      content:
+        '```sql\nSELECT food_type, count(*) AS restaurants FROM restaurant GROUP BY food_type ORDER BY 2 DESC, 1\n```\nRestaurants per food type.',
+    });
+    await openPage(page, 'SQL');
+    await page.getByRole('button', { name: 'Add the sample database' }).click();
+    await expect
+      .poll(() => page.getByLabel('Source').first().inputValue(), { timeout: 90_000 })
+      .toBe('sample');
+    await page
+      .getByRole('button', { name: /restaurant/ })
+      .first()
+      .waitFor({ timeout: 60_000 });
+    await page.getByLabel('Question').fill('How many restaurants are there per food type?');
+    await page.getByRole('button', { name: 'Ask', exact: true }).click();
+    await page.getByTestId('sql-result').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('sql-text').textContent()).toContain('GROUP BY food_type');
+    await page.getByRole('cell', { name: 'Italian' }).waitFor();
+    await expect
+      .poll(() => page.getByTestId('sql-chart').locator('.recharts-bar-rectangle').count())
+      .toBeGreaterThan(1);
+    await audit(page, 'sql');
+  });
+
+  it('shows people, the audit log and Home with traffic, in both themes and at tablet width', async () => {
+    await openPage(page, 'People');
+    await page.getByRole('cell', { name: 'ada@example.com' }).waitFor();
+    await audit(page, 'people');
+    await openPage(page, 'Audit log');
+    await page.getByTestId('audit-row').filter({ hasText: 'api_key.created' }).first().waitFor();
+    await audit(page, 'audit');
+    await openPage(page, 'Home');
+    await page.getByText('Requests and cost by day').waitFor();
+    await expect
+      .poll(() => page.locator('.recharts-area').count(), { timeout: 15_000 })
+      .toBeGreaterThan(0);
+    await audit(page, 'home-traffic');
+    if (process.env.UPDATE_CONSOLE_SCREENSHOT)
+      copyFileSync(
+        join(REPO_ROOT, 'test-results/console/home-traffic.png'),
+        resolve(REPO_ROOT, 'docs/console.png'),
+      );
+    await page.getByRole('button', { name: 'Switch to the dark theme' }).click();
+    await audit(page, 'home-dark');
+    await page.setViewportSize({ width: 820, height: 1180 });
+    await audit(page, 'home-tablet');
+    await page.setViewportSize({ width: 1280, height: 900 });
+    expect(admin.errors.filter((e) => /Content.Security.Policy|Refused/i.test(e))).toEqual([]);
+  });
+
+  it('invites a person, who accepts on the sign-in page and signs in with a password', async () => {
+    await openPage(page, 'People');
+    await page.getByLabel('Invite by e-mail').fill('pat@example.com');
+    await page.getByRole('button', { name: 'Invite' }).click();
+    const token = (await page.getByTestId('secret-once').textContent()) ?? '';
+    expect(token.length).toBeGreaterThan(20);
+    const guest = await newConsoleContext(browser);
+    const p = await guest.context.newPage();
+    try {
+      await p.goto(`${base}/`);
+      await p.getByRole('tab', { name: 'Invitation' }).click();
+      await p.getByLabel('Invitation token').fill(token);
+      await p.getByLabel('Choose a password').fill('correct horse battery staple');
+      await p.getByRole('button', { name: 'Accept and set password' }).click();
+      await p.getByText(`You joined ${slug}`).waitFor();
+      await p
+        .getByRole('textbox', { name: 'Password', exact: true })
+        .fill('correct horse battery staple');
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+      await p.getByText('member').first().waitFor();
+    } finally {
+      await guest.context.close();
+    }
+  });
+
+  it('signs in with a pasted API key kept in memory only', async () => {
+    const operator = await newConsoleContext(browser);
+    const p = await operator.context.newPage();
+    try {
+      await p.goto(`${base}/`);
+      await p.getByRole('tab', { name: 'API key' }).click();
+      await p.getByRole('textbox', { name: 'API key' }).fill(ownerKey);
+      await p.getByRole('button', { name: 'Use this key' }).click();
+      await p.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+      await p.getByText('owner · API key').waitFor();
+      const stored = await p.evaluate(() => {
+        const g = globalThis as unknown as { localStorage: object; sessionStorage: object };
+        return JSON.stringify({ ...g.localStorage }) + JSON.stringify({ ...g.sessionStorage });
+      });
+      expect(stored).not.toContain(ownerKey);
+      expect(await operator.context.cookies()).toEqual([]);
+      await p.reload();
+      await p.getByRole('heading', { name: 'Sign in to Rampart' }).waitFor();
+    } finally {
+      await operator.context.close();
+    }
+  });
+
+  it('keeps what was typed when the session ends, and signs in again over the page', async () => {
+    await openPage(page, 'Search and ask');
+    await page.getByLabel('Question').fill('What do the holidays look like?');
+    const users = (await api('GET', '/v1/users')) as { data: { id: string; email: string }[] };
+    const ada = users.data.find((u) => u.email === 'ada@example.com');
+    await api('DELETE', `/v1/users/${String(ada?.id)}/sessions`);
+    await page.getByRole('button', { name: 'Ask' }).click();
+    const dialog = page.getByRole('dialog', { name: /session ended/ });
+    await dialog.waitFor();
+    await audit(page, 'session-ended');
+    await dialog.getByRole('tab', { name: 'API key' }).click();
+    await dialog.getByRole('textbox', { name: 'API key' }).fill(ownerKey);
+    await dialog.getByRole('button', { name: 'Use this key' }).click();
+    await expect.poll(() => dialog.count()).toBe(0);
+    expect(await page.getByLabel('Question').inputValue()).toBe('What do the holidays look like?');
+    await page.getByRole('button', { name: 'Ask' }).click();
+    await page.getByTestId('answer').waitFor();
+    expect(await page.getByRole('dialog').count()).toBe(0);
+  });
+
+  it('shows a viewer no admin pages, and the server refuses an admin call from the page', async () => {
+    const viewer = await newConsoleContext(browser);
+    const p = await viewer.context.newPage();
+    try {
+      await signInWithOidc(p, 'vic');
+      await p.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+      const nav = p.getByRole('navigation', { name: 'Pages' });
+      expect(await nav.getByRole('link').allTextContents()).toEqual([
+        'Home',
+        'Documents',
+        'Search and ask',
+      ]);
+      await p.goto(`${base}/keys`);
+      await p.getByText('Not available to you').waitFor();
+      await audit(p, 'viewer-refused');
+      const status = await p.evaluate(async () => {
+        // Runs in the page (the root tsconfig has no DOM types).
+        const { cookie } = (globalThis as unknown as { document: { cookie: string } }).document;
+        const csrf = /(?:^|; )rampart_csrf=([^;]+)/.exec(cookie)?.[1] ?? '';
+        const res = await fetch('/v1/api-keys', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+          body: JSON.stringify({ name: 'sneaky', role: 'owner' }),
+        });
+        return { status: res.status, body: await res.text() };
+      });
+      expect(status.status).toBe(403);
+      expect(status.body).toContain('keys:manage');
+    } finally {
+      await viewer.context.close();
+    }
+  });
+});
