@@ -46,8 +46,8 @@ describe('the settings page (docs/configuration.md)', () => {
 });
 
 describe('README', () => {
-  it('stays short enough to read: at most about 16,000 characters, details in docs/', () => {
-    expect(readme.length).toBeLessThanOrEqual(16_000);
+  it('stays short enough to read: at most about 18,000 characters, details in docs/', () => {
+    expect(readme.length).toBeLessThanOrEqual(18_000);
     for (const page of ['api', 'configuration', 'operations', 'benchmarks', 'knowledge'])
       expect(readme).toContain(`](docs/${page}.md)`);
   });
