@@ -71,6 +71,21 @@ describe('deploy/Dockerfile', () => {
     );
   });
 
+  it('builds the web console into the image (its build tools are production dependencies)', () => {
+    expect(ins.some((i) => i.keyword === 'COPY' && /^web\s+\.\/web$/.test(i.args))).toBe(true);
+    const build = ins.find((i) => i.keyword === 'RUN' && /scripts\/postinstall\.js/.test(i.args));
+    // The postinstall swallows a failed console build (an install never fails on it); the image
+    // build must not, so the RUN checks the built page itself.
+    expect(build?.args).toMatch(/test -f web\/dist\/index\.html/);
+    const pkg = z
+      .object({ dependencies: z.record(z.string(), z.string()) })
+      .parse(JSON.parse(readFileSync(resolve(REPO_ROOT, 'package.json'), 'utf8')));
+    for (const dep of ['vite', '@vitejs/plugin-react', 'react', 'react-dom'])
+      expect(pkg.dependencies, dep).toHaveProperty(dep);
+    const ignore = readFileSync(resolve(REPO_ROOT, '.dockerignore'), 'utf8').split('\n');
+    expect(ignore).toContain('web/dist');
+  });
+
   it('runs as a non-root uid with the data directory on a volume, tini as PID 1 and a /healthz check', () => {
     const final = ins.filter((i) => i.stage === finalStage);
     expect(final.filter((i) => i.keyword === 'USER').at(-1)?.args).toBe('10001:10001');
