@@ -27,7 +27,7 @@ import {
 } from './knowledge/index.js';
 import { createSql } from './sql/index.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
-import { createMcpClient, registerMcp } from './mcp/index.js';
+import { createMcpClient, mcpResource, registerMcp } from './mcp/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
 import type { Database } from './platform/db/database.js';
@@ -150,6 +150,8 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     redis: deps.redis,
     onGatewayLimitsChanged: (tenantId) => gatewayConfig.evict(tenantId),
     groupRemovals: { documents: documentGroupRemoval },
+    // POST /auth/token may mint tokens for /mcp (its `resource`), which /mcp alone accepts.
+    tokenAudiences: [mcpResource(config)],
   });
   app.addHook('onClose', async () => identity.close());
   const audit = await createAudit({
@@ -249,6 +251,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     config,
     logger: deps.logger,
     auth: identity.auth,
+    accessTokens: identity.accessTokens,
     keyring,
     connections: mcpClient.connections,
     services: {

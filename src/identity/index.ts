@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Database } from '../platform/db/database.js';
 import type { AnyRoute } from '../platform/http/route.js';
+import type { Principal } from '../platform/http/principal.js';
 import type { Metrics } from '../platform/telemetry/metrics.js';
 import type { Keyring } from '../platform/secrets/envelope.js';
 import { AuthService } from './authenticate.js';
@@ -79,6 +80,14 @@ export interface IdentityDeps {
   tokenAudiences?: readonly string[];
 }
 
+/** Verifies Rampart access tokens minted for an audience other than the API's. */
+export interface OwnAccessTokens {
+  /** True when the token names this Rampart as its issuer (not yet verified). */
+  isOwn(token: string): boolean;
+  /** The principal the token stands for while its grant is live, if it was minted for `audience`. */
+  verify(token: string, audience: string): Promise<Principal | undefined>;
+}
+
 export interface Identity {
   auth: AuthService;
   tenants: TenantService;
@@ -87,6 +96,8 @@ export interface Identity {
   tokens: AccessTokens;
   /** The token signing keys (rotation: `rampart tokens rotate-key`). */
   signingKeys: SigningKeys;
+  /** Rampart's own access tokens, for endpoints with an audience of their own (/mcp). */
+  accessTokens: OwnAccessTokens;
   routes: AnyRoute[];
   /** Stops listening for key events and flushes the pending auth-failure audit events. */
   close(): Promise<void>;
@@ -170,6 +181,13 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
     keys,
     tokens,
     signingKeys,
+    accessTokens: {
+      isOwn: (token) => tokenVerifier.isOwn(token),
+      async verify(token, audience) {
+        const verdict = await tokenVerifier.verify(token, audience);
+        return 'principal' in verdict ? verdict.principal : undefined;
+      },
+    },
     routes: [
       ...tokenRoutes(grants, signingKeys),
       ...identityRoutes({ tenants, keys }),

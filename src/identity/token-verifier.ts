@@ -29,8 +29,9 @@ export class AccessTokenVerifier {
     return this.tokens.isOwn(token);
   }
 
-  async verify(token: string): Promise<JwtVerdict> {
-    const verdict = await this.tokens.verify(token, RAMPART_AUDIENCE);
+  /** Verifies a token for `audience` (the API's by default; /mcp passes its resource URI). */
+  async verify(token: string, audience: string = RAMPART_AUDIENCE): Promise<JwtVerdict> {
+    const verdict = await this.tokens.verify(token, audience);
     if ('refused' in verdict) return verdict;
     const { claims } = verdict;
     const row = await this.#family(claims.familyId);
@@ -40,7 +41,7 @@ export class AccessTokenVerifier {
       row.expires_at.getTime() <= Date.now() ||
       row.tenant_id !== claims.tenantId ||
       row.user_id !== claims.userId ||
-      row.audience !== RAMPART_AUDIENCE
+      row.audience !== audience
     )
       return { refused: 'revoked_token' };
     const principal = principalFromSession(row);

@@ -14,7 +14,7 @@ import { mcpServerRoutes } from './client/routes.js';
 import { McpServerService } from './client/servers-service.js';
 import { McpToolSource } from './client/tool-source.js';
 import { conformanceServer } from './server/fixtures.js';
-import { registerMcpEndpoint } from './server/http.js';
+import { MCP_PATH, registerMcpEndpoint, type McpEndpointOptions } from './server/http.js';
 import { serverFor } from './server/tools.js';
 
 const LOCAL_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
@@ -24,9 +24,18 @@ function defaultHosts(publicUrl: string | undefined): string[] {
   return publicUrl ? [new URL(publicUrl).hostname.toLowerCase(), ...LOCAL_HOSTS] : LOCAL_HOSTS;
 }
 
+/**
+ * The resource URI Rampart's access tokens for /mcp are minted for (RFC 8707 `resource`):
+ * `<PUBLIC_URL>/mcp`, or the local default the identity feature uses as its issuer.
+ */
+export function mcpResource(config: Pick<Config, 'PUBLIC_URL' | 'PORT'>): string {
+  return `${config.PUBLIC_URL ?? `http://localhost:${config.PORT}`}${MCP_PATH}`;
+}
+
 type McpConfig = Pick<
   Config,
   | 'PUBLIC_URL'
+  | 'PORT'
   | 'MCP_ALLOWED_HOSTS'
   | 'MCP_ALLOWED_ORIGINS'
   | 'MCP_RUN_WAIT_MS'
@@ -62,6 +71,8 @@ export interface McpDeps {
   config: McpConfig;
   logger: Logger;
   auth: Authenticator;
+  /** Rampart's access tokens minted for /mcp's resource URI (see mcpResource). */
+  accessTokens?: McpEndpointOptions['accessTokens'];
   keyring: Keyring | undefined;
   connections: McpConnections;
   services: {
@@ -83,6 +94,8 @@ export async function registerMcp(app: FastifyInstance, deps: McpDeps): Promise<
   const { config } = deps;
   await registerMcpEndpoint(app, {
     auth: deps.auth,
+    accessTokens: deps.accessTokens,
+    resource: mcpResource(config),
     allowedHosts: config.MCP_ALLOWED_HOSTS ?? defaultHosts(config.PUBLIC_URL),
     allowedOrigins: config.MCP_ALLOWED_ORIGINS ?? defaultHosts(config.PUBLIC_URL),
     publicUrl: config.PUBLIC_URL,

@@ -16,6 +16,16 @@ export const CONFORMANCE_PATH = '/mcp/conformance';
 
 export interface McpEndpointOptions {
   auth: Authenticator;
+  /**
+   * Rampart's own access tokens minted for this resource (`resource`: POST /auth/token with
+   * `resource` = it): a token of Rampart's for any other audience is refused here, never used.
+   */
+  accessTokens?: {
+    isOwn(token: string): boolean;
+    verify(token: string, audience: string): Promise<Principal | undefined>;
+  };
+  /** The resource URI tokens for /mcp are minted for (`<PUBLIC_URL>/mcp`). */
+  resource: string;
   /** Host names the Host header may carry, and browser origins' host names (DNS rebinding). */
   allowedHosts: string[];
   allowedOrigins: string[];
@@ -88,8 +98,9 @@ export async function registerMcpEndpoint(
 
   app.get(METADATA_PATH, { schema: { hide: true } }, (request) => ({
     resource: `${origin(request, opts.publicUrl)}${MCP_PATH}`,
-    // TODO(#25): list Rampart as the authorization server once it issues access tokens for
-    // this resource (audience-checked JWTs); until then the bearer is a Rampart API key.
+    // Rampart mints tokens for this resource (POST /auth/token with `resource`), but it is not a
+    // full OAuth authorization server (no authorization-code endpoint, no AS metadata), so none
+    // is listed: clients use an API key or such a token as their bearer.
     authorization_servers: [],
     bearer_methods_supported: ['header'],
     resource_name: 'Rampart',
@@ -110,12 +121,28 @@ export async function registerMcpEndpoint(
         ...guards,
         async (request) => {
           const meta = requestMeta(request);
+          const challenge = `Bearer realm="rampart", resource_metadata="${origin(request, opts.publicUrl)}${METADATA_PATH}"`;
+          const token = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
+          if (token && opts.accessTokens?.isOwn(token)) {
+            // One of Rampart's access tokens: valid here only if minted for this resource.
+            const principal = await opts.accessTokens.verify(token, opts.resource);
+            if (!principal)
+              throw new AppError(
+                401,
+                'invalid_token',
+                `The access token is not valid for ${opts.resource} (wrong audience, expired or revoked).`,
+                undefined,
+                { 'www-authenticate': `${challenge}, error="invalid_token"` },
+              );
+            request.principal = principal;
+            return;
+          }
           try {
             request.principal = await opts.auth.tenant(request, meta);
           } catch (err) {
             if (err instanceof AppError && err.status === 401)
               throw new AppError(401, err.code, err.message, err.extra, {
-                'www-authenticate': `Bearer realm="rampart", resource_metadata="${origin(request, opts.publicUrl)}${METADATA_PATH}"`,
+                'www-authenticate': challenge,
               });
             throw err;
           }
