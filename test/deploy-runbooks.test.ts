@@ -38,6 +38,7 @@ describe('docs/runbooks', () => {
       'answer-quality.md',
       'copilot-compensation-failed.md',
       'cross-tenant-access.md',
+      'identity-provider-unreachable.md',
       'incident-checklist.md',
       'postgres-failover-and-restore.md',
       'provider-outage.md',

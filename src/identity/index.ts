@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Database } from '../platform/db/database.js';
+import { Counter } from 'prom-client';
 import type { AnyRoute } from '../platform/http/route.js';
 import type { Principal } from '../platform/http/principal.js';
 import type { Metrics } from '../platform/telemetry/metrics.js';
@@ -114,7 +115,17 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
     new URL(publicUrl).origin,
     config.API_KEY_CACHE_TTL_MS,
   );
-  const clients = new OidcClients(config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES);
+  // Identity providers that cannot be reached (discovery, JWKS, token endpoint: no connection,
+  // a bad certificate, a timeout or a 5xx) stop sign-ins; RampartIdentityProviderUnreachable.
+  const providerFailures = new Counter({
+    name: 'rampart_identity_provider_failures_total',
+    help: 'Failed calls to identity providers (no connection, TLS/certificate error, timeout or 5xx) by kind: oidc (sign-in: discovery, token, userinfo) or jwks (trusted JWT issuers).',
+    labelNames: ['kind'],
+    registers: [deps.metrics.registry],
+  });
+  const clients = new OidcClients(config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES, () =>
+    providerFailures.inc({ kind: 'oidc' }),
+  );
   const signingKeys = new SigningKeys(db, deps.keyring, {
     rotationDays: config.SIGNING_KEY_ROTATION_DAYS,
     maxTokenTtlS: config.ACCESS_TOKEN_TTL_SECONDS,
@@ -126,7 +137,9 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
     sessions: verifier,
     tokens: tokenVerifier,
     scim: scimTokens,
-    jwt: new JwtBearer(db, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES, tokenVerifier),
+    jwt: new JwtBearer(db, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES, tokenVerifier, () =>
+      providerFailures.inc({ kind: 'jwks' }),
+    ),
     db,
     serverSecret: deps.serverSecret,
     rootToken: config.RAMPART_ROOT_TOKEN,

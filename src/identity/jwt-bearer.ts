@@ -1,7 +1,11 @@
 import * as jose from 'jose';
 import type { Database } from '../platform/db/database.js';
 import type { Principal } from '../platform/http/principal.js';
-import { guardedFetch, type GuardedFetch } from '../platform/net/guarded-fetch.js';
+import {
+  guardedFetch,
+  reportingFailures,
+  type GuardedFetch,
+} from '../platform/net/guarded-fetch.js';
 import { jwtMember, trustedIssuer, type TrustedIssuerRow } from './jwt-store.js';
 import { ROLE_PERMISSIONS, isRole } from './permissions.js';
 
@@ -53,8 +57,10 @@ export class JwtBearer {
       isOwn(token: string): boolean;
       verify(token: string): Promise<JwtVerdict>;
     },
+    /** Called for each failure to fetch a trusted issuer's JWKS. */
+    onFailure: () => void = () => undefined,
   ) {
-    this.#fetch = guardedFetch(allowPrivate);
+    this.#fetch = reportingFailures(guardedFetch(allowPrivate), onFailure);
   }
 
   looksLikeJwt(token: string): boolean {

@@ -1,5 +1,9 @@
 import * as oidc from 'openid-client';
-import { guardedFetch, type GuardedFetch } from '../platform/net/guarded-fetch.js';
+import {
+  guardedFetch,
+  reportingFailures,
+  type GuardedFetch,
+} from '../platform/net/guarded-fetch.js';
 import { InvalidInput } from '../platform/http/errors.js';
 import { nonPublicAddressOf } from '../platform/net/outbound-guard.js';
 import { messageOf } from '../platform/checked.js';
@@ -30,8 +34,12 @@ export class OidcClients {
   readonly #byTenant = new Map<string, Cached>();
   readonly #fetch: GuardedFetch;
 
-  constructor(private readonly allowPrivate: boolean) {
-    this.#fetch = guardedFetch(allowPrivate);
+  constructor(
+    private readonly allowPrivate: boolean,
+    /** Called for each failure to reach a provider (rampart_identity_provider_failures_total). */
+    onFailure: () => void = () => undefined,
+  ) {
+    this.#fetch = reportingFailures(guardedFetch(allowPrivate), onFailure);
   }
 
   /** Refuses an issuer address the outbound guard would refuse, with a clear 400. */

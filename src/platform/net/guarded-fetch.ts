@@ -43,3 +43,22 @@ export function guardedFetch(allowPrivate: boolean, timeoutMs = 10_000): Guarded
     });
   };
 }
+
+/**
+ * `fetch`, reporting each failure to reach the other side (no connection, TLS or certificate
+ * errors, timeouts, or a 5xx answer) to `onFailure`. An address the guard refuses is a setting,
+ * not an outage, and is not reported.
+ */
+export function reportingFailures(fetch: GuardedFetch, onFailure: () => void): GuardedFetch {
+  return async (url, init) => {
+    let res: Response;
+    try {
+      res = await fetch(url, init);
+    } catch (err) {
+      if (!(err instanceof BlockedOutboundAddress)) onFailure();
+      throw err;
+    }
+    if (res.status >= 500) onFailure();
+    return res;
+  };
+}
