@@ -38,7 +38,6 @@ const UNDECLARED: Record<string, string> = {
   'DELETE /mcp': 'the MCP endpoint (stateless: 405 after authentication)',
   'GET /.well-known/oauth-protected-resource/mcp': 'RFC 9728 metadata, public by design',
   'GET /': 'the web console page (static index.html, no data)',
-  'GET /*': 'the web console page at its own paths; refuses the API prefixes (console.ts)',
   'GET /assets/:name': "the web console's hashed static assets",
 };
 

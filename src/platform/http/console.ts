@@ -3,6 +3,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AppError } from './errors.js';
+import { setPageFallback } from './problem.js';
 
 /** Where `npm install` (or `npm start`) leaves the built console (web/ built by Vite). */
 export const CONSOLE_DIST = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
@@ -126,7 +127,6 @@ export function registerConsole(app: FastifyInstance, dir: string = CONSOLE_DIST
     return pageHeaders(reply).type('text/html; charset=utf-8').send(html);
   };
   app.get('/', { schema: { hide: true } }, (_request, reply) => page('/', reply));
-  app.get('/*', { schema: { hide: true } }, (request, reply) =>
-    page(request.url.split('?')[0] ?? '/', reply),
-  );
+  // The SPA's own paths: any other GET no route matched, unless reserved for the API.
+  setPageFallback(app, (path, reply) => (isConsolePage(path) ? page(path, reply) : undefined));
 }

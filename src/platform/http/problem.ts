@@ -177,18 +177,30 @@ export function sendError(
   return send(error, request, reply);
 }
 
+/** Answers a GET no route matched with a page, or undefined to leave it a 404. */
+export type PageFallback = (path: string, reply: FastifyReply) => Promise<FastifyReply> | undefined;
+const pageFallbacks = new WeakMap<FastifyInstance, PageFallback>();
+
+/**
+ * Lets the 404 handler answer unmatched GETs with a page (the web console's client-side paths).
+ * A fallback rather than a `GET /*` route: an unknown path stays unmatched to the router, the
+ * request log and the metrics, whatever answers it.
+ */
+export function setPageFallback(app: FastifyInstance, fallback: PageFallback): void {
+  pageFallbacks.set(app, fallback);
+}
+
 /** The one mapping from thrown errors to HTTP responses. */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler(sendError);
-  app.setNotFoundHandler((request, reply) =>
-    send(
-      new AppError(
-        404,
-        'route_not_found',
-        `No route ${request.method} ${request.url.split('?')[0]}.`,
-      ),
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const page = request.method === 'GET' ? pageFallbacks.get(app)?.(path, reply) : undefined;
+    if (page) return page;
+    return send(
+      new AppError(404, 'route_not_found', `No route ${request.method} ${path}.`),
       request,
       reply,
-    ),
-  );
+    );
+  });
 }
