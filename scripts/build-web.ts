@@ -22,11 +22,22 @@ export function consoleBuilt(dist: string = WEB_DIST): boolean {
 /** Runs Vite's production build of web/ into web/dist (or another folder). */
 export async function buildConsole(outDir: string = WEB_DIST): Promise<void> {
   const { build } = await import('vite');
-  await build({
-    configFile: join(WEB_DIR, 'vite.config.ts'),
-    logLevel: 'warn',
-    build: { outDir, emptyOutDir: true },
-  });
+  // Always a production bundle: under a test runner NODE_ENV is `test`, and Vite and the React
+  // plugin would otherwise emit development JSX (jsxDEV), which the production React bundled
+  // with it cannot run: the page stays blank.
+  const previous = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({
+      configFile: join(WEB_DIR, 'vite.config.ts'),
+      mode: 'production',
+      logLevel: 'warn',
+      build: { outDir, emptyOutDir: true },
+    });
+  } finally {
+    if (previous === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = previous;
+  }
 }
 
 /**
