@@ -20,6 +20,7 @@ export async function worker(cfg: Config): Promise<void> {
   const metrics = new Metrics({ poolStats: () => rt.db.poolStats(), redis: rt.redis });
   // The jobs' model calls (ingestion embeddings) go through a gateway of their own, metered to
   // each job's tenant like the API's calls.
+  const keyring = keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS);
   const gateway = createGateway({
     db: rt.db,
     logger: rt.logger,
@@ -28,10 +29,9 @@ export async function worker(cfg: Config): Promise<void> {
     limitsConfig: cfg,
     metrics,
     inProcessProviders: settingsProviders(cfg.knowledgeModels),
-    keyring: keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS),
+    keyring,
   });
   const queue = createWorker(rt.db, cfg, rt.logger, gateway.calls, metrics.registry);
-  const keyring = keyringFromSettings(rt.masterKey, cfg.RAMPART_MASTER_KEY_PREVIOUS);
   // The copilot's sql.query / sql.ask tools run text-to-SQL in the worker, as the run's caller.
   const sql = createSql({
     db: rt.db,
