@@ -26,6 +26,8 @@ import {
   type DocumentService,
 } from './knowledge/index.js';
 import { createSql } from './sql/index.js';
+import { createPlansAndInvoices, type PlansAndInvoices } from './analytics/plans-service.js';
+import { NO_QUOTAS, type QuotaGate } from './platform/quota.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
 import { createMcpClient, mcpResource, registerMcp } from './mcp/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
@@ -72,6 +74,8 @@ export interface BuiltApp {
   copilot: Copilot;
   /** Its delivery job runs in the worker too. */
   webhooks: Webhooks;
+  /** Plans, quotas and invoices (issue #31). */
+  billing: PlansAndInvoices;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -136,6 +140,13 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   // evicts the tenant's gateway config, but the gateway is built after identity and audit
   // (its listener and metrics come after theirs), so that eviction is bound once it exists.
   const gatewayConfig = { evict: (_tenantId: string): void => {} };
+  // Plans' quotas are built on the gateway's limiter, after identity (which reserves seats):
+  // bound below like the eviction above, before any request can arrive.
+  let planQuotas: QuotaGate = NO_QUOTAS;
+  const quotas: QuotaGate = {
+    reserve: (principal, meters, amounts) => planQuotas.reserve(principal, meters, amounts),
+    release: (principal, amounts) => planQuotas.release(principal, amounts),
+  };
   const keyring = keyringFromSettings(
     deps.masterKey ?? config.RAMPART_MASTER_KEY,
     config.RAMPART_MASTER_KEY_PREVIOUS,
@@ -152,6 +163,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     groupRemovals: { documents: documentGroupRemoval },
     // POST /auth/token may mint tokens for /mcp (its `resource`), which /mcp alone accepts.
     tokenAudiences: [mcpResource(config)],
+    quotas,
   });
   app.addHook('onClose', async () => identity.close());
   const audit = await createAudit({
@@ -172,6 +184,13 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     keyring,
   });
   gatewayConfig.evict = (tenantId) => gateway.tenantConfig.evict(tenantId);
+  const billing = createPlansAndInvoices({
+    db,
+    logger: deps.logger,
+    holds: gateway.limits.limiter,
+  });
+  planQuotas = billing.quotas;
+  gateway.limits.useQuotas(billing.quotas);
   app.addHook('onClose', async () => gateway.close());
 
   registerHealth(app, { db, redis: deps.redis });
@@ -212,6 +231,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   // Every model call of the knowledge hub goes through the gateway, metered to the tenant.
   const knowledge = createKnowledge({
     db,
+    quotas,
     config,
     metrics,
     calls: gateway.calls,
@@ -233,6 +253,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   app.addHook('onClose', async () => mcpClient.close());
   const copilot = createCopilot({
     db,
+    quotas,
     config,
     logger: deps.logger,
     calls: gateway.calls,
@@ -273,6 +294,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...sql.routes,
     ...evals.routes,
     ...webhooks.routes,
+    ...billing.routes,
     ...mcpRoutes,
   ]);
   // Last: the console's SPA fallback (a wildcard) answers only what no route above claims.
@@ -287,5 +309,6 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     gateway,
     copilot,
     webhooks,
+    billing,
   };
 }

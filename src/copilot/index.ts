@@ -1,3 +1,4 @@
+import type { QuotaGate } from '../platform/quota.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -33,6 +34,8 @@ export { CreateRunBody, TERMINAL, ToolPolicy, stricterPolicy, type RunView } fro
 
 export interface CopilotDeps {
   db: Database;
+  /** Plans' quotas (agent runs per month). */
+  quotas?: QuotaGate | undefined;
   config: Config;
   logger: Logger;
   /** The gateway's in-process entry: every model call of a run is routed and metered. */
@@ -92,6 +95,7 @@ export function createCopilot(deps: CopilotDeps): Copilot {
     maxConcurrentRunsPerTenant: config.COPILOT_MAX_CONCURRENT_RUNS_PER_TENANT,
     maxJobAttempts: config.COPILOT_RUN_MAX_ATTEMPTS,
     streamPollMs: config.COPILOT_STREAM_POLL_MS,
+    quotas: deps.quotas,
   });
   const realtime = realtimeRoute({
     runs,

@@ -1,3 +1,4 @@
+import { withQuota, type QuotaGate } from '../platform/quota.js';
 import { createHash } from 'node:crypto';
 import { appendAuditEvent } from '../audit/service.js';
 import { mayGrant, isRole } from '../identity/index.js';
@@ -50,6 +51,8 @@ export interface RunServiceOptions {
   maxJobAttempts: number;
   /** How often a stream re-reads the log when no notification arrived. */
   streamPollMs: number;
+  /** The plan's agentRunsPerMonth quota (reserved before the run is created). */
+  quotas?: QuotaGate | undefined;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -131,7 +134,27 @@ export class RunService {
     const requestHash = createHash('sha256')
       .update(JSON.stringify({ agentId, input }))
       .digest('hex');
-    const result = await this.db.withTenant(p, async (tx) => {
+    const result = await withQuota(
+      this.opts.quotas,
+      p,
+      ['agentRuns'],
+      () => ({ agentRuns: 1 }),
+      () => this.#insert(p, agentId, idempotencyKey, scope, input, requestHash),
+      (r) => ({ agentRuns: r.created ? 1 : 0 }),
+    );
+    if (result.created) this.metrics.runs.inc({ status: 'queued' });
+    return result;
+  }
+
+  async #insert(
+    p: Principal,
+    agentId: string,
+    idempotencyKey: string | undefined,
+    scope: string,
+    input: unknown[],
+    requestHash: string,
+  ): Promise<{ run: RunView; created: boolean }> {
+    return this.db.withTenant(p, async (tx) => {
       if (idempotencyKey !== undefined) {
         if (!(await tryLock(tx, `copilot-idem:${tx.tenantId}:${scope}:${idempotencyKey}`)))
           throw new Conflict(
@@ -184,8 +207,6 @@ export class RunService {
       await this.#enqueue(tx, run);
       return { run: await this.#one(tx, run), created: true };
     });
-    if (result.created) this.metrics.runs.inc({ status: 'queued' });
-    return result;
   }
 
   async #enqueue(tx: TenantTx, run: RunRow): Promise<void> {

@@ -1,3 +1,4 @@
+import type { QuotaGate } from '../platform/quota.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -48,6 +49,8 @@ export { currentStanding } from './standing-service.js';
 
 export interface IdentityDeps {
   db: Database;
+  /** Plans' quotas (seats: an invitation reserves one). */
+  quotas?: QuotaGate | undefined;
   logger: Logger;
   serverSecret: string;
   config: Pick<
@@ -217,6 +220,7 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
           sessions,
           publicUrl,
           deps.redis,
+          deps.quotas,
         ),
       ),
       ...peopleRoutes(db, groupDeps),

@@ -1,3 +1,4 @@
+import { withQuota, type QuotaGate } from '../platform/quota.js';
 import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import * as argon2 from 'argon2';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -80,6 +81,7 @@ export class LocalAccountService {
     private readonly publicUrl: string,
     /** Shares the sign-in throttle between instances; in-process without it. */
     redis?: ThrottleRedis,
+    private readonly quotas?: QuotaGate | undefined,
   ) {
     this.accounts = new SharedLoginThrottle(FREE_FAILURES, redis);
     this.addresses = new SharedLoginThrottle(4 * FREE_FAILURES, redis);
@@ -98,39 +100,55 @@ export class LocalAccountService {
   ): Promise<InvitationView> {
     return auditingRefusals(this.db, principal, meta, { type: 'invitation', id: null }, () => {
       assertMayGrant(principal, input.role);
-      const token = `rmi_${randomBytes(32).toString('base64url')}`;
-      return this.db.withTenant(principal, async (tx) => {
-        if (!(await localAccountsEnabled(tx)))
-          throw new Conflict(
-            'Local accounts are disabled for this tenant.',
-            'local_accounts_disabled',
-          );
-        const row = await insertInvitation(tx, {
-          email: input.email.toLowerCase(),
-          role: input.role,
-          displayName: input.displayName ?? '',
-          tokenHash: this.#hash('invitation', token),
-          createdBy: `${actorOf(principal).type}:${actorOf(principal).id ?? ''}`,
-          expiresAt: new Date(Date.now() + INVITATION_TTL_MS),
-        });
-        await appendAuditEvent(tx, {
-          actor: actorOf(principal),
-          action: 'invitation.created',
-          target: { type: 'invitation', id: row.id },
-          outcome: 'success',
-          ip: meta.ip,
-          requestId: meta.requestId,
-          details: { email: row.email, role: row.role, expiresAt: row.expires_at.toISOString() },
-        });
-        return {
-          id: row.id,
-          email: row.email,
-          role: row.role,
-          expiresAt: row.expires_at.toISOString(),
-          token,
-          acceptUrl: `${this.publicUrl}/auth/invitations/accept`,
-        };
+      // A pending invitation holds a seat (the plan's seats quota), as a member does.
+      return withQuota(
+        this.quotas,
+        principal,
+        ['seats'],
+        () => ({ seats: 1 }),
+        () => this.#invite(principal, input, meta),
+        () => ({ seats: 1 }),
+      );
+    });
+  }
+
+  #invite(
+    principal: Principal,
+    input: { email: string; role: Role; displayName?: string | undefined },
+    meta: RequestMeta,
+  ): Promise<InvitationView> {
+    const token = `rmi_${randomBytes(32).toString('base64url')}`;
+    return this.db.withTenant(principal, async (tx) => {
+      if (!(await localAccountsEnabled(tx)))
+        throw new Conflict(
+          'Local accounts are disabled for this tenant.',
+          'local_accounts_disabled',
+        );
+      const row = await insertInvitation(tx, {
+        email: input.email.toLowerCase(),
+        role: input.role,
+        displayName: input.displayName ?? '',
+        tokenHash: this.#hash('invitation', token),
+        createdBy: `${actorOf(principal).type}:${actorOf(principal).id ?? ''}`,
+        expiresAt: new Date(Date.now() + INVITATION_TTL_MS),
       });
+      await appendAuditEvent(tx, {
+        actor: actorOf(principal),
+        action: 'invitation.created',
+        target: { type: 'invitation', id: row.id },
+        outcome: 'success',
+        ip: meta.ip,
+        requestId: meta.requestId,
+        details: { email: row.email, role: row.role, expiresAt: row.expires_at.toISOString() },
+      });
+      return {
+        id: row.id,
+        email: row.email,
+        role: row.role,
+        expiresAt: row.expires_at.toISOString(),
+        token,
+        acceptUrl: `${this.publicUrl}/auth/invitations/accept`,
+      };
     });
   }
 

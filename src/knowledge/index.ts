@@ -1,3 +1,4 @@
+import type { QuotaGate } from '../platform/quota.js';
 import type { Config } from '../config.js';
 import type { ModelCalls } from '../gateway/index.js';
 import type { Database } from '../platform/db/database.js';
@@ -25,6 +26,8 @@ export { DocumentIdParams, DocumentListQuery } from './schemas.js';
 
 export interface KnowledgeDeps {
   db: Database;
+  /** Plans' quotas (documents, storage). */
+  quotas?: QuotaGate | undefined;
   config: Config;
   metrics: Pick<Metrics, 'registry'>;
   /** The gateway's in-process entry: every model call is routed and metered to the tenant. */
@@ -95,6 +98,7 @@ export function createKnowledge(deps: KnowledgeDeps): Knowledge {
   const documents = new DocumentService(db, {
     maxBytes: config.DOCUMENT_MAX_BYTES,
     maxAttempts: config.QUEUE_MAX_ATTEMPTS,
+    quotas: deps.quotas,
   });
   // Every answer is reported to onAnswer (evals: feedback and drift), MCP's ask included.
   const answers = new AnswerService(search, models.chat, deps.onAnswer);

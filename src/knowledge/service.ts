@@ -1,3 +1,4 @@
+import { withQuota, type QuotaGate } from '../platform/quota.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { appendAuditEvent } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
@@ -39,6 +40,8 @@ export interface NewUpload {
 export interface DocumentServiceOptions {
   maxBytes: number;
   maxAttempts: number;
+  /** The plan's documents and storageBytes quotas (reserved before the document is stored). */
+  quotas?: QuotaGate | undefined;
 }
 
 const sorted = (xs: readonly string[] | undefined): string[] => [...new Set(xs ?? [])].sort();
@@ -103,6 +106,25 @@ export class DocumentService {
       });
     const contentHash = createHash('sha256').update(content).digest('hex');
     const id = randomUUID();
+    const size = { documents: 1, storageBytes: content.byteLength };
+    return withQuota(
+      this.opts.quotas,
+      principal,
+      ['documents', 'storageBytes'],
+      () => size,
+      () => this.#store(principal, upload, meta, { id, sourceType, contentHash, groups }),
+      (r) => (r.duplicate ? {} : size),
+    );
+  }
+
+  async #store(
+    principal: Principal,
+    upload: NewUpload,
+    meta: RequestMeta,
+    d: { id: string; sourceType: SourceType; contentHash: string; groups: string[] },
+  ): Promise<{ id: string; status: DocumentStatus; duplicate: boolean }> {
+    const { content } = upload;
+    const { id, sourceType, contentHash, groups } = d;
     return this.db.withTenant(principal, async (tx) => {
       await assertKnownGroups(tx, groups);
       const inserted = await insertDocument(
@@ -196,7 +218,7 @@ export class DocumentService {
 
   /** Deletes the document, its bytes, chunks, vectors and cached embeddings; audited. */
   async delete(principal: Principal, id: string, meta: RequestMeta): Promise<void> {
-    await this.db.withTenant(principal, async (tx) => {
+    const deleted = await this.db.withTenant(principal, async (tx) => {
       const doc = await getDocument(tx, id);
       if (!doc || !(await deleteDocument(tx, id))) throw new NotFound('Document');
       await appendAuditEvent(tx, {
@@ -208,6 +230,11 @@ export class DocumentService {
         requestId: meta.requestId,
         details: { title: doc.title, contentHash: doc.content_hash, chunks: doc.chunk_count },
       });
+      return doc;
+    });
+    await this.opts.quotas?.release(principal, {
+      documents: 1,
+      storageBytes: Number(deleted.bytes),
     });
   }
 }

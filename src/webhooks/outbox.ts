@@ -12,6 +12,8 @@ export const WEBHOOK_EVENTS = [
   'document.failed',
   'run.awaiting_approval',
   'run.finished',
+  'quota.threshold',
+  'invoice.closed',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 

@@ -17,6 +17,8 @@ import type { LocalBudgets, LocalHold } from './local-budgets.js';
 import { LeaseBook } from './leases.js';
 import { RedisGuard } from './redis-guard.js';
 import { RedisLimits, type BudgetHold, type Settle } from './redis-counters.js';
+
+export type { BudgetHold } from './redis-counters.js';
 import { at } from '../../platform/checked.js';
 
 export type { BudgetRequest, LimitSubject } from './limit-plan.js';
@@ -319,6 +321,79 @@ export class Limiter {
 
   close(): void {
     this.#leases?.close();
+  }
+
+  /**
+   * Reserves `costTicks` of every hold or of none, with the budgets' rules and stores (plans'
+   * quotas use it: a hold is any integer counter with a limit). Holds the store does not have
+   * yet are seeded from `durable` (their durable used amount). Undefined when this limiter holds
+   * no budgets (PostgreSQL without Redis): the caller reserves in Postgres. Redis unavailable:
+   * 503, as for budgets (a hold lives in one store only).
+   */
+  async reserveHolds(
+    holds: readonly BudgetHold[],
+    id: string,
+    durable: (missing: number[]) => Promise<number[]>,
+  ): Promise<{ ok: true } | { ok: false; failed: number } | undefined> {
+    const ttl = this.opts.reservationTtlMs;
+    const redis = this.#redis;
+    if (redis) {
+      try {
+        let r = await this.#policy.execute(() => redis.admit([], holds, id, ttl));
+        for (let seeded = 0; r.missing && seeded < 2; seeded++) {
+          const missing = r.missing;
+          const used = await durable(missing);
+          await this.#policy.execute(() =>
+            redis.seed(
+              missing.map((j, i) => ({
+                key: at(holds, j).key,
+                spentTicks: used[i] ?? 0,
+                ttlMs: at(holds, j).ttlMs,
+              })),
+            ),
+          );
+          r = await this.#policy.execute(() => redis.admit([], holds, id, ttl));
+        }
+        if (r.missing) throw new Error('quota could not be seeded in Redis');
+        return r.ok ? { ok: true } : { ok: false, failed: r.budgetFailed ?? 0 };
+      } catch (err) {
+        this.#warn(err, 'redis quotas unavailable');
+        throw new ServiceUnavailable(
+          'Quotas cannot be checked right now (their store, Redis, is unavailable); try again shortly.',
+          'limits_unavailable',
+        );
+      }
+    }
+    const local = this.opts.localBudgets;
+    if (!local) return undefined;
+    let r = local.reserve(holds, id, ttl);
+    for (let seeded = 0; r.missing && seeded < 2; seeded++) {
+      await local.seed(holds, r.missing, durable);
+      r = local.reserve(holds, id, ttl);
+    }
+    if (r.missing) throw new Error('quota could not be seeded in process');
+    return r.ok ? { ok: true } : { ok: false, failed: r.budgetFailed };
+  }
+
+  /**
+   * Turns reservations made by reserveHolds into `actualTicks` of use (a negative amount with
+   * no reservation gives units back, e.g. a deleted document). Resolves once the store has it.
+   */
+  async settleHolds(
+    holds: readonly { key: string; reservedTicks: number; actualTicks: number }[],
+    id: string,
+  ): Promise<void> {
+    const redis = this.#redis;
+    if (redis) return this.#settle(redis, { adjust: [], budgets: holds, reservationId: id });
+    this.opts.localBudgets?.settle(holds, id);
+  }
+
+  /** What each hold has used (settled), undefined where the store does not hold it. */
+  async usedTicks(keys: readonly string[]): Promise<(number | undefined)[]> {
+    const redis = this.#redis;
+    if (redis) return this.#policy.execute(() => redis.spent(keys));
+    const local = this.opts.localBudgets;
+    return keys.map((k) => local?.peek(k)?.spent);
   }
 
   /** This instance's counters, plus the in-process budget reservation `held` already made. */

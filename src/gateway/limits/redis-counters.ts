@@ -363,6 +363,18 @@ export class RedisLimits {
     return { window: out[0] ?? 0, resetMs: out[1] ?? WINDOW_MS, grants };
   }
 
+  /** What each budget hash has spent (in its units), undefined when not seeded. */
+  async spent(keys: readonly string[]): Promise<(number | undefined)[]> {
+    const pipe = this.#redis.pipeline();
+    for (const k of keys) pipe.hmget(k, 'spent');
+    const out = (await pipe.exec()) ?? [];
+    return keys.map((_, i) => {
+      const [err, v] = out[i] ?? [null, null];
+      if (err || !Array.isArray(v) || v[0] === null || v[0] === undefined) return undefined;
+      return Number(v[0]);
+    });
+  }
+
   /** Renews a held gauge's safety TTL. */
   async touch(key: string, ttlMs: number): Promise<void> {
     await this.#redis.pexpire(key, ttlMs);

@@ -12,6 +12,7 @@ import type { BudgetRequest, Lease, Limiter } from './limiter.js';
 import type { Limits } from '../../platform/http/limits-schema.js';
 import type { SpendWriter } from './spend-writer.js';
 import { PromptTokenCounter } from './prompt-tokens.js';
+import type { QuotaGate, QuotaReservation } from '../../platform/quota.js';
 import {
   durableSpentTicks,
   getTenantLimits,
@@ -63,8 +64,22 @@ export interface LimitsDeps {
 export class LimitsService {
   readonly #pending = new Set<Promise<void>>();
   readonly #promptTokens = new PromptTokenCounter();
+  #quotas: QuotaGate | undefined;
 
   constructor(private readonly deps: LimitsDeps) {}
+
+  /** The limiter itself: plans' quotas reserve and settle through it (one limiter, one store). */
+  get limiter(): Limiter {
+    return this.deps.limiter;
+  }
+
+  /**
+   * Holds every model call to the tenant's plan quotas (requests, tokens, cost). Bound by the
+   * composition root once the analytics feature exists (it is built on this limiter).
+   */
+  useQuotas(gate: QuotaGate): void {
+    this.#quotas = gate;
+  }
 
   /** Where budget reservations are held: 'redis', 'in-process' (embedded database) or 'postgres'. */
   get budgetStore(): 'redis' | 'in-process' | 'postgres' {
@@ -132,6 +147,17 @@ export class LimitsService {
         )
       : 0;
     const costTicks = toTicks(reserved);
+    // The plan's quotas first: a call refused by a rate limit gives its reservation back below.
+    const quota = await this.#quotas?.reserve(principal, ['requests', 'tokens', 'costUsd'], () => {
+      const tokens = promptTokens || this.#promptTokens.count(principal.tenantId, req.input);
+      const worst = Math.max(
+        0,
+        ...targets.map((t) =>
+          costUsd(t.price, { promptTokens: tokens, completionTokens: maxOut, cachedTokens: 0 }),
+        ),
+      );
+      return { requests: 1, tokens: tokens + maxOut, costUsd: toTicks(worst) };
+    });
     const budget: BudgetRequest | undefined =
       costTicks > 0
         ? {
@@ -145,16 +171,23 @@ export class LimitsService {
             },
           }
         : undefined;
-    const { lease, headers } = await limiter.admit(
-      {
-        tenantId: principal.tenantId,
-        keyId: principal.keyId,
-        keyLimits: key.limits,
-        tenantLimits: tenant,
-      },
-      promptTokens + maxOut,
-      budget,
-    );
+    let admitted: Awaited<ReturnType<Limiter['admit']>>;
+    try {
+      admitted = await limiter.admit(
+        {
+          tenantId: principal.tenantId,
+          keyId: principal.keyId,
+          keyLimits: key.limits,
+          tenantLimits: tenant,
+        },
+        promptTokens + maxOut,
+        budget,
+      );
+    } catch (err) {
+      await quota?.settle({});
+      throw err;
+    }
+    const { lease, headers } = admitted;
     let inPostgres = false;
     if (budget && !lease.budgetHeld) {
       try {
@@ -172,10 +205,11 @@ export class LimitsService {
         inPostgres = true;
       } catch (err) {
         await lease.end(undefined, 0);
+        await quota?.settle({});
         throw err;
       }
     }
-    return this.#admission(principal, lease, headers, budget, inPostgres, targets);
+    return this.#admission(principal, lease, headers, budget, inPostgres, targets, quota);
   }
 
   #admission(
@@ -185,9 +219,20 @@ export class LimitsService {
     budget: BudgetRequest | undefined,
     inPostgres: boolean,
     targets: readonly PricedTarget[],
+    quota: QuotaReservation | undefined,
   ): Admission {
     let ended: Promise<void> | undefined;
     const settle = async (usage: Usage | undefined, targetModel: string | undefined) => {
+      // The plan bills what the ledger bills: answered calls, their tokens and their cost.
+      const quotaSettled = quota?.settle(
+        usage && targetModel !== undefined
+          ? {
+              requests: 1,
+              tokens: usage.promptTokens + usage.completionTokens,
+              costUsd: toTicks(costUsd(targets.find((t) => t.model === targetModel)?.price, usage)),
+            }
+          : {},
+      );
       const reserved = budget?.costTicks ?? 0;
       // Called but no usage reported: charge the whole reservation rather than nothing.
       const actual =
@@ -200,6 +245,7 @@ export class LimitsService {
               )
             : reserved;
       await lease.end(usage ? usage.promptTokens + usage.completionTokens : undefined, actual);
+      await quotaSettled;
       if (!budget) return;
       if (lease.budgetHeld) this.deps.spend.add(principal.tenantId, budget.scopes, actual);
       else if (inPostgres)
