@@ -27,12 +27,16 @@ const OUT_TOKENS = 4;
 // Quotas live where the gateway's budgets live: in Redis (postgres run with Redis), in process
 // (embedded database: both apps share its in-process store, as replicas share Redis) or, on
 // PostgreSQL without Redis, in quota_counters.
-const backends: (readonly [DriverName, 'in-process' | 'postgres' | 'redis'])[] =
-  testDrivers().flatMap((d) =>
-    d === 'pglite'
-      ? [[d, 'in-process'] as const]
-      : [[d, 'postgres'] as const, ...(TEST_REDIS_URL ? [[d, 'redis'] as const] : [])],
-  );
+type Backend = readonly [DriverName, 'in-process' | 'postgres' | 'redis'];
+const backends: Backend[] = testDrivers().flatMap((d): Backend[] => {
+  if (d === 'pglite') return [[d, 'in-process']];
+  return TEST_REDIS_URL
+    ? [
+        [d, 'postgres'],
+        [d, 'redis'],
+      ]
+    : [[d, 'postgres']];
+});
 
 type Tenant = { id: string; ownerKey: string };
 
