@@ -70,6 +70,16 @@ const EXEMPT: Record<string, string> = {
   'DELETE /mcp': 'the MCP endpoint: stateless, answers 405 (no session to end)',
   'POST /v1/mcp-servers/:id/refresh':
     'audited as mcp_server.refreshed; needs a live MCP server, so shown in mcp-client.test.ts',
+  'POST /admin/v1/plans':
+    "the operator's plan catalogue, in no tenant's chain: each version is an immutable row of billing_plans (decision 021)",
+  'PATCH /admin/v1/plans/:id':
+    'inserts the next immutable plan version (billing_plans); changes no existing row or tenant',
+  'PUT /admin/v1/tenants/:id/plan':
+    "audited as plan.assigned in the tenant's chain; needs a plan, so shown in billing-plans.test.ts",
+  'POST /admin/v1/tenants/:id/invoices':
+    "audited as invoice.closed in the tenant's chain; needs a plan, so shown in billing-plans.test.ts",
+  'POST /admin/v1/tenants/:id/credits':
+    "audited as billing_credit.granted in the tenant's chain; shown in billing-plans.test.ts",
   'POST /v1/webhooks/:id/deliveries/:deliveryId/retry':
     'audited as webhook_delivery.retried; needs a dead delivery, so shown in webhooks.test.ts',
   'POST /scim/v2/Users':

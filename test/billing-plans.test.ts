@@ -331,12 +331,20 @@ describe.each(backends)('plans, quotas and invoices (%s, quotas %s)', (driver, b
       period: thisPeriod().id,
     });
     expect((open.json() as { code: string }).code).toBe('period_open');
-    const audit = await a.app.inject({
-      method: 'GET',
-      url: '/v1/audit-events?action=invoice.closed',
-      headers: bearer(tenant.ownerKey),
-    });
-    expect(audit.body).toContain(record.invoice.id);
+    const audited = async (action: string) => {
+      const res = await a.app.inject({
+        method: 'GET',
+        url: `/v1/audit-events?action=${action}`,
+        headers: bearer(tenant.ownerKey),
+      });
+      return (res.json() as { data: { actor: { type: string }; target: { id: string } }[] }).data;
+    };
+    expect((await audited('invoice.closed')).map((e) => e.target.id)).toEqual([record.invoice.id]);
+    expect((await audited('plan.assigned')).map((e) => e.actor.type)).toEqual([
+      'operator',
+      'operator',
+    ]);
+    expect(await audited('billing_credit.granted')).toHaveLength(1);
     const before = receiver.requests.length;
     await worker.drain();
     const got = receiver.requests.slice(before).filter((r) => r.body.includes(record.invoice.id));

@@ -5886,7 +5886,12 @@ export interface paths {
           'application/json': {
             url: string;
             events: (
-              'document.ready' | 'document.failed' | 'run.awaiting_approval' | 'run.finished'
+              | 'document.ready'
+              | 'document.failed'
+              | 'run.awaiting_approval'
+              | 'run.finished'
+              | 'quota.threshold'
+              | 'invoice.closed'
             )[];
             /** @default  */
             description?: string;
@@ -6004,7 +6009,12 @@ export interface paths {
           'application/json': {
             url?: string;
             events?: (
-              'document.ready' | 'document.failed' | 'run.awaiting_approval' | 'run.finished'
+              | 'document.ready'
+              | 'document.failed'
+              | 'run.awaiting_approval'
+              | 'run.finished'
+              | 'quota.threshold'
+              | 'invoice.closed'
             )[];
             description?: string;
             enabled?: boolean;
@@ -6271,6 +6281,783 @@ export interface paths {
                 error: string | null;
                 startedAt: string;
               }[];
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/v1/plans': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every plan's latest version (?versions=all: every version). */
+    get: {
+      parameters: {
+        query?: {
+          versions?: 'latest' | 'all';
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              data: {
+                id: string;
+                name: string;
+                version: number;
+                quotas: {
+                  requestsPerMonth?: number;
+                  tokensPerMonth?: number;
+                  costUsdPerMonth?: number;
+                  documents?: number;
+                  storageBytes?: number;
+                  seats?: number;
+                  agentRunsPerMonth?: number;
+                };
+                prices: {
+                  baseUsd: number;
+                  /** @default {} */
+                  overage: {
+                    perThousandRequests?: number;
+                    perMillionTokens?: number;
+                    perUsdCost?: number;
+                    perAgentRun?: number;
+                    perDocument?: number;
+                    perGbStorage?: number;
+                    perSeat?: number;
+                  };
+                };
+                hardLimit: boolean;
+                createdAt: string;
+              }[];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Define a plan: quotas, base price, overage prices, hard or soft limits. */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            name: string;
+            /** @default {} */
+            quotas?: {
+              requestsPerMonth?: number;
+              tokensPerMonth?: number;
+              costUsdPerMonth?: number;
+              documents?: number;
+              storageBytes?: number;
+              seats?: number;
+              agentRunsPerMonth?: number;
+            };
+            prices: {
+              baseUsd: number;
+              /** @default {} */
+              overage?: {
+                perThousandRequests?: number;
+                perMillionTokens?: number;
+                perUsdCost?: number;
+                perAgentRun?: number;
+                perDocument?: number;
+                perGbStorage?: number;
+                perSeat?: number;
+              };
+            };
+            hardLimit: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              name: string;
+              version: number;
+              quotas: {
+                requestsPerMonth?: number;
+                tokensPerMonth?: number;
+                costUsdPerMonth?: number;
+                documents?: number;
+                storageBytes?: number;
+                seats?: number;
+                agentRunsPerMonth?: number;
+              };
+              prices: {
+                baseUsd: number;
+                /** @default {} */
+                overage: {
+                  perThousandRequests?: number;
+                  perMillionTokens?: number;
+                  perUsdCost?: number;
+                  perAgentRun?: number;
+                  perDocument?: number;
+                  perGbStorage?: number;
+                  perSeat?: number;
+                };
+              };
+              hardLimit: boolean;
+              createdAt: string;
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/v1/plans/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One plan version. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              name: string;
+              version: number;
+              quotas: {
+                requestsPerMonth?: number;
+                tokensPerMonth?: number;
+                costUsdPerMonth?: number;
+                documents?: number;
+                storageBytes?: number;
+                seats?: number;
+                agentRunsPerMonth?: number;
+              };
+              prices: {
+                baseUsd: number;
+                /** @default {} */
+                overage: {
+                  perThousandRequests?: number;
+                  perMillionTokens?: number;
+                  perUsdCost?: number;
+                  perAgentRun?: number;
+                  perDocument?: number;
+                  perGbStorage?: number;
+                  perSeat?: number;
+                };
+              };
+              hardLimit: boolean;
+              createdAt: string;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    /** Revise a plan: creates its next version (versions never change). */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            quotas?: {
+              requestsPerMonth?: number;
+              tokensPerMonth?: number;
+              costUsdPerMonth?: number;
+              documents?: number;
+              storageBytes?: number;
+              seats?: number;
+              agentRunsPerMonth?: number;
+            };
+            prices?: {
+              baseUsd: number;
+              /** @default {} */
+              overage?: {
+                perThousandRequests?: number;
+                perMillionTokens?: number;
+                perUsdCost?: number;
+                perAgentRun?: number;
+                perDocument?: number;
+                perGbStorage?: number;
+                perSeat?: number;
+              };
+            };
+            hardLimit?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              name: string;
+              version: number;
+              quotas: {
+                requestsPerMonth?: number;
+                tokensPerMonth?: number;
+                costUsdPerMonth?: number;
+                documents?: number;
+                storageBytes?: number;
+                seats?: number;
+                agentRunsPerMonth?: number;
+              };
+              prices: {
+                baseUsd: number;
+                /** @default {} */
+                overage: {
+                  perThousandRequests?: number;
+                  perMillionTokens?: number;
+                  perUsdCost?: number;
+                  perAgentRun?: number;
+                  perDocument?: number;
+                  perGbStorage?: number;
+                  perSeat?: number;
+                };
+              };
+              hardLimit: boolean;
+              createdAt: string;
+            };
+          };
+        };
+      };
+    };
+    trace?: never;
+  };
+  '/admin/v1/tenants/{id}/plan': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Put a tenant on a plan from an effective date (mid-period: prorated; audited). */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** Format: uuid */
+            planId: string;
+            /** Format: date-time */
+            effectiveFrom?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              planId: string;
+              effectiveFrom: string;
+            };
+          };
+        };
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/billing/plan': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The tenant's plan now (null: none). */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              plan: {
+                id: string;
+                name: string;
+                version: number;
+                quotas: {
+                  requestsPerMonth?: number;
+                  tokensPerMonth?: number;
+                  costUsdPerMonth?: number;
+                  documents?: number;
+                  storageBytes?: number;
+                  seats?: number;
+                  agentRunsPerMonth?: number;
+                };
+                prices: {
+                  baseUsd: number;
+                  /** @default {} */
+                  overage: {
+                    perThousandRequests?: number;
+                    perMillionTokens?: number;
+                    perUsdCost?: number;
+                    perAgentRun?: number;
+                    perDocument?: number;
+                    perGbStorage?: number;
+                    perSeat?: number;
+                  };
+                };
+                hardLimit: boolean;
+                createdAt: string;
+              } | null;
+              effectiveFrom: string | null;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/billing/usage': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Per quota meter: the quota, what was used this period and what is left. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              plan: {
+                id: string;
+                name: string;
+                version: number;
+                quotas: {
+                  requestsPerMonth?: number;
+                  tokensPerMonth?: number;
+                  costUsdPerMonth?: number;
+                  documents?: number;
+                  storageBytes?: number;
+                  seats?: number;
+                  agentRunsPerMonth?: number;
+                };
+                prices: {
+                  baseUsd: number;
+                  /** @default {} */
+                  overage: {
+                    perThousandRequests?: number;
+                    perMillionTokens?: number;
+                    perUsdCost?: number;
+                    perAgentRun?: number;
+                    perDocument?: number;
+                    perGbStorage?: number;
+                    perSeat?: number;
+                  };
+                };
+                hardLimit: boolean;
+                createdAt: string;
+              } | null;
+              period: {
+                id: string;
+                start: string;
+                end: string;
+              };
+              meters: {
+                meter: string;
+                quota: number | null;
+                used: number;
+                left: number | null;
+                unit: string;
+              }[];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/billing/invoice-preview': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The period's invoice computed from the usage ledger now (integer cents). */
+    get: {
+      parameters: {
+        query: {
+          period: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              period: string;
+              periodStart: string;
+              periodEnd: string;
+              /** @enum {string} */
+              currency: 'usd';
+              lines: ({
+                /** @enum {string} */
+                kind: 'base' | 'included' | 'overage' | 'credit';
+                amountCents: number;
+              } & {
+                [key: string]: unknown;
+              })[];
+              subtotalCents: number;
+              creditsCents: number;
+              totalCents: number;
+              rounding: string;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/billing/invoices': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The tenant's closed invoices, newest first. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              data: {
+                id: string;
+                period: string;
+                closedAt: string;
+                closedBy: string;
+                invoice: {
+                  period: string;
+                  periodStart: string;
+                  periodEnd: string;
+                  /** @enum {string} */
+                  currency: 'usd';
+                  lines: ({
+                    /** @enum {string} */
+                    kind: 'base' | 'included' | 'overage' | 'credit';
+                    amountCents: number;
+                  } & {
+                    [key: string]: unknown;
+                  })[];
+                  subtotalCents: number;
+                  creditsCents: number;
+                  totalCents: number;
+                  rounding: string;
+                };
+              }[];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/v1/tenants/{id}/invoice-preview': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A tenant's invoice for a period, computed from the ledger now. */
+    get: {
+      parameters: {
+        query: {
+          period: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              period: string;
+              periodStart: string;
+              periodEnd: string;
+              /** @enum {string} */
+              currency: 'usd';
+              lines: ({
+                /** @enum {string} */
+                kind: 'base' | 'included' | 'overage' | 'credit';
+                amountCents: number;
+              } & {
+                [key: string]: unknown;
+              })[];
+              subtotalCents: number;
+              creditsCents: number;
+              totalCents: number;
+              rounding: string;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/v1/tenants/{id}/invoices': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Close a period: freeze its invoice (immutable, audited, invoice.closed webhook). */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            period: string;
+            early?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              invoice: {
+                id: string;
+                period: string;
+                closedAt: string;
+                closedBy: string;
+                invoice: {
+                  period: string;
+                  periodStart: string;
+                  periodEnd: string;
+                  /** @enum {string} */
+                  currency: 'usd';
+                  lines: ({
+                    /** @enum {string} */
+                    kind: 'base' | 'included' | 'overage' | 'credit';
+                    amountCents: number;
+                  } & {
+                    [key: string]: unknown;
+                  })[];
+                  subtotalCents: number;
+                  creditsCents: number;
+                  totalCents: number;
+                  rounding: string;
+                };
+              };
+              created: boolean;
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/v1/tenants/{id}/credits': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Grant a tenant a credit on a period's invoice (audited). */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            period: string;
+            amountUsd: number;
+            reason: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
             };
           };
         };
