@@ -12,6 +12,7 @@ export const WEBHOOK_EVENTS = [
   'document.failed',
   'run.awaiting_approval',
   'run.finished',
+  'budget.threshold',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 

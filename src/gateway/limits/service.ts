@@ -12,6 +12,7 @@ import type { BudgetRequest, Lease, Limiter } from './limiter.js';
 import type { Limits } from '../../platform/http/limits-schema.js';
 import type { SpendWriter } from './spend-writer.js';
 import { PromptTokenCounter } from './prompt-tokens.js';
+import { announceBudgetThresholds } from './thresholds.js';
 import {
   durableSpentTicks,
   getTenantLimits,
@@ -203,9 +204,10 @@ export class LimitsService {
       if (!budget) return;
       if (lease.budgetHeld) this.deps.spend.add(principal.tenantId, budget.scopes, actual);
       else if (inPostgres)
-        await this.deps.db.withTenant(principal, (tx) =>
-          settleBudgets(tx, budget.scopes, budget.reservationId, ticksToDecimal(actual)),
-        );
+        await this.deps.db.withTenant(principal, async (tx) => {
+          await settleBudgets(tx, budget.scopes, budget.reservationId, ticksToDecimal(actual));
+          await announceBudgetThresholds(tx, budget.scopes);
+        });
     };
     return {
       headers,
