@@ -77,19 +77,19 @@ const arbRow: fc.Arbitrary<LedgerRow> = fc.record({
 });
 
 /** One step of random traffic: a batch of rows in its own transaction, or a rollup step. */
-type Op = { kind: 'insert'; rows: LedgerRow[] } | { kind: 'rollup' };
-const arbOps = fc.array(
-  fc.oneof(
-    {
-      weight: 3,
-      arbitrary: fc
-        .array(arbRow, { minLength: 1, maxLength: 6 })
-        .map((rows) => ({ kind: 'insert' as const, rows })),
-    },
-    { weight: 1, arbitrary: fc.constant({ kind: 'rollup' as const }) },
-  ),
-  { minLength: 1, maxLength: 14 },
-);
+const arbOps: fc.Arbitrary<({ kind: 'insert'; rows: LedgerRow[] } | { kind: 'rollup' })[]> =
+  fc.array(
+    fc.oneof(
+      {
+        weight: 3,
+        arbitrary: fc
+          .array(arbRow, { minLength: 1, maxLength: 6 })
+          .map((rows) => ({ kind: 'insert' as const, rows })),
+      },
+      { weight: 1, arbitrary: fc.constant({ kind: 'rollup' as const }) },
+    ),
+    { minLength: 1, maxLength: 14 },
+  );
 
 describe.each(testDrivers())('usage rollups: the read model equals the ledger (%s)', (driver) => {
   let t: TestDatabase;

@@ -63,11 +63,7 @@ export async function worker(cfg: Config): Promise<void> {
   // are serve's).
   const analytics = createUsageAnalytics({ db: rt.db });
   for (const [kind, handler] of Object.entries(analytics.jobs)) queue.register(kind, handler);
-  const rollupScheduler = createRollupScheduler(
-    rt.db,
-    cfg.ANALYTICS_ROLLUP_INTERVAL_MS,
-    rt.logger,
-  );
+  const rollupScheduler = createRollupScheduler(rt.db, cfg.ANALYTICS_ROLLUP_INTERVAL_MS, rt.logger);
   await queue.start();
   rollupScheduler.start();
   // The worker's own counters (job failures, chunks indexed) exist only in this process.

@@ -5886,7 +5886,11 @@ export interface paths {
           'application/json': {
             url: string;
             events: (
-              'document.ready' | 'document.failed' | 'run.awaiting_approval' | 'run.finished'
+              | 'document.ready'
+              | 'document.failed'
+              | 'run.awaiting_approval'
+              | 'run.finished'
+              | 'budget.threshold'
             )[];
             /** @default  */
             description?: string;
@@ -6004,7 +6008,11 @@ export interface paths {
           'application/json': {
             url?: string;
             events?: (
-              'document.ready' | 'document.failed' | 'run.awaiting_approval' | 'run.finished'
+              | 'document.ready'
+              | 'document.failed'
+              | 'run.awaiting_approval'
+              | 'run.finished'
+              | 'budget.threshold'
             )[];
             description?: string;
             enabled?: boolean;
@@ -6276,6 +6284,83 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/analytics/kpis': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Usage KPIs over the UTC days [from, to) from the daily rollups (the read model): requests, errors, cache hits, tokens and cost, grouped by day, key, user, model or feature. */
+    get: {
+      parameters: {
+        query?: {
+          from?: string;
+          to?: string;
+          groupBy?: 'day' | 'key' | 'user' | 'model' | 'feature';
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @enum {string} */
+              object: 'list';
+              /** @enum {string} */
+              group_by: 'day' | 'key' | 'user' | 'model' | 'feature';
+              from: string;
+              to: string;
+              rolled_up_at: string | null;
+              data: {
+                day?: string;
+                key_id?: string | null;
+                user_id?: string | null;
+                alias?: string;
+                provider?: string | null;
+                target_model?: string | null;
+                feature?: string;
+                requests: number;
+                errors: number;
+                cache_hits: number;
+                prompt_tokens: number;
+                completion_tokens: number;
+                cached_tokens: number;
+                cost_usd: string;
+                cost_micro_usd: number;
+                unpriced_requests: number;
+              }[];
+              totals: {
+                requests: number;
+                errors: number;
+                cache_hits: number;
+                prompt_tokens: number;
+                completion_tokens: number;
+                cached_tokens: number;
+                cost_usd: string;
+                cost_micro_usd: number;
+                unpriced_requests: number;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
