@@ -3,7 +3,7 @@ import type { Database } from '../platform/db/database.js';
 import { InvalidInput } from '../platform/http/errors.js';
 import type { Principal } from '../platform/http/principal.js';
 import { route, type AnyRoute } from '../platform/http/route.js';
-import { kpisFromRollups, rolledUpAt, type KpiGroupBy, type KpiRow } from './kpis-store.js';
+import { kpisFromRollups, rolledUpAt, type KpiGroupBy, type KpiSums } from './kpis-store.js';
 import { addDecimals, usdToMicros } from './rollups-money.js';
 
 const DAY_MS = 86_400_000;
@@ -55,7 +55,7 @@ const KpiResponse = z.object({
   totals: z.object(Sums),
 });
 
-function sumsOf(r: Omit<KpiRow, 'group'>) {
+function sumsOf(r: Omit<KpiSums, 'group'>) {
   return {
     requests: r.requests,
     errors: r.errors,
@@ -97,7 +97,7 @@ export async function tenantKpis(
     rows: await kpisFromRollups(tx, groupBy, from, to),
     at: await rolledUpAt(tx),
   }));
-  const total = (k: keyof Omit<KpiRow, 'group' | 'costUsd'>): number =>
+  const total = (k: keyof Omit<KpiSums, 'group' | 'costUsd'>): number =>
     rows.reduce((s, r) => s + r[k], 0);
   return {
     object: 'list',

@@ -4,7 +4,7 @@ import type { TenantTx } from '../platform/db/database.js';
 export type KpiGroupBy = 'day' | 'key' | 'user' | 'model' | 'feature';
 
 /** One bucket of KPIs: its group fields (by groupBy) and the sums. */
-export interface KpiRow {
+export interface KpiSums {
   group: Record<string, string | null>;
   requests: number;
   errors: number;
@@ -36,7 +36,7 @@ export async function kpisFromRollups(
   groupBy: KpiGroupBy,
   from: string,
   to: string,
-): Promise<KpiRow[]> {
+): Promise<KpiSums[]> {
   const cols = GROUPS[groupBy];
   const select = cols.map(([name, expr]) => `${expr} AS ${name}`).join(', ');
   const by = cols.map((_, i) => String(i + 1)).join(', ');
