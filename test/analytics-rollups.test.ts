@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -49,6 +51,30 @@ async function rollupGroups(db: Database, tenantId: string) {
       },
     ]),
   );
+}
+
+/** Runs the real CLI entry point in a child process with exactly the given environment. */
+function rampart(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/rampart.js', ...args], {
+      cwd: join(import.meta.dirname, '..'),
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out }));
+  });
 }
 
 const KEYS = [randomUUID(), randomUUID()];
@@ -312,4 +338,30 @@ describe.each(testDrivers())('usage rollups: the read model equals the ledger (%
       await reconcile(io([]), { tenant: tenant.slug, from: '2026-11-02', to: '2026-11-01' }),
     ).toBe(2);
   });
+
+  // The binary on PostgreSQL (an embedded data directory would need a fresh initdb in the child,
+  // minutes on a busy machine; on the embedded driver the same function is called in-process above).
+  it.runIf(driver === 'postgres')(
+    'the rampart binary: billing reconcile exits 0 when equal, 1 on a mismatch, 2 for an unknown tenant',
+    { timeout: 180_000 },
+    async () => {
+      const tenant = await app.createTenant();
+      await writeLedger(t.db, tenant.id, [ledgerRow({ day: '2026-11-03' })]);
+      await rollUpTenant(t.db, tenant.id);
+      const env = { ...(t.settings ?? {}), RAMPART_SECRET_KEY: SERVER_SECRET };
+      const ok = await rampart(['billing', 'reconcile', '--tenant', tenant.slug], env);
+      expect(ok.out).toContain('OK, 1 groups equal the ledger');
+      expect(ok.code).toBe(0);
+      await t.asOwner((q) =>
+        q.query(
+          `UPDATE usage_rollups SET cost_usd = cost_usd + 0.0000000001 WHERE tenant_id = $1`,
+          [tenant.id],
+        ),
+      );
+      const bad = await rampart(['billing', 'reconcile', '--tenant', tenant.slug], env);
+      expect(bad.out).toContain('MISMATCH in 1 of 1 groups');
+      expect(bad.code).toBe(1);
+      expect((await rampart(['billing', 'reconcile', '--tenant', 'nobody'], env)).code).toBe(2);
+    },
+  );
 });
