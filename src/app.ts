@@ -29,6 +29,7 @@ import { createSql } from './sql/index.js';
 import { createPlansAndInvoices, type PlansAndInvoices } from './analytics/plans-service.js';
 import { NO_QUOTAS, type QuotaGate } from './platform/quota.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
+import { createUsageAnalytics, type UsageAnalytics } from './analytics/rollups-service.js';
 import { createMcpClient, mcpResource, registerMcp } from './mcp/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
@@ -76,6 +77,8 @@ export interface BuiltApp {
   webhooks: Webhooks;
   /** Plans, quotas and invoices (issue #31). */
   billing: PlansAndInvoices;
+  /** The KPI routes; its rollup job runs in the worker too. */
+  analytics: UsageAnalytics;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -266,6 +269,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   app.addHook('onClose', async () => copilot.close());
   const webhooks = createWebhooks({ db, config, keyring, logger: deps.logger });
   app.addHook('onClose', async () => webhooks.close());
+  const analytics = createUsageAnalytics({ db });
   // /mcp serves the same services as the REST routes, as the caller.
   const mcpRoutes = await registerMcp(app, {
     db,
@@ -295,6 +299,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...evals.routes,
     ...webhooks.routes,
     ...billing.routes,
+    ...analytics.routes,
     ...mcpRoutes,
   ]);
   // Last: the console's SPA fallback (a wildcard) answers only what no route above claims.
@@ -310,5 +315,6 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     copilot,
     webhooks,
     billing,
+    analytics,
   };
 }

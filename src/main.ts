@@ -156,4 +156,50 @@ tokens
   )
   .action(command(async () => (await import('./cli/tokens.js')).rotateKey(config)));
 
+const billing = program
+  .command('billing')
+  .description('usage rollups and billing export (docs/billing.md)');
+billing
+  .command('reconcile')
+  .description(
+    'compare the daily usage rollups with the usage ledger, group by group; exit 0 equal, 1 a group differs, 2 usage error or unknown tenant, 3 could not run',
+  )
+  .option('--tenant <slug>', 'one tenant (default: every tenant with usage)')
+  .option('--from <YYYY-MM-DD>', 'first UTC day (inclusive)')
+  .option('--to <YYYY-MM-DD>', 'UTC day after the last (exclusive)')
+  .action(
+    command(async (opts: { tenant?: string; from?: string; to?: string }) => {
+      const b = await import('./cli/billing.js');
+      await b.billingCli(config, (io) => b.reconcile(io, opts));
+    }),
+  );
+billing
+  .command('export')
+  .description(
+    'write a month of usage as Stripe meter events (JSON lines) or CSV, the same identifiers every time; exit 0 written, 1 values changed since an earlier export or rows still in flight, 2 usage error (period not over, unknown tenant, no Stripe customer), 3 could not run',
+  )
+  .requiredOption('--period <YYYY-MM>', 'the month (UTC)')
+  .option('--tenant <slug>', 'one tenant (default: every tenant with usage)')
+  .option('--format <stripe|csv>', 'stripe (meter events) or csv', 'stripe')
+  .requiredOption('--out <file>', 'file to write')
+  .action(
+    command(async (opts: { period: string; tenant?: string; format: string; out: string }) => {
+      const b = await import('./cli/billing.js');
+      await b.billingCli(config, (io) => b.exportUsage(io, opts));
+    }),
+  );
+billing
+  .command('customer')
+  .description(
+    "set the Stripe customer a tenant's meter events name (audited); exit 0 set, 2 usage error",
+  )
+  .requiredOption('--tenant <slug>', 'the tenant')
+  .requiredOption('--stripe-customer <cus_…>', 'the Stripe customer id')
+  .action(
+    command(async (opts: { tenant: string; stripeCustomer: string }) => {
+      const b = await import('./cli/billing.js');
+      await b.billingCli(config, (io) => b.setCustomer(io, opts));
+    }),
+  );
+
 await program.parseAsync(process.argv);

@@ -147,6 +147,25 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
        VALUES ($1, $2, 1, 5, now())`,
       [tenantId, (delivery.rows[0] as { id: string }).id],
     );
+    // Usage rollups, billing export records and budget thresholds (migration 0085).
+    await q.query(`INSERT INTO usage_rollup_cursors (tenant_id) VALUES ($1)`, [tenantId]);
+    await q.query(
+      `INSERT INTO usage_rollups (tenant_id, day, feature, alias, requests) VALUES ($1, '2026-01-01', 'chat', 'default', 1)`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO billing_customers (tenant_id, stripe_customer_id) VALUES ($1, 'cus_test')`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO billing_exports (tenant_id, period, format, events, digest) VALUES ($1, '2026-01', 'csv', 1, repeat('a', 64))`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO budget_thresholds_crossed (tenant_id, scope, scope_id, period_start, threshold, budget_usd, spent_usd)
+       VALUES ($1, 'tenant', $1, '2026-01-01', 50, 1, 0.5)`,
+      [tenantId],
+    );
     // External MCP servers (migration 0050).
     await q.query(
       `INSERT INTO mcp_servers (tenant_id, name, url, auth_type) VALUES ($1, 'ext', 'https://mcp.example/mcp', 'none')`,

@@ -87,6 +87,8 @@ export const AUDIT_ACTIONS = [
   'webhook.secret_rotated',
   'webhook.pinged',
   'webhook_delivery.retried',
+  'billing_customer.updated',
+  'billing.exported',
   'mcp_server.created',
   'mcp_server.updated',
   'mcp_server.deleted',

@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import type { Config } from '../config.js';
 import { buildApp } from '../app.js';
 import { createWorker } from '../jobs.js';
+import { createRollupScheduler } from '../analytics/rollups-service.js';
 import { migrationStatus } from '../platform/db/migrator.js';
 import { WorkerMetricsChannel } from '../platform/telemetry/cluster-metrics.js';
 import { Metrics } from '../platform/telemetry/metrics.js';
@@ -35,7 +36,7 @@ export async function serve(cfg: Config): Promise<void> {
       'embedded database migrated',
     );
   }
-  const { app, gateway, copilot, webhooks } = await buildApp({
+  const { app, gateway, copilot, webhooks, analytics } = await buildApp({
     config: cfg,
     db,
     logger,
@@ -50,9 +51,18 @@ export async function serve(cfg: Config): Promise<void> {
   const embeddedWorker = cfg.DATABASE_URL
     ? undefined
     : createWorker(db, cfg, logger, gateway.calls, metrics.registry);
-  for (const [kind, handler] of Object.entries({ ...copilot.jobs, ...webhooks.jobs }))
+  for (const [kind, handler] of Object.entries({
+    ...copilot.jobs,
+    ...webhooks.jobs,
+    ...analytics.jobs,
+  }))
     embeddedWorker?.register(kind, handler);
   await embeddedWorker?.start();
+  // The usage rollups' scheduler runs where the jobs run.
+  const rollupScheduler = embeddedWorker
+    ? createRollupScheduler(db, cfg.ANALYTICS_ROLLUP_INTERVAL_MS, logger)
+    : undefined;
+  rollupScheduler?.start();
   const address = await app.listen({ host: cfg.HOST, port: cfg.PORT });
   logger.info(
     {
@@ -88,6 +98,7 @@ export async function serve(cfg: Config): Promise<void> {
     logger.info('no longer accepting connections; finishing in-flight requests');
     await closed;
     clearTimeout(force);
+    await rollupScheduler?.stop();
     await embeddedWorker?.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     clusterMetrics?.close();
     await rt.close();

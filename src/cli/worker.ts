@@ -9,6 +9,7 @@ import { keyringFromSettings } from '../platform/secrets/envelope.js';
 import { Metrics } from '../platform/telemetry/metrics.js';
 import { createRuntime } from '../runtime.js';
 import { createWebhooks } from '../webhooks/index.js';
+import { createRollupScheduler, createUsageAnalytics } from '../analytics/rollups-service.js';
 import { createSql } from '../sql/index.js';
 import { createEmbedders } from '../knowledge/index.js';
 
@@ -58,7 +59,13 @@ export async function worker(cfg: Config): Promise<void> {
   // Webhook deliveries: each endpoint's outbox, drained in order (its routes are serve's).
   const webhooks = createWebhooks({ db: rt.db, config: cfg, keyring, logger: rt.logger });
   for (const [kind, handler] of Object.entries(webhooks.jobs)) queue.register(kind, handler);
+  // Usage rollups: the scheduler queues a job per tenant with new ledger rows (its KPI routes
+  // are serve's).
+  const analytics = createUsageAnalytics({ db: rt.db });
+  for (const [kind, handler] of Object.entries(analytics.jobs)) queue.register(kind, handler);
+  const rollupScheduler = createRollupScheduler(rt.db, cfg.ANALYTICS_ROLLUP_INTERVAL_MS, rt.logger);
   await queue.start();
+  rollupScheduler.start();
   // The worker's own counters (job failures, chunks indexed) exist only in this process.
   const metricsServer = cfg.WORKER_METRICS_PORT
     ? await serveWorkerMetrics(metrics.registry, {
@@ -73,6 +80,7 @@ export async function worker(cfg: Config): Promise<void> {
   );
   const stop = async (): Promise<void> => {
     // Unfinished jobs are not lost: their lease runs out and another worker re-runs them.
+    await rollupScheduler.stop();
     await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     await copilot.close();
     await webhooks.close();

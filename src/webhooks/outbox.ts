@@ -14,6 +14,7 @@ export const WEBHOOK_EVENTS = [
   'run.finished',
   'quota.threshold',
   'invoice.closed',
+  'budget.threshold',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 

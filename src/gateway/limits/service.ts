@@ -13,6 +13,7 @@ import type { Limits } from '../../platform/http/limits-schema.js';
 import type { SpendWriter } from './spend-writer.js';
 import { PromptTokenCounter } from './prompt-tokens.js';
 import type { QuotaGate, QuotaReservation } from '../../platform/quota.js';
+import { announceBudgetThresholds } from './thresholds.js';
 import {
   durableSpentTicks,
   getTenantLimits,
@@ -249,9 +250,10 @@ export class LimitsService {
       if (!budget) return;
       if (lease.budgetHeld) this.deps.spend.add(principal.tenantId, budget.scopes, actual);
       else if (inPostgres)
-        await this.deps.db.withTenant(principal, (tx) =>
-          settleBudgets(tx, budget.scopes, budget.reservationId, ticksToDecimal(actual)),
-        );
+        await this.deps.db.withTenant(principal, async (tx) => {
+          await settleBudgets(tx, budget.scopes, budget.reservationId, ticksToDecimal(actual));
+          await announceBudgetThresholds(tx, budget.scopes);
+        });
     };
     return {
       headers,

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../../platform/db/database.js';
 import type { BudgetScope } from './budgets.js';
 import { addSpentTicks } from './store.js';
+import { announceBudgetThresholds } from './thresholds.js';
 
 type Pending = Map<string, { scope: BudgetScope; ticks: number }>;
 
@@ -44,7 +45,14 @@ export class SpendWriter {
     this.#buffer = new Map();
     for (const [tenantId, items] of buffer) {
       const write = this.db
-        .withTenant({ tenantId, groups: [] }, (tx) => addSpentTicks(tx, [...items.values()]))
+        .withTenant({ tenantId, groups: [] }, async (tx) => {
+          await addSpentTicks(tx, [...items.values()]);
+          // In the same transaction: a threshold is announced exactly when its spend commits.
+          await announceBudgetThresholds(
+            tx,
+            [...items.values()].map((it) => it.scope),
+          );
+        })
         .catch((err: unknown) => {
           this.logger.error(
             { err: { message: (err as Error).message }, tenantId },
