@@ -5020,7 +5020,43 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    get?: never;
+    /** The source's annotations as last written (empty when none). */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @default {} */
+              tables: {
+                [key: string]: string;
+              };
+              /** @default {} */
+              columns: {
+                [key: string]: string;
+              };
+              /** @default [] */
+              examples: {
+                question: string;
+                sql: string;
+              }[];
+            };
+          };
+        };
+      };
+    };
     /** Descriptions of tables and columns and example question → SQL pairs, used in /v1/sql/ask prompts. */
     put: {
       parameters: {
@@ -5090,7 +5126,43 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    get?: never;
+    /** The source's row filters and column masks as last written (empty when none). */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @default [] */
+              rowFilters: {
+                table: string;
+                group: string;
+                where: string;
+              }[];
+              /** @default [] */
+              masks: {
+                table: string;
+                column: string;
+                /** @default [] */
+                exceptGroups: string[];
+              }[];
+            };
+          };
+        };
+      };
+    };
     /** Row filters per group and column masks (with the groups that see the column), applied by rewriting the parse tree of every query. */
     put: {
       parameters: {
