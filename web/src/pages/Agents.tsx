@@ -145,7 +145,7 @@ function DefineAgent({ onCreated }: { onCreated(id: string): void }) {
                 w={190}
               />
               <Checkbox
-                label="A different person approves"
+                label={`${t.name}: a different person approves`}
                 checked={t.distinctApprover ?? false}
                 disabled={t.policy !== 'ask'}
                 onChange={(e) => update(i, { distinctApprover: e.currentTarget.checked })}

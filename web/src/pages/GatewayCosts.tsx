@@ -1,4 +1,5 @@
 import {
+  Alert,
   Badge,
   Button,
   Card,
@@ -208,9 +209,9 @@ export function TenantLimits() {
       </Text>
       <ErrorAlert error={current.error ?? save.error} />
       {save.isSuccess && (
-        <Text size="sm" c="green.8" role="status" mb="sm">
+        <Alert color="green" role="status" py="xs" mb="sm">
           Limits saved.
-        </Text>
+        </Alert>
       )}
       <form
         onSubmit={(e) => {

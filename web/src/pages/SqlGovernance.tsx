@@ -1,5 +1,6 @@
 import {
   ActionIcon,
+  Alert,
   Button,
   Card,
   Code,
@@ -184,9 +185,9 @@ export function PoliciesEditor({ source }: { source: string }) {
       <ErrorAlert error={stored.error ?? groups.error} />
       <ErrorAlert error={save.error} title="The policies were refused" />
       {save.isSuccess && (
-        <Text size="sm" c="green.8" role="status">
+        <Alert color="green" role="status" py="xs" mb="sm">
           Policies saved.
-        </Text>
+        </Alert>
       )}
       <form
         onSubmit={(e) => {

@@ -76,7 +76,7 @@ export default function Usage() {
       <ErrorAlert error={usage.error ?? keys.error} />
       <Card withBorder>
         <Title order={2} size="h3" mb="sm">
-          {GROUPS.find((g) => g.value === groupBy)?.label}
+          Usage {GROUPS.find((g) => g.value === groupBy)?.label.toLowerCase()}
         </Title>
         <Table striped data-testid="usage-table">
           <Table.Thead>
