@@ -377,7 +377,7 @@ describe.runIf(run)('web console in chromium', () => {
       .poll(() => page.getByTestId('sql-chart').locator('.recharts-bar-rectangle').count())
       .toBeGreaterThan(1);
     await audit(page, 'sql');
-  });
+  }, 180_000);
 
   it('edits the row filters, column masks and annotations of a source', async () => {
     await api('POST', '/v1/groups', { name: 'emea' });
@@ -417,7 +417,7 @@ describe.runIf(run)('web console in chromium', () => {
     await page.getByText('— Stars, 0 to 5.').waitFor();
     await audit(page, 'sql-policies');
     await api('PUT', '/v1/sql/sources/sample/policies', {});
-  });
+  }, 120_000);
 
   it('shows people, the audit log and Home with traffic, in both themes and at tablet width', async () => {
     await openPage(page, 'People');
@@ -528,7 +528,7 @@ describe.runIf(run)('web console in chromium', () => {
     } finally {
       await owner.context.close();
     }
-  });
+  }, 120_000);
 
   it('verifies the audit chain and exports usage as CSV', async () => {
     await openPage(page, 'Audit log');
