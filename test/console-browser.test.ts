@@ -1,4 +1,4 @@
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -73,6 +73,12 @@ describe.runIf(run)('web console in chromium', () => {
       .poll(() => seriousViolations(p), { message: `axe on ${name}`, timeout: 10_000 })
       .toEqual([]);
     await screenshot(p, name);
+  };
+
+  /** Picks an option of the select labelled `label` (Mantine's combobox). */
+  const pick = async (p: Page, label: string, option: string) => {
+    await p.getByLabel(label, { exact: true }).first().click();
+    await p.getByRole('option', { name: option, exact: true }).click();
   };
 
   /** Follows the navigation's link to a page. */
@@ -291,6 +297,59 @@ describe.runIf(run)('web console in chromium', () => {
     expect(actions.to('POST /tickets/t-42/close')).toHaveLength(1);
   });
 
+  it('defines an agent in the form, starts a run and watches its timeline live', async () => {
+    agentUpstream.script = (req) =>
+      req.messages.some((m) => m.role === 'tool')
+        ? { content: 'Ticket t-7 is closed.' }
+        : { toolCalls: [{ name: 'tickets_close', arguments: { id: 't-7' } }] };
+    await openPage(page, 'Agents');
+    await page.getByRole('heading', { name: 'Define an agent' }).waitFor();
+    await page.getByLabel('Agent name').fill('closer');
+    await page.getByLabel('Instructions').fill('Close the ticket you are given.');
+    await page.getByPlaceholder('Pick a route').click();
+    await page.getByRole('option', { name: 'agent', exact: true }).click();
+    await page.getByPlaceholder('Pick a tool').click();
+    await page.getByRole('option', { name: 'tickets.close' }).click();
+    await page.getByRole('button', { name: 'Add tool' }).click();
+    await pick(page, 'Approver role for tickets.close', 'admin');
+    await page.getByRole('button', { name: 'Create agent' }).click();
+    await page.getByTestId('agent-row').filter({ hasText: 'closer' }).waitFor();
+    const agents = (await api('GET', '/v1/agents')) as {
+      data: { name: string; model: string; tools: unknown[] }[];
+    };
+    expect(agents.data.find((a) => a.name === 'closer')).toMatchObject({
+      model: 'agent',
+      tools: [{ name: 'tickets.close', policy: 'ask', approverRole: 'admin' }],
+    });
+    await audit(page, 'agents');
+
+    // The run is started from the page (the form picked the new agent), and its timeline fills
+    // from the live event stream: the approval made elsewhere shows up without a reload.
+    await page.evaluate(() => Reflect.set(globalThis, 'consoleMarker', 'same page'));
+    await page.getByLabel('Task').fill('Close t-7');
+    await page.getByRole('button', { name: 'Start run' }).click();
+    const timeline = page.getByTestId('run-timeline');
+    await timeline.getByText('approval.requested').waitFor({ timeout: 30_000 });
+    const waiting = (await api('GET', '/v1/runs?status=awaiting_approval')) as {
+      data: { id: string; pendingApprovals: { callId: string; arguments: unknown }[] }[];
+    };
+    const run = waiting.data.find((r) =>
+      r.pendingApprovals.some((p) => JSON.stringify(p.arguments).includes('t-7')),
+    );
+    const call = run?.pendingApprovals[0]?.callId;
+    expect(call).toBeDefined();
+    await api('POST', `/v1/runs/${String(run?.id)}/approvals/${String(call)}`, {
+      decision: 'approve',
+      reason: 'from the API',
+    });
+    await timeline.getByText('run.succeeded').waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.getByTestId('run-status').textContent()).toBe('succeeded');
+    expect(await timeline.getByText('tool.call.succeeded').count()).toBe(1);
+    expect(await page.evaluate(() => Reflect.get(globalThis, 'consoleMarker'))).toBe('same page');
+    expect(actions.to('POST /tickets/t-7/close')).toHaveLength(1);
+    await audit(page, 'agent-run');
+  });
+
   it('asks the sample SQL source a question and shows the SQL, the rows and a chart', async () => {
     await api('POST', '/v1/routes', {
       alias: 'default',
@@ -318,7 +377,47 @@ describe.runIf(run)('web console in chromium', () => {
       .poll(() => page.getByTestId('sql-chart').locator('.recharts-bar-rectangle').count())
       .toBeGreaterThan(1);
     await audit(page, 'sql');
-  });
+  }, 180_000);
+
+  it('edits the row filters, column masks and annotations of a source', async () => {
+    await api('POST', '/v1/groups', { name: 'emea' });
+    await page.reload();
+    await page.getByRole('heading', { name: 'Row filters and column masks' }).waitFor();
+    await page.getByRole('button', { name: 'Add row filter' }).click();
+    await pick(page, 'Filter 1 table', 'restaurant');
+    await pick(page, 'Filter 1 group', 'emea');
+    await page.getByLabel('Filter 1 condition').fill('pg_sleep(1) IS NULL');
+    await page.getByRole('button', { name: 'Save policies' }).click();
+    // Refused on layer 1, explained, and nothing stored.
+    await page.getByText('The policies were refused').waitFor();
+    expect(await api('GET', '/v1/sql/sources/sample/policies')).toEqual({
+      rowFilters: [],
+      masks: [],
+    });
+    await page.getByLabel('Filter 1 condition').fill("city_name = 'New York'");
+    await page.getByRole('button', { name: 'Add column mask' }).click();
+    await pick(page, 'Mask 1 table', 'restaurant');
+    await pick(page, 'Mask 1 column', 'rating');
+    await page.getByRole('button', { name: 'Save policies' }).click();
+    await page.getByText('Policies saved.').waitFor();
+    expect(await api('GET', '/v1/sql/sources/sample/policies')).toEqual({
+      rowFilters: [{ table: 'restaurant', group: 'emea', where: "city_name = 'New York'" }],
+      masks: [{ table: 'restaurant', column: 'rating', exceptGroups: [] }],
+    });
+
+    await pick(page, 'Table or column', 'restaurant.rating');
+    await page.getByLabel('Description').fill('Stars, 0 to 5.');
+    await page.getByRole('button', { name: 'Save annotation' }).click();
+    await page.getByTestId('annotation').filter({ hasText: 'Stars, 0 to 5.' }).waitFor();
+    // The schema browser shows the annotation beside its column.
+    await page
+      .getByRole('button', { name: /^restaurant/ })
+      .first()
+      .click();
+    await page.getByText('— Stars, 0 to 5.').waitFor();
+    await audit(page, 'sql-policies');
+    await api('PUT', '/v1/sql/sources/sample/policies', {});
+  }, 120_000);
 
   it('shows people, the audit log and Home with traffic, in both themes and at tablet width', async () => {
     await openPage(page, 'People');
@@ -346,6 +445,123 @@ describe.runIf(run)('web console in chromium', () => {
     expect(admin.errors.filter((e) => /Content.Security.Policy|Refused/i.test(e))).toEqual([]);
   });
 
+  it('sets a price and the tenant limits on the Gateway page', async () => {
+    await openPage(page, 'Gateway');
+    await page.getByLabel('Price model').fill('gpt-4o-mini');
+    await page.getByLabel(/^Input \$\/M/).fill('1.5');
+    await page.getByLabel('Output $/M').fill('6');
+    await page.getByRole('button', { name: 'Set price' }).click();
+    await page
+      .getByTestId('price-row')
+      .filter({ hasText: 'gpt-4o-mini' })
+      .filter({ hasText: 'tenant' })
+      .waitFor();
+    const prices = (await api('GET', '/v1/prices')) as {
+      data: { model: string; input: number; output: number; source: string }[];
+    };
+    expect(prices.data.find((p) => p.source === 'tenant')).toMatchObject({
+      model: 'gpt-4o-mini',
+      input: 1.5,
+      output: 6,
+    });
+    await page.getByLabel('Requests per minute').fill('600');
+    await page.getByLabel('Budget (USD)').fill('50');
+    await pick(page, 'Budget period', 'month');
+    await page.getByRole('button', { name: 'Save limits' }).click();
+    await page.getByText('Limits saved.').waitFor();
+    expect(await api('GET', '/v1/limits')).toEqual({
+      rpm: 600,
+      budgetUsd: 50,
+      budgetPeriod: 'month',
+    });
+    await audit(page, 'gateway-costs');
+    await api('PUT', '/v1/limits', {});
+  });
+
+  it('manages group memberships and the identity settings, with the SCIM token shown once', async () => {
+    await openPage(page, 'People');
+    await page.getByLabel('New group').fill('finance');
+    await page.getByRole('button', { name: 'Create group' }).click();
+    await page.getByRole('button', { name: 'Members of finance' }).click();
+    await page.getByPlaceholder('Pick a person').click();
+    await page.getByRole('option', { name: 'ada@example.com' }).click();
+    await page.getByRole('button', { name: 'Add to group' }).click();
+    await page.getByTestId('group-member').filter({ hasText: 'ada@example.com' }).waitFor();
+    await expect
+      .poll(() =>
+        page.getByRole('row').filter({ hasText: 'ada@example.com' }).first().textContent(),
+      )
+      .toContain('finance');
+    await page.getByRole('button', { name: 'Remove ada@example.com from finance' }).click();
+    await expect.poll(() => page.getByTestId('group-member').count()).toBe(0);
+
+    // Identity settings are the owner's (identity:manage): an admin is not offered them.
+    expect(await page.getByRole('heading', { name: 'Identity settings' }).count()).toBe(0);
+    const owner = await newConsoleContext(browser);
+    const p = await owner.context.newPage();
+    try {
+      await p.goto(`${base}/`);
+      await p.getByRole('tab', { name: 'API key' }).click();
+      await p.getByRole('textbox', { name: 'API key' }).fill(ownerKey);
+      await p.getByRole('button', { name: 'Use this key' }).click();
+      await p.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+      await p
+        .getByRole('navigation', { name: 'Pages' })
+        .getByRole('link', { name: 'People' })
+        .click();
+      await p.getByTestId('oidc-status').filter({ hasText: idp.issuer }).waitFor();
+      await p.getByRole('button', { name: 'Issue SCIM token' }).click();
+      const token = (await p.getByTestId('secret-once').textContent()) ?? '';
+      expect(token.length).toBeGreaterThan(20);
+      const scim = await fetch(`${base}/scim/v2/Users`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(scim.status).toBe(200);
+      await audit(p, 'people-admin');
+      await p.getByRole('button', { name: 'I have stored it' }).click();
+      await expect.poll(() => p.getByTestId('secret-once').count()).toBe(0);
+      await p
+        .getByTestId('scim-status')
+        .filter({ hasText: /^Token / })
+        .waitFor();
+      expect(await p.content()).not.toContain(token);
+    } finally {
+      await owner.context.close();
+    }
+  }, 120_000);
+
+  it('verifies the audit chain and exports usage as CSV', async () => {
+    await openPage(page, 'Audit log');
+    await page.getByRole('button', { name: 'Verify chain' }).click();
+    const report = page.getByTestId('chain-report');
+    await report.getByText('Chain intact').waitFor();
+    const verdict = (await api('GET', '/v1/audit/verify')) as { events: number };
+    expect(await report.textContent()).toMatch(/\d+ events verified/);
+    expect(verdict.events).toBeGreaterThan(5);
+    await audit(page, 'audit-verified');
+
+    await openPage(page, 'Usage');
+    await page.getByTestId('usage-row').first().waitFor();
+    await page.getByText('By model', { exact: true }).click();
+    await page.getByTestId('usage-row').filter({ hasText: 'gpt-4o-mini' }).waitFor();
+    await audit(page, 'usage');
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download CSV' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/^usage-by-model-.*\.csv$/);
+    const csv = readFileSync(await download.path(), 'utf8');
+    const lines = csv.trim().split('\r\n');
+    expect(lines[0]).toBe('model,requests,prompt_tokens,completion_tokens,cached_tokens,cost_usd');
+    const usage = (await api('GET', '/v1/usage?groupBy=model')) as {
+      data: { model: string; requests: number }[];
+    };
+    const mini = usage.data.find((u) => u.model === 'gpt-4o-mini');
+    expect(lines.find((l) => l.startsWith('gpt-4o-mini,'))?.split(',')[1]).toBe(
+      String(mini?.requests),
+    );
+  });
+
   it('invites a person, who accepts on the sign-in page and signs in with a password', async () => {
     await openPage(page, 'People');
     await page.getByLabel('Invite by e-mail').fill('pat@example.com');
@@ -367,6 +583,26 @@ describe.runIf(run)('web console in chromium', () => {
       await p.getByRole('button', { name: 'Sign in' }).click();
       await p.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
       await p.getByText('member').first().waitFor();
+      // A member runs agents and queries SQL, but is offered none of the admin actions.
+      await p
+        .getByRole('navigation', { name: 'Pages' })
+        .getByRole('link', { name: 'Agents' })
+        .click();
+      await p.getByRole('heading', { name: 'Start a run' }).waitFor();
+      expect(await p.getByRole('heading', { name: 'Define an agent' }).count()).toBe(0);
+      await p.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'SQL' }).click();
+      await p.getByRole('heading', { name: 'Schema' }).waitFor();
+      expect(await p.getByRole('heading', { name: 'Row filters and column masks' }).count()).toBe(
+        0,
+      );
+      expect(await p.getByRole('heading', { name: 'Annotations' }).count()).toBe(0);
+      const links = await p
+        .getByRole('navigation', { name: 'Pages' })
+        .getByRole('link')
+        .allTextContents();
+      for (const admin of ['Approvals', 'Gateway', 'API keys', 'People', 'Audit log'])
+        expect(links).not.toContain(admin);
+      await audit(p, 'member-agents');
     } finally {
       await guest.context.close();
     }
@@ -426,6 +662,7 @@ describe.runIf(run)('web console in chromium', () => {
         'Home',
         'Documents',
         'Search and ask',
+        'Usage',
       ]);
       await p.goto(`${base}/keys`);
       await p.getByText('Not available to you').waitFor();

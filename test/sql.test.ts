@@ -163,6 +163,12 @@ describe.each(testDrivers())('text-to-SQL on the sample source (%s)', (driver) =
     expect(s.tables.map((x) => x.name).sort()).toEqual(['geographic', 'location', 'restaurant']);
     const restaurant = s.tables.find((x) => x.name === 'restaurant');
     expect(restaurant?.description).toBe('One row per restaurant.');
+    expect((await ok(call('GET', `/v1/sql/sources/${sourceId}/annotations`, owner))).body).toEqual({
+      tables: { restaurant: 'One row per restaurant.' },
+      columns: { 'restaurant.rating': 'Stars, 0 to 5.' },
+      examples: [{ question: 'How many restaurants?', sql: 'SELECT count(*) FROM restaurant' }],
+    });
+    expect((await call('GET', `/v1/sql/sources/${sourceId}/annotations`, member)).status).toBe(403);
     expect(restaurant?.columns.find((c) => c.name === 'rating')).toMatchObject({
       type: 'real',
       description: 'Stars, 0 to 5.',
@@ -203,7 +209,18 @@ describe.each(testDrivers())('text-to-SQL on the sample source (%s)', (driver) =
       rowFilters: [{ table: 'restaurant', group: 'emea', where: 'pg_sleep(1) IS NULL' }],
     });
     expect(bad.status).toBe(422);
+    // GET reads back what was last written (the refused PUT changed nothing).
+    const stored = (await ok(call('GET', `/v1/sql/sources/demo/policies`, owner))).body;
+    expect(stored).toEqual({
+      rowFilters: [{ table: 'restaurant', group: 'emea', where: "city_name = 'New York'" }],
+      masks: [{ table: 'restaurant', column: 'rating', exceptGroups: ['finance'] }],
+    });
+    expect((await call('GET', `/v1/sql/sources/demo/policies`, emea)).status).toBe(403);
     await ok(call('PUT', `/v1/sql/sources/${sourceId}/policies`, owner, {}));
+    expect((await ok(call('GET', `/v1/sql/sources/${sourceId}/policies`, owner))).body).toEqual({
+      rowFilters: [],
+      masks: [],
+    });
   });
 
   it('asks through the gateway with examples in the prompt, and repairs one failing query', async () => {

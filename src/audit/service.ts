@@ -159,6 +159,13 @@ export interface ExpectedHead {
   hash: string;
 }
 
+/** An expected head as text: a chain head hash (64 hex digits), optionally as `seq:hash`. */
+export function parseExpectedHead(text: string): ExpectedHead | undefined {
+  const m = /^(?:(\d{1,18}):)?([0-9a-f]{64})$/i.exec(text.trim());
+  if (!m?.[2]) return undefined;
+  return { seq: m[1] === undefined ? undefined : Number(m[1]), hash: m[2].toLowerCase() };
+}
+
 /**
  * Recomputes a tenant's chain from the first event and reports the first event that does not
  * match. With `expect`, an intact chain must also contain that earlier head: a chain whose
@@ -254,4 +261,62 @@ class InvalidCursor extends InvalidInput {
       errors: [{ field: 'query.cursor', message: 'invalid cursor' }],
     });
   }
+}
+
+/** The answer of `GET /v1/audit/verify`: a chain verdict in one flat shape. */
+export interface ChainReport {
+  status: 'intact' | 'broken' | 'truncated';
+  ok: boolean;
+  events: number;
+  head: string | null;
+  brokenAt: { seq: number; id: string; reason: string } | null;
+  missingHead: { seq: number | null; hash: string } | null;
+  verifiedAt: string;
+}
+
+/**
+ * Verifies the caller's own tenant's chain (the same recomputation as `rampart audit verify`),
+ * optionally against a head published earlier. Reads only; appends nothing to the chain.
+ */
+export async function verifyTenantChain(
+  db: Database,
+  principal: Principal,
+  expectHead?: string,
+): Promise<ChainReport> {
+  const expect = expectHead === undefined ? undefined : parseExpectedHead(expectHead);
+  if (expectHead !== undefined && !expect)
+    throw new InvalidInput('query.expectHead: a chain head hash (64 hex digits) or seq:hash', {
+      errors: [{ field: 'query.expectHead', message: 'not a chain head' }],
+    });
+  const v = await verifyChain(db, principal.tenantId, expect);
+  const verifiedAt = new Date().toISOString();
+  if (v.ok)
+    return {
+      status: 'intact',
+      ok: true,
+      events: v.events,
+      head: v.head,
+      brokenAt: null,
+      missingHead: null,
+      verifiedAt,
+    };
+  if ('missingHead' in v)
+    return {
+      status: 'truncated',
+      ok: false,
+      events: v.events,
+      head: v.head,
+      brokenAt: null,
+      missingHead: { seq: v.missingHead.seq ?? null, hash: v.missingHead.hash },
+      verifiedAt,
+    };
+  return {
+    status: 'broken',
+    ok: false,
+    events: v.events,
+    head: null,
+    brokenAt: v.brokenAt,
+    missingHead: null,
+    verifiedAt,
+  };
 }

@@ -1,16 +1,9 @@
 import type { Config } from '../config.js';
-import { verifyChain, type ExpectedHead } from '../audit/service.js';
+import { parseExpectedHead, verifyChain } from '../audit/service.js';
 import { findTenantBySlug } from '../identity/index.js';
 import { createRuntime } from '../runtime.js';
 import { withAdminClient } from '../platform/db/pg-driver.js';
 import { auditChainHeads } from './ops-store.js';
-
-/** `--expect-head`: a chain head hash (64 hex digits), optionally as `seq:hash`. */
-function parseExpectedHead(text: string): ExpectedHead | undefined {
-  const m = /^(?:(\d{1,18}):)?([0-9a-f]{64})$/i.exec(text.trim());
-  if (!m?.[2]) return undefined;
-  return { seq: m[1] === undefined ? undefined : Number(m[1]), hash: m[2].toLowerCase() };
-}
 
 /** `rampart audit verify`: recomputes a tenant's audit hash chain (exit codes in main.ts). */
 export async function auditVerify(

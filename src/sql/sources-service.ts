@@ -23,7 +23,13 @@ import {
   qualify,
   type ConnectionSettings,
 } from './source-connection.js';
-import { describeCatalogue, parseCatalogue, toView } from './source-settings.js';
+import {
+  annotationsOf,
+  describeCatalogue,
+  parseCatalogue,
+  policiesOf,
+  toView,
+} from './source-settings.js';
 import {
   deleteSource,
   insertSource,
@@ -273,6 +279,16 @@ export class SourceService {
   }
 
   describe = describeCatalogue;
+
+  /** The source's annotations as last written (empty when none). */
+  async annotations(principal: Principal, ref: string): Promise<Annotations> {
+    return annotationsOf(await this.row(principal, ref));
+  }
+
+  /** The source's row filters and column masks as last written (empty when none). */
+  async policies(principal: Principal, ref: string): Promise<Policies> {
+    return policiesOf(await this.row(principal, ref));
+  }
 
   async putAnnotations(
     principal: Principal,

@@ -2282,6 +2282,65 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/audit/verify': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Recomputes the tenant's audit hash chain from its first event and reports whether it is intact, where it breaks, or that it no longer reaches an expected head. */
+    get: {
+      parameters: {
+        query?: {
+          /** @description a head published earlier (hash, or seq:hash) the chain must still contain */
+          expectHead?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @enum {string} */
+              status: 'intact' | 'broken' | 'truncated';
+              ok: boolean;
+              /** @description events verified (before the break, when broken) */
+              events: number;
+              /** @description hash of the last verified event; null when broken */
+              head: string | null;
+              /** @description the first event that does not match */
+              brokenAt: {
+                seq: number;
+                id: string;
+                reason: string;
+              } | null;
+              /** @description the expected head the intact chain no longer reaches */
+              missingHead: {
+                seq: number | null;
+                hash: string;
+              } | null;
+              verifiedAt: string;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/providers': {
     parameters: {
       query?: never;
@@ -4961,7 +5020,43 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    get?: never;
+    /** The source's annotations as last written (empty when none). */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @default {} */
+              tables: {
+                [key: string]: string;
+              };
+              /** @default {} */
+              columns: {
+                [key: string]: string;
+              };
+              /** @default [] */
+              examples: {
+                question: string;
+                sql: string;
+              }[];
+            };
+          };
+        };
+      };
+    };
     /** Descriptions of tables and columns and example question → SQL pairs, used in /v1/sql/ask prompts. */
     put: {
       parameters: {
@@ -5031,7 +5126,43 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    get?: never;
+    /** The source's row filters and column masks as last written (empty when none). */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @default [] */
+              rowFilters: {
+                table: string;
+                group: string;
+                where: string;
+              }[];
+              /** @default [] */
+              masks: {
+                table: string;
+                column: string;
+                /** @default [] */
+                exceptGroups: string[];
+              }[];
+            };
+          };
+        };
+      };
+    };
     /** Row filters per group and column masks (with the groups that see the column), applied by rewriting the parse tree of every query. */
     put: {
       parameters: {

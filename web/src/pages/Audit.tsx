@@ -1,5 +1,5 @@
-import { Button, Code, Group, Select, Table, Text, TextInput } from '@mantine/core';
-import { useInfiniteQuery } from '@tanstack/react-query';
+import { Alert, Button, Code, Group, Select, Table, Text, TextInput } from '@mantine/core';
+import { useInfiniteQuery, useMutation } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api } from '../api/client';
 import { must } from '../api/problem';
@@ -32,12 +32,48 @@ export default function Audit() {
       ),
     getNextPageParam: (last) => last.nextCursor ?? undefined,
   });
+  const verify = useMutation({
+    mutationFn: () => must(api.GET('/v1/audit/verify')),
+  });
   const rows = events.data?.pages.flatMap((p) => p.data) ?? [];
+  const report = verify.data;
   return (
     <Page
       title="Audit log"
-      intro="Every change, hash-chained per tenant. Verify the chain with `rampart audit verify --tenant <slug>`."
+      intro="Every change, hash-chained per tenant: verifying recomputes the chain from its first event."
+      actions={
+        <Button onClick={() => verify.mutate()} loading={verify.isPending} variant="light">
+          Verify chain
+        </Button>
+      }
     >
+      <ErrorAlert error={verify.error} title="The chain could not be verified" />
+      {report && (
+        <Alert
+          role="status"
+          data-testid="chain-report"
+          color={report.ok ? 'green' : 'red'}
+          title={
+            report.status === 'intact'
+              ? 'Chain intact'
+              : report.status === 'broken'
+                ? 'Chain broken'
+                : 'Chain truncated'
+          }
+        >
+          {report.brokenAt ? (
+            <>
+              Event #{report.brokenAt.seq} ({report.brokenAt.id.slice(0, 8)}):{' '}
+              {report.brokenAt.reason}; the {report.events} events before it verified.
+            </>
+          ) : (
+            <>
+              {report.events} events verified; head <Code>{report.head?.slice(0, 16)}</Code>.
+            </>
+          )}{' '}
+          Checked {new Date(report.verifiedAt).toLocaleString()}.
+        </Alert>
+      )}
       <Group align="flex-end">
         <TextInput
           label="Action"

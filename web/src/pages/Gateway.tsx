@@ -17,6 +17,7 @@ import { must } from '../api/problem';
 import { confirmed } from '../components/Confirm';
 import { ErrorAlert } from '../components/Status';
 import { Page } from '../components/Page';
+import { Prices, TenantLimits } from './GatewayCosts';
 
 function Providers() {
   const client = useQueryClient();
@@ -255,11 +256,13 @@ export default function Gateway() {
   return (
     <Page
       title="Gateway"
-      intro="Where model calls go: providers, and routes from an alias to models."
+      intro="Where model calls go (providers, routes from an alias to models), what they cost, and what the tenant may spend."
     >
       <Stack>
         <Providers />
         <Routes />
+        <Prices />
+        <TenantLimits />
       </Stack>
     </Page>
   );

@@ -183,7 +183,7 @@ export default function Home() {
               <Text size="xl" fw={700}>
                 {waiting.data?.data.length ?? 0}
               </Text>
-              <Link to="/agents">Open the approvals inbox</Link>
+              <Link to="/approvals">Open the approvals inbox</Link>
             </Stack>
           )}
         </Card>

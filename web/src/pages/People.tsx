@@ -17,6 +17,7 @@ import { useSession } from '../auth/session';
 import { ShownOnce } from '../components/ShownOnce';
 import { ErrorAlert } from '../components/Status';
 import { Page } from '../components/Page';
+import { GroupMembers, IdentitySettings } from './PeopleAdmin';
 
 const ROLES = ['viewer', 'member', 'admin', 'owner'] as const;
 type Role = (typeof ROLES)[number];
@@ -26,6 +27,7 @@ function Groups() {
   const client = useQueryClient();
   const list = useQuery({ queryKey: ['groups'], queryFn: () => must(api.GET('/v1/groups')) });
   const [name, setName] = useState('');
+  const [open, setOpen] = useState<string>();
   const create = useMutation({
     mutationFn: () => must(api.POST('/v1/groups', { body: { name } })),
     onSuccess: () => {
@@ -44,6 +46,7 @@ function Groups() {
           <Table.Tr>
             <Table.Th>Group</Table.Th>
             <Table.Th>Members</Table.Th>
+            <Table.Th>Actions</Table.Th>
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
@@ -51,10 +54,22 @@ function Groups() {
             <Table.Tr key={g.id}>
               <Table.Td>{g.name}</Table.Td>
               <Table.Td>{g.memberCount}</Table.Td>
+              <Table.Td>
+                <Button
+                  size="xs"
+                  variant={open === g.id ? 'light' : 'subtle'}
+                  aria-label={`Members of ${g.name}`}
+                  aria-expanded={open === g.id}
+                  onClick={() => setOpen(open === g.id ? undefined : g.id)}
+                >
+                  Members
+                </Button>
+              </Table.Td>
             </Table.Tr>
           ))}
         </Table.Tbody>
       </Table>
+      {open && <GroupMembers groupId={open} />}
       <form
         onSubmit={(e) => {
           e.preventDefault();
@@ -164,6 +179,7 @@ export default function People() {
         </Card>
         {can('groups:manage') && <Groups />}
       </SimpleGrid>
+      {can('identity:manage') && <IdentitySettings />}
     </Page>
   );
 }

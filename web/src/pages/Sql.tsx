@@ -21,6 +21,7 @@ import { useSession } from '../auth/session';
 import { ErrorAlert } from '../components/Status';
 import { Page } from '../components/Page';
 import { chartData, chartPlan } from './sql-chart';
+import { AnnotationsEditor, PoliciesEditor } from './SqlGovernance';
 
 const COLORS = ['#2c3e9e', '#c2410c', '#1e6b30', '#6b2380'];
 
@@ -191,6 +192,14 @@ export default function Sql() {
         </Stack>
         {source && <Schema source={source} />}
       </SimpleGrid>
+      {source && can('sql:manage') && (
+        <SimpleGrid cols={{ base: 1, lg: 3 }}>
+          <div style={{ gridColumn: 'span 2' }}>
+            <PoliciesEditor source={source} />
+          </div>
+          <AnnotationsEditor source={source} />
+        </SimpleGrid>
+      )}
     </Page>
   );
 }
