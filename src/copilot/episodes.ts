@@ -51,7 +51,7 @@ export interface ReplayOutcome {
   divergence: string | null;
   /** Calls the recording does not hold (each fails the replay). */
   violations: string[];
-  recorded: { status: string; output: unknown; events: number; tools: string[] };
+  recorded: { status: string; input: unknown; output: unknown; events: number; tools: string[] };
   replayed: {
     status: string;
     output: unknown;
@@ -304,6 +304,7 @@ export class EpisodeReplayer {
       violations,
       recorded: {
         status: recordedRun.status,
+        input: recordedRun.input,
         output: recordedRun.output,
         events: recordedEvents.length,
         tools: toolsOf(recordedEvents),

@@ -228,6 +228,7 @@ export const ReplayView = z.object({
   violations: z.array(z.string()),
   recorded: z.object({
     status: z.string(),
+    input: z.unknown(),
     output: z.unknown(),
     events: z.number(),
     tools: z.array(z.string()),

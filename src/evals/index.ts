@@ -17,6 +17,7 @@ export {
   type RampartClient,
 } from './client.js';
 export { evalCompare, evalRun, EXIT, type EvalRunOptions, type Io } from './command.js';
+export { evalReplay, type EvalReplayOptions } from './replay.js';
 export { parseDatasetFile, DatasetInvalid, type Dataset } from './dataset.js';
 export { evaluateGate, compareResults, parseThresholds, type GateVerdict } from './gate.js';
 export { formatDiff, formatRun, junitXml } from './report.js';
