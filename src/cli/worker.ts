@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { settingsProviders } from '../config-knowledge.js';
 import { createCopilot } from '../copilot/index.js';
+import { judgeJobs, judgeSampling } from '../evals/index.js';
 import { createGateway } from '../gateway/index.js';
 import { createWorker } from '../jobs.js';
 import { createMcpClient } from '../mcp/index.js';
@@ -58,6 +59,15 @@ export async function worker(cfg: Config): Promise<void> {
   // Webhook deliveries: each endpoint's outbox, drained in order (its routes are serve's).
   const webhooks = createWebhooks({ db: rt.db, config: cfg, keyring, logger: rt.logger });
   for (const [kind, handler] of Object.entries(webhooks.jobs)) queue.register(kind, handler);
+  // The sampled background judge of production answers (evals), through this worker's gateway.
+  const judge = judgeJobs({
+    db: rt.db,
+    calls: gateway.calls,
+    sampling: judgeSampling(cfg),
+    registry: metrics.registry,
+    logger: rt.logger,
+  });
+  for (const [kind, handler] of Object.entries(judge)) queue.register(kind, handler);
   await queue.start();
   // The worker's own counters (job failures, chunks indexed) exist only in this process.
   const metricsServer = cfg.WORKER_METRICS_PORT
