@@ -253,7 +253,7 @@ export function copilotRoutes(
       method: 'POST',
       url: '/v1/runs/:id/replay',
       auth: 'tenant',
-      permission: 'agents:run',
+      permission: 'evals:run',
       summary:
         'Replay an ended run from its event log (exact, or parametric with another model or instructions); no tool is called: outputs come from the recording.',
       tags: TAGS,
