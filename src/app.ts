@@ -9,7 +9,7 @@ import type { Config } from './config.js';
 import { settingsProviders } from './config-knowledge.js';
 import { createAudit, type AuditHeadPublisher } from './audit/index.js';
 import { createCopilot, type Copilot } from './copilot/index.js';
-import { createEvals } from './evals/index.js';
+import { createEvals, type Evals } from './evals/index.js';
 import { createGateway, type Gateway } from './gateway/index.js';
 import {
   createIdentity,
@@ -79,6 +79,8 @@ export interface BuiltApp {
   billing: PlansAndInvoices;
   /** The KPI routes; its rollup job runs in the worker too. */
   analytics: UsageAnalytics;
+  /** The sampled background judge's job runs in the worker too. */
+  evals: Evals;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -230,6 +232,8 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     config,
     registry: metrics.registry,
     inject: (opts) => app.inject(opts),
+    calls: gateway.calls,
+    logger: deps.logger,
   });
   // Every model call of the knowledge hub goes through the gateway, metered to the tenant.
   const knowledge = createKnowledge({
@@ -316,5 +320,6 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     webhooks,
     billing,
     analytics,
+    evals,
   };
 }

@@ -28,7 +28,7 @@ export const copilotSettings = {
   COPILOT_REALTIME_QUEUE_MAX: {
     schema: int(4, 100_000).default(256),
     description:
-      'Realtime (/v1/realtime): frames one WebSocket connection may have waiting to be sent. Under backpressure token deltas are dropped oldest-first; when the queue is full of state events the connection is closed with 1013 and the client resumes from its last sequence number.',
+      'Realtime (/v1/realtime): frames one WebSocket connection may have waiting to be sent. Under backpressure token deltas are dropped oldest-first; when the queue is full of state events the connection is closed with 1013 and the client resumes from its last sequence number. Also the token deltas an SSE stream of run events (`deltas=true`) holds for a slow reader.',
     defaultText: '256',
   },
   COPILOT_REALTIME_BUFFER_BYTES: {

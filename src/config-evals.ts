@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { int, type SettingDef } from './config-schema.js';
 
 /** Settings of evals and quality monitoring. */
@@ -13,5 +14,23 @@ export const evalSettings = {
     description:
       'Evals: most cases one POST /v1/evals/runs may run (it answers when the run is scored); larger golden sets run with `rampart eval run`.',
     defaultText: '200',
+  },
+  EVAL_JUDGE_SAMPLE_SHARE: {
+    schema: z.coerce.number().min(0).max(1).default(0),
+    description:
+      'Evals: share (0..1) of /v1/ask answers judged in the background (faithfulness and relevance, through the gateway with EVAL_JUDGE_MODEL); 0 judges none.',
+    defaultText: '0',
+  },
+  EVAL_JUDGE_MODEL: {
+    schema: z.string().min(1).max(200).optional(),
+    description:
+      "Evals: the tenant model alias the sampled background judge calls (each tenant's own route of that name, metered to the tenant); unset, nothing is sampled.",
+    defaultText: '(unset)',
+  },
+  EVAL_JUDGE_DAILY_COST_CAP_USD: {
+    schema: z.coerce.number().min(0).max(1_000_000).default(1),
+    description:
+      "Evals: most a tenant's sampled background judging may cost per UTC day; once reached, no more of its answers are judged that day.",
+    defaultText: '1',
   },
 } satisfies Record<string, SettingDef>;

@@ -3,7 +3,7 @@
 // without loading the server.
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import type { EvalRunCli } from './cli/eval.js';
+import type { EvalReplayCli, EvalRunCli } from './cli/eval.js';
 
 function config(): Config {
   return loadConfig();
@@ -139,6 +139,29 @@ evals
   .option('--cache <dir>', 'cache responses by request hash: a re-run is reproducible')
   .action(
     command(async (opts: EvalRunCli) => (await import('./cli/eval.js')).evalRunCli(opts, config)),
+  );
+evals
+  .command('replay')
+  .description(
+    'replay a recorded copilot run: exact (same decisions and output? exit 1 when it diverged), parametric (another --model or --instructions, recorded tool outputs, scored), stress (N replays at once, throughput); no tool is ever called',
+  )
+  .requiredOption('--run <id>', 'the recorded run')
+  .requiredOption('--mode <mode>', 'exact | parametric | stress')
+  .option(
+    '--target-url <url>',
+    'a running Rampart (default: in-process on the configured database)',
+  )
+  .option('--key <key>', 'the API key the replay runs as (it must see the run)')
+  .option('--model <alias>', 'parametric/stress: the model alias to replay with')
+  .option('--instructions <text>', "parametric/stress: the agent's instructions to replay with")
+  .option('--expect <json>', 'parametric: the expectations to score (default: the recorded tools)')
+  .option('--judge-model <alias>', 'parametric: tenant model alias for model-graded expectations')
+  .option('--episodes <n>', 'stress: replays in all', positiveInt, 20)
+  .option('--concurrency <n>', 'stress: replays at once', positiveInt, 8)
+  .action(
+    command(async (opts: EvalReplayCli) =>
+      (await import('./cli/eval.js')).evalReplayCli(opts, config),
+    ),
   );
 evals
   .command('compare')

@@ -38,6 +38,8 @@ const EXEMPT: Record<string, string> = {
   'POST /v1/ask': 'a read sent as POST; its model calls are metered in the usage ledger',
   'POST /v1/agents/:id/runs':
     "starts a run: every step is in the run's own append-only event log, its model calls in the usage ledger",
+  'POST /v1/runs/:id/replay':
+    "starts a replay run (marked replayOf): its steps are in its own event log, no tool is called, and a parametric replay's model calls are in the usage ledger",
   'POST /v1/runs/:id/cancel':
     "recorded in the run's event log (run.cancelled and each compensation), which the caller and approvers read",
   'POST /v1/runs/:id/approvals/:callId':

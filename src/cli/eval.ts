@@ -3,10 +3,12 @@ import { buildApp } from '../app.js';
 import {
   cachingClient,
   evalCompare,
+  evalReplay,
   evalRun,
   EXIT,
   httpClient,
   injectClient,
+  type EvalReplayOptions,
   type EvalRunOptions,
   type RampartClient,
 } from '../evals/index.js';
@@ -26,12 +28,17 @@ export interface EvalRunCli extends EvalRunOptions {
 }
 
 /**
- * `rampart eval run`: over HTTP against a running Rampart (--target-url), or in-process on an app
- * built over the configured database; either way as the given key. Sets the exit code.
+ * Runs `fn` with a client for Rampart: over HTTP against a running server (--target-url), or
+ * in-process on an app built over the configured database; either way as the given key.
  */
-export async function evalRunCli(opts: EvalRunCli, config: () => Config): Promise<void> {
+async function withClient(
+  opts: { targetUrl?: string | undefined; key?: string | undefined; cache?: string | undefined },
+  config: () => Config,
+  what: string,
+  fn: (client: RampartClient) => Promise<number>,
+): Promise<void> {
   if (!opts.key) {
-    io.err('rampart: eval run needs --key <api key> (the principal the cases run as)\n');
+    io.err(`rampart: ${what} needs --key <api key> (the principal it runs as)\n`);
     process.exitCode = EXIT.usage;
     return;
   }
@@ -40,7 +47,7 @@ export async function evalRunCli(opts: EvalRunCli, config: () => Config): Promis
     // The operator names the target: private addresses (a local server, CI) are allowed.
     const http = new OutboundHttp({ allowPrivate: true, maxBodyBytes: 64 * 1024 * 1024 });
     try {
-      process.exitCode = await evalRun(wrap(httpClient(http, opts.targetUrl, opts.key)), opts, io);
+      process.exitCode = await fn(wrap(httpClient(http, opts.targetUrl, opts.key)));
     } finally {
       await http.close();
     }
@@ -61,13 +68,28 @@ export async function evalRunCli(opts: EvalRunCli, config: () => Config): Promis
     await app.ready();
     try {
       const client = injectClient((o) => app.inject(o), { authorization: `Bearer ${opts.key}` });
-      process.exitCode = await evalRun(wrap(client), opts, io);
+      process.exitCode = await fn(wrap(client));
     } finally {
       await app.close();
     }
   } finally {
     await rt.close();
   }
+}
+
+/** `rampart eval run`: runs the golden set and sets the exit code of the gate. */
+export function evalRunCli(opts: EvalRunCli, config: () => Config): Promise<void> {
+  return withClient(opts, config, 'eval run', (client) => evalRun(client, opts, io));
+}
+
+export interface EvalReplayCli extends EvalReplayOptions {
+  targetUrl?: string;
+  key?: string;
+}
+
+/** `rampart eval replay`: replays a recorded run (exact, parametric or stress). */
+export function evalReplayCli(opts: EvalReplayCli, config: () => Config): Promise<void> {
+  return withClient(opts, config, 'eval replay', (client) => evalReplay(client, opts, io));
 }
 
 /** `rampart eval compare a.json b.json`. */

@@ -36,7 +36,7 @@ export async function serve(cfg: Config): Promise<void> {
       'embedded database migrated',
     );
   }
-  const { app, gateway, copilot, webhooks, analytics } = await buildApp({
+  const { app, gateway, copilot, webhooks, analytics, evals } = await buildApp({
     config: cfg,
     db,
     logger,
@@ -55,6 +55,7 @@ export async function serve(cfg: Config): Promise<void> {
     ...copilot.jobs,
     ...webhooks.jobs,
     ...analytics.jobs,
+    ...evals.jobs,
   }))
     embeddedWorker?.register(kind, handler);
   await embeddedWorker?.start();

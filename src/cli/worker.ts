@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { settingsProviders } from '../config-knowledge.js';
 import { createCopilot } from '../copilot/index.js';
+import { judgeJobs, judgeSampling } from '../evals/index.js';
 import { createGateway } from '../gateway/index.js';
 import { createWorker } from '../jobs.js';
 import { createMcpClient } from '../mcp/index.js';
@@ -64,6 +65,15 @@ export async function worker(cfg: Config): Promise<void> {
   const analytics = createUsageAnalytics({ db: rt.db });
   for (const [kind, handler] of Object.entries(analytics.jobs)) queue.register(kind, handler);
   const rollupScheduler = createRollupScheduler(rt.db, cfg.ANALYTICS_ROLLUP_INTERVAL_MS, rt.logger);
+  // The sampled background judge of production answers (evals), through this worker's gateway.
+  const judge = judgeJobs({
+    db: rt.db,
+    calls: gateway.calls,
+    sampling: judgeSampling(cfg),
+    registry: metrics.registry,
+    logger: rt.logger,
+  });
+  for (const [kind, handler] of Object.entries(judge)) queue.register(kind, handler);
   await queue.start();
   rollupScheduler.start();
   // The worker's own counters (job failures, chunks indexed) exist only in this process.

@@ -34,13 +34,15 @@ import type { ResolvedTool, ToolRegistry } from './tools/registry.js';
 export interface RunnerDeps {
   db: Database;
   calls: ModelCalls;
-  registry: ToolRegistry;
+  registry: Pick<ToolRegistry, 'resolve'>;
   bus: RunEventBus;
   metrics: CopilotMetrics;
   /** How long a run stays with the job driving it without a sign of life. */
   leaseMs: number;
   modelTimeoutMs: number;
   logger?: Logger | undefined;
+  /** An episode replay (episodes.ts): announces nothing to the tenant's webhooks. */
+  replay?: boolean | undefined;
 }
 
 /** One job's drive of one run. */
@@ -74,7 +76,7 @@ export class Drive {
         ...patch,
       });
       // Webhooks: the outbox row commits with the state change it announces.
-      if (patch.finished || patch.status === 'awaiting_approval')
+      if (!this.deps.replay && (patch.finished || patch.status === 'awaiting_approval'))
         await recordWebhookEvent(tx, patch.finished ? 'run.finished' : 'run.awaiting_approval', {
           runId: updated.id,
           agentId: updated.agent_id,
@@ -200,7 +202,15 @@ export class Drive {
     try {
       outcome = await this.deps.calls.chat(
         this.principal,
-        { model: { alias: this.agent.model }, messages, tools: specs.length ? specs : undefined },
+        {
+          model: { alias: this.agent.model },
+          messages,
+          tools: specs.length ? specs : undefined,
+          // Token deltas are previews on the bus only (never in the log): the step's record is
+          // the model.message written below, once the answer is whole.
+          onDelta: (text) =>
+            this.deps.bus.publishDelta(this.run.id, { step, afterSeq: this.state.lastSeq, text }),
+        },
         { requestId: `run:${this.run.id}:${step}`, timeoutMs: this.deps.modelTimeoutMs },
       );
     } catch (err) {

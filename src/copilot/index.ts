@@ -12,6 +12,7 @@ import { OutboundHttp } from '../platform/net/outbound-http.js';
 import type { JobHandler } from '../platform/queue/queue.js';
 import type { Keyring } from '../platform/secrets/envelope.js';
 import { DefinitionService } from './definitions.js';
+import { EpisodeReplayer } from './episodes.js';
 import { createRunEventBus, type RunEventBus } from './events.js';
 import { copilotMetrics, registerCopilotGauges } from './metrics.js';
 import { realtimeRoute } from './realtime/route.js';
@@ -30,6 +31,7 @@ export type { RunEventBus } from './events.js';
 export { builtinSource } from './tools/registry.js';
 export type { ResolvedTool, ToolDeclaration, ToolSource } from './tools/registry.js';
 export type { RunService } from './runs-service.js';
+export type { ReplayOutcome, ReplayMode } from './episodes.js';
 export { CreateRunBody, TERMINAL, ToolPolicy, stricterPolicy, type RunView } from './schemas.js';
 
 export interface CopilotDeps {
@@ -91,11 +93,20 @@ export function createCopilot(deps: CopilotDeps): Copilot {
     modelTimeoutMs: config.COPILOT_MODEL_TIMEOUT_MS,
     logger: deps.logger,
   });
+  const episodes = new EpisodeReplayer({
+    db,
+    calls: deps.calls,
+    registry,
+    bus,
+    leaseMs: config.COPILOT_RUN_LEASE_MS,
+    modelTimeoutMs: config.COPILOT_MODEL_TIMEOUT_MS,
+  });
   const runs = new RunService(db, bus, metrics, {
     maxConcurrentRunsPerTenant: config.COPILOT_MAX_CONCURRENT_RUNS_PER_TENANT,
     maxJobAttempts: config.COPILOT_RUN_MAX_ATTEMPTS,
     streamPollMs: config.COPILOT_STREAM_POLL_MS,
     quotas: deps.quotas,
+    deltaQueueMax: config.COPILOT_REALTIME_QUEUE_MAX,
   });
   const realtime = realtimeRoute({
     runs,
@@ -113,6 +124,7 @@ export function createCopilot(deps: CopilotDeps): Copilot {
       ...copilotRoutes(
         new DefinitionService(db, registry, deps.keyring, config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES),
         runs,
+        episodes,
       ),
       realtime,
     ],

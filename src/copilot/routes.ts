@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { route, type AnyRoute } from '../platform/http/route.js';
 import type { DefinitionService } from './definitions.js';
 import type { RunService } from './runs-service.js';
+import type { EpisodeReplayer } from './episodes.js';
 import {
   AgentView,
   CreateAgentBody,
@@ -14,6 +15,8 @@ import {
   ListRunsQuery,
   PatchAgentBody,
   PatchToolBody,
+  ReplayBody,
+  ReplayView,
   RunEventView,
   RunView,
   ToolView,
@@ -42,7 +45,11 @@ function lastEventId(request: FastifyRequest, fallback: number | undefined): num
 }
 
 /** Agents, tools (HTTP actions), runs, their events and approvals. */
-export function copilotRoutes(defs: DefinitionService, runs: RunService): AnyRoute[] {
+export function copilotRoutes(
+  defs: DefinitionService,
+  runs: RunService,
+  episodes: EpisodeReplayer,
+): AnyRoute[] {
   return [
     route({
       method: 'POST',
@@ -213,7 +220,7 @@ export function copilotRoutes(defs: DefinitionService, runs: RunService): AnyRou
       auth: 'tenant',
       permission: 'agents:run',
       summary:
-        "A run's event log; with Accept: text/event-stream, streamed live (resume with Last-Event-ID).",
+        "A run's event log; with Accept: text/event-stream, streamed live (resume with Last-Event-ID; `deltas=true` adds token deltas).",
       tags: TAGS,
       params: IdParams,
       query: EventsQuery,
@@ -221,7 +228,12 @@ export function copilotRoutes(defs: DefinitionService, runs: RunService): AnyRou
       handler: async ({ principal, params, query, request, reply }) => {
         if (!wantsStream(request)) return runs.events(principal, params.id, query.after ?? 0);
         await runs.assertVisible(principal, params.id);
-        return sse(reply, runs.stream(principal, params.id, lastEventId(request, query.after)));
+        return sse(
+          reply,
+          runs.stream(principal, params.id, lastEventId(request, query.after), {
+            deltas: query.deltas === 'true',
+          }),
+        );
       },
     }),
     route({
@@ -236,6 +248,19 @@ export function copilotRoutes(defs: DefinitionService, runs: RunService): AnyRou
       response: { 200: RunView },
       handler: ({ principal, params, body, meta }) =>
         runs.decide(principal, params.id, params.callId, body, meta),
+    }),
+    route({
+      method: 'POST',
+      url: '/v1/runs/:id/replay',
+      auth: 'tenant',
+      permission: 'evals:run',
+      summary:
+        'Replay an ended run from its event log (exact, or parametric with another model or instructions); no tool is called: outputs come from the recording.',
+      tags: TAGS,
+      params: IdParams,
+      body: ReplayBody,
+      response: { 200: ReplayView },
+      handler: ({ principal, params, body }) => episodes.replay(principal, params.id, body),
     }),
     route({
       method: 'POST',

@@ -8,6 +8,9 @@ import { claimRun, listEvents } from './runs-store.js';
 
 const tracer = trace.getTracer('rampart.copilot');
 
+const isReplay = (agent: unknown): boolean =>
+  agent !== null && typeof agent === 'object' && 'replayOf' in agent;
+
 /** The job that drives runs: claims the run, resumes it from its event log, runs its steps. */
 export class RunLoop {
   constructor(private readonly deps: RunnerDeps) {}
@@ -49,6 +52,9 @@ export class RunLoop {
     });
     // Finished, waiting for a person, or driven by another live job: nothing to do here.
     if (!claimed) return;
+    // An episode replay is driven only by its replayer, with recorded tool outputs: a job for it
+    // (an approval or a cancel sent to it) must never reach the real tools.
+    if (isReplay(claimed.run.agent)) return;
     const drive = new Drive(this.deps, job, claimed.run, claimed.events);
     await inSpan(
       tracer,
@@ -71,7 +77,7 @@ export class RunLoop {
       const run = await claimRun(tx, loaded.payload.runId, job.id, this.deps.leaseMs);
       return run ? { run, events: await listEvents(tx, run.id, 0) } : undefined;
     });
-    if (!claimed) return;
+    if (!claimed || isReplay(claimed.run.agent)) return;
     const drive = new Drive(this.deps, job, claimed.run, claimed.events);
     drive.tools = await this.deps.db.withTenant(drive.principal, (tx) =>
       this.deps.registry.resolve(

@@ -14,7 +14,8 @@ import {
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
 import { enqueueJob } from '../platform/queue/queue.js';
 import { agentView } from './definitions.js';
-import type { RunEventBus } from './events.js';
+import type { RunDelta, RunEventBus } from './events.js';
+import { OutboundQueue } from './realtime/outbound-queue.js';
 import type { CopilotMetrics } from './metrics.js';
 import { RUN_JOB, type AgentSnapshot, type RunJobPayload } from './run-job.js';
 import {
@@ -53,6 +54,8 @@ export interface RunServiceOptions {
   streamPollMs: number;
   /** The plan's agentRunsPerMonth quota (reserved before the run is created). */
   quotas?: QuotaGate | undefined;
+  /** Token deltas an SSE stream holds for a slow reader before dropping the oldest. */
+  deltaQueueMax?: number;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -64,6 +67,13 @@ function eventView(e: EventRow): RunEventView {
 /** The SSE frame of one event: its sequence number is the event id a client resumes from. */
 export function sseFrame(e: RunEventView): string {
   return `id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
+}
+
+const afterSeqOf = (frame: string): number => Number(/"afterSeq":(\d+)/.exec(frame)?.[1] ?? 0);
+
+/** The SSE frame of a token delta: no `id:` (a delta is not in the log; resuming skips it). */
+export function sseDeltaFrame(runId: string, d: RunDelta): string {
+  return `event: delta\ndata: ${JSON.stringify({ runId, ...d })}\n\n`;
 }
 
 /** Creating, reading, approving and cancelling runs; the loop itself is the job (runner.ts). */
@@ -275,13 +285,31 @@ export class RunService {
   /**
    * The run's events after `after` as SSE frames, live until the run ends. New events are
    * announced on the bus; the log is also re-read every streamPollMs, so a lost notification
-   * (or a worker in another process without Redis) only delays an event.
+   * (or a worker in another process without Redis) only delays an event. With `deltas`, token
+   * deltas of the run's model steps are sent too (`event: delta`, no id): they wait in a bounded
+   * queue while the reader is slow and the oldest are dropped; state events are read from the
+   * log as the reader pulls, so they are never dropped.
    */
-  async *stream(p: Principal, id: string, after: number): AsyncGenerator<string> {
+  async *stream(
+    p: Principal,
+    id: string,
+    after: number,
+    opts: { deltas?: boolean } = {},
+  ): AsyncGenerator<string> {
     let last = after;
     let wake: () => void = () => undefined;
+    const pending = new OutboundQueue(this.opts.deltaQueueMax ?? 256);
     const unsubscribe = this.bus.subscribe(id, () => wake());
+    const offDeltas = opts.deltas
+      ? this.bus.subscribeDeltas(id, (d) => {
+          const pushed = pending.push({ kind: 'delta', frame: sseDeltaFrame(id, d) });
+          if (pushed.dropped) this.metrics.realtime.droppedDeltas.inc(pushed.dropped);
+          wake();
+        })
+      : () => undefined;
     try {
+      // A comment first: the headers go out and the client knows its deltas are subscribed.
+      if (opts.deltas) yield ': deltas subscribed\n\n';
       for (;;) {
         const read = await this.readSince(p, id, last);
         if (!read) return;
@@ -291,6 +319,10 @@ export class RunService {
         }
         if (read.ended) return;
         if (read.events.length === 500) continue;
+        for (let d = pending.shift(); d; d = pending.shift()) {
+          // A delta of a step whose message was already sent is stale.
+          if (afterSeqOf(d.frame) >= last) yield d.frame;
+        }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.opts.streamPollMs);
           wake = () => {
@@ -301,6 +333,7 @@ export class RunService {
       }
     } finally {
       unsubscribe();
+      offDeltas();
     }
   }
 

@@ -200,9 +200,48 @@ export const ListRunsQuery = z.object({
 });
 export const EventsQuery = z.object({
   after: z.coerce.number().int().min(0).optional(),
+  /** With text/event-stream: also send token deltas of model steps (`event: delta`). */
+  deltas: z.enum(['true', 'false']).optional(),
 });
 export const DecisionBody = z.object({
   decision: z.enum(['approve', 'deny']),
   reason: safeString().max(2000).optional(),
 });
 export type DecisionBody = z.infer<typeof DecisionBody>;
+
+/** POST /v1/runs/:id/replay: replay a recorded episode (decision 024). */
+export const ReplayBody = z.object({
+  mode: z.enum(['exact', 'parametric']),
+  /** Parametric: the gateway alias the replay's model calls use instead of the recorded one. */
+  model: safeString().min(1).max(200).optional(),
+  /** Parametric: the agent's instructions for the replay instead of the recorded ones. */
+  instructions: safeString().max(20_000).optional(),
+});
+export type ReplayBody = z.infer<typeof ReplayBody>;
+
+export const ReplayView = z.object({
+  runId: z.string(),
+  replayRunId: z.string(),
+  mode: z.enum(['exact', 'parametric']),
+  reproduced: z.boolean(),
+  divergence: z.string().nullable(),
+  violations: z.array(z.string()),
+  recorded: z.object({
+    status: z.string(),
+    input: z.unknown(),
+    output: z.unknown(),
+    events: z.number(),
+    tools: z.array(z.string()),
+  }),
+  replayed: z.object({
+    status: z.string(),
+    output: z.unknown(),
+    reason: z.string().nullable(),
+    events: z.number(),
+    tools: z.array(z.string()),
+    approvals: z.number(),
+    costUsd: z.number(),
+    steps: z.number(),
+  }),
+  durationMs: z.number(),
+});

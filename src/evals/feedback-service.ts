@@ -13,6 +13,7 @@ import {
   upsertFeedback,
 } from './feedback-store.js';
 import type { QualityMetrics } from './metrics.js';
+import { sampleAnswer, type JudgeSampling } from './sampled-judge.js';
 
 export const FeedbackBody = z
   .object({
@@ -54,6 +55,9 @@ export interface AnswerFacts {
   requestId: string;
   supported: boolean;
   topScore: number | null;
+  question: string;
+  answer: string;
+  context: string[];
 }
 
 /** Feedback on answers, and the record of answers that feedback and drift metrics read. */
@@ -61,15 +65,30 @@ export class FeedbackService {
   constructor(
     private readonly db: Database,
     private readonly metrics: QualityMetrics,
+    private readonly sampling?: JudgeSampling,
   ) {}
 
   /** Records an answer: who asked (for feedback ownership), whether it had support, its top score. */
   async recordAnswer(principal: Principal, facts: AnswerFacts): Promise<void> {
     this.metrics.answers.inc({ supported: String(facts.supported) });
     if (facts.topScore !== null) this.metrics.drift.observe(facts.topScore);
-    await this.db.withTenant(principal, (tx) =>
-      insertAnswerRequest(tx, { ...facts, userId: principal.userId, keyId: principal.keyId }),
-    );
+    await this.db.withTenant(principal, async (tx) => {
+      await insertAnswerRequest(tx, {
+        requestId: facts.requestId,
+        supported: facts.supported,
+        topScore: facts.topScore,
+        userId: principal.userId,
+        keyId: principal.keyId,
+      });
+      // A sampled answer's judging job commits with its record (the background judge).
+      if (this.sampling)
+        await sampleAnswer(tx, this.sampling, {
+          requestId: facts.requestId,
+          question: facts.question,
+          answer: facts.answer,
+          context: facts.context,
+        });
+    });
   }
 
   /**

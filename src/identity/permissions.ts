@@ -14,13 +14,14 @@ export {
 export const ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
-const VIEWER: Permission[] = ['tenant:read', 'documents:read', 'usage:read'];
+const VIEWER: Permission[] = ['tenant:read', 'documents:read', 'usage:read', 'evals:read'];
 const MEMBER: Permission[] = [
   ...VIEWER,
   'documents:write',
   'gateway:invoke',
   'agents:run',
   'sql:query',
+  'evals:run',
 ];
 const ADMIN: Permission[] = [
   ...MEMBER,

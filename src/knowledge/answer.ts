@@ -57,7 +57,15 @@ const MAX_SENTENCES = 3;
  */
 export type AnswerObserver = (
   principal: Principal,
-  facts: { requestId: string; supported: boolean; topScore: number | null },
+  facts: {
+    requestId: string;
+    supported: boolean;
+    topScore: number | null;
+    /** The question, the answer and the retrieved texts (what a sampled judge reads). */
+    question: string;
+    answer: string;
+    context: string[];
+  },
 ) => Promise<void>;
 
 /**
@@ -82,12 +90,19 @@ export class AnswerService {
     requestId: string = newRequestId(),
   ): Promise<AskResponse> {
     let topScore: number | null = null;
-    const answer = await this.answer(principal, body, requestId, (s) => (topScore = s));
+    let context: string[] = [];
+    const answer = await this.answer(principal, body, requestId, (hits) => {
+      topScore = hits[0]?.score ?? null;
+      context = hits.map((h) => h.text);
+    });
     // Recorded before the answer is returned: feedback on this request id must find its asker.
     await this.observer?.(principal, {
       requestId,
       supported: answer.citations.length > 0,
       topScore,
+      question: body.question,
+      answer: answer.answer,
+      context,
     });
     return answer;
   }
@@ -96,14 +111,14 @@ export class AnswerService {
     principal: Principal,
     body: AskBody,
     requestId: string,
-    onTopScore: (score: number | null) => void,
+    onHits: (hits: readonly SearchHit[]) => void,
   ): Promise<AskResponse> {
     const { data: hits } = await this.search.search(
       principal,
       { query: body.question, k: body.k, mode: 'hybrid' },
       requestId,
     );
-    onTopScore(hits[0]?.score ?? null);
+    onHits(hits);
     if (body.mode === 'extractive') return extractiveAnswer(body.question, hits);
     const chat = await this.chats.forCaller(principal, requestId);
     if (!chat)

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { UpstreamFailed } from '../../platform/http/errors.js';
 import type { Principal } from '../../platform/http/principal.js';
 import { ClientCancel, type CancelSignal } from './cancel.js';
+import { readChatStream } from './in-process-stream.js';
 import type { DirectTarget, GatewayService } from './invoke-service.js';
 import { modelNotFound } from './planner.js';
 import type { ProviderConfig } from '../providers/types.js';
@@ -46,6 +47,11 @@ export interface ChatCall {
   maxTokens?: number | undefined;
   tools?: ToolSpec[] | undefined;
   toolChoice?: 'auto' | 'none' | 'required' | undefined;
+  /**
+   * With it, the call streams: each piece of the answer's text is handed to it as it arrives
+   * (the outcome is still the whole answer, its tool calls assembled from their deltas).
+   */
+  onDelta?: ((text: string) => void) | undefined;
 }
 
 /** Token counts as the provider reported them (or as Rampart estimated them). */
@@ -142,17 +148,24 @@ export class InProcessModelCalls implements ModelCalls {
     if (call.maxTokens !== undefined) body.max_tokens = call.maxTokens;
     if (call.tools?.length) body.tools = call.tools;
     if (call.toolChoice !== undefined) body.tool_choice = call.toolChoice;
-    const result = await withDeadline(meta, (signal) =>
-      this.invoke.chat(
+    const onDelta = call.onDelta;
+    if (onDelta) {
+      body.stream = true;
+      body.stream_options = { include_usage: true };
+    }
+    const result = await withDeadline(meta, async (signal) => {
+      const r = await this.invoke.chat(
         caller,
         body,
         { requestId: meta.requestId, ip: '' },
         signal,
         undefined,
         direct,
-      ),
-    );
-    // Never a stream: the request above does not ask for one.
+      );
+      // Read to the end inside the deadline: a stream that stalls is cut like a slow answer.
+      return r.kind === 'stream' && onDelta ? await readChatStream(r, onDelta) : r;
+    });
+    if ('toolCalls' in result) return result;
     if (result.kind !== 'json') throw new UpstreamFailed('The gateway answered a stream.');
     const parsed = ChatBody.safeParse(result.body);
     if (!parsed.success) throw new UpstreamFailed('The model sent a malformed chat response.');

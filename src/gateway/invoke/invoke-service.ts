@@ -8,6 +8,7 @@ import {
   type ChatRequest,
   type EmbeddingsRequest,
   type ProviderConfig,
+  type Usage,
 } from '../providers/types.js';
 import { relayStream } from './stream-relay.js';
 import type { CancelSignal } from './cancel.js';
@@ -44,7 +45,16 @@ export type ChatResult = (
       /** The tenant's cost of this answer (for in-process callers that keep a budget). */
       costUsd?: number;
     }
-  | { kind: 'stream'; stream: Readable; overheadMs: number }
+  | {
+      kind: 'stream';
+      stream: Readable;
+      overheadMs: number;
+      /**
+       * Settles when the stream ends (after the usage row is recorded): what it cost the tenant,
+       * for in-process callers that keep a budget. Never rejects.
+       */
+      settled?: Promise<{ status: number; usage: Usage | undefined; costUsd: number }>;
+    }
 ) & { rateLimitHeaders?: Record<string, string> };
 
 export interface EmbeddingsResult {
@@ -266,6 +276,11 @@ export class GatewayService {
       body.stream_options !== null &&
       (body.stream_options as { include_usage?: unknown }).include_usage === true;
     const translator = attempt.adapter.chatStream({ includeUsage });
+    let settle: (s: { status: number; usage: Usage | undefined; costUsd: number }) => void = () =>
+      undefined;
+    const settled = new Promise<{ status: number; usage: Usage | undefined; costUsd: number }>(
+      (resolve) => (settle = resolve),
+    );
     const relayed = relayStream({
       res,
       translator,
@@ -283,10 +298,11 @@ export class GatewayService {
           estimated,
         });
         void admission.end(usage, attempt.model);
+        settle({ status, usage, costUsd: costUsd(priceOf(attempt), usage ?? NO_USAGE) });
       },
     });
     // Up to the response headers: everything before the upstream call that answered.
-    return { kind: 'stream', stream: relayed, overheadMs: upstreamStart - meter.started };
+    return { kind: 'stream', stream: relayed, overheadMs: upstreamStart - meter.started, settled };
   }
 
   async embeddings(

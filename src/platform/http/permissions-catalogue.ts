@@ -34,6 +34,10 @@ export const PERMISSIONS = [
   'sql:query',
   // Webhook endpoints, their signing secrets and deliveries (admin).
   'webhooks:manage',
+  // Evals: read golden sets and eval runs (viewer); run golden sets and replay recorded copilot
+  // episodes (member). Writing golden sets stays with knowledge:manage (admin).
+  'evals:read',
+  'evals:run',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

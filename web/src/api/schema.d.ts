@@ -4426,11 +4426,12 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** A run's event log; with Accept: text/event-stream, streamed live (resume with Last-Event-ID). */
+    /** A run's event log; with Accept: text/event-stream, streamed live (resume with Last-Event-ID; `deltas=true` adds token deltas). */
     get: {
       parameters: {
         query?: {
           after?: number;
+          deltas?: 'true' | 'false';
         };
         header?: never;
         path: {
@@ -4524,6 +4525,79 @@ export interface paths {
               createdAt: string;
               updatedAt: string;
               finishedAt: string | null;
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/runs/{id}/replay': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Replay an ended run from its event log (exact, or parametric with another model or instructions); no tool is called: outputs come from the recording. */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @enum {string} */
+            mode: 'exact' | 'parametric';
+            model?: string;
+            instructions?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              runId: string;
+              replayRunId: string;
+              /** @enum {string} */
+              mode: 'exact' | 'parametric';
+              reproduced: boolean;
+              divergence: string | null;
+              violations: string[];
+              recorded: {
+                status: string;
+                input: unknown;
+                output: unknown;
+                events: number;
+                tools: string[];
+              };
+              replayed: {
+                status: string;
+                output: unknown;
+                reason: string | null;
+                events: number;
+                tools: string[];
+                approvals: number;
+                costUsd: number;
+                steps: number;
+              };
+              durationMs: number;
             };
           };
         };
