@@ -27,6 +27,7 @@ import {
 } from './knowledge/index.js';
 import { createSql } from './sql/index.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
+import { createGovernance, type Governance } from './governance/index.js';
 import { createMcpClient, mcpResource, registerMcp } from './mcp/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
@@ -72,6 +73,8 @@ export interface BuiltApp {
   copilot: Copilot;
   /** Its delivery job runs in the worker too. */
   webhooks: Webhooks;
+  /** Retention sweeps and tenant purges: jobs and scheduler run in the worker. */
+  governance: Governance;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -245,6 +248,16 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   app.addHook('onClose', async () => copilot.close());
   const webhooks = createWebhooks({ db, config, keyring, logger: deps.logger });
   app.addHook('onClose', async () => webhooks.close());
+  // Retention, legal holds and offboarding; a disable reaches this process's authenticator at once.
+  const governance = createGovernance({
+    db,
+    config,
+    serverSecret: deps.serverSecret,
+    redis: deps.redis,
+    registry: metrics.registry,
+    logger: deps.logger,
+    standing: identity.auth.disabledTenants,
+  });
   // /mcp serves the same services as the REST routes, as the caller.
   const mcpRoutes = await registerMcp(app, {
     db,
@@ -273,6 +286,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...sql.routes,
     ...evals.routes,
     ...webhooks.routes,
+    ...governance.routes,
     ...mcpRoutes,
   ]);
   // Last: the console's SPA fallback (a wildcard) answers only what no route above claims.
@@ -287,5 +301,6 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     gateway,
     copilot,
     webhooks,
+    governance,
   };
 }

@@ -6,6 +6,7 @@ import { gatewaySettings } from './config-gateway.js';
 import { copilotSettings } from './config-copilot.js';
 import { evalSettings } from './config-evals.js';
 import { webhookSettings } from './config-webhooks.js';
+import { governanceSettings } from './config-governance.js';
 import {
   knowledgeSettings,
   readKnowledgeModels,
@@ -168,6 +169,7 @@ export const settings = {
   ...sqlSettings,
   ...evalSettings,
   ...webhookSettings,
+  ...governanceSettings,
   ...mcpSettings,
 } satisfies Record<string, SettingDef>;
 

@@ -88,6 +88,13 @@ export const AUDIT_ACTIONS = [
   'mcp_server.updated',
   'mcp_server.deleted',
   'mcp_server.refreshed',
+  'retention.updated',
+  'retention.swept',
+  'legal_hold.placed',
+  'legal_hold.released',
+  'tenant.disabled',
+  'tenant.restored',
+  'tenant.purged',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

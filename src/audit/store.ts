@@ -127,3 +127,15 @@ export async function chainPage(
   );
   return rows;
 }
+
+/** The newest pruning checkpoint of a tenant's chain (where verification starts), if any. */
+export async function latestCheckpoint(
+  tx: Queryable & { tenantId: string },
+): Promise<{ seq: number; hash: string; sig: string } | undefined> {
+  const { rows } = await tx.query<{ seq: string; hash: string; sig: string }>(
+    'SELECT seq, hash, sig FROM audit_checkpoints WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1',
+    [tx.tenantId],
+  );
+  const row = rows[0];
+  return row ? { seq: Number(row.seq), hash: row.hash, sig: row.sig } : undefined;
+}

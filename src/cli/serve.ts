@@ -35,7 +35,7 @@ export async function serve(cfg: Config): Promise<void> {
       'embedded database migrated',
     );
   }
-  const { app, gateway, copilot, webhooks } = await buildApp({
+  const { app, gateway, copilot, webhooks, governance } = await buildApp({
     config: cfg,
     db,
     logger,
@@ -50,9 +50,15 @@ export async function serve(cfg: Config): Promise<void> {
   const embeddedWorker = cfg.DATABASE_URL
     ? undefined
     : createWorker(db, cfg, logger, gateway.calls, metrics.registry);
-  for (const [kind, handler] of Object.entries({ ...copilot.jobs, ...webhooks.jobs }))
+  for (const [kind, handler] of Object.entries({
+    ...copilot.jobs,
+    ...webhooks.jobs,
+    ...governance.jobs,
+  }))
     embeddedWorker?.register(kind, handler);
   await embeddedWorker?.start();
+  // The governance cron runs where the jobs run.
+  if (embeddedWorker) governance.scheduler.start();
   const address = await app.listen({ host: cfg.HOST, port: cfg.PORT });
   logger.info(
     {
@@ -88,6 +94,7 @@ export async function serve(cfg: Config): Promise<void> {
     logger.info('no longer accepting connections; finishing in-flight requests');
     await closed;
     clearTimeout(force);
+    await governance.scheduler.stop();
     await embeddedWorker?.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     clusterMetrics?.close();
     await rt.close();

@@ -9,6 +9,7 @@ import { keyringFromSettings } from '../platform/secrets/envelope.js';
 import { Metrics } from '../platform/telemetry/metrics.js';
 import { createRuntime } from '../runtime.js';
 import { createWebhooks } from '../webhooks/index.js';
+import { createGovernance } from '../governance/index.js';
 import { createSql } from '../sql/index.js';
 import { createEmbedders } from '../knowledge/index.js';
 
@@ -58,7 +59,18 @@ export async function worker(cfg: Config): Promise<void> {
   // Webhook deliveries: each endpoint's outbox, drained in order (its routes are serve's).
   const webhooks = createWebhooks({ db: rt.db, config: cfg, keyring, logger: rt.logger });
   for (const [kind, handler] of Object.entries(webhooks.jobs)) queue.register(kind, handler);
+  // Retention sweeps and tenant purges, with the cron that opens them (safe on every worker).
+  const governance = createGovernance({
+    db: rt.db,
+    config: cfg,
+    serverSecret: rt.serverSecret,
+    redis: rt.redis,
+    registry: metrics.registry,
+    logger: rt.logger,
+  });
+  for (const [kind, handler] of Object.entries(governance.jobs)) queue.register(kind, handler);
   await queue.start();
+  governance.scheduler.start();
   // The worker's own counters (job failures, chunks indexed) exist only in this process.
   const metricsServer = cfg.WORKER_METRICS_PORT
     ? await serveWorkerMetrics(metrics.registry, {
@@ -73,6 +85,7 @@ export async function worker(cfg: Config): Promise<void> {
   );
   const stop = async (): Promise<void> => {
     // Unfinished jobs are not lost: their lease runs out and another worker re-runs them.
+    await governance.scheduler.stop();
     await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     await copilot.close();
     await webhooks.close();

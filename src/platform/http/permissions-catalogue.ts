@@ -34,6 +34,8 @@ export const PERMISSIONS = [
   'sql:query',
   // Webhook endpoints, their signing secrets and deliveries (admin).
   'webhooks:manage',
+  // Retention periods and legal holds (owner): what the tenant keeps, and for how long.
+  'governance:manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
