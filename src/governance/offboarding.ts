@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { SYSTEM_TENANT_ID, appendAuditEvent } from '../audit/service.js';
 import { notifyTenantStanding } from '../identity/index.js';
 import type { Database } from '../platform/db/database.js';
-import { Conflict, NotFound } from '../platform/http/errors.js';
+import { Conflict, Forbidden, NotFound } from '../platform/http/errors.js';
 import type { RequestMeta } from '../platform/http/principal.js';
 import type { JobHandler } from '../platform/queue/queue.js';
 import type { GovernanceMetrics } from './metrics.js';
@@ -90,6 +90,8 @@ export class OffboardingService {
   constructor(private readonly deps: OffboardingDeps) {}
 
   async disable(tenantId: string, meta: RequestMeta): Promise<OffboardingView> {
+    if (tenantId === SYSTEM_TENANT_ID)
+      throw new Forbidden('The reserved _system tenant cannot be offboarded.', 'system_tenant');
     const graceSeconds = this.deps.settings.graceHours * 3600;
     await this.deps.db.withOperator(async (op) => {
       const row = await disableTenant(op, tenantId, graceSeconds);
