@@ -271,7 +271,7 @@ describe.each(testDrivers())(
           requests: { skipped: 'not_available' },
         },
       });
-      const events = await call('GET', '/v1/audit-events?action=retention.swept', tenant.ownerKey);
+      const events = await call('GET', '/v1/audit-events?action=retention.applied', tenant.ownerKey);
       expect((events.body as { data: unknown[] }).data).toHaveLength(1);
       const metrics = await app.metrics.registry.getSingleMetricAsString(
         'rampart_retention_deleted_rows_total',
@@ -354,7 +354,7 @@ describe.each(testDrivers())(
         );
         expect(rows).toEqual([{ seq: 6, pruned: 6 }]);
         const v = await verifyChain(t.db, id, undefined, { serverSecret: SERVER_SECRET });
-        // The 2 fresh events and the sweep's own retention.swept event, after the checkpoint.
+        // The 2 fresh events and the sweep's own retention.applied event, after the checkpoint.
         expect(v).toMatchObject({ ok: true, events: 3, checkpoint: { seq: 6 } });
         // Without the server secret a pruned chain cannot be vouched for.
         expect(await verifyChain(t.db, id)).toMatchObject({

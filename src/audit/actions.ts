@@ -89,7 +89,7 @@ export const AUDIT_ACTIONS = [
   'mcp_server.deleted',
   'mcp_server.refreshed',
   'retention.updated',
-  'retention.swept',
+  'retention.applied',
   'legal_hold.placed',
   'legal_hold.released',
   'tenant.disabled',

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { pruneAuditBatch } from '../audit/prune.js';
+import { pruneAuditBatch } from '../audit/prune-service.js';
 import { appendAuditEvent } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
 import type { JobHandler } from '../platform/queue/queue.js';
@@ -92,7 +92,7 @@ export class RetentionSweeper {
       await finishSweep(tx, sweepId, 'completed', result, null);
       await appendAuditEvent(tx, {
         actor: { type: 'system', id: null },
-        action: 'retention.swept',
+        action: 'retention.applied',
         target: { type: 'retention_sweep', id: sweepId },
         outcome: refused ? 'failure' : 'success',
         details: { classes: result, legalHold: tenantHold, heldSubjects: held.length },

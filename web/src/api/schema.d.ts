@@ -6282,6 +6282,401 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/governance/retention': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Retention period per data class, the audit floor and the recent sweeps. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              classes: {
+                /** @enum {string} */
+                name: 'usage' | 'audit' | 'runs' | 'requests' | 'queries' | 'documents' | 'exports';
+                description: string;
+                days: number | null;
+                tags: string[];
+                tables: string[];
+                updatedAt: string | null;
+              }[];
+              auditFloorDays: number;
+              sweeps: {
+                /** Format: uuid */
+                id: string;
+                periodStart: string;
+                state: string;
+                deleted: {
+                  [key: string]: unknown;
+                };
+                error: string | null;
+                startedAt: string | null;
+                finishedAt: string | null;
+              }[];
+            };
+          };
+        };
+      };
+    };
+    /** Set (days), clear (null) or keep (omitted) the retention period of each data class (audited). */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            usage?: {
+              days: number;
+              tags?: string[];
+            } | null;
+            audit?: {
+              days: number;
+              tags?: string[];
+            } | null;
+            runs?: {
+              days: number;
+              tags?: string[];
+            } | null;
+            requests?: {
+              days: number;
+              tags?: string[];
+            } | null;
+            queries?: {
+              days: number;
+              tags?: string[];
+            } | null;
+            documents?: {
+              days: number;
+              tags?: string[];
+            } | null;
+            exports?: {
+              days: number;
+              tags?: string[];
+            } | null;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              classes: {
+                /** @enum {string} */
+                name: 'usage' | 'audit' | 'runs' | 'requests' | 'queries' | 'documents' | 'exports';
+                description: string;
+                days: number | null;
+                tags: string[];
+                tables: string[];
+                updatedAt: string | null;
+              }[];
+              auditFloorDays: number;
+              sweeps: {
+                /** Format: uuid */
+                id: string;
+                periodStart: string;
+                state: string;
+                deleted: {
+                  [key: string]: unknown;
+                };
+                error: string | null;
+                startedAt: string | null;
+                finishedAt: string | null;
+              }[];
+            };
+          };
+        };
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/governance/holds': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The tenant's legal holds. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              data: {
+                /** Format: uuid */
+                id: string;
+                /** @enum {string} */
+                scope: 'tenant' | 'user' | 'document';
+                subjectId: string | null;
+                reason: string;
+                createdBy: string;
+                createdAt: string;
+              }[];
+            };
+          };
+        };
+      };
+    };
+    /** Place a legal hold on the tenant, a user or a document (or change its reason); retention deletes nothing it covers (audited). */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @enum {string} */
+            scope: 'tenant' | 'user' | 'document';
+            /** Format: uuid */
+            subjectId?: string;
+            reason: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** @enum {string} */
+              scope: 'tenant' | 'user' | 'document';
+              subjectId: string | null;
+              reason: string;
+              createdBy: string;
+              createdAt: string;
+            };
+          };
+        };
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/governance/holds/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Release a legal hold (audited). */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/v1/tenants/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Offboard a tenant: disabled at once (every key, session and token refused), purged after the grace period. */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              tenantId: string;
+              /** @enum {string} */
+              status: 'disabled' | 'purging' | 'purged';
+              disabledAt: string;
+              purgeAfter: string;
+              purgedAt: string | null;
+              deleted: {
+                [key: string]: number;
+              };
+            };
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/v1/tenants/{id}/restore': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Restore a disabled tenant within its grace period. */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              tenantId: string;
+              /** @enum {string} */
+              status: 'active';
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/v1/tenants/{id}/offboarding': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** An offboarded tenant's state: disabled, purging or purged, with the rows deleted. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              tenantId: string;
+              /** @enum {string} */
+              status: 'disabled' | 'purging' | 'purged';
+              disabledAt: string;
+              purgeAfter: string;
+              purgedAt: string | null;
+              deleted: {
+                [key: string]: number;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/mcp-servers': {
     parameters: {
       query?: never;

@@ -1,9 +1,15 @@
 import type { TenantTx } from '../platform/db/database.js';
-import { one } from '../platform/checked.js';
 import { GENESIS_HASH } from './chain.js';
 import { checkpointSignatureValid, signCheckpoint } from './checkpoint.js';
 import { chainRowProblem } from './service.js';
-import { chainHead, chainPage, latestCheckpoint, lockChain, type ChainRow } from './store.js';
+import {
+  chainHead,
+  chainPage,
+  latestCheckpoint,
+  lockChain,
+  pruneThrough,
+  type ChainRow,
+} from './store.js';
 
 export interface PruneOptions {
   /** Events that occurred before this are past their retention. */
@@ -71,10 +77,6 @@ export async function pruneAuditBatch(tx: TenantTx, o: PruneOptions): Promise<Pr
   }
   if (!last) return { pruned: 0, more: false };
   const checkpoint = { tenantId: tx.tenantId, seq: Number(last.seq), hash: last.hash };
-  const { rows } = await tx.query<{ n: number }>('SELECT rampart_prune_audit($1, $2, $3) AS n', [
-    checkpoint.seq,
-    checkpoint.hash,
-    signCheckpoint(o.serverSecret, checkpoint),
-  ]);
-  return { pruned: Number(one(rows).n), more: !stopped && page.length === o.limit };
+  const pruned = await pruneThrough(tx, checkpoint, signCheckpoint(o.serverSecret, checkpoint));
+  return { pruned, more: !stopped && page.length === o.limit };
 }
