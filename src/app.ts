@@ -30,6 +30,7 @@ import { createPlansAndInvoices, type PlansAndInvoices } from './analytics/plans
 import { NO_QUOTAS, type QuotaGate } from './platform/quota.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
 import { createUsageAnalytics, type UsageAnalytics } from './analytics/rollups-service.js';
+import { createGovernance, type Governance } from './governance/index.js';
 import { createMcpClient, mcpResource, registerMcp } from './mcp/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
@@ -81,6 +82,8 @@ export interface BuiltApp {
   analytics: UsageAnalytics;
   /** The sampled background judge's job runs in the worker too. */
   evals: Evals;
+  /** Retention sweeps and tenant purges: jobs and scheduler run in the worker. */
+  governance: Governance;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -274,6 +277,16 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   const webhooks = createWebhooks({ db, config, keyring, logger: deps.logger });
   app.addHook('onClose', async () => webhooks.close());
   const analytics = createUsageAnalytics({ db });
+  // Retention, legal holds and offboarding; a disable reaches this process's authenticator at once.
+  const governance = createGovernance({
+    db,
+    config,
+    serverSecret: deps.serverSecret,
+    redis: deps.redis,
+    registry: metrics.registry,
+    logger: deps.logger,
+    standing: identity.auth.disabledTenants,
+  });
   // /mcp serves the same services as the REST routes, as the caller.
   const mcpRoutes = await registerMcp(app, {
     db,
@@ -304,6 +317,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...webhooks.routes,
     ...billing.routes,
     ...analytics.routes,
+    ...governance.routes,
     ...mcpRoutes,
   ]);
   // Last: the console's SPA fallback (a wildcard) answers only what no route above claims.
@@ -321,5 +335,6 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     billing,
     analytics,
     evals,
+    governance,
   };
 }

@@ -7,6 +7,7 @@ import { copilotSettings } from './config-copilot.js';
 import { evalSettings } from './config-evals.js';
 import { webhookSettings } from './config-webhooks.js';
 import { analyticsSettings } from './config-analytics.js';
+import { governanceSettings } from './config-governance.js';
 import {
   knowledgeSettings,
   readKnowledgeModels,
@@ -170,6 +171,7 @@ export const settings = {
   ...evalSettings,
   ...webhookSettings,
   ...analyticsSettings,
+  ...governanceSettings,
   ...mcpSettings,
 } satisfies Record<string, SettingDef>;
 

@@ -8,6 +8,7 @@ import type { AdminConnection } from '../src/platform/db/migrator.js';
 import { openEmbedded } from '../src/platform/db/open.js';
 import { APP_ROLE } from '../src/platform/db/roles.js';
 import { AUDIT_HEAD_MESSAGE, headSignatureValid, type SignedHead } from '../src/audit/head.js';
+import { GENESIS_HASH, canonicalJson, canonicalTime, hashEvent } from '../src/audit/chain.js';
 import { createTestApp, SERVER_SECRET } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 
@@ -232,4 +233,69 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
       expect(res.code).toBe(3);
     },
   );
+  it('continues from the signed checkpoint of a chain pruned by retention; tampering after it exits 1', async () => {
+    const pruned = await f.use(async (db, owner) => {
+      const app = await createTestApp(db);
+      try {
+        const tenant = await app.createTenant();
+        // The owner rewrites the chain as if the tenant had existed for years: four events 400
+        // days old, then two recent ones.
+        await owner.query('DELETE FROM audit_events WHERE tenant_id = $1', [tenant.id]);
+        let prev = GENESIS_HASH;
+        for (let seq = 1; seq <= 6; seq++) {
+          const f0 = {
+            tenantId: tenant.id,
+            seq,
+            occurredAt: canonicalTime(
+              new Date(Date.now() - (seq <= 4 ? 400 : 0) * 86_400_000 + seq),
+            ),
+            actorType: 'system',
+            actorId: null,
+            action: 'price.set',
+            targetType: null,
+            targetId: null,
+            outcome: 'success',
+            ip: null,
+            requestId: null,
+            details: { seq },
+            prevHash: prev,
+          };
+          const hash = hashEvent(f0);
+          await owner.query(
+            `INSERT INTO audit_events (tenant_id, seq, occurred_at, actor_type, action, outcome, details, prev_hash, hash)
+             VALUES ($1, $2, $3::timestamptz, 'system', 'price.set', 'success', $4::jsonb, $5, $6)`,
+            [tenant.id, seq, f0.occurredAt, canonicalJson(f0.details), prev, hash],
+          );
+          prev = hash;
+        }
+        const { rows } = await owner.query<{ id: string }>(
+          `WITH p AS (INSERT INTO retention_policies (tenant_id, data_class, days, updated_by)
+                      VALUES ($1, 'audit', 365, 'test'))
+           INSERT INTO retention_sweeps (tenant_id, period_start) VALUES ($1, now()) RETURNING id`,
+          [tenant.id],
+        );
+        const result = await app.governance.sweeper.sweep(tenant.id, rows[0]?.id ?? '');
+        expect(result).toEqual({ audit: { deleted: 4 } });
+        return tenant;
+      } finally {
+        await app.close();
+      }
+    });
+    const ok = await rampart(['audit', 'verify', '--tenant', pruned.slug], f.env);
+    expect(ok.stdout).toMatch(
+      new RegExp(
+        `audit chain of ${pruned.slug}: OK, 3 events after pruning checkpoint 4:[0-9a-f]{64}`,
+      ),
+    );
+    expect(ok.code).toBe(0);
+    await f.use((_db, owner) =>
+      owner.query(
+        `UPDATE audit_events SET details = '{"seq":99}' WHERE tenant_id = $1 AND seq = 5`,
+        [pruned.id],
+      ),
+    );
+    const broken = await rampart(['audit', 'verify', '--tenant', pruned.slug], f.env);
+    expect(broken.stdout).toContain(`audit chain of ${pruned.slug}: BROKEN at event seq 5`);
+    expect(broken.code).toBe(1);
+  }, 300_000);
 });

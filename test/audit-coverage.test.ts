@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, ROOT_TOKEN, uniqueSlug, type TestApp } from './helpers/app.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
@@ -100,6 +100,10 @@ const EXEMPT: Record<string, string> = {
     'a SCIM token’s route, audited as group.renamed / group.member_added / group.member_removed (identity-scim)',
   'DELETE /scim/v2/Groups/:id':
     'a SCIM token’s route, audited as group.deleted; shown in identity-scim.test.ts',
+  'DELETE /admin/v1/tenants/:id':
+    "audited as tenant.disabled in the tenant's own chain, whose keys it stops; shown in governance-offboarding.test.ts",
+  'POST /admin/v1/tenants/:id/restore':
+    'audited as tenant.restored; needs a disabled tenant, so shown in governance-offboarding.test.ts',
   'POST /auth/token':
     'audited as token.issued, token.refreshed or refresh_token.reused; needs a session, so shown in identity-tokens.test.ts',
 };
@@ -287,6 +291,20 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
   'POST /v1/webhooks/:id/ping': async (c) => ({
     method: 'POST',
     url: `/v1/webhooks/${await webhook(c)}/ping`,
+  }),
+  'PUT /v1/governance/retention': async () => ({
+    method: 'PUT',
+    url: '/v1/governance/retention',
+    body: { usage: { days: 30 } },
+  }),
+  'PUT /v1/governance/holds': async () => ({
+    method: 'PUT',
+    url: '/v1/governance/holds',
+    body: { scope: 'user', subjectId: randomUUID(), reason: 'audited' },
+  }),
+  'DELETE /v1/governance/holds/:id': async (c) => ({
+    method: 'DELETE',
+    url: `/v1/governance/holds/${(await c.ok('PUT', '/v1/governance/holds', { scope: 'document', subjectId: randomUUID(), reason: 'x' })).id}`,
   }),
   'POST /v1/mcp-servers': async () => ({
     method: 'POST',

@@ -166,6 +166,22 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
        VALUES ($1, 'tenant', $1, '2026-01-01', 50, 1, 0.5)`,
       [tenantId],
     );
+    // Governance (migration 0065): a policy, a hold, a sweep and an audit checkpoint.
+    await q.query(
+      `INSERT INTO retention_policies (tenant_id, data_class, days, updated_by) VALUES ($1, 'usage', 30, 'test')`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO legal_holds (tenant_id, scope, reason, created_by) VALUES ($1, 'tenant', 'x', 'test')`,
+      [tenantId],
+    );
+    await q.query(`INSERT INTO retention_sweeps (tenant_id, period_start) VALUES ($1, now())`, [
+      tenantId,
+    ]);
+    await q.query(
+      `INSERT INTO audit_checkpoints (tenant_id, seq, hash, pruned, sig) VALUES ($1, 1, repeat('a', 64), 1, 'x')`,
+      [tenantId],
+    );
     // External MCP servers (migration 0050).
     await q.query(
       `INSERT INTO mcp_servers (tenant_id, name, url, auth_type) VALUES ($1, 'ext', 'https://mcp.example/mcp', 'none')`,

@@ -93,6 +93,13 @@ export const AUDIT_ACTIONS = [
   'mcp_server.updated',
   'mcp_server.deleted',
   'mcp_server.refreshed',
+  'retention.updated',
+  'retention.applied',
+  'legal_hold.placed',
+  'legal_hold.released',
+  'tenant.disabled',
+  'tenant.restored',
+  'tenant.purged',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

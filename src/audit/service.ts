@@ -10,11 +10,13 @@ import {
   storableText,
   type ChainedFields,
 } from './chain.js';
+import { checkpointSignatureValid } from './checkpoint.js';
 import { canonicalAction, storedNamesFor, type AuditAction } from './actions.js';
 import {
   chainHead,
   chainPage,
   insertEvent,
+  latestCheckpoint,
   listEvents,
   lockChain,
   type AuditRow,
@@ -130,6 +132,25 @@ function fieldsOf(row: ChainRow): ChainedFields {
   };
 }
 
+/**
+ * What is wrong with one stored event read in chain order (expected seq, previous hash), or
+ * undefined when it links and its hash matches its contents. Retention checks each event it is
+ * about to prune with this, so a tampered event is reported rather than pruned away.
+ */
+export function chainRowProblem(
+  row: ChainRow,
+  expectedSeq: number,
+  prevHash: string,
+): string | undefined {
+  const f = fieldsOf(row);
+  if (f.seq !== expectedSeq)
+    return `expected seq ${expectedSeq}, found ${f.seq} (an event is missing)`;
+  if (f.prevHash !== prevHash) return 'prev_hash does not match the previous event';
+  if (hashEvent(f) !== row.hash)
+    return 'hash does not match the event contents (the event was altered)';
+  return undefined;
+}
+
 export function toAuditEvent(row: AuditRow): AuditEvent {
   return {
     id: row.id,
@@ -149,9 +170,26 @@ export function toAuditEvent(row: AuditRow): AuditEvent {
 }
 
 export type ChainVerdict =
-  | { ok: true; events: number; head: string }
-  | { ok: false; events: number; brokenAt: { seq: number; id: string; reason: string } }
-  | { ok: false; events: number; head: string; missingHead: ExpectedHead };
+  | { ok: true; events: number; head: string; checkpoint?: CheckpointStart }
+  | {
+      ok: false;
+      events: number;
+      brokenAt: { seq: number; id: string; reason: string };
+      checkpoint?: CheckpointStart;
+    }
+  | {
+      ok: false;
+      events: number;
+      head: string;
+      missingHead: ExpectedHead;
+      checkpoint?: CheckpointStart;
+    };
+
+/** Where a pruned chain starts: the signed checkpoint of the last pruned event. */
+export interface CheckpointStart {
+  seq: number;
+  hash: string;
+}
 
 /** A head published earlier (`hash`, or `seq:hash`) that the chain must still contain. */
 export interface ExpectedHead {
@@ -167,26 +205,50 @@ export function parseExpectedHead(text: string): ExpectedHead | undefined {
 }
 
 /**
- * Recomputes a tenant's chain from the first event and reports the first event that does not
- * match. With `expect`, an intact chain must also contain that earlier head: a chain whose
- * newest events were deleted is intact but no longer reaches it.
+ * Recomputes a tenant's chain and reports the first event that does not match. A chain pruned
+ * by retention starts after its newest signed checkpoint (the seq and hash of the last pruned
+ * event): the checkpoint's signature is checked with the server secret, and the first kept
+ * event must link to it, so moving, editing or deleting the checkpoint shows as a break just as
+ * editing an event does. With `expect`, an intact chain must also contain that earlier head: a
+ * chain whose newest events were deleted is intact but no longer reaches it.
  */
 export async function verifyChain(
   db: Database,
   tenantId: string,
   expect?: ExpectedHead,
+  opts: { serverSecret?: string | undefined } = {},
 ): Promise<ChainVerdict> {
   const ctx = { tenantId, userId: null, groups: [] };
   let prevHash = GENESIS_HASH;
   let expectedSeq = 1;
   let checked = 0;
   let reached = expect === undefined;
+  const cp = await db.withTenant(ctx, (tx) => latestCheckpoint(tx));
+  const checkpoint = cp ? { seq: cp.seq, hash: cp.hash } : undefined;
+  if (cp) {
+    const bad = (reason: string): ChainVerdict => ({
+      ok: false,
+      events: 0,
+      brokenAt: { seq: cp.seq, id: 'checkpoint', reason },
+      checkpoint,
+    });
+    if (opts.serverSecret === undefined)
+      return bad('the chain was pruned: its checkpoint needs the server secret to verify');
+    if (
+      !checkpointSignatureValid(opts.serverSecret, { tenantId, seq: cp.seq, hash: cp.hash }, cp.sig)
+    )
+      return bad('the pruning checkpoint’s signature does not verify (the checkpoint was altered)');
+    prevHash = cp.hash;
+    expectedSeq = cp.seq + 1;
+    if (expect && expect.hash === cp.hash && (expect.seq === undefined || expect.seq === cp.seq))
+      reached = true;
+  }
   for (;;) {
     const page = await db.withTenant(ctx, (tx) => chainPage(tx, expectedSeq - 1, 1000));
     if (page.length === 0) {
       if (!reached && expect)
-        return { ok: false, events: checked, head: prevHash, missingHead: expect };
-      return { ok: true, events: checked, head: prevHash };
+        return { ok: false, events: checked, head: prevHash, missingHead: expect, checkpoint };
+      return { ok: true, events: checked, head: prevHash, checkpoint };
     }
     for (const row of page) {
       const f = fieldsOf(row);
@@ -194,12 +256,15 @@ export async function verifyChain(
         ok: false,
         events: checked,
         brokenAt: { seq: f.seq, id: row.id, reason },
+        checkpoint,
       });
       if (f.seq !== expectedSeq)
         return broken(`expected seq ${expectedSeq}, found ${f.seq} (an event is missing)`);
       if (f.prevHash !== prevHash)
         return broken(
-          'prev_hash does not match the previous event (an event was removed or replaced)',
+          cp && f.seq === cp.seq + 1
+            ? 'prev_hash does not match the pruning checkpoint (an event or the checkpoint was replaced)'
+            : 'prev_hash does not match the previous event (an event was removed or replaced)',
         );
       if (hashEvent(f) !== row.hash)
         return broken('hash does not match the event contents (the event was altered)');

@@ -127,3 +127,33 @@ export async function chainPage(
   );
   return rows;
 }
+
+/** The newest pruning checkpoint of a tenant's chain (where verification starts), if any. */
+export async function latestCheckpoint(
+  tx: Queryable & { tenantId: string },
+): Promise<{ seq: number; hash: string; sig: string } | undefined> {
+  const { rows } = await tx.query<{ seq: string; hash: string; sig: string }>(
+    'SELECT seq, hash, sig FROM audit_checkpoints WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1',
+    [tx.tenantId],
+  );
+  const row = rows[0];
+  return row ? { seq: Number(row.seq), hash: row.hash, sig: row.sig } : undefined;
+}
+
+/**
+ * Deletes the tenant's events up to and including `c.seq` and records the signed checkpoint, in
+ * one statement (rampart_prune_audit, migration 0065: the application role has no DELETE on
+ * audit_events). Returns the events deleted.
+ */
+export async function pruneThrough(
+  tx: TenantTx,
+  c: { seq: number; hash: string },
+  sig: string,
+): Promise<number> {
+  const { rows } = await tx.query<{ n: number }>('SELECT rampart_prune_audit($1, $2, $3) AS n', [
+    c.seq,
+    c.hash,
+    sig,
+  ]);
+  return Number(one(rows).n);
+}

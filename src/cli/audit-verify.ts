@@ -5,6 +5,11 @@ import { createRuntime } from '../runtime.js';
 import { withAdminClient } from '../platform/db/pg-driver.js';
 import { auditChainHeads } from './ops-store.js';
 
+/** ", from checkpoint <seq>:<hash>" for a chain pruned by retention. */
+function fromCheckpoint(cp: { seq: number; hash: string } | undefined): string {
+  return cp ? ` after pruning checkpoint ${cp.seq}:${cp.hash}` : '';
+}
+
 /** `rampart audit verify`: recomputes a tenant's audit hash chain (exit codes in main.ts). */
 export async function auditVerify(
   opts: { tenant?: string; expectHead?: string; all?: boolean },
@@ -46,7 +51,7 @@ export async function auditVerify(
       process.exitCode = 2;
       return;
     }
-    const verdict = await verifyChain(rt.db, tenant.id, expect);
+    const verdict = await verifyChain(rt.db, tenant.id, expect, { serverSecret: rt.serverSecret });
     if ('missingHead' in verdict) {
       const want = verdict.missingHead;
       process.stdout.write(
@@ -55,7 +60,7 @@ export async function auditVerify(
       process.exitCode = 1;
     } else if (verdict.ok) {
       process.stdout.write(
-        `audit chain of ${tenant.slug}: OK, ${verdict.events} events, head ${verdict.head}\n`,
+        `audit chain of ${tenant.slug}: OK, ${verdict.events} events${fromCheckpoint(verdict.checkpoint)}, head ${verdict.head}\n`,
       );
     } else {
       const b = verdict.brokenAt;
@@ -93,7 +98,7 @@ async function verifyAll(cfg: Config): Promise<void> {
     let broken = 0;
     for (const h of heads) {
       const name = h.slug ?? h.tenantId;
-      const v = await verifyChain(rt.db, h.tenantId);
+      const v = await verifyChain(rt.db, h.tenantId, undefined, { serverSecret: rt.serverSecret });
       if (v.ok)
         process.stdout.write(`audit chain of ${name}: OK, ${v.events} events, head ${v.head}\n`);
       else {

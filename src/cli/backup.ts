@@ -226,7 +226,12 @@ async function verifyRestore(cfg: Config, url: string, manifest: Manifest): Prom
         fail(`audit chain of ${name}: FAILED: missing after the restore`);
         continue;
       }
-      const v = await verifyChain(db, h.tenantId, { seq: h.seq, hash: h.hash });
+      const v = await verifyChain(
+        db,
+        h.tenantId,
+        { seq: h.seq, hash: h.hash },
+        { serverSecret: cfg.RAMPART_SECRET_KEY },
+      );
       if ('missingHead' in v)
         fail(
           `audit chain of ${name}: FAILED: TRUNCATED, ${v.events} events, the backup's head ${h.seq}:${h.hash} is not in it`,
@@ -235,7 +240,7 @@ async function verifyRestore(cfg: Config, url: string, manifest: Manifest): Prom
         fail(
           `audit chain of ${name}: FAILED: BROKEN at seq ${v.brokenAt.seq}: ${v.brokenAt.reason}`,
         );
-      else if (v.events !== h.seq)
+      else if (v.events + (v.checkpoint?.seq ?? 0) !== h.seq)
         fail(`audit chain of ${name}: FAILED: ${v.events} events, the backup had ${h.seq}`);
       else out(`audit chain of ${name}: OK, ${v.events} events, head ${v.head}`);
     }

@@ -36,7 +36,7 @@ export async function serve(cfg: Config): Promise<void> {
       'embedded database migrated',
     );
   }
-  const { app, gateway, copilot, webhooks, analytics, evals } = await buildApp({
+  const { app, gateway, copilot, webhooks, analytics, evals, governance } = await buildApp({
     config: cfg,
     db,
     logger,
@@ -56,6 +56,7 @@ export async function serve(cfg: Config): Promise<void> {
     ...webhooks.jobs,
     ...analytics.jobs,
     ...evals.jobs,
+    ...governance.jobs,
   }))
     embeddedWorker?.register(kind, handler);
   await embeddedWorker?.start();
@@ -64,6 +65,8 @@ export async function serve(cfg: Config): Promise<void> {
     ? createRollupScheduler(db, cfg.ANALYTICS_ROLLUP_INTERVAL_MS, logger)
     : undefined;
   rollupScheduler?.start();
+  // The governance cron runs where the jobs run.
+  if (embeddedWorker) governance.scheduler.start();
   const address = await app.listen({ host: cfg.HOST, port: cfg.PORT });
   logger.info(
     {
@@ -100,6 +103,7 @@ export async function serve(cfg: Config): Promise<void> {
     await closed;
     clearTimeout(force);
     await rollupScheduler?.stop();
+    await governance.scheduler.stop();
     await embeddedWorker?.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     clusterMetrics?.close();
     await rt.close();

@@ -11,6 +11,7 @@ import { Metrics } from '../platform/telemetry/metrics.js';
 import { createRuntime } from '../runtime.js';
 import { createWebhooks } from '../webhooks/index.js';
 import { createRollupScheduler, createUsageAnalytics } from '../analytics/rollups-service.js';
+import { createGovernance } from '../governance/index.js';
 import { createSql } from '../sql/index.js';
 import { createEmbedders } from '../knowledge/index.js';
 
@@ -74,8 +75,19 @@ export async function worker(cfg: Config): Promise<void> {
     logger: rt.logger,
   });
   for (const [kind, handler] of Object.entries(judge)) queue.register(kind, handler);
+  // Retention sweeps and tenant purges, with the cron that opens them (safe on every worker).
+  const governance = createGovernance({
+    db: rt.db,
+    config: cfg,
+    serverSecret: rt.serverSecret,
+    redis: rt.redis,
+    registry: metrics.registry,
+    logger: rt.logger,
+  });
+  for (const [kind, handler] of Object.entries(governance.jobs)) queue.register(kind, handler);
   await queue.start();
   rollupScheduler.start();
+  governance.scheduler.start();
   // The worker's own counters (job failures, chunks indexed) exist only in this process.
   const metricsServer = cfg.WORKER_METRICS_PORT
     ? await serveWorkerMetrics(metrics.registry, {
@@ -91,6 +103,7 @@ export async function worker(cfg: Config): Promise<void> {
   const stop = async (): Promise<void> => {
     // Unfinished jobs are not lost: their lease runs out and another worker re-runs them.
     await rollupScheduler.stop();
+    await governance.scheduler.stop();
     await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     await copilot.close();
     await webhooks.close();

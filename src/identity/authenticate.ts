@@ -11,6 +11,7 @@ import type { Metrics } from '../platform/telemetry/metrics.js';
 import { AuthFailureAudit } from './auth-failure-audit.js';
 import { authMetrics, type AnsweredFrom, type AuthMetrics } from './auth-metrics.js';
 import { AuthThrottle, type ThrottleLimits } from './auth-throttle.js';
+import { DisabledTenants } from './disabled-tenants.js';
 import { KeyCache } from './key-cache.js';
 import { KeyPrefixSet, RecentTokens } from './key-prefixes.js';
 import { apiKeyPrefix, hashApiKey, looksLikeApiKey } from './key-secret.js';
@@ -101,6 +102,7 @@ const MESSAGES: Record<string, string> = {
   unknown_subject: 'The token’s subject is not a member of the tenant; sign in once first.',
   unknown_scim_token: 'Invalid SCIM token.',
   revoked_token: 'This access token’s grant has been revoked; sign in or refresh again.',
+  tenant_disabled: 'This tenant has been disabled by the operator.',
 };
 
 /** Says what is wrong with an Authorization header that is not `Bearer <token>`. */
@@ -147,6 +149,8 @@ export class AuthService implements Authenticator, KeyAnnouncer {
   readonly refused: RecentTokens<{ reason: string; key: RefusedKey | undefined }>;
   readonly throttle: AuthThrottle;
   readonly failureAudit: AuthFailureAudit;
+  /** Offboarded tenants: every credential of theirs is refused, cached ones included. */
+  readonly disabledTenants = new DisabledTenants();
   readonly #budget: PreAuthBudget;
   readonly #lookups = new Map<string, Promise<VerifiedKeyRow | undefined>>();
   /**
@@ -189,6 +193,7 @@ export class AuthService implements Authenticator, KeyAnnouncer {
     this.#unlisten = await this.deps.db.listen(
       KEY_EVENTS_CHANNEL,
       (payload) => {
+        if (this.disabledTenants.apply(payload)) return;
         if (payload.startsWith(KEY_ISSUED_EVENT)) {
           const prefix = payload.slice(KEY_ISSUED_EVENT.length);
           this.prefixes.add(prefix);
@@ -213,9 +218,15 @@ export class AuthService implements Authenticator, KeyAnnouncer {
         void this.#loadPrefixes().catch((err: unknown) =>
           this.deps.onBackgroundError?.(err, 'reloading API key prefixes'),
         );
+        void this.disabledTenants
+          .reload(this.deps.db)
+          .catch((err: unknown) =>
+            this.deps.onBackgroundError?.(err, 'reloading the disabled tenants'),
+          );
       },
     );
     await this.#loadPrefixes();
+    await this.disabledTenants.reload(this.deps.db);
     this.failureAudit.start();
   }
 
@@ -255,6 +266,15 @@ export class AuthService implements Authenticator, KeyAnnouncer {
   }
 
   async tenant(request: FastifyRequest, meta: RequestMeta): Promise<Principal> {
+    const principal = await this.#verify(request, meta);
+    // After every kind of verification, cached ones included: an offboarded tenant's
+    // credentials stop at once (issue #28).
+    if (this.disabledTenants.has(principal.tenantId))
+      return this.#reject(request, meta, 'tenant_disabled', 'memory');
+    return principal;
+  }
+
+  async #verify(request: FastifyRequest, meta: RequestMeta): Promise<Principal> {
     // A browser session: only when no Authorization header is sent (an app's bearer wins).
     const sessionToken = this.deps.sessions?.tokenOf(request);
     if (sessionToken !== undefined) return this.#session(request, meta, sessionToken);

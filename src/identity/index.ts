@@ -46,6 +46,7 @@ export {
 export type { SigningKeys } from './signing-keys.js';
 export { ROLE_PERMISSIONS, isRole, mayGrant, type Role } from './permissions.js';
 export { currentStanding } from './standing-service.js';
+export { notifyTenantStanding } from './disabled-tenants.js';
 
 export interface IdentityDeps {
   db: Database;
@@ -201,7 +202,9 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
       isOwn: (token) => tokenVerifier.isOwn(token),
       async verify(token, audience) {
         const verdict = await tokenVerifier.verify(token, audience);
-        return 'principal' in verdict ? verdict.principal : undefined;
+        if (!('principal' in verdict)) return undefined;
+        // An offboarded tenant's tokens stop here too (/mcp verifies them without auth.tenant).
+        return auth.disabledTenants.has(verdict.principal.tenantId) ? undefined : verdict.principal;
       },
     },
     routes: [

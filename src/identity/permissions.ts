@@ -38,7 +38,7 @@ const ADMIN: Permission[] = [
   'sql:manage',
   'webhooks:manage',
 ];
-const OWNER: Permission[] = [...ADMIN, 'identity:manage'];
+const OWNER: Permission[] = [...ADMIN, 'identity:manage', 'governance:manage'];
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   owner: new Set(OWNER),

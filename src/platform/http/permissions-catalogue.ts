@@ -38,6 +38,8 @@ export const PERMISSIONS = [
   // episodes (member). Writing golden sets stays with knowledge:manage (admin).
   'evals:read',
   'evals:run',
+  // Retention periods and legal holds (owner): what the tenant keeps, and for how long.
+  'governance:manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
