@@ -27,6 +27,7 @@ import {
 } from './knowledge/index.js';
 import { createSql } from './sql/index.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
+import { createSubjectRights, type SubjectRights } from './governance/subjects.js';
 import { createMcpClient, mcpResource, registerMcp } from './mcp/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
@@ -72,6 +73,8 @@ export interface BuiltApp {
   copilot: Copilot;
   /** Its delivery job runs in the worker too. */
   webhooks: Webhooks;
+  /** Data subject exports and erasures; their jobs run in the worker. */
+  subjects: SubjectRights;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -245,6 +248,12 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
   app.addHook('onClose', async () => copilot.close());
   const webhooks = createWebhooks({ db, config, keyring, logger: deps.logger });
   app.addHook('onClose', async () => webhooks.close());
+  const subjects = createSubjectRights({
+    db,
+    config,
+    serverSecret: deps.serverSecret,
+    logger: deps.logger,
+  });
   // /mcp serves the same services as the REST routes, as the caller.
   const mcpRoutes = await registerMcp(app, {
     db,
@@ -273,6 +282,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...sql.routes,
     ...evals.routes,
     ...webhooks.routes,
+    ...subjects.routes,
     ...mcpRoutes,
   ]);
   // Last: the console's SPA fallback (a wildcard) answers only what no route above claims.
@@ -287,5 +297,6 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     gateway,
     copilot,
     webhooks,
+    subjects,
   };
 }

@@ -6,6 +6,7 @@ import { gatewaySettings } from './config-gateway.js';
 import { copilotSettings } from './config-copilot.js';
 import { evalSettings } from './config-evals.js';
 import { webhookSettings } from './config-webhooks.js';
+import { subjectSettings } from './config-subjects.js';
 import {
   knowledgeSettings,
   readKnowledgeModels,
@@ -168,6 +169,7 @@ export const settings = {
   ...sqlSettings,
   ...evalSettings,
   ...webhookSettings,
+  ...subjectSettings,
   ...mcpSettings,
 } satisfies Record<string, SettingDef>;
 

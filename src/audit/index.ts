@@ -6,6 +6,13 @@ import { AuditHeadPublisher } from './head.js';
 import { auditRoutes } from './routes.js';
 
 export type { AuditHeadPublisher } from './head.js';
+export {
+  existingPseudonym,
+  reveal,
+  revealMap,
+  shredSubject,
+  type SubjectKind,
+} from './pseudonym-store.js';
 
 export interface AuditDeps {
   db: Database;

@@ -11,6 +11,7 @@ import {
   type ChainedFields,
 } from './chain.js';
 import { canonicalAction, storedNamesFor, type AuditAction } from './actions.js';
+import { existingPseudonym, pseudonymise, reveal, revealMap } from './pseudonym-store.js';
 import {
   chainHead,
   chainPage,
@@ -76,19 +77,27 @@ export async function appendAuditEvent(
   const details = storableJson(JSON.parse(JSON.stringify(input.details ?? {})));
   const text = (v: string | null | undefined): string | null =>
     v == null ? null : storableText(v);
+  // People are stored as per-person pseudonyms (decision 019): erasure shreds their keys and the
+  // chain, hashed over what is stored, stays verifiable.
+  const named = await pseudonymise(
+    tx,
+    { type: input.actor.type, id: text(input.actor.id) },
+    input.target ? { type: input.target.type, id: text(input.target.id) } : undefined,
+    details,
+  );
   const fields: ChainedFields = {
     tenantId: tx.tenantId,
     seq: (head?.seq ?? 0) + 1,
     occurredAt: canonicalTime(new Date()),
     actorType: input.actor.type,
-    actorId: text(input.actor.id),
+    actorId: text(named.actorId),
     action: storableText(input.action),
     targetType: text(input.target?.type),
-    targetId: text(input.target?.id),
+    targetId: text(named.targetId),
     outcome: input.outcome,
     ip: text(input.ip),
     requestId: text(input.requestId),
-    details,
+    details: named.details,
     prevHash: head?.hash ?? GENESIS_HASH,
   };
   const hash = hashEvent(fields);
@@ -104,7 +113,7 @@ export async function appendAuditEvent(
     outcome: fields.outcome,
     ip: fields.ip,
     request_id: fields.requestId,
-    details: canonicalJson(details),
+    details: canonicalJson(fields.details),
     prev_hash: fields.prevHash,
     hash,
   });
@@ -127,6 +136,19 @@ function fieldsOf(row: ChainRow): ChainedFields {
     requestId: row.request_id,
     details: typeof row.details === 'string' ? (JSON.parse(row.details) as unknown) : row.details,
     prevHash: row.prev_hash,
+  };
+}
+
+/**
+ * An event as read: pseudonyms of people not erased replaced by their user id or e-mail address
+ * (hash and prevHash stay those of the stored, pseudonymised event).
+ */
+export function revealEvent(e: AuditEvent, names: ReadonlyMap<string, string>): AuditEvent {
+  return {
+    ...e,
+    actor: reveal(e.actor, names),
+    target: reveal(e.target, names),
+    details: reveal(e.details, names),
   };
 }
 
@@ -222,18 +244,29 @@ export async function listAuditEvents(
   q: ListAuditQuery,
 ): Promise<{ data: AuditEvent[]; nextCursor: string | null }> {
   const beforeSeq = q.cursor ? decodeCursor(q.cursor) : undefined;
-  const rows = await db.withTenant(principal, (tx) =>
-    listEvents(tx, {
+  const { rows, names } = await db.withTenant(principal, async (tx) => {
+    // Stored events name people by pseudonym: filter by the one the asked-for user has.
+    const actorId =
+      q.actorId === undefined
+        ? undefined
+        : ((await existingPseudonym(tx, 'user', q.actorId)) ?? q.actorId);
+    const rows = await listEvents(tx, {
       ...q,
+      actorId,
       actions: q.action === undefined ? undefined : storedNamesFor(q.action),
       beforeSeq,
       limit: q.limit + 1,
-    }),
-  );
+    });
+    const names = await revealMap(
+      tx,
+      rows.map((r) => [r.actor_id, r.target_id, r.details]),
+    );
+    return { rows, names };
+  });
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];
   return {
-    data: page.map(toAuditEvent),
+    data: page.map((row) => revealEvent(toAuditEvent(row), names)),
     nextCursor: rows.length > q.limit && last ? encodeCursor(Number(last.seq)) : null,
   };
 }

@@ -35,7 +35,7 @@ export async function serve(cfg: Config): Promise<void> {
       'embedded database migrated',
     );
   }
-  const { app, gateway, copilot, webhooks } = await buildApp({
+  const { app, gateway, copilot, webhooks, subjects } = await buildApp({
     config: cfg,
     db,
     logger,
@@ -50,7 +50,11 @@ export async function serve(cfg: Config): Promise<void> {
   const embeddedWorker = cfg.DATABASE_URL
     ? undefined
     : createWorker(db, cfg, logger, gateway.calls, metrics.registry);
-  for (const [kind, handler] of Object.entries({ ...copilot.jobs, ...webhooks.jobs }))
+  for (const [kind, handler] of Object.entries({
+    ...copilot.jobs,
+    ...webhooks.jobs,
+    ...subjects.jobs,
+  }))
     embeddedWorker?.register(kind, handler);
   await embeddedWorker?.start();
   const address = await app.listen({ host: cfg.HOST, port: cfg.PORT });

@@ -9,6 +9,7 @@ import { keyringFromSettings } from '../platform/secrets/envelope.js';
 import { Metrics } from '../platform/telemetry/metrics.js';
 import { createRuntime } from '../runtime.js';
 import { createWebhooks } from '../webhooks/index.js';
+import { createSubjectRights } from '../governance/subjects.js';
 import { createSql } from '../sql/index.js';
 import { createEmbedders } from '../knowledge/index.js';
 
@@ -58,6 +59,14 @@ export async function worker(cfg: Config): Promise<void> {
   // Webhook deliveries: each endpoint's outbox, drained in order (its routes are serve's).
   const webhooks = createWebhooks({ db: rt.db, config: cfg, keyring, logger: rt.logger });
   for (const [kind, handler] of Object.entries(webhooks.jobs)) queue.register(kind, handler);
+  // Data subject exports and erasures (their routes are serve's).
+  const subjects = createSubjectRights({
+    db: rt.db,
+    config: cfg,
+    serverSecret: rt.serverSecret,
+    logger: rt.logger,
+  });
+  for (const [kind, handler] of Object.entries(subjects.jobs)) queue.register(kind, handler);
   await queue.start();
   // The worker's own counters (job failures, chunks indexed) exist only in this process.
   const metricsServer = cfg.WORKER_METRICS_PORT

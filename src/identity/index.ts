@@ -45,6 +45,7 @@ export {
 export type { SigningKeys } from './signing-keys.js';
 export { ROLE_PERMISSIONS, isRole, mayGrant, type Role } from './permissions.js';
 export { currentStanding } from './standing-service.js';
+export { notifyUserKeysChanged } from './keys-store.js';
 
 export interface IdentityDeps {
   db: Database;

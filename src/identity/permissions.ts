@@ -14,7 +14,7 @@ export {
 export const ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
-const VIEWER: Permission[] = ['tenant:read', 'documents:read', 'usage:read'];
+const VIEWER: Permission[] = ['tenant:read', 'documents:read', 'usage:read', 'subjects:export'];
 const MEMBER: Permission[] = [
   ...VIEWER,
   'documents:write',
@@ -37,7 +37,7 @@ const ADMIN: Permission[] = [
   'sql:manage',
   'webhooks:manage',
 ];
-const OWNER: Permission[] = [...ADMIN, 'identity:manage'];
+const OWNER: Permission[] = [...ADMIN, 'identity:manage', 'subjects:erase'];
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   owner: new Set(OWNER),

@@ -34,6 +34,10 @@ export const PERMISSIONS = [
   'sql:query',
   // Webhook endpoints, their signing secrets and deliveries (admin).
   'webhooks:manage',
+  // Data subject rights: export one's own data (any role; an owner any person's or the tenant's),
+  // and erase a person (owner).
+  'subjects:export',
+  'subjects:erase',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
