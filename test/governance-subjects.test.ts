@@ -139,7 +139,7 @@ describe.each(testDrivers())('data subject export and erasure (%s)', (driver) =>
     // Audit events show who did what (revealed from pseudonyms), and nobody else's.
     const audit = jsonl(byName, 'data/audit_events.jsonl');
     expect(audit.length).toBeGreaterThan(0);
-    expect(audit.some((e) => e.actor_id === alice.userId)).toBe(true);
+    expect(audit.some((e) => e.actor_id === alice.userId && e.ip === '127.0.0.1')).toBe(true);
     expect(JSON.stringify(dl.rawPayload.toString())).not.toContain('bob.export@example.com');
     // The download is audited.
     const events = await call(
@@ -254,6 +254,15 @@ describe.each(testDrivers())('data subject export and erasure (%s)', (driver) =>
     expect(counts.audit_subject_keys).toBeGreaterThan(0);
     expect(await rowsNaming([carol.userId, email])).toEqual([]);
     expect(await verifyChain(t.db, tenant.id)).toMatchObject({ ok: true });
+    // A user's address is stored sealed under their key (gone for Carol, opened for Dave).
+    const open = await t.asOwner((q) =>
+      q.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM audit_events
+          WHERE tenant_id = $1 AND actor_type = 'user' AND ip IS NOT NULL AND ip NOT LIKE 'sealed:%'`,
+        [tenant.id],
+      ),
+    );
+    expect(open.rows[0]?.n).toBe(0);
     // Others are still shown by who they are in audit reads.
     const events = await call(
       'GET',
@@ -262,6 +271,7 @@ describe.each(testDrivers())('data subject export and erasure (%s)', (driver) =>
     );
     expect((events.body.data as { actor: { id: string } }[]).length).toBeGreaterThan(0);
     expect((events.body.data as { actor: { id: string } }[])[0]?.actor.id).toBe(dave.userId);
+    expect((events.body.data as { ip: string }[])[0]?.ip).toBe('127.0.0.1');
     // Dave's document is untouched.
     const docs = await t.asOwner((q) =>
       q.query<{ n: number }>('SELECT count(*)::int AS n FROM documents WHERE id = $1', [

@@ -8,6 +8,8 @@ import { auditRoutes } from './routes.js';
 export type { AuditHeadPublisher } from './head.js';
 export {
   existingPseudonym,
+  openIp,
+  pseudonymKeys,
   reveal,
   revealMap,
   shredSubject,

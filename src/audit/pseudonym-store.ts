@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import type { Queryable } from '../platform/db/types.js';
 
 /**
@@ -55,17 +55,23 @@ function collect(
 async function pseudonymsFor(
   tx: Tx,
   subjects: Map<string, { kind: SubjectKind; subject: string }>,
-): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
+): Promise<Map<string, { pseudonym: string; key: Buffer }>> {
+  const out = new Map<string, { pseudonym: string; key: Buffer }>();
   if (subjects.size === 0) return out;
   const list = [...subjects.values()];
   const read = async (): Promise<void> => {
-    const { rows } = await tx.query<{ kind: SubjectKind; subject: string; pseudonym: string }>(
-      `SELECT kind, subject, pseudonym FROM audit_subject_keys
+    const { rows } = await tx.query<{
+      kind: SubjectKind;
+      subject: string;
+      pseudonym: string;
+      key: Buffer;
+    }>(
+      `SELECT kind, subject, pseudonym, key FROM audit_subject_keys
         WHERE tenant_id = $1 AND (kind, subject) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
       [tx.tenantId, list.map((s) => s.kind), list.map((s) => s.subject)],
     );
-    for (const r of rows) out.set(subjectKey(r.kind, r.subject), r.pseudonym);
+    for (const r of rows)
+      out.set(subjectKey(r.kind, r.subject), { pseudonym: r.pseudonym, key: Buffer.from(r.key) });
   };
   await read();
   const missing = list.filter((s) => !out.has(subjectKey(s.kind, s.subject)));
@@ -86,17 +92,22 @@ async function pseudonymsFor(
   return out;
 }
 
-/** An event's actor, target and details with every person it names replaced by a pseudonym. */
+/**
+ * An event's actor, target and details with every person it names replaced by a pseudonym, and
+ * the network address of an acting user sealed (AES-256-GCM) under that user's key: readable
+ * while the person is known, noise once erasure destroys the key.
+ */
 export async function pseudonymise<D>(
   tx: Tx,
   actor: { type: string; id: string | null },
   target: { type: string; id: string | null } | undefined,
   details: D,
-): Promise<{ actorId: string | null; targetId: string | null; details: D }> {
+  ip: string | null = null,
+): Promise<{ actorId: string | null; targetId: string | null; details: D; ip: string | null }> {
   const subjects = collect(actor, target, details);
   const map = await pseudonymsFor(tx, subjects);
   const of = (kind: SubjectKind, v: string): string =>
-    map.get(subjectKey(kind, v.toLowerCase())) ?? v;
+    map.get(subjectKey(kind, v.toLowerCase()))?.pseudonym ?? v;
   const walk = (v: unknown, key: string | undefined): unknown => {
     if (typeof v === 'string') {
       if (key && PERSON_KEYS.has(key.toLowerCase()) && UUID.test(v)) return of('user', v);
@@ -107,11 +118,50 @@ export async function pseudonymise<D>(
       return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, k)]));
     return v;
   };
+  const actorKey =
+    actor.type === 'user' && actor.id
+      ? map.get(subjectKey('user', actor.id.toLowerCase()))
+      : undefined;
   return {
     actorId: actor.type === 'user' && actor.id ? of('user', actor.id) : actor.id,
     targetId: target?.type === 'user' && target.id ? of('user', target.id) : (target?.id ?? null),
     details: walk(details, undefined) as D,
+    ip: ip !== null && actorKey ? sealIp(actorKey.key, ip) : ip,
   };
+}
+
+const SEALED = /^sealed:([A-Za-z0-9_-]+)$/;
+
+function sealIp(key: Buffer, ip: string): string {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', key, iv);
+  const ct = Buffer.concat([c.update(ip, 'utf8'), c.final()]);
+  return `sealed:${Buffer.concat([iv, c.getAuthTag(), ct]).toString('base64url')}`;
+}
+
+/** A stored address opened with its actor's key; a sealed one whose key is gone stays sealed. */
+export function openIp(stored: string | null, key: Buffer | undefined): string | null {
+  const m = stored ? SEALED.exec(stored) : null;
+  if (!m?.[1] || !key) return stored;
+  try {
+    const raw = Buffer.from(m[1], 'base64url');
+    const d = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
+    d.setAuthTag(raw.subarray(12, 28));
+    return Buffer.concat([d.update(raw.subarray(28)), d.final()]).toString('utf8');
+  } catch {
+    return stored;
+  }
+}
+
+/** The keys of these pseudonyms (to open sealed addresses), for those not erased. */
+export async function pseudonymKeys(tx: Tx, pseudonyms: string[]): Promise<Map<string, Buffer>> {
+  const wanted = pseudonyms.filter((p) => p.startsWith('psn:'));
+  if (wanted.length === 0) return new Map();
+  const { rows } = await tx.query<{ pseudonym: string; key: Buffer }>(
+    `SELECT pseudonym, key FROM audit_subject_keys WHERE tenant_id = $1 AND pseudonym = ANY($2::text[])`,
+    [tx.tenantId, wanted],
+  );
+  return new Map(rows.map((r) => [r.pseudonym, Buffer.from(r.key)]));
 }
 
 /** The pseudonym a user id or e-mail address has in tx's tenant, if any (read only). */

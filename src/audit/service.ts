@@ -11,7 +11,14 @@ import {
   type ChainedFields,
 } from './chain.js';
 import { canonicalAction, storedNamesFor, type AuditAction } from './actions.js';
-import { existingPseudonym, pseudonymise, reveal, revealMap } from './pseudonym-store.js';
+import {
+  existingPseudonym,
+  openIp,
+  pseudonymKeys,
+  pseudonymise,
+  reveal,
+  revealMap,
+} from './pseudonym-store.js';
 import {
   chainHead,
   chainPage,
@@ -84,6 +91,7 @@ export async function appendAuditEvent(
     { type: input.actor.type, id: text(input.actor.id) },
     input.target ? { type: input.target.type, id: text(input.target.id) } : undefined,
     details,
+    text(input.ip),
   );
   const fields: ChainedFields = {
     tenantId: tx.tenantId,
@@ -95,7 +103,7 @@ export async function appendAuditEvent(
     targetType: text(input.target?.type),
     targetId: text(named.targetId),
     outcome: input.outcome,
-    ip: text(input.ip),
+    ip: named.ip,
     requestId: text(input.requestId),
     details: named.details,
     prevHash: head?.hash ?? GENESIS_HASH,
@@ -261,7 +269,14 @@ export async function listAuditEvents(
       tx,
       rows.map((r) => [r.actor_id, r.target_id, r.details]),
     );
-    return { rows, names };
+    const keys = await pseudonymKeys(
+      tx,
+      rows.flatMap((r) => (r.actor_id && r.ip ? [r.actor_id] : [])),
+    );
+    return {
+      rows: rows.map((r) => ({ ...r, ip: openIp(r.ip, keys.get(r.actor_id ?? '')) })),
+      names,
+    };
   });
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];

@@ -52,7 +52,10 @@ export const DATA_MAP: Readonly<Record<string, DataMapEntry>> = {
     { user_id: 'delete' },
     { dataClass: 'group_memberships', user: 'user_id = $1' },
   ),
-  groups: entry({ display_name: 'none' }, { dataClass: 'groups', user: null }),
+  groups: entry(
+    { display_name: 'none', scim_external_id: 'none' },
+    { dataClass: 'groups', user: null },
+  ),
   api_keys: entry(
     { user_id: 'delete', created_by: 'pseudonymise' },
     { dataClass: 'api_keys', user: 'user_id = $1', omit: ['secret_hash'] },
@@ -85,6 +88,7 @@ export const DATA_MAP: Readonly<Record<string, DataMapEntry>> = {
   ),
   scim_tokens: entry({ created_by: 'pseudonymise' }, null),
   identity_oidc: entry({ allowed_email_domains: 'none' }, null),
+  identity_jwt: entry({ subject_claim: 'none' }, null),
   documents: entry(
     { created_by: 'transfer', uploaded_by_user: 'transfer', uploaded_by_key: 'transfer' },
     { dataClass: 'documents', user: OWN_DOCS },
@@ -97,7 +101,13 @@ export const DATA_MAP: Readonly<Record<string, DataMapEntry>> = {
   chunk_terms: entry({}, null),
   embedding_cache: entry({}, null),
   runs: entry(
-    { caller_user_id: 'delete', caller_key_id: 'delete' },
+    {
+      caller_user_id: 'delete',
+      caller_key_id: 'delete',
+      caller_kind: 'delete',
+      caller_role: 'delete',
+      caller_groups: 'delete',
+    },
     { dataClass: 'runs', user: 'caller_user_id = $1' },
   ),
   run_events: entry({}, { dataClass: 'run_events', user: OWN_RUN_IDS }),
@@ -120,7 +130,7 @@ export const DATA_MAP: Readonly<Record<string, DataMapEntry>> = {
     { dataClass: 'eval_runs', user: BY('created_by') },
   ),
   audit_events: entry(
-    { actor_id: 'shred', target_id: 'shred', details: 'shred' },
+    { actor_id: 'shred', actor_type: 'none', target_id: 'shred', details: 'shred', ip: 'shred' },
     {
       dataClass: 'audit_events',
       user: `actor_id = $3 OR target_id = $3 OR position($3 in details::text) > 0`,

@@ -1,6 +1,13 @@
 import type { Logger } from 'pino';
 import { appendAuditEvent } from '../audit/service.js';
-import { existingPseudonym, reveal, revealMap, shredSubject } from '../audit/index.js';
+import {
+  existingPseudonym,
+  openIp,
+  pseudonymKeys,
+  reveal,
+  revealMap,
+  shredSubject,
+} from '../audit/index.js';
 import { notifyUserKeysChanged } from '../identity/index.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import type { Job, JobHandler } from '../platform/queue/queue.js';
@@ -118,7 +125,19 @@ export class SubjectJobs {
           person,
         });
         // Audit events name people by pseudonym: the archive shows whom, where still known.
-        if (table === 'audit_events') rows = reveal(rows, await revealMap(tx, rows));
+        if (table === 'audit_events') {
+          const keys = await pseudonymKeys(
+            tx,
+            rows.flatMap((r) => (typeof r.actor_id === 'string' ? [r.actor_id] : [])),
+          );
+          rows = reveal(
+            rows.map((r) => ({
+              ...r,
+              ip: openIp(typeof r.ip === 'string' ? r.ip : null, keys.get(String(r.actor_id))),
+            })),
+            await revealMap(tx, rows),
+          );
+        }
         const lines = rows.map((r) =>
           JSON.stringify(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, jsonValue(v)]))),
         );

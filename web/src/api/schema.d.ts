@@ -6282,6 +6282,289 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/exports': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Export one person (an owner, or the person themself) or the whole tenant (owner): a job builds a tar archive (audited). */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            subject:
+              | {
+                  /** Format: uuid */
+                  userId: string;
+                }
+              | {
+                  /** @enum {boolean} */
+                  tenant: true;
+                };
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** @enum {string} */
+              scope: 'user' | 'tenant';
+              subjectUserId: string | null;
+              /** @enum {string} */
+              status: 'queued' | 'completed' | 'failed';
+              failureReason: string | null;
+              bytes: number | null;
+              sha256: string | null;
+              files: number | null;
+              createdAt: string;
+              completedAt: string | null;
+              download: {
+                url: string;
+                expiresAt: string;
+              } | null;
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/exports/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** An export: its status and, once completed, a signed download link that expires. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** @enum {string} */
+              scope: 'user' | 'tenant';
+              subjectUserId: string | null;
+              /** @enum {string} */
+              status: 'queued' | 'completed' | 'failed';
+              failureReason: string | null;
+              bytes: number | null;
+              sha256: string | null;
+              files: number | null;
+              createdAt: string;
+              completedAt: string | null;
+              download: {
+                url: string;
+                expiresAt: string;
+              } | null;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/exports/{id}/archive': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Download an export archive (application/x-tar) with the signed link GET /v1/exports/:id gave; 410 once expired (audited). */
+    get: {
+      parameters: {
+        query: {
+          tenant: string;
+          expires: number;
+          sig: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/erasures': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Erase a person from the tenant (owner): a job deletes or transfers their documents and removes them everywhere (audited). */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** Format: uuid */
+            userId: string;
+            /** @enum {string} */
+            documents: 'delete' | 'transfer';
+            /** Format: uuid */
+            transferTo?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** @enum {string} */
+              status: 'queued' | 'running' | 'completed' | 'failed';
+              /** @enum {string} */
+              documents: 'delete' | 'transfer';
+              transferTo: string | null;
+              /** Format: uuid */
+              pseudonym: string;
+              failureReason: string | null;
+              steps: string[];
+              counts: {
+                [key: string]: number;
+              };
+              createdAt: string;
+              completedAt: string | null;
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/erasures/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** An erasure: its status, the steps done and the rows it changed per table. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** @enum {string} */
+              status: 'queued' | 'running' | 'completed' | 'failed';
+              /** @enum {string} */
+              documents: 'delete' | 'transfer';
+              transferTo: string | null;
+              /** Format: uuid */
+              pseudonym: string;
+              failureReason: string | null;
+              steps: string[];
+              counts: {
+                [key: string]: number;
+              };
+              createdAt: string;
+              completedAt: string | null;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/mcp-servers': {
     parameters: {
       query?: never;
