@@ -27,7 +27,7 @@ import {
 } from './knowledge/index.js';
 import { createSql } from './sql/index.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
-import { createSubjectRights, type SubjectRights } from './governance/subjects.js';
+import { createSubjectRights, type SubjectRights } from './governance/subject-rights-service.js';
 import { createMcpClient, mcpResource, registerMcp } from './mcp/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';

@@ -9,7 +9,7 @@ import { keyringFromSettings } from '../platform/secrets/envelope.js';
 import { Metrics } from '../platform/telemetry/metrics.js';
 import { createRuntime } from '../runtime.js';
 import { createWebhooks } from '../webhooks/index.js';
-import { createSubjectRights } from '../governance/subjects.js';
+import { createSubjectRights } from '../governance/subject-rights-service.js';
 import { createSql } from '../sql/index.js';
 import { createEmbedders } from '../knowledge/index.js';
 
