@@ -31,6 +31,7 @@ import { NO_QUOTAS, type QuotaGate } from './platform/quota.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
 import { createUsageAnalytics, type UsageAnalytics } from './analytics/rollups-service.js';
 import { createGovernance, type Governance } from './governance/index.js';
+import { createSubjectRights, type SubjectRights } from './governance/subject-rights-service.js';
 import { createMcpClient, mcpResource, registerMcp } from './mcp/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
 import { registerQueueMetrics } from './platform/queue/metrics.js';
@@ -84,6 +85,8 @@ export interface BuiltApp {
   evals: Evals;
   /** Retention sweeps and tenant purges: jobs and scheduler run in the worker. */
   governance: Governance;
+  /** Data subject exports and erasures; their jobs run in the worker. */
+  subjects: SubjectRights;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -287,6 +290,12 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     logger: deps.logger,
     standing: identity.auth.disabledTenants,
   });
+  const subjects = createSubjectRights({
+    db,
+    config,
+    serverSecret: deps.serverSecret,
+    logger: deps.logger,
+  });
   // /mcp serves the same services as the REST routes, as the caller.
   const mcpRoutes = await registerMcp(app, {
     db,
@@ -318,6 +327,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...billing.routes,
     ...analytics.routes,
     ...governance.routes,
+    ...subjects.routes,
     ...mcpRoutes,
   ]);
   // Last: the console's SPA fallback (a wildcard) answers only what no route above claims.
@@ -336,5 +346,6 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     analytics,
     evals,
     governance,
+    subjects,
   };
 }

@@ -8,6 +8,7 @@ import { evalSettings } from './config-evals.js';
 import { webhookSettings } from './config-webhooks.js';
 import { analyticsSettings } from './config-analytics.js';
 import { governanceSettings } from './config-governance.js';
+import { subjectSettings } from './config-subjects.js';
 import {
   knowledgeSettings,
   readKnowledgeModels,
@@ -172,6 +173,7 @@ export const settings = {
   ...webhookSettings,
   ...analyticsSettings,
   ...governanceSettings,
+  ...subjectSettings,
   ...mcpSettings,
 } satisfies Record<string, SettingDef>;
 

@@ -72,7 +72,10 @@ describe.each(testDrivers())('identity: local accounts (%s)', (driver) => {
     const { rows } = await t.asOwner((q) =>
       q.query<{ action: string }>(
         `SELECT action FROM audit_events WHERE tenant_id = $1
-            AND (actor_id = (SELECT id::text FROM users WHERE email = $2) OR details->>'email' = $2)
+            AND (actor_id = (SELECT k.pseudonym FROM audit_subject_keys k JOIN users u ON k.subject = u.id::text
+                              WHERE k.tenant_id = $1 AND k.kind = 'user' AND u.email = $2)
+                 OR details->>'email' = (SELECT pseudonym FROM audit_subject_keys
+                                          WHERE tenant_id = $1 AND kind = 'email' AND subject = $2))
           ORDER BY seq`,
         [tenant.id, userEmail],
       ),

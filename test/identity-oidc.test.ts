@@ -240,7 +240,8 @@ describe.each(testDrivers())('identity: OpenID Connect sign-in and sessions (%s)
     expect(alice?.id).toBe(body.principal.userId);
     const audit = await t.asOwner((q) =>
       q.query<{ action: string }>(
-        `SELECT action FROM audit_events WHERE tenant_id = $1 AND actor_id = $2 ORDER BY seq`,
+        `SELECT action FROM audit_events WHERE tenant_id = $1 AND actor_id = (SELECT pseudonym
+            FROM audit_subject_keys WHERE tenant_id = $1 AND kind = 'user' AND subject = $2::text) ORDER BY seq`,
         [tenant.id, alice?.id],
       ),
     );

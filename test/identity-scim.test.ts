@@ -286,7 +286,9 @@ describe.each(testDrivers())('identity: SCIM 2.0 (%s)', (driver) => {
     expect(again.statusCode).toBe(401);
     const { rows } = await t.asOwner((q) =>
       q.query<{ details: Record<string, number> }>(
-        `SELECT details FROM audit_events WHERE tenant_id = $1 AND action = 'user.deactivated' AND target_id = $2`,
+        `SELECT details FROM audit_events WHERE tenant_id = $1 AND action = 'user.deactivated'
+            AND target_id = (SELECT pseudonym FROM audit_subject_keys
+                              WHERE tenant_id = $1 AND kind = 'user' AND subject = $2::text)`,
         [tenant.id, user?.id],
       ),
     );

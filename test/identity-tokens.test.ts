@@ -146,7 +146,8 @@ describe.each(testDrivers())('identity: tokens for apps (%s)', (driver) => {
     expect(refused.json()).toMatchObject({ code: 'invalid_credentials' });
     const { rows } = await t.asOwner((q) =>
       q.query<{ action: string; outcome: string }>(
-        `SELECT action, outcome FROM audit_events WHERE tenant_id = $1 AND actor_id = $2
+        `SELECT action, outcome FROM audit_events WHERE tenant_id = $1 AND actor_id = (SELECT pseudonym
+              FROM audit_subject_keys WHERE tenant_id = $1 AND kind = 'user' AND subject = $2::text)
             AND action LIKE '%token%' ORDER BY seq`,
         [tenant.id, who.userId],
       ),

@@ -5,6 +5,11 @@
  */
 export const AUDIT_ACTIONS = [
   'tenant.created',
+  'export.requested',
+  'export.completed',
+  'export.downloaded',
+  'erasure.requested',
+  'erasure.completed',
   'api_key.created',
   'api_key.updated',
   'api_key.role_changed',

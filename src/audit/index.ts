@@ -6,6 +6,15 @@ import { AuditHeadPublisher } from './head.js';
 import { auditRoutes } from './routes.js';
 
 export type { AuditHeadPublisher } from './head.js';
+export {
+  existingPseudonym,
+  openIp,
+  pseudonymKeys,
+  reveal,
+  revealMap,
+  shredSubject,
+  type SubjectKind,
+} from './pseudonym-store.js';
 
 export interface AuditDeps {
   db: Database;

@@ -13,6 +13,14 @@ import {
 import { checkpointSignatureValid } from './checkpoint.js';
 import { canonicalAction, storedNamesFor, type AuditAction } from './actions.js';
 import {
+  existingPseudonym,
+  openIp,
+  pseudonymKeys,
+  pseudonymise,
+  reveal,
+  revealMap,
+} from './pseudonym-store.js';
+import {
   chainHead,
   chainPage,
   insertEvent,
@@ -78,19 +86,28 @@ export async function appendAuditEvent(
   const details = storableJson(JSON.parse(JSON.stringify(input.details ?? {})));
   const text = (v: string | null | undefined): string | null =>
     v == null ? null : storableText(v);
+  // People are stored as per-person pseudonyms (decision 019): erasure shreds their keys and the
+  // chain, hashed over what is stored, stays verifiable.
+  const named = await pseudonymise(
+    tx,
+    { type: input.actor.type, id: text(input.actor.id) },
+    input.target ? { type: input.target.type, id: text(input.target.id) } : undefined,
+    details,
+    text(input.ip),
+  );
   const fields: ChainedFields = {
     tenantId: tx.tenantId,
     seq: (head?.seq ?? 0) + 1,
     occurredAt: canonicalTime(new Date()),
     actorType: input.actor.type,
-    actorId: text(input.actor.id),
+    actorId: text(named.actorId),
     action: storableText(input.action),
     targetType: text(input.target?.type),
-    targetId: text(input.target?.id),
+    targetId: text(named.targetId),
     outcome: input.outcome,
-    ip: text(input.ip),
+    ip: named.ip,
     requestId: text(input.requestId),
-    details,
+    details: named.details,
     prevHash: head?.hash ?? GENESIS_HASH,
   };
   const hash = hashEvent(fields);
@@ -106,7 +123,7 @@ export async function appendAuditEvent(
     outcome: fields.outcome,
     ip: fields.ip,
     request_id: fields.requestId,
-    details: canonicalJson(details),
+    details: canonicalJson(fields.details),
     prev_hash: fields.prevHash,
     hash,
   });
@@ -149,6 +166,19 @@ export function chainRowProblem(
   if (hashEvent(f) !== row.hash)
     return 'hash does not match the event contents (the event was altered)';
   return undefined;
+}
+
+/**
+ * An event as read: pseudonyms of people not erased replaced by their user id or e-mail address
+ * (hash and prevHash stay those of the stored, pseudonymised event).
+ */
+export function revealEvent(e: AuditEvent, names: ReadonlyMap<string, string>): AuditEvent {
+  return {
+    ...e,
+    actor: reveal(e.actor, names),
+    target: reveal(e.target, names),
+    details: reveal(e.details, names),
+  };
 }
 
 export function toAuditEvent(row: AuditRow): AuditEvent {
@@ -294,18 +324,36 @@ export async function listAuditEvents(
   q: ListAuditQuery,
 ): Promise<{ data: AuditEvent[]; nextCursor: string | null }> {
   const beforeSeq = q.cursor ? decodeCursor(q.cursor) : undefined;
-  const rows = await db.withTenant(principal, (tx) =>
-    listEvents(tx, {
+  const { rows, names } = await db.withTenant(principal, async (tx) => {
+    // Stored events name people by pseudonym: filter by the one the asked-for user has.
+    const actorId =
+      q.actorId === undefined
+        ? undefined
+        : ((await existingPseudonym(tx, 'user', q.actorId)) ?? q.actorId);
+    const rows = await listEvents(tx, {
       ...q,
+      actorId,
       actions: q.action === undefined ? undefined : storedNamesFor(q.action),
       beforeSeq,
       limit: q.limit + 1,
-    }),
-  );
+    });
+    const names = await revealMap(
+      tx,
+      rows.map((r) => [r.actor_id, r.target_id, r.details]),
+    );
+    const keys = await pseudonymKeys(
+      tx,
+      rows.flatMap((r) => (r.actor_id && r.ip ? [r.actor_id] : [])),
+    );
+    return {
+      rows: rows.map((r) => ({ ...r, ip: openIp(r.ip, keys.get(r.actor_id ?? '')) })),
+      names,
+    };
+  });
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];
   return {
-    data: page.map(toAuditEvent),
+    data: page.map((row) => revealEvent(toAuditEvent(row), names)),
     nextCursor: rows.length > q.limit && last ? encodeCursor(Number(last.seq)) : null,
   };
 }

@@ -36,7 +36,8 @@ export async function serve(cfg: Config): Promise<void> {
       'embedded database migrated',
     );
   }
-  const { app, gateway, copilot, webhooks, analytics, evals, governance } = await buildApp({
+  const { app, gateway, copilot, webhooks, analytics, evals, governance, subjects } =
+    await buildApp({
     config: cfg,
     db,
     logger,
@@ -57,6 +58,7 @@ export async function serve(cfg: Config): Promise<void> {
     ...analytics.jobs,
     ...evals.jobs,
     ...governance.jobs,
+    ...subjects.jobs,
   }))
     embeddedWorker?.register(kind, handler);
   await embeddedWorker?.start();

@@ -12,6 +12,7 @@ import { createRuntime } from '../runtime.js';
 import { createWebhooks } from '../webhooks/index.js';
 import { createRollupScheduler, createUsageAnalytics } from '../analytics/rollups-service.js';
 import { createGovernance } from '../governance/index.js';
+import { createSubjectRights } from '../governance/subject-rights-service.js';
 import { createSql } from '../sql/index.js';
 import { createEmbedders } from '../knowledge/index.js';
 
@@ -85,6 +86,14 @@ export async function worker(cfg: Config): Promise<void> {
     logger: rt.logger,
   });
   for (const [kind, handler] of Object.entries(governance.jobs)) queue.register(kind, handler);
+  // Data subject exports and erasures (their routes are serve's).
+  const subjects = createSubjectRights({
+    db: rt.db,
+    config: cfg,
+    serverSecret: rt.serverSecret,
+    logger: rt.logger,
+  });
+  for (const [kind, handler] of Object.entries(subjects.jobs)) queue.register(kind, handler);
   await queue.start();
   rollupScheduler.start();
   governance.scheduler.start();

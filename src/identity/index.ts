@@ -47,6 +47,7 @@ export type { SigningKeys } from './signing-keys.js';
 export { ROLE_PERMISSIONS, isRole, mayGrant, type Role } from './permissions.js';
 export { currentStanding } from './standing-service.js';
 export { notifyTenantStanding } from './disabled-tenants.js';
+export { notifyUserKeysChanged } from './keys-store.js';
 
 export interface IdentityDeps {
   db: Database;

@@ -14,7 +14,13 @@ export {
 export const ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
-const VIEWER: Permission[] = ['tenant:read', 'documents:read', 'usage:read', 'evals:read'];
+const VIEWER: Permission[] = [
+  'tenant:read',
+  'documents:read',
+  'usage:read',
+  'evals:read',
+  'subjects:export',
+];
 const MEMBER: Permission[] = [
   ...VIEWER,
   'documents:write',
@@ -38,7 +44,7 @@ const ADMIN: Permission[] = [
   'sql:manage',
   'webhooks:manage',
 ];
-const OWNER: Permission[] = [...ADMIN, 'identity:manage', 'governance:manage'];
+const OWNER: Permission[] = [...ADMIN, 'identity:manage', 'governance:manage', 'subjects:erase'];
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   owner: new Set(OWNER),

@@ -1,3 +1,4 @@
+import { reveal } from '../../src/audit/pseudonym-store.js';
 import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import type { TestApp } from './app.js';
@@ -52,20 +53,31 @@ export interface AuditRow {
   details: Record<string, unknown>;
 }
 
-/** The audit events one request left in one tenant's chain, read as the owner (bypassing RLS). */
+/**
+ * The audit events one request left in one tenant's chain, read as the owner (bypassing RLS),
+ * with the people they name revealed from their pseudonyms (decision 019).
+ */
 export async function auditOf(
   t: TestDatabase,
   tenantId: string,
   requestId: string,
 ): Promise<AuditRow[]> {
-  const { rows } = await t.asOwner((q) =>
-    q.query<AuditRow>(
-      `SELECT action, outcome, actor_type, actor_id, target_type, target_id, details
-         FROM audit_events WHERE tenant_id = $1 AND request_id = $2 ORDER BY seq`,
-      [tenantId, requestId],
-    ),
-  );
-  return rows;
+  const { rows, keys } = await t.asOwner(async (q) => ({
+    rows: (
+      await q.query<AuditRow>(
+        `SELECT action, outcome, actor_type, actor_id, target_type, target_id, details
+           FROM audit_events WHERE tenant_id = $1 AND request_id = $2 ORDER BY seq`,
+        [tenantId, requestId],
+      )
+    ).rows,
+    keys: (
+      await q.query<{ pseudonym: string; subject: string }>(
+        `SELECT pseudonym, subject FROM audit_subject_keys WHERE tenant_id = $1`,
+        [tenantId],
+      )
+    ).rows,
+  }));
+  return reveal(rows, new Map(keys.map((k) => [k.pseudonym, k.subject])));
 }
 
 /** Polls until check() is true, every 100 ms, for at most `ms`; returns whether it became true. */

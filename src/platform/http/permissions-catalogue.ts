@@ -40,6 +40,10 @@ export const PERMISSIONS = [
   'evals:run',
   // Retention periods and legal holds (owner): what the tenant keeps, and for how long.
   'governance:manage',
+  // Data subject rights: export one's own data (any role; an owner any person's or the tenant's),
+  // and erase a person (owner).
+  'subjects:export',
+  'subjects:erase',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
