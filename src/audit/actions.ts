@@ -88,6 +88,11 @@ export const AUDIT_ACTIONS = [
   'mcp_server.updated',
   'mcp_server.deleted',
   'mcp_server.refreshed',
+  'mcp_server.client_registered',
+  'mcp_connection.started',
+  'mcp_connection.connected',
+  'mcp_connection.refused',
+  'mcp_connection.deleted',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
