@@ -305,6 +305,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     accessTokens: identity.accessTokens,
     keyring,
     connections: mcpClient.connections,
+    users: mcpClient.users,
     services: {
       documents: knowledge.documents,
       search: knowledge.search,

@@ -36,6 +36,18 @@ export const mcpSettings = {
       'External MCP servers: longest wait for one request (connect, list tools, call a tool); a server that hangs fails the call with mcp_timeout.',
     defaultText: '30000',
   },
+  MCP_TOOL_RETRIES: {
+    schema: int(0, 10).default(2),
+    description:
+      "External MCP servers: further attempts of a read-only tool call (readOnlyHint, not destructive, and the tenant's policy 'always') after a transient failure (connection refused or reset, 5xx); other tools are never retried.",
+    defaultText: '2',
+  },
+  MCP_TOOL_RETRY_BASE_MS: {
+    schema: int(1, 60_000).default(200),
+    description:
+      'External MCP servers: first backoff delay of those retries (exponential, full jitter, at most 10 s).',
+    defaultText: '200',
+  },
   MCP_TOOLS_CACHE_TTL_SECONDS: {
     schema: int(0, 7 * 86_400).default(3600),
     description:

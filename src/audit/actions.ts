@@ -105,6 +105,11 @@ export const AUDIT_ACTIONS = [
   'tenant.disabled',
   'tenant.restored',
   'tenant.purged',
+  'mcp_server.client_registered',
+  'mcp_connection.started',
+  'mcp_connection.connected',
+  'mcp_connection.refused',
+  'mcp_connection.deleted',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

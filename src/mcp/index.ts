@@ -13,6 +13,8 @@ import { McpConnections } from './client/connection.js';
 import { mcpServerRoutes } from './client/routes.js';
 import { McpServerService } from './client/servers-service.js';
 import { McpToolSource } from './client/tool-source.js';
+import { CALLBACK_PATH, UserConnections } from './client/user-connections.js';
+import { guardedFetch } from '../platform/net/guarded-fetch.js';
 import { conformanceServer } from './server/fixtures.js';
 import { MCP_PATH, registerMcpEndpoint, type McpEndpointOptions } from './server/http.js';
 import { serverFor } from './server/tools.js';
@@ -29,7 +31,12 @@ function defaultHosts(publicUrl: string | undefined): string[] {
  * `<PUBLIC_URL>/mcp`, or the local default the identity feature uses as its issuer.
  */
 export function mcpResource(config: Pick<Config, 'PUBLIC_URL' | 'PORT'>): string {
-  return `${config.PUBLIC_URL ?? `http://localhost:${config.PORT}`}${MCP_PATH}`;
+  return `${publicBase(config)}${MCP_PATH}`;
+}
+
+/** Rampart's public base URL (PUBLIC_URL, else the local default). */
+function publicBase(config: Pick<Config, 'PUBLIC_URL' | 'PORT'>): string {
+  return config.PUBLIC_URL ?? `http://localhost:${config.PORT}`;
 }
 
 type McpConfig = Pick<
@@ -40,6 +47,8 @@ type McpConfig = Pick<
   | 'MCP_ALLOWED_ORIGINS'
   | 'MCP_RUN_WAIT_MS'
   | 'MCP_CLIENT_TIMEOUT_MS'
+  | 'MCP_TOOL_RETRIES'
+  | 'MCP_TOOL_RETRY_BASE_MS'
   | 'MCP_TOOLS_CACHE_TTL_SECONDS'
   | 'MCP_CONFORMANCE_FIXTURES'
   | 'OUTBOUND_ALLOW_PRIVATE_ADDRESSES'
@@ -52,16 +61,29 @@ export function createMcpClient(deps: {
   db: Database;
   config: McpConfig;
   keyring: Keyring | undefined;
-}): { connections: McpConnections; toolSource: ToolSource; close(): Promise<void> } {
+}): {
+  connections: McpConnections;
+  users: UserConnections;
+  toolSource: ToolSource;
+  close(): Promise<void>;
+} {
+  const { config } = deps;
   const connections = new McpConnections({
-    allowPrivate: deps.config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES,
-    timeoutMs: deps.config.MCP_CLIENT_TIMEOUT_MS,
-    breakerThreshold: deps.config.GATEWAY_BREAKER_THRESHOLD,
-    breakerCooldownMs: deps.config.GATEWAY_BREAKER_COOLDOWN_MS,
+    allowPrivate: config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES,
+    timeoutMs: config.MCP_CLIENT_TIMEOUT_MS,
+    breakerThreshold: config.GATEWAY_BREAKER_THRESHOLD,
+    breakerCooldownMs: config.GATEWAY_BREAKER_COOLDOWN_MS,
+    retries: config.MCP_TOOL_RETRIES,
+    retryBaseMs: config.MCP_TOOL_RETRY_BASE_MS,
+  });
+  const users = new UserConnections(deps.db, deps.keyring, {
+    fetch: guardedFetch(config.OUTBOUND_ALLOW_PRIVATE_ADDRESSES, config.MCP_CLIENT_TIMEOUT_MS),
+    redirectUri: `${publicBase(config)}${CALLBACK_PATH}`,
   });
   return {
     connections,
-    toolSource: new McpToolSource(connections, deps.keyring),
+    users,
+    toolSource: new McpToolSource(connections, deps.keyring, users),
     close: () => connections.close(),
   };
 }
@@ -75,6 +97,7 @@ export interface McpDeps {
   accessTokens?: McpEndpointOptions['accessTokens'];
   keyring: Keyring | undefined;
   connections: McpConnections;
+  users: UserConnections;
   services: {
     documents: DocumentService;
     search: SearchService;
@@ -107,8 +130,8 @@ export async function registerMcp(app: FastifyInstance, deps: McpDeps): Promise<
       }),
     fixtures: config.MCP_CONFORMANCE_FIXTURES ? conformanceServer : undefined,
   });
-  const servers = new McpServerService(deps.db, deps.keyring, deps.connections, {
+  const servers = new McpServerService(deps.db, deps.keyring, deps.connections, deps.users, {
     toolsTtlSeconds: config.MCP_TOOLS_CACHE_TTL_SECONDS,
   });
-  return mcpServerRoutes(servers);
+  return mcpServerRoutes(servers, deps.users);
 }

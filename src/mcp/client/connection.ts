@@ -1,14 +1,19 @@
 import {
   Client,
   ClientCredentialsProvider,
+  SdkHttpError,
   StreamableHTTPClientTransport,
   type Tool,
 } from '@modelcontextprotocol/client';
 import {
   BrokenCircuitError,
   ConsecutiveBreaker,
+  ExponentialBackoff,
   circuitBreaker,
+  fullJitterGenerator,
   handleAll,
+  handleWhen,
+  retry,
   type CircuitBreakerPolicy,
 } from 'cockatiel';
 import { ServiceUnavailable, UpstreamFailed } from '../../platform/http/errors.js';
@@ -32,7 +37,7 @@ export interface Target {
 const BREAKERS_MAX = 10_000;
 
 /** The SDK's fetch arguments for the guarded fetch; redirects are never followed. */
-function guardedInit(init: RequestInit | undefined): GuardedFetchInit {
+export function guardedInit(init: RequestInit | undefined): GuardedFetchInit {
   const body = init?.body;
   return {
     method: init?.method ?? 'GET',
@@ -43,6 +48,35 @@ function guardedInit(init: RequestInit | undefined): GuardedFetchInit {
   };
 }
 const CLIENT_INFO = { name: 'rampart', version: '0.1.0' };
+
+const TIMEOUT_CAUSES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+/**
+ * A failure worth another try of a read-only call: the server answered 5xx, or the request never
+ * got an answer (connection refused or reset). Not a timeout (the call already had its whole
+ * deadline), not a 4xx, not a tool error or a JSON-RPC error (the server's considered answer).
+ */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof SdkHttpError) return err.status >= 500;
+  if (err instanceof TypeError && err.message === 'fetch failed') {
+    const cause: unknown = err.cause;
+    const code =
+      typeof cause === 'object' && cause !== null && 'code' in cause ? String(cause.code) : '';
+    return !TIMEOUT_CAUSES.has(code);
+  }
+  return false;
+}
+
+/** Errors a retry schedule saw, kept so the last one is explained, not the schedule's own. */
+class Transient extends Error {
+  constructor(readonly original: unknown) {
+    super('transient');
+  }
+}
 
 /**
  * Connections to tenants' external MCP servers over Streamable HTTP (the SDK's client). Every
@@ -61,13 +95,16 @@ export class McpConnections {
       timeoutMs: number;
       breakerThreshold: number;
       breakerCooldownMs: number;
+      /** Further attempts of a retry-safe call after a transient failure. */
+      retries?: number;
+      retryBaseMs?: number;
     },
   ) {
     this.#fetch = guardedFetch(opts.allowPrivate, opts.timeoutMs);
   }
 
   async listTools(target: Target): Promise<{ tools: Tool[]; ttlMs: number | undefined }> {
-    return this.#with(target, async (client) => {
+    return this.#explained(target, async (client) => {
       const tools: Tool[] = [];
       let cursor: string | undefined;
       let ttlMs: number | undefined;
@@ -84,10 +121,42 @@ export class McpConnections {
     });
   }
 
-  async callTool(target: Target, name: string, args: Record<string, unknown>): Promise<unknown> {
-    const result = await this.#with(target, (client) =>
-      client.callTool({ name, arguments: args }, { timeout: this.opts.timeoutMs }),
-    );
+  /**
+   * Calls a tool. `retrySafe` (read-only by the server's word and free of side effects by the
+   * tenant's) lets a transient failure be retried with exponential backoff and full jitter; any
+   * other call is sent exactly once.
+   */
+  async callTool(
+    target: Target,
+    name: string,
+    args: Record<string, unknown>,
+    opts: { retrySafe?: boolean } = {},
+  ): Promise<unknown> {
+    const once = () =>
+      this.#with(target, (client) =>
+        client.callTool({ name, arguments: args }, { timeout: this.opts.timeoutMs }),
+      );
+    const retries = opts.retrySafe ? (this.opts.retries ?? 0) : 0;
+    const result =
+      retries > 0
+        ? await retry(
+            handleWhen((e) => e instanceof Transient),
+            {
+              maxAttempts: retries,
+              backoff: new ExponentialBackoff({
+                initialDelay: this.opts.retryBaseMs ?? 200,
+                maxDelay: 10_000,
+                generator: fullJitterGenerator,
+              }),
+            },
+          )
+            .execute(() => once())
+            .catch((err: unknown) => {
+              throw err instanceof Transient ? this.#explain(target, err.original) : err;
+            })
+        : await once().catch((err: unknown) => {
+            throw err instanceof Transient ? this.#explain(target, err.original) : err;
+          });
     const text = (result.content ?? [])
       .map((c) => (c.type === 'text' ? c.text : `[${c.type}]`))
       .join('\n');
@@ -102,6 +171,12 @@ export class McpConnections {
 
   async close(): Promise<void> {
     this.#breakers.clear();
+  }
+
+  async #explained<T>(target: Target, fn: (client: Client) => Promise<T>): Promise<T> {
+    return this.#with(target, fn).catch((err: unknown) => {
+      throw err instanceof Transient ? this.#explain(target, err.original) : err;
+    });
   }
 
   async #with<T>(target: Target, fn: (client: Client) => Promise<T>): Promise<T> {
@@ -128,6 +203,8 @@ export class McpConnections {
         }
       });
     } catch (err) {
+      // A transient failure stays raw until the schedule gives up (then it is explained).
+      if (isTransient(err)) throw new Transient(err);
       throw this.#explain(target, err);
     }
   }

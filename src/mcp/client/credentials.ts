@@ -22,6 +22,8 @@ const Meta = z.object({
   headerNames: z.array(z.string()).optional(),
   clientId: z.string().optional(),
   scope: z.string().optional(),
+  /** Per-user servers: the issuer the client id was dynamically registered at. */
+  registeredAt: z.string().optional(),
 });
 export type AuthMeta = z.infer<typeof Meta>;
 
@@ -60,7 +62,58 @@ export function sealAuth(
         meta: { clientId: auth.clientId, ...(auth.scope ? { scope: auth.scope } : {}) },
         env: seal({ clientSecret: auth.clientSecret }),
       };
+    case 'oauth-authorization-code':
+      return {
+        type: auth.type,
+        meta: {
+          ...(auth.clientId ? { clientId: auth.clientId } : {}),
+          ...(auth.scope ? { scope: auth.scope } : {}),
+        },
+        env: auth.clientSecret ? seal({ clientSecret: auth.clientSecret }) : undefined,
+      };
   }
+}
+
+/** Seals a dynamically registered client's secret for its server's row. */
+export function sealClientSecret(
+  keyring: Keyring | undefined,
+  tenantId: string,
+  id: string,
+  clientSecret: string | undefined,
+): Envelope | undefined {
+  return clientSecret === undefined
+    ? undefined
+    : ring(keyring).encrypt(JSON.stringify({ clientSecret }), context(tenantId, id));
+}
+
+/** A per-user server's OAuth client, as configured or registered (its secret decrypted). */
+export function oauthClientOf(
+  keyring: Keyring | undefined,
+  row: McpServerSecretRow,
+):
+  | { clientId: string; clientSecret: string | undefined; registeredAt: string | undefined }
+  | undefined {
+  const meta = authMeta(row);
+  if (!meta.clientId) return undefined;
+  const env = envelopeFromColumns(row);
+  const secret = env
+    ? Secret.parse(JSON.parse(decryptSecret(ring(keyring), env, context(row.tenant_id, row.id))))
+    : {};
+  return {
+    clientId: meta.clientId,
+    clientSecret: secret.clientSecret,
+    registeredAt: meta.registeredAt,
+  };
+}
+
+/** The connection target of a per-user server with its caller's own access token. */
+export function targetWithToken(row: McpServerSecretRow, accessToken: string): Target {
+  return {
+    id: row.id,
+    name: row.name,
+    url: row.url,
+    credentials: { kind: 'headers', headers: { authorization: `Bearer ${accessToken}` } },
+  };
 }
 
 export function authMeta(row: McpServerSecretRow): AuthMeta {

@@ -26,6 +26,14 @@ export const ServerAuth = z.discriminatedUnion('type', [
     clientSecret: safeString().min(1).max(8192),
     scope: safeString().max(1000).optional(),
   }),
+  // Per-user: each person connects their own account (authorization code + PKCE). The client is
+  // registered dynamically when the authorization server offers it, else this one is used.
+  z.object({
+    type: z.literal('oauth-authorization-code'),
+    clientId: safeString().min(1).max(500).optional(),
+    clientSecret: safeString().min(1).max(8192).optional(),
+    scope: safeString().max(1000).optional(),
+  }),
 ]);
 export type ServerAuth = z.infer<typeof ServerAuth>;
 
@@ -76,13 +84,21 @@ export const McpServerView = z.object({
   name: z.string(),
   url: z.string(),
   auth: z.object({
-    type: z.enum(['none', 'bearer', 'headers', 'oauth-client-credentials']),
+    type: z.enum([
+      'none',
+      'bearer',
+      'headers',
+      'oauth-client-credentials',
+      'oauth-authorization-code',
+    ]),
     /** The header names (never their values). */
     headerNames: z.array(z.string()).optional(),
     clientId: z.string().optional(),
     scope: z.string().optional(),
     hasCredential: z.boolean(),
   }),
+  /** Each user connects their own account (auth type oauth-authorization-code). */
+  perUser: z.boolean(),
   defaultPolicy: ToolPolicy.nullable(),
   toolPolicies: z.record(z.string(), ToolPolicy),
   /** null until the first refresh. */
@@ -93,3 +109,37 @@ export const McpServerView = z.object({
   updatedAt: z.string(),
 });
 export type McpServerView = z.infer<typeof McpServerView>;
+
+export const ConnectBody = z.object({
+  /** Asked of the authorization server; unset: the server's configured scope, else its own. */
+  scope: safeString().max(1000).optional(),
+});
+export type ConnectBody = z.infer<typeof ConnectBody>;
+
+export const ConnectStarted = z.object({
+  /** Send the person's browser here; the authorization server redirects back to the callback. */
+  authorizationUrl: z.string(),
+  expiresAt: z.string(),
+});
+
+export const OAuthCallbackQuery = z.object({
+  state: safeString().min(1).max(500),
+  code: safeString().min(1).max(4000).optional(),
+  iss: safeString().max(2000).optional(),
+  error: safeString().max(200).optional(),
+  error_description: safeString().max(2000).optional(),
+});
+export type OAuthCallbackQuery = z.infer<typeof OAuthCallbackQuery>;
+
+/** The caller's own connection to a per-user server (never its tokens). */
+export const ConnectionView = z.object({
+  serverId: z.string(),
+  server: z.string(),
+  connected: z.literal(true),
+  scope: z.string().nullable(),
+  accessExpiresAt: z.string().nullable(),
+  hasRefreshToken: z.boolean(),
+  connectedAt: z.string(),
+  refreshedAt: z.string().nullable(),
+});
+export type ConnectionView = z.infer<typeof ConnectionView>;

@@ -6,7 +6,8 @@ import { Conflict, NotFound } from '../../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../../platform/http/principal.js';
 import type { Keyring } from '../../platform/secrets/envelope.js';
 import type { McpConnections } from './connection.js';
-import { authMeta, sealAuth, targetOf } from './credentials.js';
+import { authMeta, sealAuth, targetOf, targetWithToken } from './credentials.js';
+import { PER_USER, type UserConnections } from './user-connections.js';
 import { cacheTools, cachedTools, policyOf, toolPolicies } from './policy.js';
 import type { CreateMcpServerBody, McpServerView, PatchMcpServerBody } from './schemas.js';
 import {
@@ -19,7 +20,13 @@ import {
   type McpServerSecretRow,
 } from './servers-store.js';
 
-const AUTH_TYPES = ['none', 'bearer', 'headers', 'oauth-client-credentials'] as const;
+const AUTH_TYPES = [
+  'none',
+  'bearer',
+  'headers',
+  'oauth-client-credentials',
+  'oauth-authorization-code',
+] as const;
 
 function view(row: McpServerSecretRow): McpServerView {
   const meta = authMeta(row);
@@ -30,9 +37,12 @@ function view(row: McpServerSecretRow): McpServerView {
     url: row.url,
     auth: {
       type: AUTH_TYPES.find((t) => t === row.auth_type) ?? 'none',
-      ...meta,
+      ...(meta.headerNames ? { headerNames: meta.headerNames } : {}),
+      ...(meta.clientId ? { clientId: meta.clientId } : {}),
+      ...(meta.scope ? { scope: meta.scope } : {}),
       hasCredential: row.credential_key_id !== null,
     },
+    perUser: row.auth_type === PER_USER,
     defaultPolicy:
       row.default_policy === 'always' ||
       row.default_policy === 'ask' ||
@@ -54,6 +64,7 @@ export class McpServerService {
     private readonly db: Database,
     private readonly keyring: Keyring | undefined,
     private readonly connections: McpConnections,
+    private readonly users: UserConnections,
     private readonly opts: { toolsTtlSeconds: number },
   ) {}
 
@@ -133,7 +144,12 @@ export class McpServerService {
     const row = await this.db.withTenant(p, (tx) => getServer(tx, id));
     if (!row) throw new NotFound('MCP server');
     // Outside any transaction: a slow server must not hold a connection of the pool.
-    const listed = await this.connections.listTools(targetOf(this.keyring, row));
+    // A per-user server lists its tools with the refreshing admin's own connection.
+    const listed = await this.connections.listTools(
+      row.auth_type === PER_USER
+        ? targetWithToken(row, await this.users.accessToken(p, row))
+        : targetOf(this.keyring, row),
+    );
     const tools = cacheTools(row.name, listed.tools);
     const ttl =
       listed.ttlMs !== undefined ? Math.ceil(listed.ttlMs / 1000) : this.opts.toolsTtlSeconds;

@@ -173,3 +173,28 @@ export async function saveTools(
 export async function deleteServer(tx: TenantTx, id: string): Promise<void> {
   await tx.query(`DELETE FROM mcp_servers WHERE tenant_id = $1 AND id = $2`, [tx.tenantId, id]);
 }
+
+/** Keeps a dynamically registered OAuth client (its id in auth_meta, its secret sealed). */
+export async function saveOAuthClient(
+  tx: TenantTx,
+  id: string,
+  meta: Record<string, unknown>,
+  env: Envelope | undefined,
+): Promise<void> {
+  await tx.query(
+    `UPDATE mcp_servers SET auth_meta = $3::jsonb, credential_key_id = $4,
+       credential_wrapped_key = $5, credential_iv = $6, credential_ciphertext = $7,
+       credential_tag = $8, updated_at = now()
+     WHERE tenant_id = $1 AND id = $2`,
+    [
+      tx.tenantId,
+      id,
+      JSON.stringify(meta),
+      env?.keyId ?? null,
+      env?.wrappedKey ?? null,
+      env?.iv ?? null,
+      env?.ciphertext ?? null,
+      env?.tag ?? null,
+    ],
+  );
+}

@@ -7304,12 +7304,18 @@ export interface paths {
                 url: string;
                 auth: {
                   /** @enum {string} */
-                  type: 'none' | 'bearer' | 'headers' | 'oauth-client-credentials';
+                  type:
+                    | 'none'
+                    | 'bearer'
+                    | 'headers'
+                    | 'oauth-client-credentials'
+                    | 'oauth-authorization-code';
                   headerNames?: string[];
                   clientId?: string;
                   scope?: string;
                   hasCredential: boolean;
                 };
+                perUser: boolean;
                 defaultPolicy: ('always' | 'ask' | 'deny') | null;
                 toolPolicies: {
                   [key: string]: 'always' | 'ask' | 'deny';
@@ -7381,6 +7387,13 @@ export interface paths {
                   clientId: string;
                   clientSecret: string;
                   scope?: string;
+                }
+              | {
+                  /** @enum {string} */
+                  type: 'oauth-authorization-code';
+                  clientId?: string;
+                  clientSecret?: string;
+                  scope?: string;
                 };
             defaultPolicy?: ('always' | 'ask' | 'deny') | null;
             toolPolicies?: {
@@ -7402,12 +7415,18 @@ export interface paths {
               url: string;
               auth: {
                 /** @enum {string} */
-                type: 'none' | 'bearer' | 'headers' | 'oauth-client-credentials';
+                type:
+                  | 'none'
+                  | 'bearer'
+                  | 'headers'
+                  | 'oauth-client-credentials'
+                  | 'oauth-authorization-code';
                 headerNames?: string[];
                 clientId?: string;
                 scope?: string;
                 hasCredential: boolean;
               };
+              perUser: boolean;
               defaultPolicy: ('always' | 'ask' | 'deny') | null;
               toolPolicies: {
                 [key: string]: 'always' | 'ask' | 'deny';
@@ -7473,12 +7492,18 @@ export interface paths {
               url: string;
               auth: {
                 /** @enum {string} */
-                type: 'none' | 'bearer' | 'headers' | 'oauth-client-credentials';
+                type:
+                  | 'none'
+                  | 'bearer'
+                  | 'headers'
+                  | 'oauth-client-credentials'
+                  | 'oauth-authorization-code';
                 headerNames?: string[];
                 clientId?: string;
                 scope?: string;
                 hasCredential: boolean;
               };
+              perUser: boolean;
               defaultPolicy: ('always' | 'ask' | 'deny') | null;
               toolPolicies: {
                 [key: string]: 'always' | 'ask' | 'deny';
@@ -7569,6 +7594,13 @@ export interface paths {
                   clientId: string;
                   clientSecret: string;
                   scope?: string;
+                }
+              | {
+                  /** @enum {string} */
+                  type: 'oauth-authorization-code';
+                  clientId?: string;
+                  clientSecret?: string;
+                  scope?: string;
                 };
             defaultPolicy?: ('always' | 'ask' | 'deny') | null;
             toolPolicies?: {
@@ -7590,12 +7622,18 @@ export interface paths {
               url: string;
               auth: {
                 /** @enum {string} */
-                type: 'none' | 'bearer' | 'headers' | 'oauth-client-credentials';
+                type:
+                  | 'none'
+                  | 'bearer'
+                  | 'headers'
+                  | 'oauth-client-credentials'
+                  | 'oauth-authorization-code';
                 headerNames?: string[];
                 clientId?: string;
                 scope?: string;
                 hasCredential: boolean;
               };
+              perUser: boolean;
               defaultPolicy: ('always' | 'ask' | 'deny') | null;
               toolPolicies: {
                 [key: string]: 'always' | 'ask' | 'deny';
@@ -7659,12 +7697,18 @@ export interface paths {
               url: string;
               auth: {
                 /** @enum {string} */
-                type: 'none' | 'bearer' | 'headers' | 'oauth-client-credentials';
+                type:
+                  | 'none'
+                  | 'bearer'
+                  | 'headers'
+                  | 'oauth-client-credentials'
+                  | 'oauth-authorization-code';
                 headerNames?: string[];
                 clientId?: string;
                 scope?: string;
                 hasCredential: boolean;
               };
+              perUser: boolean;
               defaultPolicy: ('always' | 'ask' | 'deny') | null;
               toolPolicies: {
                 [key: string]: 'always' | 'ask' | 'deny';
@@ -7694,6 +7738,173 @@ export interface paths {
       };
     };
     delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/mcp-servers/{id}/connect': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Start connecting your own account to a per-user MCP server: the authorization URL to open (OAuth code + PKCE; audited). */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            scope?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              authorizationUrl: string;
+              expiresAt: string;
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/mcp-servers/oauth/callback': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The authorization server's redirect back (in the browser of the person who connected): checks state and iss, redeems the code, stores the tokens encrypted (audited). */
+    get: {
+      parameters: {
+        query: {
+          state: string;
+          code?: string;
+          iss?: string;
+          error?: string;
+          error_description?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              serverId: string;
+              server: string;
+              /** @enum {boolean} */
+              connected: true;
+              scope: string | null;
+              accessExpiresAt: string | null;
+              hasRefreshToken: boolean;
+              connectedAt: string;
+              refreshedAt: string | null;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/mcp-servers/{id}/connection': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Your own connection to a per-user MCP server (never its tokens). */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              serverId: string;
+              server: string;
+              /** @enum {boolean} */
+              connected: true;
+              scope: string | null;
+              accessExpiresAt: string | null;
+              hasRefreshToken: boolean;
+              connectedAt: string;
+              refreshedAt: string | null;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    /** Forget your tokens for a per-user MCP server (audited). */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
     options?: never;
     head?: never;
     patch?: never;
