@@ -271,7 +271,11 @@ describe.each(testDrivers())(
           requests: { skipped: 'not_available' },
         },
       });
-      const events = await call('GET', '/v1/audit-events?action=retention.applied', tenant.ownerKey);
+      const events = await call(
+        'GET',
+        '/v1/audit-events?action=retention.applied',
+        tenant.ownerKey,
+      );
       expect((events.body as { data: unknown[] }).data).toHaveLength(1);
       const metrics = await app.metrics.registry.getSingleMetricAsString(
         'rampart_retention_deleted_rows_total',
