@@ -266,6 +266,7 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     'GET /v1/runs/:id': [['GET', `/v1/runs/${B.run}`]],
     'GET /v1/runs/:id/events': [['GET', `/v1/runs/${B.run}/events`]],
     'POST /v1/runs/:id/cancel': [['POST', `/v1/runs/${B.run}/cancel`]],
+    'POST /v1/runs/:id/replay': [['POST', `/v1/runs/${B.run}/replay`, { mode: 'exact' }]],
     'POST /v1/runs/:id/approvals/:callId': [
       ['POST', `/v1/runs/${B.run}/approvals/c1_0`, { decision: 'approve' }],
     ],

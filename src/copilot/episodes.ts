@@ -392,7 +392,18 @@ export class EpisodeReplayer {
       });
       if (!claimed) break;
       const drive = new Drive(deps, job, claimed.run, claimed.events);
-      await drive.drive();
+      try {
+        await drive.drive();
+      } catch (err) {
+        // No job retries a replay: it ends failed here (its saga answers from the recording),
+        // rather than stay "running" and hold a place in the tenant's bulkhead.
+        violations.push(`the replay failed: ${err instanceof Error ? err.message : String(err)}`);
+        await drive.finish({
+          status: 'failed',
+          reason: `replay_error: ${violations.at(-1) ?? ''}`,
+        });
+        break;
+      }
       const now = await deps.db.withTenant(replayer, (tx) => getRun(tx, row.id));
       if (!now || now.status !== 'awaiting_approval') break;
       // Paused for a person: the person's recorded decision, or the replay cannot go on.
