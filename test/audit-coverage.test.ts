@@ -276,6 +276,21 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
     method: 'POST',
     url: `/v1/webhooks/${await webhook(c)}/ping`,
   }),
+  'POST /v1/exports': async () => ({
+    method: 'POST',
+    url: '/v1/exports',
+    body: { subject: { tenant: true } },
+  }),
+  'POST /v1/erasures': async (c) => ({
+    method: 'POST',
+    url: '/v1/erasures',
+    body: {
+      userId: (
+        await c.ok('POST', '/v1/users', { email: `${name('e')}@example.com`, role: 'member' })
+      ).id,
+      documents: 'delete',
+    },
+  }),
   'POST /v1/mcp-servers': async () => ({
     method: 'POST',
     url: '/v1/mcp-servers',
