@@ -306,6 +306,21 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
     method: 'DELETE',
     url: `/v1/governance/holds/${(await c.ok('PUT', '/v1/governance/holds', { scope: 'document', subjectId: randomUUID(), reason: 'x' })).id}`,
   }),
+  'POST /v1/exports': async () => ({
+    method: 'POST',
+    url: '/v1/exports',
+    body: { subject: { tenant: true } },
+  }),
+  'POST /v1/erasures': async (c) => ({
+    method: 'POST',
+    url: '/v1/erasures',
+    body: {
+      userId: (
+        await c.ok('POST', '/v1/users', { email: `${name('e')}@example.com`, role: 'member' })
+      ).id,
+      documents: 'delete',
+    },
+  }),
   'POST /v1/mcp-servers': async () => ({
     method: 'POST',
     url: '/v1/mcp-servers',

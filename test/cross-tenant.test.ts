@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from './helpers/app.js';
+import { signExportLink } from '../src/governance/exports-links.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 import { apiClient } from './helpers/identity-api.js';
 
@@ -75,6 +76,8 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     run: '',
     webhook: '',
     delivery: '',
+    export: '',
+    erasure: '',
   };
   const A = { user: '', group: '' };
 
@@ -190,6 +193,12 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     ).id;
     // No worker runs here: the ping stays pending.
     B.delivery = (await ok(b.ownerKey, 'POST', `/v1/webhooks/${B.webhook}/ping`)).id;
+    B.export = (await ok(b.ownerKey, 'POST', '/v1/exports', { subject: { tenant: true } })).id;
+    await app.subjects.runner.runExport(b.id, B.export);
+    // No worker runs here: the erasure stays queued and changes nothing of B.
+    B.erasure = (
+      await ok(b.ownerKey, 'POST', '/v1/erasures', { userId: B.user, documents: 'delete' })
+    ).id;
     B.mcpServer = (
       await ok(b.ownerKey, 'POST', '/v1/mcp-servers', {
         name: 'b-mcp',
@@ -305,6 +314,12 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       ['POST', `/v1/webhooks/${B.webhook}/deliveries/${B.delivery}/retry`],
     ],
     'POST /v1/webhooks/:id/ping': [['POST', `/v1/webhooks/${B.webhook}/ping`]],
+    'GET /v1/exports/:id': [['GET', `/v1/exports/${B.export}`]],
+    // A link signed for A's tenant naming B's export: RLS finds no archive.
+    'GET /v1/exports/:id/archive': [
+      ['GET', signExportLink(app.config.RAMPART_SECRET_KEY as string, a.id, B.export, 300).url],
+    ],
+    'GET /v1/erasures/:id': [['GET', `/v1/erasures/${B.erasure}`]],
   });
 
   it('every route that takes an id has a cross-tenant case', () => {

@@ -33,6 +33,8 @@ import type { CatalogueRow, SourceRow, SourceSecretRow } from '../src/sql/source
 import type { DatasetRow, EvalRunRow } from '../src/evals/store.js';
 import type { AnswerRequestRow } from '../src/evals/feedback-store.js';
 import type { AttemptRow, DeliveryRow, EndpointSecretRow } from '../src/webhooks/store.js';
+import type { ErasureRow } from '../src/governance/erasure-store.js';
+import type { ExportRow } from '../src/governance/exports-store.js';
 import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
 
 /** The catalogue types (information_schema udt_name) a field of TypeScript type T may read. */
@@ -465,6 +467,36 @@ const CHECKED: RowCheck[] = [
     duration_ms: 'int4',
     error: 'text?',
     started_at: 'timestamptz',
+  }),
+  check<ExportRow>()('ExportRow', 'subject_exports', {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    scope: 'text',
+    subject_user_id: 'uuid?',
+    requested_by: 'text',
+    status: 'text',
+    failure_reason: 'text?',
+    archive_bytes: 'int8?',
+    archive_sha256: 'text?',
+    files: 'int4?',
+    created_at: 'timestamptz',
+    completed_at: 'timestamptz?',
+  }),
+  check<ErasureRow>()('ErasureRow', 'subject_erasures', {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    user_id: 'uuid?',
+    email: 'text?',
+    pseudonym: 'uuid',
+    documents: 'text',
+    transfer_to: 'uuid?',
+    requested_by: 'text',
+    status: 'text',
+    failure_reason: 'text?',
+    steps: '_text',
+    counts: 'jsonb',
+    created_at: 'timestamptz',
+    completed_at: 'timestamptz?',
   }),
 ];
 
