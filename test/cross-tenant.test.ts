@@ -217,7 +217,12 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
    * 404; routes keyed by a tenant-local name (a model alias, a model's price) may act on A's own
    * namespace ('own'), so there only B's rows staying unchanged is asserted.
    */
-  type Attempt = ['GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', string, unknown?, (404 | 'own')?];
+  type Attempt = [
+    'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    string,
+    unknown?,
+    (404 | 401 | 'own')?,
+  ];
   /** For each id route, what A's owner tries. Add a route here when you add one with an id. */
   const cases = (): Record<string, Attempt[]> => ({
     // identity
@@ -320,6 +325,26 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       ['GET', signExportLink(app.config.RAMPART_SECRET_KEY as string, a.id, B.export, 300).url],
     ],
     'GET /v1/erasures/:id': [['GET', `/v1/erasures/${B.erasure}`]],
+    // Operator routes: a tenant's key is refused (401) before any id is looked at.
+    'GET /admin/v1/plans/:id': [['GET', `/admin/v1/plans/${b.id}`, undefined, 401]],
+    'PATCH /admin/v1/plans/:id': [['PATCH', `/admin/v1/plans/${b.id}`, {}, 401]],
+    'PUT /admin/v1/tenants/:id/plan': [
+      ['PUT', `/admin/v1/tenants/${b.id}/plan`, { planId: b.id }, 401],
+    ],
+    'GET /admin/v1/tenants/:id/invoice-preview': [
+      ['GET', `/admin/v1/tenants/${b.id}/invoice-preview?period=2026-01`, undefined, 401],
+    ],
+    'POST /admin/v1/tenants/:id/invoices': [
+      ['POST', `/admin/v1/tenants/${b.id}/invoices`, { period: '2026-01' }, 401],
+    ],
+    'POST /admin/v1/tenants/:id/credits': [
+      [
+        'POST',
+        `/admin/v1/tenants/${b.id}/credits`,
+        { period: '2026-01', amountUsd: 1, reason: 'x' },
+        401,
+      ],
+    ],
   });
 
   it('every route that takes an id has a cross-tenant case', () => {
@@ -332,7 +357,7 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     for (const [routeKey, attempts] of Object.entries(cases())) {
       for (const [method, url, body, expected = 404] of attempts) {
         const r = await call(method, url, a.ownerKey, body);
-        if (expected === 404) expect(r.status, `${routeKey}: ${method} ${url}`).toBe(404);
+        if (expected !== 'own') expect(r.status, `${routeKey}: ${method} ${url}`).toBe(expected);
         else expect(r.status, `${routeKey}: ${method} ${url}`).toBeLessThan(500);
         // B's names and secrets must not come back, except those the request itself sent.
         const sent = url + JSON.stringify(body ?? {});

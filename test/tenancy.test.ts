@@ -182,6 +182,35 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
       `INSERT INTO audit_checkpoints (tenant_id, seq, hash, pruned, sig) VALUES ($1, 1, repeat('a', 64), 1, 'x')`,
       [tenantId],
     );
+    // Plans, quotas and invoices (migration 0080): billing_plans is the operator's catalogue
+    // (no tenant_id); every other table is the tenant's.
+    const plan = await q.query<{ id: string }>(
+      `INSERT INTO billing_plans (name, version, quotas, prices, hard_limit)
+       VALUES ($1, 1, '{}', '{"baseUsd":0}', true) RETURNING id`,
+      [`plan-${tag}-${tenantId}`],
+    );
+    await q.query(
+      `INSERT INTO tenant_plans (tenant_id, plan_id, effective_from) VALUES ($1, $2, '2026-01-01')`,
+      [tenantId, (plan.rows[0] as { id: string }).id],
+    );
+    await q.query(
+      `INSERT INTO quota_counters (tenant_id, meter, period_start, used) VALUES ($1, 'requests', '2026-01-01', 3)`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO quota_thresholds (tenant_id, meter, period_start, percent, used, quota)
+       VALUES ($1, 'requests', '2026-01-01', 80, 8, 10)`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO invoices (tenant_id, period, subtotal_cents, credits_cents, total_cents, document, closed_by)
+       VALUES ($1, '2026-01', 0, 0, 0, '{}', 'operator')`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO billing_credits (tenant_id, period, amount_micro_usd, reason) VALUES ($1, '2026-01', 1, 'x')`,
+      [tenantId],
+    );
     // External MCP servers (migration 0050).
     await q.query(
       `INSERT INTO mcp_servers (tenant_id, name, url, auth_type) VALUES ($1, 'ext', 'https://mcp.example/mcp', 'none')`,
