@@ -44,7 +44,7 @@ ALTER TABLE legal_holds FORCE ROW LEVEL SECURITY;
 CREATE POLICY legal_holds_tenant ON legal_holds
   USING (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)
   WITH CHECK (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid);
-GRANT SELECT, INSERT, DELETE, UPDATE (reason) ON legal_holds TO rampart_app;
+GRANT SELECT, INSERT, DELETE, UPDATE (reason, created_by) ON legal_holds TO rampart_app;
 
 -- One retention sweep per tenant per period: the unique key is what makes the scheduler safe on
 -- any number of replicas (the second INSERT of a period finds the row and enqueues nothing).

@@ -64,7 +64,7 @@ CREATE POLICY usage_rollups_tenant ON usage_rollups
   USING (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)
   WITH CHECK (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid);
 GRANT SELECT, INSERT,
-  UPDATE (requests, errors, cache_hits, prompt_tokens, completion_tokens, cached_tokens, cost_usd,
+  UPDATE (user_id, requests, errors, cache_hits, prompt_tokens, completion_tokens, cached_tokens, cost_usd,
           unpriced_requests, updated_at)
   ON usage_rollups TO rampart_app;
 

@@ -32,7 +32,7 @@ describe.each(testDrivers())('data subject export and erasure (%s)', (driver) =>
   });
 
   const call = async (
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     url: string,
     headers: Record<string, string>,
     payload?: unknown,
@@ -43,7 +43,8 @@ describe.each(testDrivers())('data subject export and erasure (%s)', (driver) =>
       headers,
       ...(payload ? { payload: payload as object } : {}),
     });
-    return { status: res.statusCode, body: res.json<Record<string, unknown>>(), res };
+    const body = res.body ? res.json<Record<string, unknown>>() : {};
+    return { status: res.statusCode, body, res };
   };
 
   /** A person with a session, a personal API key, a document (with its file) and group membership. */
@@ -353,5 +354,33 @@ describe.each(testDrivers())('data subject export and erasure (%s)', (driver) =>
       documents: 'delete',
     });
     expect(res.status).toBe(403);
+  });
+
+  it('refuses to erase a person under a legal hold, and erases once the hold is released', async () => {
+    const tenant = await app.createTenant();
+    const held = await signedInMember(app, tenant, 'held.person@example.com', 'member');
+    const hold = await call('PUT', '/v1/governance/holds', bearer(tenant.ownerKey), {
+      scope: 'user',
+      subjectId: held.userId,
+      reason: 'litigation',
+    });
+    expect(hold.status, JSON.stringify(hold.body)).toBeLessThan(300);
+    const refused = await call('POST', '/v1/erasures', bearer(tenant.ownerKey), {
+      userId: held.userId,
+      documents: 'delete',
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('legal_hold');
+    const released = await call(
+      'DELETE',
+      `/v1/governance/holds/${String(hold.body.id)}`,
+      bearer(tenant.ownerKey),
+    );
+    expect(released.status).toBeLessThan(300);
+    const accepted = await call('POST', '/v1/erasures', bearer(tenant.ownerKey), {
+      userId: held.userId,
+      documents: 'delete',
+    });
+    expect(accepted.status).toBe(202);
   });
 });

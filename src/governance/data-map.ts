@@ -149,6 +149,24 @@ export const DATA_MAP: Readonly<Record<string, DataMapEntry>> = {
     { user_id: 'clear', email: 'clear', requested_by: 'pseudonymise', transfer_to: 'clear' },
     null,
   ),
+  // Retention and holds (migration 0065). A person under a legal hold cannot be erased (409): an
+  // erasure finds no hold naming them, and pseudonymises the holds and policies they set.
+  retention_policies: entry({ updated_by: 'pseudonymise' }, null),
+  legal_holds: entry({ subject_id: 'delete', created_by: 'pseudonymise' }, null),
+  // The operator's offboarding record (no tenant_id): member ids only while a purge runs, set to
+  // NULL when it finishes; not a person's data in any tenant an erasure acts on.
+  tenant_offboardings: entry({ member_ids: 'none' }, null),
+  // Plans and invoices (migration 0080): closed_by is always 'operator'.
+  invoices: entry({ closed_by: 'none' }, null),
+  // The usage read model (migration 0085) follows the ledger's pseudonym.
+  usage_rollups: entry(
+    { user_id: 'pseudonymise' },
+    { dataClass: 'usage_rollups', user: 'user_id = $1' },
+  ),
+  // A person's own MCP connections (migration 0095): tokens are never exported.
+  mcp_oauth_flows: entry({ user_id: 'delete' }, null),
+  // Visible only as their own user (RLS), so an export made by an owner cannot read them.
+  mcp_user_connections: entry({ user_id: 'delete' }, null),
 };
 
 /**

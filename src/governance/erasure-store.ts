@@ -13,6 +13,17 @@ export interface ErasureTarget {
 
 export type Counts = Record<string, number>;
 
+/** The legal hold that stops erasing a person: one on the tenant or on the person, if any. */
+export async function holdOn(tx: TenantTx, userId: string): Promise<string | undefined> {
+  const { rows } = await tx.query<{ id: string }>(
+    `SELECT id FROM legal_holds
+      WHERE tenant_id = $1 AND (scope = 'tenant' OR (scope = 'user' AND subject_id = $2::uuid))
+      LIMIT 1`,
+    [tx.tenantId, userId],
+  );
+  return rows[0]?.id;
+}
+
 async function count(tx: TenantTx, sql: string, params: unknown[]): Promise<number> {
   const { rowCount } = await tx.query(sql, params);
   return rowCount;
@@ -164,7 +175,39 @@ export const ERASURE_STEPS: ReadonlyArray<{
         eval_runs: await swap('eval_runs', 'created_by'),
         subject_exports_requested: await swap('subject_exports', 'requested_by'),
         subject_erasures_requested: await swap('subject_erasures', 'requested_by'),
+        retention_policies: await swap('retention_policies', 'updated_by'),
+        legal_holds_created: await swap('legal_holds', 'created_by'),
+        // The read model follows the ledger: the same pseudonym, so reconcile still matches.
+        usage_rollups: await count(
+          tx,
+          'UPDATE usage_rollups SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2',
+          p,
+        ),
       };
+    },
+  },
+  {
+    name: 'connections',
+    async run(tx, e) {
+      // A person's own MCP connections are visible only as that person (RLS on app.user_id):
+      // the step reads them as the person for the length of two statements, then restores.
+      const before = await tx.query<{ v: string | null }>(
+        "SELECT current_setting('app.user_id', true) AS v",
+      );
+      await tx.query("SELECT set_config('app.user_id', $1, true)", [e.userId]);
+      const p = [tx.tenantId, e.userId];
+      const flows = await count(
+        tx,
+        'DELETE FROM mcp_oauth_flows WHERE tenant_id = $1 AND user_id = $2',
+        p,
+      );
+      const connections = await count(
+        tx,
+        'DELETE FROM mcp_user_connections WHERE tenant_id = $1 AND user_id = $2',
+        p,
+      );
+      await tx.query("SELECT set_config('app.user_id', $1, true)", [before.rows[0]?.v ?? '']);
+      return { mcp_oauth_flows: flows, mcp_user_connections: connections };
     },
   },
   {

@@ -1,10 +1,16 @@
 import type { FastifyReply } from 'fastify';
 import { appendAuditEvent } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
-import { AppError, Forbidden, InvalidInput, NotFound } from '../platform/http/errors.js';
+import { AppError, Conflict, Forbidden, InvalidInput, NotFound } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
 import { enqueueJob } from '../platform/queue/queue.js';
-import { findErasure, insertErasure, memberEmail, type ErasureRow } from './erasure-store.js';
+import {
+  findErasure,
+  holdOn,
+  insertErasure,
+  memberEmail,
+  type ErasureRow,
+} from './erasure-store.js';
 import { checkExportLink, signExportLink, type ExportLink } from './exports-links.js';
 import {
   findExport,
@@ -182,6 +188,13 @@ export class SubjectRightsService {
         throw new InvalidInput('body.transferTo: not a member of this tenant.', {
           errors: [{ field: 'body.transferTo', message: 'not a member' }],
         });
+      // Data under a legal hold is never removed: the hold is released first (art. 17(3)(e)).
+      const hold = await holdOn(tx, body.userId);
+      if (hold)
+        throw new Conflict(
+          `A legal hold (${hold}) covers this person's data; release it before erasing.`,
+          'legal_hold',
+        );
       // A person already erased (or never a member) gives an erasure that finds nothing: a retry
       // of a completed erasure is harmless.
       const email = (await memberEmail(tx, body.userId)) ?? null;
