@@ -485,6 +485,35 @@ describe.each(testDrivers())(
           checkpoint: { seq: 6 },
         });
       });
+
+      it('finds a held person by their audit pseudonym too (events name people by pseudonym)', async () => {
+        const held = randomUUID();
+        const pseudonym = `psn:${randomUUID().replaceAll('-', '')}`;
+        const { rows } = await t.asOwner((q) =>
+          q.query<{ id: string }>(
+            `INSERT INTO tenants (slug, name) VALUES ($1, 'x') RETURNING id`,
+            [`aud-${randomUUID().slice(0, 12)}`],
+          ),
+        );
+        const id = rows[0]?.id ?? '';
+        await t.asOwner((q) =>
+          q.query(
+            `INSERT INTO audit_subject_keys (tenant_id, kind, subject, pseudonym, key)
+             VALUES ($1, 'user', $2, $3, '\\x00')`,
+            [id, held, pseudonym],
+          ),
+        );
+        await backdatedEvents(t, id, 6, 400, (seq) => (seq === 3 ? pseudonym : `key-${seq}`));
+        await freshEvents(t, id, 1);
+        await t.asOwner((q) =>
+          q.query(
+            `INSERT INTO legal_holds (tenant_id, scope, subject_id, reason, created_by) VALUES ($1, 'user', $2, 'x', 'test')`,
+            [id, held],
+          ),
+        );
+        // Events 1 and 2 go; event 3 names the held person by pseudonym and stops the pruning.
+        expect(await auditSweep(id, 60)).toEqual({ audit: { deleted: 2 } });
+      });
     });
   },
 );

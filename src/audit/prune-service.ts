@@ -1,6 +1,7 @@
 import type { TenantTx } from '../platform/db/database.js';
 import { GENESIS_HASH } from './chain.js';
 import { checkpointSignatureValid, signCheckpoint } from './checkpoint.js';
+import { existingPseudonym } from './pseudonym-store.js';
 import { chainRowProblem } from './service.js';
 import {
   chainHead,
@@ -54,6 +55,10 @@ export async function pruneAuditBatch(tx: TenantTx, o: PruneOptions): Promise<Pr
     };
   const head = await chainHead(tx);
   if (!head) return { pruned: 0, more: false };
+  // Events name people by their audit pseudonym (src/audit/pseudonym-store.ts): a held person's
+  // events are found by it as well as by the id itself.
+  const pseudonyms = await Promise.all(o.held.map((id) => existingPseudonym(tx, 'user', id)));
+  const held = [...o.held, ...pseudonyms.filter((p): p is string => p !== undefined)];
   let prevHash = cp?.hash ?? GENESIS_HASH;
   let expected = (cp?.seq ?? 0) + 1;
   const page = await chainPage(tx, expected - 1, o.limit);
@@ -63,7 +68,7 @@ export async function pruneAuditBatch(tx: TenantTx, o: PruneOptions): Promise<Pr
     if (
       Number(row.seq) >= head.seq ||
       new Date(row.occurred_at).getTime() >= o.before.getTime() ||
-      namesHeld(row, o.held)
+      namesHeld(row, held)
     ) {
       stopped = true;
       break;

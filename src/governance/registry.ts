@@ -97,8 +97,13 @@ export const RETENTION_CLASSES: Record<DataClass, RetentionClass> = {
   exports: {
     name: 'exports',
     description: 'GDPR export archives and their records',
-    // Registered when exports land, e.g.
-    // { table: 'exports', timeColumn: 'created_at', subjectColumns: ['subject_user_id'] }.
-    targets: [],
+    // Archives go with their record (export_archives ON DELETE CASCADE).
+    targets: [
+      {
+        table: 'subject_exports',
+        timeColumn: 'created_at',
+        subjectColumns: ['subject_user_id', 'requested_by'],
+      },
+    ],
   },
 };
