@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs the official MCP conformance suite (server scenarios) against a running Rampart:
+# Runs the official MCP conformance suite against Rampart, both sides. Server scenarios: against
 # `npm start` on an empty data directory with MCP_CONFORMANCE_FIXTURES=true, which serves the
 # suite's fixture tools, resources and prompts at /mcp/conformance (test only; no tenant data,
 # no authentication: the suite cannot send a credential). The suite needs Node 22; the node@22
 # npm package provides it. Scenarios listed in docs/mcp-conformance-expected-failures.yml are
 # allowed to fail (each with its reason); any other failure, or an expected failure that now
-# passes, fails this script.
+# passes, fails this script. Client scenarios: the suite starts each scenario's server and runs
+# scripts/mcp-conformance-client.ts (Rampart's own MCP client and per-user OAuth code) against it,
+# with docs/mcp-conformance-client-expected-failures.yml as that side's baseline.
 # Usage: bash scripts/mcp-conformance.sh [port]
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -29,3 +31,10 @@ args=(--url "http://127.0.0.1:$port/mcp/conformance")
 [[ -s "$expected" ]] && args+=(--expected-failures "$expected")
 npx -y -p node@22 -p "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" -- \
   conformance server "${args[@]}"
+
+client_expected=docs/mcp-conformance-client-expected-failures.yml
+client_args=(--suite all --timeout 60000)
+[[ -s "$client_expected" ]] && client_args+=(--expected-failures "$client_expected")
+npx -y -p node@22 -p "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" -- \
+  conformance client --command "$PWD/node_modules/.bin/tsx $PWD/scripts/mcp-conformance-client.ts" \
+  "${client_args[@]}"

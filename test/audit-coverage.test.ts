@@ -70,6 +70,10 @@ const EXEMPT: Record<string, string> = {
   'POST /mcp':
     'the MCP endpoint: each tool calls the service of its REST route, which audits what it changes',
   'DELETE /mcp': 'the MCP endpoint: stateless, answers 405 (no session to end)',
+  'POST /v1/mcp-servers/:id/connect':
+    'audited as mcp_connection.started (and mcp_server.client_registered); needs a live authorization server and a signed-in person, so shown in mcp-user-connections.test.ts',
+  'DELETE /v1/mcp-servers/:id/connection':
+    'audited as mcp_connection.deleted; needs a connection made at a live authorization server, so shown in mcp-user-connections.test.ts',
   'POST /v1/mcp-servers/:id/refresh':
     'audited as mcp_server.refreshed; needs a live MCP server, so shown in mcp-client.test.ts',
   'POST /admin/v1/plans':

@@ -21,6 +21,8 @@ async function startExternal(): Promise<{
   url: string;
   calls: string[];
   auth: string[];
+  /** tools/call requests for flaky and wipe, failed ones included. */
+  attempts: string[];
   close(): Promise<void>;
 }> {
   const calls: string[] = [];
@@ -49,14 +51,42 @@ async function startExternal(): Promise<{
       },
     );
     s.registerTool('hang', { description: 'Never answers.' }, () => new Promise(() => {}));
+    // Its first call meets a 503 (see the HTTP wrapper below); read-only, so retried.
+    s.registerTool(
+      'flaky',
+      { description: 'Reads.', inputSchema: z.object({}), annotations: { readOnlyHint: true } },
+      () => {
+        calls.push('flaky');
+        return { content: [{ type: 'text', text: 'fine' }] };
+      },
+    );
+    // Its first call meets a 503 too; destructive, so never retried.
+    s.registerTool(
+      'wipe',
+      { description: 'Wipes.', inputSchema: z.object({}), annotations: { destructiveHint: true } },
+      () => {
+        calls.push('wipe');
+        return { content: [{ type: 'text', text: 'wiped' }] };
+      },
+    );
     return s;
   });
+  const failFirst = new Set(['flaky', 'wipe']);
+  const attempts: string[] = [];
   const server: Server = createServer((req, res) => {
     auth.push(req.headers.authorization ?? '');
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
+      const tool = /"method":"tools\/call".*"name":"(flaky|wipe)"/.exec(body)?.[1];
+      if (tool) {
+        attempts.push(tool);
+        if (failFirst.delete(tool)) {
+          res.writeHead(503, { 'content-type': 'text/plain' }).end('overloaded');
+          return;
+        }
+      }
       const headers = new Headers();
       for (const [k, v] of Object.entries(req.headers))
         if (typeof v === 'string') headers.set(k, v);
@@ -81,6 +111,7 @@ async function startExternal(): Promise<{
     url: `http://127.0.0.1:${port}/mcp`,
     calls,
     auth,
+    attempts,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -111,7 +142,11 @@ describe.each(testDrivers())('external MCP servers as copilot tools (%s)', (driv
     t = await createTestDatabase(driver);
     app = await createTestApp(
       t.db,
-      { RAMPART_MASTER_KEY: COPILOT_MASTER_KEY, MCP_CLIENT_TIMEOUT_MS: '1500' },
+      {
+        RAMPART_MASTER_KEY: COPILOT_MASTER_KEY,
+        MCP_CLIENT_TIMEOUT_MS: '1500',
+        MCP_TOOL_RETRY_BASE_MS: '5',
+      },
       { redisUrl: driver === 'postgres' ? TEST_REDIS_URL : undefined },
     );
     upstream = await startAgentUpstream();
@@ -157,12 +192,14 @@ describe.each(testDrivers())('external MCP servers as copilot tools (%s)', (driv
       { 'x-request-id': requestId },
     );
     expect(await auditOf(t, s.tenant.id, requestId)).toMatchObject([
-      { action: 'mcp_server.refreshed', target_id: s.serverId, details: { tools: 3 } },
+      { action: 'mcp_server.refreshed', target_id: s.serverId, details: { tools: 5 } },
     ]);
     expect(refreshed.tools?.map((x) => [x.registryName, x.policy]).sort()).toEqual([
+      ['mcp.ext.flaky', 'always'],
       ['mcp.ext.hang', 'ask'],
       ['mcp.ext.lookup', 'always'],
       ['mcp.ext.purge', 'ask'],
+      ['mcp.ext.wipe', 'ask'],
     ]);
     expect(ext.auth).toContain(`Bearer ${TOKEN}`);
     const listed = await s.call('GET', '/v1/mcp-servers', s.member);
@@ -236,5 +273,38 @@ describe.each(testDrivers())('external MCP servers as copilot tools (%s)', (driv
     );
     const failed = events.data.find((e) => e.type === 'tool.call.failed');
     expect(failed?.data.error).toMatch(/did not answer within 1500 ms/);
+  });
+
+  it('a read-only tool is retried after a 503; a destructive one is sent once and fails the run', async () => {
+    const s = await attach();
+    await s.ok('POST', `/v1/mcp-servers/${s.serverId}/refresh`, s.owner);
+    // The tenant lets wipe run unasked; it stays consequential (destructive), so never retried.
+    await s.ok('PATCH', `/v1/mcp-servers/${s.serverId}`, s.owner, {
+      toolPolicies: { purge: 'ask', wipe: 'always' },
+    });
+    const agent = await s.ok<{ id: string }>('POST', '/v1/agents', s.owner, {
+      name: 'retrier',
+      instructions: 'x',
+      model: 'agent',
+      tools: [
+        { name: 'mcp.ext.flaky', policy: 'always' },
+        { name: 'mcp.ext.wipe', policy: 'always' },
+      ],
+    });
+    upstream.requests.length = 0;
+    upstream.script = script([
+      [{ name: 'mcp_ext_flaky', arguments: {} }],
+      [{ name: 'mcp_ext_wipe', arguments: {} }],
+    ]);
+    const before = ext.calls.length;
+    const run = await s.ok<Run>('POST', `/v1/agents/${agent.id}/runs`, s.member, { input: 'go' });
+    await worker.drain();
+    const done = await s.ok<Run>('GET', `/v1/runs/${run.id}`, s.member);
+    // flaky: failed once (503), retried, answered; wipe: failed once and was not sent again.
+    expect(ext.attempts).toEqual(['flaky', 'flaky', 'wipe']);
+    expect(ext.calls.slice(before)).toEqual(['flaky']);
+    expect(done.status).toBe('failed');
+    expect(done.failureReason).toMatch(/^tool_failed: mcp\.ext\.wipe: MCP server 'ext' failed/);
+    expect(toolResults(upstream.requests[1]!)).toEqual(['fine']);
   });
 });

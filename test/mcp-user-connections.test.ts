@@ -172,8 +172,16 @@ describe.each(testDrivers())('per-user MCP connections (%s)', (driver) => {
     );
 
     // Disconnecting forgets the tokens (audited).
-    const gone = await call('DELETE', `/v1/mcp-servers/${s.serverId}/connection`, s.bob);
-    expect(gone.status).toBe(204);
+    const goneId = `rid-disconnect-${s.serverId}`;
+    const gone = await app.app.inject({
+      method: 'DELETE',
+      url: `/v1/mcp-servers/${s.serverId}/connection`,
+      headers: { ...s.bob.writeHeaders, 'x-request-id': goneId },
+    });
+    expect(gone.statusCode).toBe(204);
+    expect(await auditOf(t, s.tenant.id, goneId)).toMatchObject([
+      { action: 'mcp_connection.deleted', target_id: s.serverId, actor_id: s.bob.userId },
+    ]);
     expect((await call('GET', `/v1/mcp-servers/${s.serverId}/connection`, s.bob)).status).toBe(404);
     const bobAgain = await runWhoami(s, s.bob);
     expect(bobAgain.find((e) => e.type === 'tool.call.failed')?.data.error).toMatch(
@@ -183,8 +191,22 @@ describe.each(testDrivers())('per-user MCP connections (%s)', (driver) => {
 
   it('a callback with the wrong iss is refused before the code is redeemed; a state is used once and only by its owner', async () => {
     const s = await setup();
-    const started = await call('POST', `/v1/mcp-servers/${s.serverId}/connect`, s.alice, {});
-    const back = await oauth.authorize(String(started.body.authorizationUrl), 'alice');
+    const startId = `rid-connect-${s.serverId}`;
+    const started = await app.app.inject({
+      method: 'POST',
+      url: `/v1/mcp-servers/${s.serverId}/connect`,
+      headers: { ...s.alice.writeHeaders, 'x-request-id': startId },
+      payload: {},
+    });
+    expect(started.statusCode, started.body).toBe(200);
+    expect(await auditOf(t, s.tenant.id, startId)).toMatchObject([
+      { action: 'mcp_server.client_registered', target_id: s.serverId },
+      { action: 'mcp_connection.started', target_id: s.serverId, actor_id: s.alice.userId },
+    ]);
+    const back = await oauth.authorize(
+      started.json<{ authorizationUrl: string }>().authorizationUrl,
+      'alice',
+    );
     const tokenCalls = oauth.tokenGrants.length;
     // Another person's session cannot complete alice's authorization (RLS hides her flow).
     const forged = new URL(back);

@@ -17,8 +17,8 @@ async function tenantTables(t: TestDatabase): Promise<string[]> {
 }
 
 /** Gives a tenant at least one row in every identity table the API does not fill at creation. */
-async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promise<void> {
-  await t.asOwner(async (q) => {
+async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promise<string> {
+  return t.asOwner(async (q) => {
     const { rows } = await q.query<{ id: string }>(
       `INSERT INTO users (email) VALUES ($1) RETURNING id`,
       [`${tag}-${tenantId}@example.com`],
@@ -211,10 +211,24 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
       `INSERT INTO billing_credits (tenant_id, period, amount_micro_usd, reason) VALUES ($1, '2026-01', 1, 'x')`,
       [tenantId],
     );
-    // External MCP servers (migration 0050).
-    await q.query(
-      `INSERT INTO mcp_servers (tenant_id, name, url, auth_type) VALUES ($1, 'ext', 'https://mcp.example/mcp', 'none')`,
+    // External MCP servers (migration 0050), and a person's connection to one (0095).
+    const mcp = await q.query<{ id: string }>(
+      `INSERT INTO mcp_servers (tenant_id, name, url, auth_type) VALUES ($1, 'ext', 'https://mcp.example/mcp', 'none') RETURNING id`,
       [tenantId],
+    );
+    const mcpId = (mcp.rows[0] as { id: string }).id;
+    await q.query(
+      `INSERT INTO mcp_oauth_flows (tenant_id, server_id, user_id, state_hash, verifier_envelope,
+         client_id, redirect_uri, resource, as_metadata, expires_at)
+       VALUES ($1, $2, $3, encode(sha256(random()::text::bytea), 'hex'), '{}', 'c',
+         'https://r.example/cb', 'https://mcp.example/mcp', '{}', now() + interval '10 minutes')`,
+      [tenantId, mcpId, userId],
+    );
+    await q.query(
+      `INSERT INTO mcp_user_connections (tenant_id, server_id, user_id, token_envelope, client_id,
+         resource, as_metadata, has_refresh_token)
+       VALUES ($1, $2, $3, '{}', 'c', 'https://mcp.example/mcp', '{}', false)`,
+      [tenantId, mcpId, userId],
     );
     // Sign-in: the OIDC provider, an identity at it, and a session (migration 0025).
     await q.query(
@@ -284,6 +298,7 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
       `INSERT INTO feedback (tenant_id, request_id, rating, score, rated_by) VALUES ($1, 'req-00000001', 'up', 1, 'test')`,
       [tenantId],
     );
+    return userId;
   });
 }
 
@@ -292,13 +307,14 @@ describe.each(testDrivers())('tenancy under row-level security (%s)', (driver) =
   let app: TestApp;
   let a: { id: string };
   let b: { id: string };
+  let aUser: string;
 
   beforeAll(async () => {
     t = await createTestDatabase(driver);
     app = await createTestApp(t.db);
     a = await app.createTenant();
     b = await app.createTenant();
-    await seedTenant(t, a.id, 'a');
+    aUser = await seedTenant(t, a.id, 'a');
     await seedTenant(t, b.id, 'b');
   });
   afterAll(async () => {
@@ -376,9 +392,11 @@ describe.each(testDrivers())('tenancy under row-level security (%s)', (driver) =
   });
 
   // Runs (and their events and approvals) show only to their caller or to approvers: tenant A's
-  // context holds agents:approve so it sees all of A's rows, and still none of B's.
+  // context holds agents:approve so it sees all of A's rows, and still none of B's. Per-user MCP
+  // connections show only to their own person: the context is A's seeded user.
   const tenantA = () => ({
     tenantId: a.id,
+    userId: aUser,
     groups: [],
     permissions: new Set(['agents:approve']),
   });
