@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rollUpTenant } from '../src/analytics/rollups-service.js';
 import { exportUsage, setCustomer, type BillingIo } from '../src/cli/billing.js';
-import { bearer, createTestApp, SERVER_SECRET, type TestApp } from './helpers/app.js';
+import { bearer, createTestApp, ROOT_TOKEN, SERVER_SECRET, type TestApp } from './helpers/app.js';
 import {
   createTestDatabase,
   testDrivers,
@@ -159,6 +159,20 @@ describe.each(testDrivers())('usage KPIs and the billing export (%s)', (driver) 
       ['chat', 3],
       ['embeddings', 1],
     ]);
+    // The operator's view of the same tenant: the same answer.
+    const op = await app.app.inject({
+      method: 'GET',
+      url: `/admin/v1/tenants/${tenant.id}/analytics/kpis?${range}&groupBy=day`,
+      headers: bearer(ROOT_TOKEN),
+    });
+    expect(op.statusCode, op.body).toBe(200);
+    expect((op.json() as Kpis).data).toEqual(byDay.body.data);
+    const notOperator = await app.app.inject({
+      method: 'GET',
+      url: `/admin/v1/tenants/${tenant.id}/analytics/kpis?${range}`,
+      headers: bearer(tenant.ownerKey),
+    });
+    expect(notOperator.statusCode).toBe(401);
     // December is its own range.
     const dec = await kpis(tenant.ownerKey, 'from=2026-12-01&to=2026-12-02');
     expect(dec.body.totals.prompt_tokens).toBe(9999);

@@ -88,7 +88,7 @@ function dayRange(q: { from?: string | undefined; to?: string | undefined }): [s
 /** The tenant's KPIs over a day range, read from the rollups only (the read model). */
 export async function tenantKpis(
   db: Database,
-  principal: Principal,
+  principal: Pick<Principal, 'tenantId' | 'groups'>,
   groupBy: KpiGroupBy,
   from: string,
   to: string,
@@ -135,6 +135,23 @@ export function kpiRoutes(db: Database): AnyRoute[] {
       handler: ({ principal, query }) => {
         const [from, to] = dayRange(query);
         return tenantKpis(db, principal, query.groupBy, from, to);
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/admin/v1/tenants/:id/analytics/kpis',
+      auth: 'operator',
+      permission: undefined,
+      summary:
+        "The operator's view of one tenant's usage KPIs (same query and answer as GET /v1/analytics/kpis), read under that tenant's RLS.",
+      tags: ['admin'],
+      params: z.object({ id: z.uuid() }),
+      query: KpiQuery,
+      response: { 200: KpiResponse },
+      handler: ({ params, query }) => {
+        const [from, to] = dayRange(query);
+        // The operator's explicit path into one tenant: its rollups only, under its RLS context.
+        return tenantKpis(db, { tenantId: params.id, groups: [] }, query.groupBy, from, to);
       },
     }),
   ];

@@ -7274,6 +7274,85 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/admin/v1/tenants/{id}/analytics/kpis': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The operator's view of one tenant's usage KPIs (same query and answer as GET /v1/analytics/kpis), read under that tenant's RLS. */
+    get: {
+      parameters: {
+        query?: {
+          from?: string;
+          to?: string;
+          groupBy?: 'day' | 'key' | 'user' | 'model' | 'feature';
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @enum {string} */
+              object: 'list';
+              /** @enum {string} */
+              group_by: 'day' | 'key' | 'user' | 'model' | 'feature';
+              from: string;
+              to: string;
+              rolled_up_at: string | null;
+              data: {
+                day?: string;
+                key_id?: string | null;
+                user_id?: string | null;
+                alias?: string;
+                provider?: string | null;
+                target_model?: string | null;
+                feature?: string;
+                requests: number;
+                errors: number;
+                cache_hits: number;
+                prompt_tokens: number;
+                completion_tokens: number;
+                cached_tokens: number;
+                cost_usd: string;
+                cost_micro_usd: number;
+                unpriced_requests: number;
+              }[];
+              totals: {
+                requests: number;
+                errors: number;
+                cache_hits: number;
+                prompt_tokens: number;
+                completion_tokens: number;
+                cached_tokens: number;
+                cost_usd: string;
+                cost_micro_usd: number;
+                unpriced_requests: number;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/mcp-servers': {
     parameters: {
       query?: never;
