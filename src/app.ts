@@ -26,6 +26,7 @@ import {
   type DocumentService,
 } from './knowledge/index.js';
 import { createSql } from './sql/index.js';
+import { createReconstruction } from './governance/reconstruction-service.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
 import { createMcpClient, mcpResource, registerMcp } from './mcp/index.js';
 import { keyringFromSettings } from './platform/secrets/envelope.js';
@@ -264,6 +265,11 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
       calls: gateway.calls,
     },
   });
+  // Governance: request records (reconstruction) and the tenant's outbound data policy.
+  const reconstruction = createReconstruction({
+    db,
+    onPolicyChanged: (tenantId) => gateway.tenantConfig.evict(tenantId),
+  });
   registerRoutes(app, identity.auth, [
     ...identity.routes,
     ...audit.routes,
@@ -273,6 +279,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...sql.routes,
     ...evals.routes,
     ...webhooks.routes,
+    ...reconstruction.routes,
     ...mcpRoutes,
   ]);
   // Last: the console's SPA fallback (a wildcard) answers only what no route above claims.
