@@ -378,6 +378,45 @@ describe.each(testDrivers())(
       expect(JSON.stringify(chat.chatRequests.at(-1))).not.toContain('900000');
     });
 
+    it('records a SQL answer: question, prompt, model, the query and its result shape', async () => {
+      await ok('POST', '/v1/sql/sources', owner, { name: 'demo', type: 'sample' });
+      await ok('POST', '/v1/routes', owner, {
+        alias: 'default',
+        targets: [{ provider: 'ext', model: 'gpt-4o-mini', weight: 1 }],
+      });
+      const previous = chat.chatReply;
+      chat.chatReply = () =>
+        "```sql\nSELECT count(*) FROM restaurant WHERE food_type = 'Italian'\n```\nCounts Italian places.";
+      try {
+        const r = await call('POST', '/v1/sql/ask', owner, {
+          source: 'demo',
+          question: 'How many Italian restaurants are there? Reply to jane.doe@example.com',
+        });
+        expect(r.statusCode, r.body).toBe(200);
+        expect(JSON.stringify(chat.chatRequests.at(-1))).not.toContain('jane.doe@example.com');
+        const rec = await record(String(r.headers['x-request-id']));
+        expect(rec.kind).toBe('sql_ask');
+        expect(rec.question).toContain('jane.doe@example.com');
+        expect(rec.modelAlias).toBe('default');
+        expect(rec.provider).toBe('ext');
+        expect(rec.model).toBe('gpt-4o-mini');
+        expect(rec.promptTemplate).toBe('sql.ask');
+        expect(JSON.stringify(rec.promptRendered)).toContain('restaurant');
+        expect(rec.redactions).toBe(1);
+        expect(rec.chunks).toEqual([]);
+        expect(rec.answer).toMatchObject({
+          source: 'demo',
+          executed: true,
+          rowCount: 1,
+          explanation: 'Counts Italian places.',
+        });
+        expect(JSON.stringify(rec.answer)).toContain("food_type = 'Italian'");
+        expect(rec.timings.totalMs).toBeGreaterThan(0);
+      } finally {
+        chat.chatReply = previous;
+      }
+    }, 300_000);
+
     it('records a copilot run: the knowledge.search chunks the model read, with classes filtered', async () => {
       await ok('POST', '/v1/providers', owner, {
         name: 'agentprov',

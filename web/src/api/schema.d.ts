@@ -2315,6 +2315,11 @@ export interface paths {
                 headers: {
                   [key: string]: string;
                 };
+                dataPolicy: {
+                  redactPii: boolean;
+                  allowDataClasses?: string[];
+                };
+                selfHosted: boolean;
                 createdAt: string;
                 updatedAt: string;
               }[];
@@ -2350,6 +2355,18 @@ export interface paths {
             headers?: {
               [key: string]: string;
             };
+            /** @description the provider's outbound data policy */
+            dataPolicy?: {
+              /**
+               * @description mask e-mails, phone numbers, SSNs, card numbers and IBANs in prompts
+               * @default false
+               */
+              redactPii?: boolean;
+              /** @description the only document data classes (tag class:<name>) whose chunks may be sent; absent: all */
+              allowDataClasses?: string[];
+            };
+            /** @description runs on the tenant's own infrastructure (exempt from requirePiiRedaction) */
+            selfHosted?: boolean;
           };
         };
       };
@@ -2369,6 +2386,11 @@ export interface paths {
               headers: {
                 [key: string]: string;
               };
+              dataPolicy: {
+                redactPii: boolean;
+                allowDataClasses?: string[];
+              };
+              selfHosted: boolean;
               createdAt: string;
               updatedAt: string;
             };
@@ -2416,6 +2438,11 @@ export interface paths {
               headers: {
                 [key: string]: string;
               };
+              dataPolicy: {
+                redactPii: boolean;
+                allowDataClasses?: string[];
+              };
+              selfHosted: boolean;
               createdAt: string;
               updatedAt: string;
             };
@@ -2468,6 +2495,17 @@ export interface paths {
             headers?: {
               [key: string]: string;
             };
+            /** @description the provider's outbound data policy */
+            dataPolicy?: {
+              /**
+               * @description mask e-mails, phone numbers, SSNs, card numbers and IBANs in prompts
+               * @default false
+               */
+              redactPii?: boolean;
+              /** @description the only document data classes (tag class:<name>) whose chunks may be sent; absent: all */
+              allowDataClasses?: string[];
+            };
+            selfHosted?: boolean;
           };
         };
       };
@@ -2487,6 +2525,11 @@ export interface paths {
               headers: {
                 [key: string]: string;
               };
+              dataPolicy: {
+                redactPii: boolean;
+                allowDataClasses?: string[];
+              };
+              selfHosted: boolean;
               createdAt: string;
               updatedAt: string;
             };
@@ -6276,6 +6319,161 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/requests/{requestId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Reconstruct an answer: question, retrieved chunks (flagged when changed or deleted since), prompt, model, answer, citations, tokens, cost and timings. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description an x-request-id of /v1/ask or /v1/sql/ask, or 'run:<run id>' */
+          requestId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              requestId: string;
+              /** @enum {string} */
+              kind: 'ask' | 'sql_ask' | 'copilot_run';
+              createdAt: string;
+              userId: string | null;
+              keyId: string | null;
+              question: string;
+              chunks: {
+                chunkId: string;
+                documentId: string;
+                title: string;
+                score: number | null;
+                /** @description SHA-256 of the chunk text the answer was given */
+                contentHash: string;
+                cited: boolean;
+                /**
+                 * @description what became of the chunk since the answer
+                 * @enum {string}
+                 */
+                status: 'unchanged' | 'changed' | 'deleted';
+                currentHash: string | null;
+              }[];
+              promptTemplate: string | null;
+              promptVersion: string | null;
+              /** @description the messages sent to the model; null when the tenant does not store them */
+              promptRendered: unknown;
+              modelAlias: string | null;
+              provider: string | null;
+              model: string | null;
+              answer: unknown;
+              citations: unknown[];
+              promptTokens: number;
+              completionTokens: number;
+              costUsd: number;
+              /** @description PII values masked in the prompts before they were sent */
+              redactions: number;
+              timings: {
+                [key: string]: number;
+              };
+              /** @description cited chunks whose content changed or was deleted since the answer */
+              flagged: {
+                chunkId: string;
+                documentId: string;
+                /** @enum {string} */
+                status: 'unchanged' | 'changed' | 'deleted';
+              }[];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/governance/data-policy': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The tenant's data policy: whether request records keep rendered prompts, and whether every non-self-hosted provider must redact PII. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              storeRenderedPrompts: boolean;
+              requirePiiRedaction: boolean;
+            };
+          };
+        };
+      };
+    };
+    /** Change the tenant's data policy (audited; the gateway applies it at once). */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            storeRenderedPrompts?: boolean;
+            requirePiiRedaction?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              storeRenderedPrompts: boolean;
+              requirePiiRedaction: boolean;
+            };
+          };
+        };
+      };
+    };
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
