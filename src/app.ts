@@ -28,6 +28,7 @@ import {
 import { createSql } from './sql/index.js';
 import { createPlansAndInvoices, type PlansAndInvoices } from './analytics/plans-service.js';
 import { NO_QUOTAS, type QuotaGate } from './platform/quota.js';
+import { createReconstruction } from './governance/reconstruction-service.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
 import { createUsageAnalytics, type UsageAnalytics } from './analytics/rollups-service.js';
 import { createGovernance, type Governance } from './governance/index.js';
@@ -316,6 +317,11 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
       calls: gateway.calls,
     },
   });
+  // Governance: request records (reconstruction) and the tenant's outbound data policy.
+  const reconstruction = createReconstruction({
+    db,
+    onPolicyChanged: (tenantId) => gateway.tenantConfig.evict(tenantId),
+  });
   registerRoutes(app, identity.auth, [
     ...identity.routes,
     ...audit.routes,
@@ -329,6 +335,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     ...analytics.routes,
     ...governance.routes,
     ...subjects.routes,
+    ...reconstruction.routes,
     ...mcpRoutes,
   ]);
   // Last: the console's SPA fallback (a wildcard) answers only what no route above claims.

@@ -8,6 +8,9 @@ export interface PlatformProviderSetting {
   baseUrl?: string | undefined;
   apiKey: string;
   headers: Record<string, string>;
+  /** The outbound data policy (decision 020). */
+  dataPolicy?: { redactPii?: boolean | undefined; allowDataClasses?: string[] | undefined };
+  selfHosted?: boolean | undefined;
 }
 
 const PlatformProvidersFile = z.strictObject({
@@ -21,6 +24,13 @@ const PlatformProvidersFile = z.strictObject({
           apiKey: z.string().min(1).optional(),
           apiKeyFile: z.string().min(1).optional(),
           headers: z.record(z.string(), z.string()).default({}),
+          dataPolicy: z
+            .strictObject({
+              redactPii: z.boolean().optional(),
+              allowDataClasses: z.array(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/)).optional(),
+            })
+            .optional(),
+          selfHosted: z.boolean().optional(),
         })
         .refine((p) => (p.apiKey === undefined) !== (p.apiKeyFile === undefined), {
           message: 'give exactly one of apiKey or apiKeyFile',
@@ -63,6 +73,8 @@ export function readPlatformProviders(path: string, problems: string[]): Platfor
       baseUrl: p.baseUrl,
       apiKey: apiKey ?? '',
       headers: Object.fromEntries(Object.entries(p.headers).map(([k, v]) => [k.toLowerCase(), v])),
+      dataPolicy: p.dataPolicy,
+      selfHosted: p.selfHosted,
     });
   }
   return out;

@@ -82,6 +82,19 @@ audit
       (await import('./cli/audit-verify.js')).auditVerify(opts, config),
     ),
   );
+audit
+  .command('reconstruct')
+  .description(
+    'print what produced an answer (question, chunks, prompt, model, answer, tokens, cost); exit 0 cited content unchanged, 1 a cited chunk changed or was deleted since, 2 unknown tenant or request, 3 could not run',
+  )
+  .option('--tenant <slug>', 'tenant slug')
+  .option('--request <id>', "the answer's x-request-id, or run:<run id> for a copilot run")
+  .option('--json', 'print the record as GET /v1/requests/:requestId returns it')
+  .action(
+    command(async (opts: { tenant?: string; request?: string; json?: boolean }) =>
+      (await import('./cli/audit-reconstruct.js')).auditReconstruct(opts, config),
+    ),
+  );
 program
   .command('backup')
   .description(

@@ -255,6 +255,11 @@ const CASES: Record<string, (c: Ctx) => Promise<Case>> = {
     url: '/v1/knowledge/settings',
     body: { piiMasking: false },
   }),
+  'PUT /v1/governance/data-policy': async () => ({
+    method: 'PUT',
+    url: '/v1/governance/data-policy',
+    body: { requirePiiRedaction: true },
+  }),
   'POST /v1/documents': async () => ({
     method: 'POST',
     url: '/v1/documents',

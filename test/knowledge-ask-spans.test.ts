@@ -34,6 +34,9 @@ describe('knowledge hub spans', () => {
         body: {},
         toolCalls: [],
         costUsd: 0,
+        provider: null,
+        model: null,
+        redactions: 0,
       });
     },
     embeddings: (_caller, call) =>
@@ -41,6 +44,7 @@ describe('knowledge hub spans', () => {
         vectors: call.input.map((t) => new LocalHashEmbedder().embedOne(t)),
         usage: undefined,
       }),
+    dataClassesAllowed: () => Promise.resolve(null),
   };
   const caller = servicePrincipal('00000000-0000-4000-8000-000000000001');
 

@@ -145,6 +145,8 @@ const CHECKED: RowCheck[] = [
     type: 'text',
     base_url: 'text',
     headers: 'jsonb',
+    data_policy: 'jsonb',
+    self_hosted: 'bool',
     created_at: 'timestamptz',
     updated_at: 'timestamptz',
     credential_key_id: 'text',

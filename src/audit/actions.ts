@@ -66,6 +66,7 @@ export const AUDIT_ACTIONS = [
   'document.created',
   'document.deleted',
   'knowledge_settings.updated',
+  'governance_data_policy.updated',
   'agent.created',
   'agent.updated',
   'agent.deleted',

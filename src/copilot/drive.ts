@@ -6,6 +6,8 @@ import { AppError } from '../platform/http/errors.js';
 import type { Principal } from '../platform/http/principal.js';
 import type { Job } from '../platform/queue/queue.js';
 import { recordWebhookEvent } from '../webhooks/index.js';
+import { recordRequest } from '../governance/requests-service.js';
+import { runRecord } from './run-record.js';
 import type { RunEventBus } from './events.js';
 import { finishRun } from './saga.js';
 import { schemaErrors } from './json-schema.js';
@@ -75,6 +77,9 @@ export class Drive {
         renewLeaseMs: this.deps.leaseMs,
         ...patch,
       });
+      // The run's request record (governance: reconstruction) commits with its end.
+      if (patch.finished)
+        await recordRequest(tx, runRecord(updated, [...this.events, e], this.agent));
       // Webhooks: the outbox row commits with the state change it announces.
       if (!this.deps.replay && (patch.finished || patch.status === 'awaiting_approval'))
         await recordWebhookEvent(tx, patch.finished ? 'run.finished' : 'run.awaiting_approval', {
@@ -230,7 +235,16 @@ export class Drive {
     const usage = outcome.usage ?? { promptTokens: 0, completionTokens: 0 };
     await this.emit(
       'model.message',
-      { step, content: outcome.content, toolCalls, usage, costUsd: outcome.costUsd },
+      {
+        step,
+        content: outcome.content,
+        toolCalls,
+        usage,
+        costUsd: outcome.costUsd,
+        provider: outcome.provider,
+        model: outcome.model,
+        redactions: outcome.redactions,
+      },
       {
         addSteps: 1,
         addPromptTokens: usage.promptTokens,

@@ -246,6 +246,10 @@ export class EpisodeReplayer {
     let answer = 0;
     const calls: ModelCalls = {
       embeddings: () => Promise.reject(new Error('a replay makes no embeddings call')),
+      // Recorded tool outputs carry whatever the recorded run was allowed; a parametric model's
+      // own classes bound what reaches it.
+      dataClassesAllowed: (caller, model) =>
+        parametric ? this.deps.calls.dataClassesAllowed(caller, model) : Promise.resolve(null),
       chat: async (_caller, call: ChatCall, meta): Promise<ChatOutcome> => {
         if (violations.length > 0)
           throw new EndRun({ status: 'failed', reason: `replay_diverged: ${violations[0] ?? ''}` });
@@ -275,6 +279,9 @@ export class EpisodeReplayer {
             function: { name: String(c.name ?? ''), arguments: String(c.arguments ?? '') },
           })),
           costUsd: Number(d.costUsd ?? 0),
+          provider: null,
+          model: null,
+          redactions: 0,
         };
       },
     };

@@ -142,6 +142,10 @@ async function execute(
   const started = performance.now();
   let result: unknown;
   try {
+    // What the tool returns goes into the run model's next prompt (decision 020).
+    const allowedDataClasses = await d.deps.calls.dataClassesAllowed(d.principal, {
+      alias: d.agent.model,
+    });
     result = await inSpan(
       tracer,
       `execute_tool ${name}`,
@@ -156,6 +160,7 @@ async function execute(
           args,
           idempotencyKey,
           requestId: `run:${d.run.id}:${callId}`,
+          allowedDataClasses,
         }),
     );
   } catch (err) {

@@ -70,6 +70,8 @@ function platformProviderConfigs(
         apiKey: p.apiKey,
         headers: p.headers,
         trusted: true,
+        dataPolicy: p.dataPolicy,
+        selfHosted: p.selfHosted,
       },
     ]),
   );

@@ -167,6 +167,11 @@ export const DATA_MAP: Readonly<Record<string, DataMapEntry>> = {
   mcp_oauth_flows: entry({ user_id: 'delete' }, null),
   // Visible only as their own user (RLS), so an export made by an owner cannot read them.
   mcp_user_connections: entry({ user_id: 'delete' }, null),
+  // Answer reconstruction records (migration 0075): the person's own questions and answers.
+  request_records: entry(
+    { user_id: 'delete' },
+    { dataClass: 'request_records', user: 'user_id = $1' },
+  ),
 };
 
 /**

@@ -138,6 +138,11 @@ export const ERASURE_STEPS: ReadonlyArray<{
       const p = [tx.tenantId, e.userId];
       const own = `run_id IN (SELECT id FROM runs WHERE tenant_id = $1 AND caller_user_id = $2)`;
       return {
+        request_records: await count(
+          tx,
+          'DELETE FROM request_records WHERE tenant_id = $1 AND user_id = $2',
+          p,
+        ),
         run_events: await count(tx, `DELETE FROM run_events WHERE tenant_id = $1 AND ${own}`, p),
         approvals: await count(tx, `DELETE FROM approvals WHERE tenant_id = $1 AND ${own}`, p),
         runs: await count(tx, 'DELETE FROM runs WHERE tenant_id = $1 AND caller_user_id = $2', p),

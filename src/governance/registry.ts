@@ -69,9 +69,9 @@ export const RETENTION_CLASSES: Record<DataClass, RetentionClass> = {
   requests: {
     name: 'requests',
     description: 'answer reconstruction records (/v1/ask, copilot and /v1/sql/ask requests)',
-    // Registered when the reconstruction records land, e.g.
-    // { table: 'request_records', timeColumn: 'created_at', subjectColumns: ['user_id'] }.
-    targets: [],
+    targets: [
+      { table: 'request_records', timeColumn: 'created_at', subjectColumns: ['user_id', 'key_id'] },
+    ],
   },
   queries: {
     name: 'queries',

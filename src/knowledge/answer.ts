@@ -2,12 +2,16 @@ import { z } from 'zod';
 import { safeString } from '../platform/http/safe-string.js';
 import type { Principal } from '../platform/http/principal.js';
 import {
+  ASK_PROMPT_TEMPLATE,
+  ASK_PROMPT_VERSION,
   chunkLabel,
   citedLabels,
   GenerationFailed,
   groundedPrompt,
   SYSTEM_PROMPT,
+  type Generation,
 } from './generate.js';
+import { chunkContentHash, type NewRequestRecord } from '../governance/requests-service.js';
 import type { ChatSource } from './models.js';
 import { newRequestId } from '../platform/http/request-id.js';
 import type { SearchHit, SearchService } from './search.js';
@@ -81,6 +85,8 @@ export class AnswerService {
     private readonly search: SearchService,
     private readonly chats: ChatSource,
     private readonly observer?: AnswerObserver,
+    /** Writes the answer's request record (governance: reconstruction). */
+    private readonly recorder?: AnswerRecorder,
   ) {}
 
   /** `requestId` labels the usage rows of the model calls (query embedding, generation). */
@@ -88,21 +94,26 @@ export class AnswerService {
     principal: Principal,
     body: AskBody,
     requestId: string = newRequestId(),
+    /**
+     * Data classes whoever reads the answer may receive (a copilot run's model: the answer goes
+     * into its prompt); intersected with the answering model's own. null/undefined: any.
+     */
+    readerClasses?: readonly string[] | null,
   ): Promise<AskResponse> {
-    let topScore: number | null = null;
-    let context: string[] = [];
-    const answer = await this.answer(principal, body, requestId, (hits) => {
-      topScore = hits[0]?.score ?? null;
-      context = hits.map((h) => h.text);
-    });
-    // Recorded before the answer is returned: feedback on this request id must find its asker.
+    const started = performance.now();
+    const trail: AnswerTrail = { hits: [], generation: undefined, alias: null, timings: {} };
+    const answer = await this.answer(principal, body, requestId, trail, readerClasses ?? null);
+    trail.timings.totalMs = performance.now() - started;
+    // Recorded before the answer is returned: feedback on this request id must find its asker,
+    // and an answer given is an answer that can be reconstructed.
+    await this.recorder?.(principal, recordOf(principal, requestId, body, answer, trail));
     await this.observer?.(principal, {
       requestId,
       supported: answer.citations.length > 0,
-      topScore,
+      topScore: trail.hits[0]?.score ?? null,
       question: body.question,
       answer: answer.answer,
-      context,
+      context: trail.hits.map((h) => h.text),
     });
     return answer;
   }
@@ -111,16 +122,24 @@ export class AnswerService {
     principal: Principal,
     body: AskBody,
     requestId: string,
-    onHits: (hits: readonly SearchHit[]) => void,
+    trail: AnswerTrail,
+    readerClasses: readonly string[] | null,
   ): Promise<AskResponse> {
+    // The model is known before retrieval: chunks of a data class its providers may not receive
+    // are left out of the search, so they never reach the prompt (decision 020).
+    const chat =
+      body.mode === 'extractive' ? undefined : await this.chats.forCaller(principal, requestId);
+    const allowed = intersectClasses(chat ? await chat.dataClassesAllowed() : null, readerClasses);
+    const retrieving = performance.now();
     const { data: hits } = await this.search.search(
       principal,
       { query: body.question, k: body.k, mode: 'hybrid' },
       requestId,
+      allowed,
     );
-    onHits(hits);
+    trail.timings.retrievalMs = performance.now() - retrieving;
+    trail.hits = hits;
     if (body.mode === 'extractive') return extractiveAnswer(body.question, hits);
-    const chat = await this.chats.forCaller(principal, requestId);
     if (!chat)
       return body.mode === 'generative'
         ? {
@@ -130,9 +149,18 @@ export class AnswerService {
           }
         : extractiveAnswer(body.question, hits);
     if (hits.length === 0) return extractiveAnswer(body.question, hits);
+    trail.alias = chat.alias ?? chat.label;
+    const user = groundedPrompt(body.question, hits);
+    trail.prompt = [
+      { role: 'system', content: SYSTEM_PROMPT },
+      { role: 'user', content: user },
+    ];
+    const generating = performance.now();
     try {
-      const text = await chat.complete(SYSTEM_PROMPT, groundedPrompt(body.question, hits));
-      return generativeAnswer(text, hits);
+      const generation = await chat.generate(SYSTEM_PROMPT, user);
+      trail.generation = generation;
+      trail.timings.generationMs = performance.now() - generating;
+      return generativeAnswer(generation.text, hits);
     } catch (err) {
       if (!(err instanceof GenerationFailed)) throw err;
       return {
@@ -141,6 +169,67 @@ export class AnswerService {
       };
     }
   }
+}
+
+/** Classes allowed by both lists (null: no restriction from that side). */
+function intersectClasses(
+  a: readonly string[] | null,
+  b: readonly string[] | null,
+): readonly string[] | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return a.filter((c) => b.includes(c));
+}
+
+/** What an answer was made from, gathered on the way (for its request record). */
+interface AnswerTrail {
+  hits: SearchHit[];
+  generation: Generation | undefined;
+  alias: string | null;
+  prompt?: { role: string; content: string }[];
+  timings: Record<string, number>;
+}
+
+/** Writes a request record (governance); errors fail the request, as a lost record would be. */
+export type AnswerRecorder = (principal: Principal, record: NewRequestRecord) => Promise<void>;
+
+function recordOf(
+  principal: Principal,
+  requestId: string,
+  body: AskBody,
+  answer: AskResponse,
+  trail: AnswerTrail,
+): NewRequestRecord {
+  const cited = new Set(answer.citations.map((c) => c.chunkId));
+  const g = trail.generation;
+  return {
+    requestId,
+    kind: 'ask',
+    userId: principal.userId,
+    keyId: principal.keyId,
+    question: body.question,
+    chunks: trail.hits.map((h) => ({
+      chunkId: h.chunkId,
+      documentId: h.documentId,
+      title: h.title,
+      score: h.score,
+      contentHash: chunkContentHash(h.text),
+      cited: cited.has(h.chunkId),
+    })),
+    promptTemplate: g ? ASK_PROMPT_TEMPLATE : null,
+    promptVersion: g ? ASK_PROMPT_VERSION : null,
+    promptRendered: g ? (trail.prompt ?? null) : null,
+    modelAlias: g ? trail.alias : null,
+    provider: g?.provider ?? null,
+    model: g?.model ?? null,
+    answer: answer.answer,
+    citations: answer.citations,
+    promptTokens: g?.promptTokens ?? 0,
+    completionTokens: g?.completionTokens ?? 0,
+    costUsd: g?.costUsd ?? 0,
+    redactions: g?.redactions ?? 0,
+    timings: trail.timings,
+  };
 }
 
 /** The model's answer with the citations it made, restricted to the chunks it was given. */

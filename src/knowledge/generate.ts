@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import type { ModelCalls, ModelRef } from '../gateway/index.js';
 import type { Principal } from '../platform/http/principal.js';
@@ -15,6 +16,12 @@ export const SYSTEM_PROMPT = [
   'Cite every statement with the id of the excerpt supporting it in square brackets, e.g. [c1].',
   'Cite only ids that appear in the blocks. If the excerpts do not answer the question, say so.',
 ].join(' ');
+
+/**
+ * The ask prompt's template id and version, as request records name it: the version is a digest
+ * of the system prompt and the user message's skeleton, so it changes whenever the template does.
+ */
+export const ASK_PROMPT_TEMPLATE = 'knowledge.ask.grounded';
 
 /** Short ids (c1, c2, …) so the model cites something easy to copy and easy to check. */
 export const chunkLabel = (i: number): string => `c${i + 1}`;
@@ -43,6 +50,24 @@ export function citedLabels(answer: string): string[] {
   return seen;
 }
 
+export const ASK_PROMPT_VERSION = createHash('sha256')
+  .update(SYSTEM_PROMPT)
+  .update('\u0000')
+  .update(groundedPrompt('{question}', []))
+  .digest('hex')
+  .slice(0, 12);
+
+/** What a generation produced and who produced it (for the request record). */
+export interface Generation {
+  text: string;
+  provider: string | null;
+  model: string | null;
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number;
+  redactions: number;
+}
+
 /** Thrown for any failure of the chat upstream; the caller falls back to an extractive answer. */
 export class GenerationFailed extends Error {
   override name = 'GenerationFailed';
@@ -65,15 +90,30 @@ export class ChatModel {
   ) {}
 
   complete(system: string, user: string): Promise<string> {
+    return this.generate(system, user).then((g) => g.text);
+  }
+
+  /** The answer with the provider, model, tokens, cost and redactions of the call. */
+  generate(system: string, user: string): Promise<Generation> {
     return inSpan(tracer, 'knowledge.generate', { 'gen_ai.request.model': this.label }, () =>
       this.#complete(system, user),
     );
   }
 
-  async #complete(system: string, user: string): Promise<string> {
-    let content: string | null;
+  /** The alias this model is called by (null for a platform default). */
+  get alias(): string | null {
+    return 'alias' in this.ref ? this.ref.alias : null;
+  }
+
+  /** The document data classes this model may receive (decision 020); null: any. */
+  dataClassesAllowed(): Promise<string[] | null> {
+    return this.calls.dataClassesAllowed(this.caller, this.ref);
+  }
+
+  async #complete(system: string, user: string): Promise<Generation> {
+    let outcome: Awaited<ReturnType<ModelCalls['chat']>>;
     try {
-      ({ content } = await this.calls.chat(
+      outcome = await this.calls.chat(
         this.caller,
         {
           model: this.ref,
@@ -85,13 +125,22 @@ export class ChatModel {
         },
         // One deadline for the whole exchange, retries included: the caller is waiting.
         { requestId: this.opts.requestId, timeoutMs: this.opts.timeoutMs },
-      ));
+      );
     } catch (err) {
       if (isUpstreamFailure(err)) throw new GenerationFailed(err.message);
       throw err;
     }
+    const content = outcome.content;
     if (content === null || content.trim() === '')
       throw new GenerationFailed('chat model returned no answer');
-    return content.trim();
+    return {
+      text: content.trim(),
+      provider: outcome.provider,
+      model: outcome.model,
+      promptTokens: outcome.usage?.promptTokens ?? 0,
+      completionTokens: outcome.usage?.completionTokens ?? 0,
+      costUsd: outcome.costUsd,
+      redactions: outcome.redactions,
+    };
   }
 }

@@ -5,7 +5,8 @@ import type { Database } from '../platform/db/database.js';
 import type { AnyRoute } from '../platform/http/route.js';
 import type { Metrics } from '../platform/telemetry/metrics.js';
 import type { Principal } from '../platform/http/principal.js';
-import { AnswerService, AskBody, type AnswerObserver } from './answer.js';
+import { AnswerService, AskBody, type AnswerObserver, type AnswerRecorder } from './answer.js';
+import { recordRequest } from '../governance/requests-service.js';
 import { knowledgeMetrics, registerDocumentMetrics } from './metrics.js';
 import { knowledgeRoutes } from './routes.js';
 import { SearchBody, SearchService } from './search.js';
@@ -53,12 +54,20 @@ export interface KnowledgeTools {
     caller: Principal,
     body: { query: string; k?: number | undefined },
     requestId: string,
-  ): Promise<{ data: { documentId: string; title: string; text: string; score: number }[] }>;
+    /** The data classes the model reading the result may receive (decision 020); null: any. */
+    allowedClasses?: readonly string[] | null,
+  ): Promise<{
+    data: { chunkId: string; documentId: string; title: string; text: string; score: number }[];
+  }>;
   ask(
     caller: Principal,
     body: { question: string; k?: number | undefined },
     requestId: string,
-  ): Promise<{ answer: string; citations: { documentId: string; title: string }[] }>;
+    allowedClasses?: readonly string[] | null,
+  ): Promise<{
+    answer: string;
+    citations: { chunkId: string; documentId: string; title: string; snippet: string }[];
+  }>;
 }
 
 /**
@@ -75,15 +84,30 @@ export function createEmbedders(deps: Omit<KnowledgeDeps, 'metrics'>): {
   return knowledgeModels(deps.db, deps.config, deps.calls);
 }
 
+/** Every answer's request record, in its own tenant transaction (governance: reconstruction). */
+function requestRecorder(db: Database): AnswerRecorder {
+  return (principal, record) => db.withTenant(principal, (tx) => recordRequest(tx, record));
+}
+
 /** Builds the knowledge hub's search and answers for in-process callers (a worker has no routes). */
 export function createKnowledgeTools(deps: Omit<KnowledgeDeps, 'metrics'>): KnowledgeTools {
   const search = new SearchService(deps.db, knowledgeModels(deps.db, deps.config, deps.calls));
-  const answers = new AnswerService(search, knowledgeModels(deps.db, deps.config, deps.calls).chat);
+  const answers = new AnswerService(
+    search,
+    knowledgeModels(deps.db, deps.config, deps.calls).chat,
+    undefined,
+    requestRecorder(deps.db),
+  );
   return {
-    search: (caller, body, requestId) =>
-      search.search(caller, SearchBody.parse({ ...body, mode: 'hybrid' }), requestId),
-    ask: (caller, body, requestId) =>
-      answers.ask(caller, AskBody.parse({ ...body, mode: 'auto' }), requestId),
+    search: (caller, body, requestId, allowedClasses) =>
+      search.search(
+        caller,
+        SearchBody.parse({ ...body, mode: 'hybrid' }),
+        requestId,
+        allowedClasses ?? null,
+      ),
+    ask: (caller, body, requestId, allowedClasses) =>
+      answers.ask(caller, AskBody.parse({ ...body, mode: 'auto' }), requestId, allowedClasses),
   };
 }
 
@@ -101,7 +125,7 @@ export function createKnowledge(deps: KnowledgeDeps): Knowledge {
     quotas: deps.quotas,
   });
   // Every answer is reported to onAnswer (evals: feedback and drift), MCP's ask included.
-  const answers = new AnswerService(search, models.chat, deps.onAnswer);
+  const answers = new AnswerService(search, models.chat, deps.onAnswer, requestRecorder(db));
   return {
     documents,
     search,

@@ -3,7 +3,23 @@ import type { TenantTx } from '../platform/db/database.js';
 export interface SearchFilter {
   documentIds?: readonly string[] | undefined;
   tags?: readonly string[] | undefined;
+  /**
+   * The data classes the answering model may receive (decision 020): a chunk whose document has
+   * a `class:<name>` tag not in this list is left out. null/undefined: no restriction.
+   */
+  allowedClasses?: readonly string[] | null | undefined;
 }
+
+/**
+ * The data-class condition on documents `d` (or, for postings, the chunk's document), with the
+ * allowed classes as parameter $n (NULL: every class allowed).
+ */
+const classFilter = (n: number, doc: string): string =>
+  `($${n}::text[] IS NULL OR NOT EXISTS (
+     SELECT 1 FROM documents cd, unnest(cd.tags) ct
+      WHERE cd.id = ${doc} AND ct LIKE 'class:%' AND substr(ct, 7) <> ALL ($${n}::text[])))`;
+const classParam = (f: SearchFilter): string[] | null =>
+  f.allowedClasses ? [...f.allowedClasses] : null;
 
 export interface HitRow {
   chunk_id: string;
@@ -55,9 +71,10 @@ export async function vectorSearch(
     `SELECT ${HIT_COLUMNS}, (1 - (c.embedding <=> $4::vector))::float8 AS score
        FROM chunks c JOIN documents d ON d.id = c.document_id
       WHERE ${FILTER} AND c.embedding_model = $5 AND c.embedding IS NOT NULL
+        AND ${classFilter(7, 'c.document_id')}
       ORDER BY c.embedding <=> $4::vector
       LIMIT $6`,
-    [...filterParams(tx, f), vector, model, limit],
+    [...filterParams(tx, f), vector, model, limit, classParam(f)],
   );
   return rows;
 }
@@ -109,6 +126,7 @@ export async function keywordSearch(
          FROM chunk_terms p
         WHERE p.lexeme = ANY (tsvector_to_array(to_tsvector('english', $4)))
           AND ${POSTING_FILTER}
+          AND ${classFilter(10, 'p.document_id')}
      ),
      -- Per query lexeme, once. A cached n may trail fresh ingestion: never below a term's df,
      -- so idf stays positive.
@@ -128,7 +146,16 @@ export async function keywordSearch(
      SELECT ${HIT_COLUMNS}, s.score::float8 AS score
        FROM scored s JOIN chunks c ON c.id = s.id JOIN documents d ON d.id = c.document_id
       ORDER BY s.score DESC, c.id`,
-    [...filterParams(tx, f), query, limit, params.k1, params.b, corpus.n, corpus.avgdl],
+    [
+      ...filterParams(tx, f),
+      query,
+      limit,
+      params.k1,
+      params.b,
+      corpus.n,
+      corpus.avgdl,
+      classParam(f),
+    ],
   );
   return rows;
 }

@@ -14,6 +14,7 @@ import {
   vectorSearch,
   type CorpusStats,
   type HitRow,
+  type SearchFilter,
 } from './search-store.js';
 import { inSpan } from '../platform/telemetry/spans.js';
 
@@ -157,13 +158,15 @@ export class SearchService {
     principal: Principal,
     body: SearchBody,
     requestId: string = newRequestId(),
+    /** The data classes the model that will read the hits may receive (decision 020); null: any. */
+    allowedClasses: readonly string[] | null = null,
   ): Promise<{ mode: string; data: SearchHit[] }> {
     const stop = this.metrics?.searchDuration.startTimer({ mode: body.mode });
     const result = await inSpan(
       tracer,
       'knowledge.search',
       { 'search.mode': body.mode, 'search.k': body.k },
-      () => this.#search(principal, body, requestId),
+      () => this.#search(principal, body, requestId, allowedClasses),
     );
     stop?.();
     return result;
@@ -173,9 +176,10 @@ export class SearchService {
     principal: Principal,
     body: SearchBody,
     requestId: string,
+    allowedClasses: readonly string[] | null,
   ): Promise<{ mode: string; data: SearchHit[] }> {
     const { query, k, mode } = body;
-    const filter = body.filter ?? {};
+    const filter: SearchFilter = { ...body.filter, allowedClasses };
     // Hybrid looks a little past k in both lists so a candidate just outside one can still win.
     const pool = mode === 'hybrid' ? Math.max(20, k) : k;
     // Two transactions under the same principal (both under RLS) so the rankings run in parallel
@@ -211,7 +215,7 @@ export class SearchService {
   private keyword(
     principal: Principal,
     query: string,
-    filter: NonNullable<SearchBody['filter']>,
+    filter: SearchFilter,
     limit: number,
   ): Promise<HitRow[]> {
     // Document managers may see more chunks (adminsReadRestricted): their own corpus.
@@ -234,7 +238,7 @@ export class SearchService {
   private vector(
     principal: Principal,
     query: string,
-    filter: NonNullable<SearchBody['filter']>,
+    filter: SearchFilter,
     limit: number,
     requestId: string,
   ): Promise<HitRow[]> {

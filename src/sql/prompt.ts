@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * The prompt of /v1/sql/ask: the (linked) schema, the admins' descriptions and example
  * question → SQL pairs, and the question. Examples are what lift accuracy most.
@@ -47,6 +48,24 @@ export function askPrompt(
   messages.push({ role: 'user', content: question });
   return messages;
 }
+
+/** The ask prompt's template id, as request records name it. */
+export const SQL_PROMPT_TEMPLATE = 'sql.ask';
+
+/**
+ * Its version: a digest of the prompt rendered for an empty schema, so it changes whenever the
+ * template's wording does (the schema and examples are the tenant's, in the rendered prompt).
+ */
+export const SQL_PROMPT_VERSION = createHash('sha256')
+  .update(
+    JSON.stringify(
+      (['postgres', 'mysql'] as const).map((d) =>
+        askPrompt(d, { tables: [] }, { tables: {}, columns: {}, examples: [] }, '{question}', ''),
+      ),
+    ),
+  )
+  .digest('hex')
+  .slice(0, 12);
 
 /** The SQL of a model's answer (a ```sql block, else the whole text) and the prose around it. */
 export function extractSql(answer: string): { sql: string; explanation: string } {

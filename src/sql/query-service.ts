@@ -1,13 +1,14 @@
 import { trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { appendAuditEvent, type AuditAction, type Outcome } from '../audit/service.js';
 import type { ModelCalls } from '../gateway/index.js';
-import type { Database } from '../platform/db/database.js';
+import type { Database, TenantTx } from '../platform/db/database.js';
+import { recordRequest } from '../governance/requests-service.js';
 import { AppError, InvalidInput } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
 import { SqlExecutionFailed, SqlTimeout, type Catalogue, type SessionLimits } from './connector.js';
 import type { SqlMetrics } from './metrics.js';
 import { PolicyRewrite, type TableGovernance } from './policy-rewrite.js';
-import { askPrompt, extractSql } from './prompt.js';
+import { askPrompt, extractSql, SQL_PROMPT_TEMPLATE, SQL_PROMPT_VERSION } from './prompt.js';
 import { SchemaLinker } from './schema-link.js';
 import { SqlRefused } from './refusal.js';
 import type { AskInput, AskResult, Policies, QueryInput, QueryResult } from './schemas.js';
@@ -152,6 +153,8 @@ export class SqlQueryService {
     limit: number | undefined,
     meta: RequestMeta,
     question: string | undefined,
+    /** Written in the audit event's transaction (the request record of an answer). */
+    onSuccess?: (tx: TenantTx, result: QueryResult) => Promise<void>,
   ): Promise<QueryResult> {
     const started = performance.now();
     let executed: string | undefined;
@@ -166,14 +169,23 @@ export class SqlQueryService {
       this.metrics.queries.inc({ outcome: 'ok', code: '' });
       this.metrics.duration.observe({ outcome: 'ok' }, durationMs / 1000);
       this.metrics.rows.observe(result.rows.length);
-      await this.#audit(principal, meta, 'sql.queried', 'success', src.row, {
-        question: question ?? null,
-        sql: checked.sql,
-        rowCount: result.rows.length,
-        truncated: result.truncated,
-        durationMs,
-      });
-      return { ...result, rowCount: result.rows.length, sql: checked.sql, durationMs };
+      const out = { ...result, rowCount: result.rows.length, sql: checked.sql, durationMs };
+      await this.#audit(
+        principal,
+        meta,
+        'sql.queried',
+        'success',
+        src.row,
+        {
+          question: question ?? null,
+          sql: checked.sql,
+          rowCount: result.rows.length,
+          truncated: result.truncated,
+          durationMs,
+        },
+        onSuccess && ((tx) => onSuccess(tx, out)),
+      );
+      return out;
     } catch (err) {
       const { outcome, code } = outcomeOf(err);
       this.metrics.queries.inc({ outcome, code });
@@ -198,12 +210,14 @@ export class SqlQueryService {
 
   /** Question → SQL through the gateway, validated, executed, with one repair round on a database error. */
   async ask(principal: Principal, input: AskInput, meta: RequestMeta): Promise<AskResult> {
+    const started = performance.now();
     const src = await this.sources.open(principal, input.source);
     const { catalogue } = await this.sources.catalogue(principal, src);
     const annotations = annotationsOf(src.row);
     const linked: Catalogue = await span('sql.link', { 'rampart.sql.source': src.row.id }, () =>
       this.linker.link(principal, meta.requestId, catalogue, input.question, annotations),
     );
+    const timings: Record<string, number> = { linkMs: performance.now() - started };
     const messages = askPrompt(
       src.connector.dialect,
       linked,
@@ -212,15 +226,23 @@ export class SqlQueryService {
       src.row.description,
     );
     const usage = { promptTokens: 0, completionTokens: 0 };
+    const served = { provider: null as string | null, model: null as string | null };
+    const spent = { costUsd: 0, redactions: 0, generationMs: 0 };
     const generate = async (): Promise<{ sql: string; explanation: string }> =>
       span('sql.generate', { 'rampart.sql.source': src.row.id }, async () => {
+        const t0 = performance.now();
         const out = await this.calls.chat(
           principal,
           { model: { alias: src.row.model_alias }, messages, temperature: 0 },
           { requestId: meta.requestId },
         );
+        spent.generationMs += performance.now() - t0;
         usage.promptTokens += out.usage?.promptTokens ?? 0;
         usage.completionTokens += out.usage?.completionTokens ?? 0;
+        spent.costUsd += out.costUsd;
+        spent.redactions += out.redactions;
+        served.provider = out.provider;
+        served.model = out.model;
         const parsed = extractSql(out.content ?? '');
         if (!parsed.sql)
           throw new InvalidInput('The model answered without a SQL query.', {
@@ -231,13 +253,45 @@ export class SqlQueryService {
       });
     let attempt = await generate();
     let attempts = 1;
+    // The answer's request record (governance: reconstruction), written with its audit event.
+    const record =
+      (answer: Record<string, unknown>) =>
+      (tx: TenantTx): Promise<void> => {
+        timings.generationMs = spent.generationMs;
+        timings.totalMs = performance.now() - started;
+        return recordRequest(tx, {
+          requestId: meta.requestId,
+          kind: 'sql_ask',
+          userId: principal.userId,
+          keyId: principal.keyId,
+          question: input.question,
+          chunks: [],
+          promptTemplate: SQL_PROMPT_TEMPLATE,
+          promptVersion: SQL_PROMPT_VERSION,
+          promptRendered: messages,
+          modelAlias: src.row.model_alias,
+          provider: served.provider,
+          model: served.model,
+          answer: { source: src.row.name, explanation: attempt.explanation, attempts, ...answer },
+          citations: [],
+          promptTokens: usage.promptTokens,
+          completionTokens: usage.completionTokens,
+          costUsd: spent.costUsd,
+          redactions: spent.redactions,
+          timings,
+        });
+      };
     if (input.execute === false) {
       const checked = await this.#validate(principal, src, attempt.sql);
-      await this.#audit(principal, meta, 'sql.asked', 'success', src.row, {
-        question: input.question,
-        sql: checked.sql,
-        executed: false,
-      });
+      await this.#audit(
+        principal,
+        meta,
+        'sql.asked',
+        'success',
+        src.row,
+        { question: input.question, sql: checked.sql, executed: false },
+        record({ sql: checked.sql, executed: false }),
+      );
       return {
         ...attempt,
         sql: checked.sql,
@@ -258,6 +312,14 @@ export class SqlQueryService {
           undefined,
           meta,
           input.question,
+          (tx, r) =>
+            record({
+              sql: r.sql,
+              executed: true,
+              columns: r.columns,
+              rowCount: r.rowCount,
+              truncated: r.truncated,
+            })(tx),
         );
         return {
           sql: result.sql,
@@ -310,9 +372,10 @@ export class SqlQueryService {
     outcome: Outcome,
     row: SourceSecretRow,
     details: Record<string, unknown>,
+    also?: (tx: TenantTx) => Promise<void>,
   ): Promise<void> {
-    await this.db.withTenant(principal, (tx) =>
-      appendAuditEvent(tx, {
+    await this.db.withTenant(principal, async (tx) => {
+      await appendAuditEvent(tx, {
         actor: actorOf(principal),
         action,
         target: { type: 'sql_source', id: row.id },
@@ -320,7 +383,8 @@ export class SqlQueryService {
         ip: meta.ip,
         requestId: meta.requestId,
         details: { source: row.name, ...details },
-      }),
-    );
+      });
+      await also?.(tx);
+    });
   }
 }

@@ -18,13 +18,15 @@ export function knowledgeToolSource(knowledge: KnowledgeTools): ToolSource {
       },
       sideEffect: false,
       permission: 'documents:read',
-      call: async ({ principal, args, requestId }) => {
+      call: async ({ principal, args, requestId, allowedDataClasses }) => {
         const r = await knowledge.search(
           principal,
           { query: String(args.query), k: typeof args.k === 'number' ? args.k : undefined },
           requestId,
+          allowedDataClasses ?? null,
         );
         return r.data.map((h) => ({
+          chunkId: h.chunkId,
           documentId: h.documentId,
           title: h.title,
           text: h.text,
@@ -44,15 +46,21 @@ export function knowledgeToolSource(knowledge: KnowledgeTools): ToolSource {
       },
       sideEffect: false,
       permission: 'documents:read',
-      call: async ({ principal, args, requestId }) => {
+      call: async ({ principal, args, requestId, allowedDataClasses }) => {
         const r = await knowledge.ask(
           principal,
           { question: String(args.question), k: typeof args.k === 'number' ? args.k : undefined },
           requestId,
+          allowedDataClasses ?? null,
         );
         return {
           answer: r.answer,
-          citations: r.citations.map((c) => ({ documentId: c.documentId, title: c.title })),
+          citations: r.citations.map((c) => ({
+            chunkId: c.chunkId,
+            documentId: c.documentId,
+            title: c.title,
+            snippet: c.snippet,
+          })),
         };
       },
     },

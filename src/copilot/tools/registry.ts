@@ -8,6 +8,11 @@ export interface CallContext {
   args: Record<string, unknown>;
   idempotencyKey: string;
   requestId: string;
+  /**
+   * The document data classes the run's model may receive (decision 020): a tool that returns
+   * document content leaves other classes out. null/undefined: every class.
+   */
+  allowedDataClasses?: readonly string[] | null | undefined;
 }
 
 /** What the model and GET /v1/tools see of a tool. */

@@ -12,7 +12,7 @@ import { nonPublicAddressOf } from '../../platform/net/outbound-guard.js';
 import { actorOf, type Principal, type RequestMeta } from '../../platform/http/principal.js';
 import { decryptSecret, EnvelopeError, type Keyring } from '../../platform/secrets/envelope.js';
 import { DEFAULT_BASE_URLS } from '../providers/index.js';
-import type { ProviderConfig, ProviderType } from '../providers/types.js';
+import type { ProviderConfig, ProviderDataPolicy, ProviderType } from '../providers/types.js';
 import {
   deleteProvider,
   envelopeOf,
@@ -33,8 +33,18 @@ export interface ProviderView {
   type: ProviderType;
   baseUrl: string;
   headers: Record<string, string>;
+  dataPolicy: { redactPii: boolean; allowDataClasses?: string[] };
+  selfHosted: boolean;
   createdAt: string;
   updatedAt: string;
+}
+
+/** The stored data policy in the API's shape (redactPii always present). */
+function policyView(p: ProviderRow['data_policy']): ProviderView['dataPolicy'] {
+  return {
+    redactPii: p.redactPii === true,
+    ...(p.allowDataClasses ? { allowDataClasses: p.allowDataClasses } : {}),
+  };
 }
 
 function toView(r: ProviderRow): ProviderView {
@@ -44,6 +54,8 @@ function toView(r: ProviderRow): ProviderView {
     type: r.type,
     baseUrl: r.base_url,
     headers: r.headers,
+    dataPolicy: policyView(r.data_policy),
+    selfHosted: r.self_hosted,
     createdAt: new Date(r.created_at).toISOString(),
     updatedAt: new Date(r.updated_at).toISOString(),
   };
@@ -60,6 +72,8 @@ export interface CreateProviderInput {
   baseUrl?: string | undefined;
   apiKey: string;
   headers?: Record<string, string> | undefined;
+  dataPolicy?: ProviderDataPolicy | undefined;
+  selfHosted?: boolean | undefined;
 }
 
 export interface PatchProviderInput {
@@ -67,6 +81,8 @@ export interface PatchProviderInput {
   baseUrl?: string | undefined;
   apiKey?: string | undefined;
   headers?: Record<string, string> | undefined;
+  dataPolicy?: ProviderDataPolicy | undefined;
+  selfHosted?: boolean | undefined;
 }
 
 /** A tenant's upstream providers; credentials are envelope-encrypted and never leave this module in a response. */
@@ -126,7 +142,15 @@ export class ProviderService {
       this.#write(principal, async (tx) => {
         const row = await insertProvider(
           tx,
-          { id, name: input.name, type: input.type, baseUrl, headers: input.headers ?? {} },
+          {
+            id,
+            name: input.name,
+            type: input.type,
+            baseUrl,
+            headers: input.headers ?? {},
+            dataPolicy: input.dataPolicy ?? {},
+            selfHosted: input.selfHosted ?? false,
+          },
           envelope,
         );
         await audit(tx, principal, meta, 'provider.created', id, {
@@ -134,6 +158,8 @@ export class ProviderService {
           type: row.type,
           baseUrl: row.base_url,
           headerNames: Object.keys(row.headers),
+          dataPolicy: policyView(row.data_policy),
+          selfHosted: row.self_hosted,
         });
         return toView(row);
       }),
@@ -185,6 +211,13 @@ export class ProviderService {
         if (patch.baseUrl !== undefined && patch.baseUrl !== before.base_url)
           changes.baseUrl = { from: before.base_url, to: patch.baseUrl };
         if (patch.headers !== undefined) changes.headerNames = Object.keys(patch.headers);
+        if (patch.dataPolicy !== undefined)
+          changes.dataPolicy = {
+            from: policyView(before.data_policy),
+            to: policyView(after.data_policy),
+          };
+        if (patch.selfHosted !== undefined && patch.selfHosted !== before.self_hosted)
+          changes.selfHosted = { from: before.self_hosted, to: patch.selfHosted };
         // That the key changed is recorded; the key itself never is.
         if (patch.apiKey !== undefined) changes.apiKeyReplaced = true;
         await audit(tx, principal, meta, 'provider.updated', id, changes);
@@ -227,7 +260,14 @@ export class ProviderService {
         'credential_unavailable',
       );
     }
-    return { type: row.type, baseUrl: row.base_url, apiKey, headers: row.headers };
+    return {
+      type: row.type,
+      baseUrl: row.base_url,
+      apiKey,
+      headers: row.headers,
+      dataPolicy: row.data_policy,
+      selfHosted: row.self_hosted,
+    };
   }
 
   /**

@@ -9,6 +9,8 @@ export interface ProviderRow {
   type: 'openai' | 'anthropic';
   base_url: string;
   headers: Record<string, string>;
+  data_policy: { redactPii?: boolean; allowDataClasses?: string[] };
+  self_hosted: boolean;
   created_at: Date;
   updated_at: Date;
 }
@@ -21,7 +23,8 @@ export interface ProviderSecretRow extends ProviderRow {
   credential_tag: Uint8Array;
 }
 
-const COLUMNS = 'id, tenant_id, name, type, base_url, headers, created_at, updated_at';
+const COLUMNS =
+  'id, tenant_id, name, type, base_url, headers, data_policy, self_hosted, created_at, updated_at';
 const SECRET_COLUMNS = `${COLUMNS}, credential_key_id, credential_wrapped_key, credential_iv, credential_ciphertext, credential_tag`;
 
 export function envelopeOf(r: ProviderSecretRow): Envelope {
@@ -36,13 +39,23 @@ export function envelopeOf(r: ProviderSecretRow): Envelope {
 
 export async function insertProvider(
   tx: TenantTx,
-  p: { id: string; name: string; type: string; baseUrl: string; headers: Record<string, string> },
+  p: {
+    id: string;
+    name: string;
+    type: string;
+    baseUrl: string;
+    headers: Record<string, string>;
+    dataPolicy: ProviderRow['data_policy'];
+    selfHosted: boolean;
+  },
   env: Envelope,
 ): Promise<ProviderRow> {
   const { rows } = await tx.query<ProviderRow>(
     `INSERT INTO providers (id, tenant_id, name, type, base_url, headers, credential_key_id,
-        credential_wrapped_key, credential_iv, credential_ciphertext, credential_tag)
-     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11) RETURNING ${COLUMNS}`,
+        credential_wrapped_key, credential_iv, credential_ciphertext, credential_tag, data_policy,
+        self_hosted)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12::jsonb, $13)
+     RETURNING ${COLUMNS}`,
     [
       p.id,
       tx.tenantId,
@@ -55,6 +68,8 @@ export async function insertProvider(
       env.iv,
       env.ciphertext,
       env.tag,
+      JSON.stringify(p.dataPolicy),
+      p.selfHosted,
     ],
   );
   return one(rows);
@@ -106,6 +121,8 @@ export async function updateProvider(
     name?: string | undefined;
     baseUrl?: string | undefined;
     headers?: Record<string, string> | undefined;
+    dataPolicy?: ProviderRow['data_policy'] | undefined;
+    selfHosted?: boolean | undefined;
   },
   env: Envelope | undefined,
 ): Promise<ProviderRow | undefined> {
@@ -119,6 +136,8 @@ export async function updateProvider(
         credential_iv = coalesce($8, credential_iv),
         credential_ciphertext = coalesce($9, credential_ciphertext),
         credential_tag = coalesce($10, credential_tag),
+        data_policy = coalesce($11::jsonb, data_policy),
+        self_hosted = coalesce($12, self_hosted),
         updated_at = now()
       WHERE tenant_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
     [
@@ -132,6 +151,8 @@ export async function updateProvider(
       env?.iv ?? null,
       env?.ciphertext ?? null,
       env?.tag ?? null,
+      patch.dataPolicy ? JSON.stringify(patch.dataPolicy) : null,
+      patch.selfHosted ?? null,
     ],
   );
   return rows[0];

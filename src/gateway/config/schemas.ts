@@ -72,12 +72,39 @@ const ApiKey = safeString()
   .max(4000)
   .regex(/^[\x21-\x7e]+$/, 'must be visible ASCII characters, without spaces or line breaks');
 
+/** A document data class: the `class:<name>` tag of a document (decision 020). */
+export const DataClassName = safeString().regex(
+  /^[a-z0-9][a-z0-9_-]{0,63}$/,
+  'lower-case letters, digits, _ and - (max 64)',
+);
+/** What may be sent to the provider (docs/governance.md, "Outbound data policy"). */
+export const DataPolicySchema = z
+  .strictObject({
+    redactPii: z
+      .boolean()
+      .default(false)
+      .describe('mask e-mails, phone numbers, SSNs, card numbers and IBANs in prompts'),
+    allowDataClasses: z
+      .array(DataClassName)
+      .max(50)
+      .optional()
+      .describe(
+        'the only document data classes (tag class:<name>) whose chunks may be sent; absent: all',
+      ),
+  })
+  .describe("the provider's outbound data policy");
+
 export const CreateProviderBody = z.strictObject({
   name: ProviderName,
   type: ProviderTypeSchema,
   baseUrl: BaseUrl.optional(),
   apiKey: ApiKey,
   headers: Headers.optional(),
+  dataPolicy: DataPolicySchema.optional(),
+  selfHosted: z
+    .boolean()
+    .optional()
+    .describe("runs on the tenant's own infrastructure (exempt from requirePiiRedaction)"),
 });
 export const PatchProviderBody = z
   .strictObject({
@@ -85,6 +112,8 @@ export const PatchProviderBody = z
     baseUrl: BaseUrl.optional(),
     apiKey: ApiKey.optional(),
     headers: Headers.optional(),
+    dataPolicy: DataPolicySchema.optional(),
+    selfHosted: z.boolean().optional(),
   })
   .refine((b) => Object.keys(b).length > 0, 'at least one field is required');
 export const ProviderSchema = z.object({
@@ -93,6 +122,11 @@ export const ProviderSchema = z.object({
   type: ProviderTypeSchema,
   baseUrl: z.string(),
   headers: z.record(z.string(), z.string()),
+  dataPolicy: z.object({
+    redactPii: z.boolean(),
+    allowDataClasses: z.array(z.string()).optional(),
+  }),
+  selfHosted: z.boolean(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

@@ -17,6 +17,8 @@ export interface TenantConfigRows {
   prices: Map<string, ModelPrice>;
   tenantLimits: Limits;
   keyLimits: KeyLimitsRow[];
+  /** governance_data_policy.require_pii_redaction (decision 020): redact for every provider not self-hosted. */
+  requirePiiRedaction: boolean;
 }
 
 /**
@@ -28,7 +30,7 @@ export async function loadTenantConfig(tx: TenantTx): Promise<TenantConfigRows> 
   // One after another: a pg client runs one query at a time anyway.
   const routes = await listRoutes(tx);
   const providers = await tx.query<ProviderSecretRow>(
-    `SELECT id, tenant_id, name, type, base_url, headers, created_at, updated_at,
+    `SELECT id, tenant_id, name, type, base_url, headers, data_policy, self_hosted, created_at, updated_at,
             credential_key_id, credential_wrapped_key, credential_iv, credential_ciphertext,
             credential_tag
        FROM providers WHERE tenant_id = $1`,
@@ -51,7 +53,13 @@ export async function loadTenantConfig(tx: TenantTx): Promise<TenantConfigRows> 
       WHERE k.tenant_id = $1 AND k.revoked_at IS NULL`,
     t,
   );
+  // The tenant's data policy (migration 0075; its trigger NOTIFYs like the tables above).
+  const policy = await tx.query<{ require_pii_redaction: boolean }>(
+    `SELECT require_pii_redaction FROM governance_data_policy WHERE tenant_id = $1`,
+    t,
+  );
   return {
+    requirePiiRedaction: policy.rows[0]?.require_pii_redaction === true,
     routes,
     providers: providers.rows,
     prices: new Map(

@@ -3,7 +3,7 @@ import type { Database } from '../../platform/db/database.js';
 import type { TenantContext } from '../../platform/db/types.js';
 import type { Limits } from '../../platform/http/limits-schema.js';
 import { builtinPrice, type ModelPrice } from './prices.js';
-import type { ProviderConfig, ProviderType } from '../providers/types.js';
+import type { ProviderConfig, ProviderDataPolicy, ProviderType } from '../providers/types.js';
 import type { ProviderService } from './providers-service.js';
 import type { ProviderSecretRow } from './providers-store.js';
 import type { RouteRow } from './routing-store.js';
@@ -23,6 +23,9 @@ const NO_KEY_LIMITS: KeyLimits = { models: null, limits: {} };
 /** A provider a route may name: the tenant's own, else a platform-wide one. */
 export interface ProviderHandle {
   type: ProviderType;
+  /** The provider's outbound data policy and self-hosted mark (no decryption needed). */
+  dataPolicy?: ProviderDataPolicy | undefined;
+  selfHosted?: boolean | undefined;
   /** Decrypted on first use and kept for the snapshot's life. Holds the credential: never log it. */
   readonly config: ProviderConfig;
 }
@@ -30,6 +33,8 @@ export interface ProviderHandle {
 /** One tenant's gateway configuration at one moment: immutable, read without I/O. */
 export class TenantGatewayConfig {
   readonly tenantLimits: Limits;
+  /** The tenant requires PII redaction for every provider not marked self-hosted. */
+  readonly requirePiiRedaction: boolean;
   readonly routes: readonly RouteRow[];
   readonly #routes: Map<string, RouteRow>;
   readonly #providers = new Map<string, ProviderHandle>();
@@ -43,6 +48,7 @@ export class TenantGatewayConfig {
     this.#routes = new Map(rows.routes.map((r) => [r.alias, r]));
     this.#overrides = rows.prices;
     this.tenantLimits = rows.tenantLimits;
+    this.requirePiiRedaction = rows.requirePiiRedaction;
     this.#keys = new Map(
       rows.keyLimits.map((k) => [k.key_id, { models: k.models, limits: k.limits ?? {} }]),
     );
@@ -61,7 +67,14 @@ export class TenantGatewayConfig {
     const own = this.#providers.get(name);
     if (own) return own;
     const platform = this.#platform.platformProvider(name);
-    return platform ? { type: platform.type, config: platform } : undefined;
+    return platform
+      ? {
+          type: platform.type,
+          config: platform,
+          dataPolicy: platform.dataPolicy,
+          selfHosted: platform.selfHosted,
+        }
+      : undefined;
   }
 
   /** The tenant's override, else the built-in price, else undefined (unpriced). */
@@ -88,6 +101,8 @@ function tenantProvider(row: ProviderSecretRow, providers: ProviderService): Pro
   let config: ProviderConfig | undefined;
   return {
     type: row.type,
+    dataPolicy: row.data_policy,
+    selfHosted: row.self_hosted,
     // A failed decryption (master key missing or rotated away) is not memoised: it throws each time.
     get config() {
       return (config ??= providers.toConfig(row));

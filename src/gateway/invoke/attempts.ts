@@ -16,6 +16,7 @@ import { UpstreamUnavailable, type UpstreamClient, type UpstreamResponse } from 
 import type { RouteCache } from '../config/routing-store.js';
 import type { ModelPrice } from '../config/prices.js';
 import type { CancelSignal } from './cancel.js';
+import type { OutboundPolicy } from './outbound-policy.js';
 
 /** One target to try: provider name, upstream model, its adapter and (lazily) its decrypted config. */
 export interface Attempt {
@@ -27,6 +28,8 @@ export interface Attempt {
   cache?: RouteCache | undefined;
   /** The tenant's price for `model`, else the built-in one; undefined: unpriced. */
   price?: ModelPrice | undefined;
+  /** What this target may receive (decision 020); undefined: no restriction. */
+  outbound?: OutboundPolicy | undefined;
 }
 
 function safeJson(text: string): unknown {

@@ -109,5 +109,8 @@ export async function readChatStream(
     },
     toolCalls,
     costUsd: settled?.costUsd ?? 0,
+    provider: result.served?.provider ?? null,
+    model: result.served?.model ?? null,
+    redactions: result.redactions ?? 0,
   };
 }

@@ -70,6 +70,11 @@ export interface ChatOutcome {
   toolCalls: ToolCall[];
   /** What the call cost the tenant at its prices (0 for a cache hit or an unpriced model). */
   costUsd: number;
+  /** The provider and upstream model that answered (null for a cache hit). */
+  provider: string | null;
+  model: string | null;
+  /** PII values masked in the prompt before it was sent (the provider's data policy). */
+  redactions: number;
 }
 
 export interface EmbeddingsCall {
@@ -93,6 +98,12 @@ export interface EmbeddingsOutcome {
 export interface ModelCalls {
   chat(caller: Principal, call: ChatCall, meta: CallMeta): Promise<ChatOutcome>;
   embeddings(caller: Principal, call: EmbeddingsCall, meta: CallMeta): Promise<EmbeddingsOutcome>;
+  /**
+   * The document data classes (tag `class:<name>`) that may be sent to this model: those every
+   * provider its route may use allows (decision 020). null: every class. A caller filters the
+   * chunks it puts in a prompt by this before building it.
+   */
+  dataClassesAllowed(caller: Principal, model: ModelRef): Promise<string[] | null>;
 }
 
 const Usage = z
@@ -177,7 +188,15 @@ export class InProcessModelCalls implements ModelCalls {
       body: result.body,
       toolCalls: message?.tool_calls ?? [],
       costUsd: result.costUsd ?? 0,
+      provider: result.served?.provider ?? null,
+      model: result.served?.model ?? null,
+      redactions: result.redactions ?? 0,
     };
+  }
+
+  dataClassesAllowed(caller: Principal, ref: ModelRef): Promise<string[] | null> {
+    const { model, direct } = this.#target(ref);
+    return this.invoke.dataClassesAllowed(caller, model, direct);
   }
 
   async embeddings(

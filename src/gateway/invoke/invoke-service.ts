@@ -13,6 +13,7 @@ import {
 import { relayStream } from './stream-relay.js';
 import type { CancelSignal } from './cancel.js';
 import { callFirstAvailable, type Attempt } from './attempts.js';
+import { redactChatRequest } from './outbound-policy.js';
 import type { UpstreamClient, UpstreamResponse } from './upstream.js';
 import type { TargetPolicies } from '../resilience/policy.js';
 import type { UsageRecorder } from '../usage/usage.js';
@@ -44,6 +45,10 @@ export type ChatResult = (
       cache?: 'hit' | 'miss';
       /** The tenant's cost of this answer (for in-process callers that keep a budget). */
       costUsd?: number;
+      /** The target that answered (undefined for a cache hit). */
+      served?: { provider: string; model: string };
+      /** PII values masked in the prompt sent to that target. */
+      redactions?: number;
     }
   | {
       kind: 'stream';
@@ -54,6 +59,10 @@ export type ChatResult = (
        * for in-process callers that keep a budget. Never rejects.
        */
       settled?: Promise<{ status: number; usage: Usage | undefined; costUsd: number }>;
+      /** The target that answered. */
+      served?: { provider: string; model: string };
+      /** PII values masked in the prompt sent to that target. */
+      redactions?: number;
     }
 ) & { rateLimitHeaders?: Record<string, string> };
 
@@ -119,6 +128,15 @@ export class GatewayService {
     return direct
       ? this.deps.planner.planDirect(principal, direct, model)
       : this.deps.planner.plan(principal, model);
+  }
+
+  /** The document data classes a call to `model` may carry (null: any); see Planner. */
+  dataClassesAllowed(
+    principal: Principal,
+    model: string,
+    direct?: DirectTarget,
+  ): Promise<string[] | null> {
+    return this.deps.planner.dataClassesAllowed(principal, model, direct);
   }
 
   /** Counts a limits rejection in the metrics and rethrows it. */
@@ -247,7 +265,7 @@ export class GatewayService {
     const { attempt, res, upstreamStart } = await this.#call(
       principal,
       attempts,
-      (a) => a.adapter.chatRequest(a.config, body, a.model),
+      (a) => a.adapter.chatRequest(a.config, this.#outbound(a, body, meter), a.model),
       signal,
       meter,
     );
@@ -265,6 +283,8 @@ export class GatewayService {
         body: out.body,
         overheadMs: performance.now() - meter.started - upstreamMs,
         costUsd: costUsd(priceOf(attempt), usage),
+        served: { provider: attempt.provider, model: attempt.model },
+        redactions: meter.redactions,
       };
       const raw = relayable(attempt, out.body, read);
       if (raw !== undefined) result.raw = raw;
@@ -302,7 +322,32 @@ export class GatewayService {
       },
     });
     // Up to the response headers: everything before the upstream call that answered.
-    return { kind: 'stream', stream: relayed, overheadMs: upstreamStart - meter.started, settled };
+    return {
+      kind: 'stream',
+      stream: relayed,
+      overheadMs: upstreamStart - meter.started,
+      settled,
+      served: { provider: attempt.provider, model: attempt.model },
+      redactions: meter.redactions,
+    };
+  }
+
+  /**
+   * The body as this target may receive it (decision 020): PII masked when its policy redacts,
+   * counted per kind in the metrics and on the meter (the usage row's redactions). Built once
+   * per target, before its first call; the client's body is never changed.
+   */
+  #outbound(attempt: Attempt, body: ChatRequest, meter: RequestMeter): ChatRequest {
+    if (attempt.outbound?.redactPii !== true) {
+      meter.redactions = 0;
+      return body;
+    }
+    const r = redactChatRequest(body);
+    meter.redactions = r.total;
+    const m = this.deps.metrics;
+    if (m)
+      for (const [kind, n] of Object.entries(r.counts)) if (n > 0) m.piiRedactions.inc({ kind }, n);
+    return r.body;
   }
 
   async embeddings(

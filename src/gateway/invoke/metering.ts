@@ -39,6 +39,8 @@ export interface MeterBase extends Pick<UsageEvent, 'endpoint' | 'alias' | 'stre
 export class RequestMeter {
   readonly #span: Span;
   #firstChunkMs: number | undefined;
+  /** PII values masked in the prompt sent to the target that answered (or was tried last). */
+  redactions = 0;
 
   constructor(
     private readonly usage: UsageRecorder,
@@ -83,6 +85,7 @@ export class RequestMeter {
       cacheHit,
       estimated: at.estimated === true,
       requestId: this.meta.requestId,
+      redactions: this.redactions,
     });
     this.#count(at, cacheHit);
     endGenAiSpan(this.#span, at);

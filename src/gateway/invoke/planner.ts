@@ -1,6 +1,7 @@
 import { AppError } from '../../platform/http/errors.js';
 import type { Principal } from '../../platform/http/principal.js';
 import type { Attempt } from './attempts.js';
+import { allowedByAll, outboundPolicyOf, type OutboundPolicy } from './outbound-policy.js';
 import { ADAPTERS } from '../providers/index.js';
 import type { ProviderAdapter, ProviderConfig } from '../providers/types.js';
 import type { ModelPrice } from '../config/prices.js';
@@ -26,16 +27,19 @@ class PlannedAttempt implements Attempt {
   readonly provider: string;
   readonly model: string;
   readonly cache: RouteCache | undefined;
+  readonly outbound: OutboundPolicy;
 
   constructor(
     step: Step,
     private readonly handle: ProviderHandle,
     readonly adapter: ProviderAdapter,
     readonly price: ModelPrice | undefined,
+    requirePiiRedaction: boolean,
   ) {
     this.provider = step.provider;
     this.model = step.model;
     this.cache = step.cache;
+    this.outbound = outboundPolicyOf(handle, requirePiiRedaction);
   }
 
   get config(): ProviderConfig {
@@ -73,6 +77,28 @@ export class Planner {
   }
 
   /**
+   * The document data classes a request for `model` may carry (decision 020): those allowed by
+   * every provider that could answer it — each weighted target of its route and each fallback,
+   * since any of them may end up serving the call. null: no restriction.
+   */
+  async dataClassesAllowed(
+    principal: Principal,
+    model: string,
+    direct?: { name: string; config: ProviderConfig },
+  ): Promise<string[] | null> {
+    const config = await this.cache.get(principal);
+    if (direct) return allowedByAll([outboundPolicyOf(direct.config, config.requirePiiRedaction)]);
+    const route = config.route(model);
+    if (!route) throw modelNotFound(model);
+    const policies: OutboundPolicy[] = [];
+    for (const t of [...route.targets.filter((x) => x.weight > 0), ...route.fallbacks]) {
+      const handle = config.provider(t.provider);
+      if (handle) policies.push(outboundPolicyOf(handle, config.requirePiiRedaction));
+    }
+    return allowedByAll(policies);
+  }
+
+  /**
    * The one attempt of a named platform provider and model, outside the tenant's routes: an
    * in-process caller's platform default (e.g. the knowledge hub's EMBEDDINGS_* model). Priced
    * like a routed call (the tenant's override, else the built-in price).
@@ -83,13 +109,19 @@ export class Planner {
     model: string,
   ): Promise<Attempt[]> {
     const config = await this.cache.get(principal);
-    const handle: ProviderHandle = { type: target.config.type, config: target.config };
+    const handle: ProviderHandle = {
+      type: target.config.type,
+      config: target.config,
+      dataPolicy: target.config.dataPolicy,
+      selfHosted: target.config.selfHosted,
+    };
     return [
       new PlannedAttempt(
         { provider: target.name, model },
         handle,
         ADAPTERS[target.config.type],
         config.price(model),
+        config.requirePiiRedaction,
       ),
     ];
   }
@@ -101,7 +133,13 @@ function build(config: TenantGatewayConfig, steps: Step[], model: string): Attem
     const provider = config.provider(step.provider);
     if (!provider) continue; // deleting a provider a route uses is refused; this is only a race
     attempts.push(
-      new PlannedAttempt(step, provider, ADAPTERS[provider.type], config.price(step.model)),
+      new PlannedAttempt(
+        step,
+        provider,
+        ADAPTERS[provider.type],
+        config.price(step.model),
+        config.requirePiiRedaction,
+      ),
     );
   }
   if (attempts.length === 0) throw modelNotFound(model);

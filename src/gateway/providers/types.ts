@@ -17,6 +17,20 @@ export interface ProviderConfig {
   headers: Record<string, string>;
   /** Set by the operator (platform providers file), not a tenant: exempt from the upstream address guard. */
   trusted?: boolean;
+  /** What may be sent to this provider (decision 020); absent: no restriction of its own. */
+  dataPolicy?: ProviderDataPolicy | undefined;
+  /** Runs on the tenant's (or operator's) own infrastructure: exempt from a tenant-wide redaction requirement. */
+  selfHosted?: boolean | undefined;
+}
+
+/**
+ * A provider's outbound data policy. redactPii: e-mails, phone numbers, SSNs, card numbers and
+ * IBANs in prompts are masked before they are sent. allowDataClasses: the only document data
+ * classes (document tags `class:<name>`) whose chunks may be sent to it; absent: every class.
+ */
+export interface ProviderDataPolicy {
+  redactPii?: boolean | undefined;
+  allowDataClasses?: string[] | undefined;
 }
 
 /** An OpenAI-style request body; unknown fields are kept (passed through where the upstream speaks OpenAI). */

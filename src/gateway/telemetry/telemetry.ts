@@ -54,6 +54,7 @@ export class GatewayMetrics {
   readonly timeToFirstToken: HotHistogram<'provider' | 'model'>;
   readonly overhead: HotHistogram<'endpoint' | 'stream'>;
   readonly rejections: HotCounter<'reason' | 'scope'>;
+  readonly piiRedactions: HotCounter<'kind'>;
 
   constructor(registry: Registry, policies: TargetPolicies, opts: { labelValuesMax: number }) {
     const registers = [registry];
@@ -123,6 +124,12 @@ export class GatewayMetrics {
       name: 'rampart_gateway_rejections_total',
       help: 'Requests turned away before the upstream call, by reason (rate_limited, budget_exceeded, model_not_allowed) and scope.',
       labelNames: ['reason', 'scope'],
+      registers,
+    });
+    this.piiRedactions = new HotCounter({
+      name: 'rampart_gateway_pii_redactions_total',
+      help: 'Values masked in prompts before they were sent to a redacting provider, by kind (email, phone, ssn, card, iban).',
+      labelNames: ['kind'],
       registers,
     });
     new Gauge({

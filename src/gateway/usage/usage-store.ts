@@ -20,6 +20,8 @@ export interface UsageEvent {
   /** Token counts are Rampart's offline estimate: the upstream reported no usage. */
   estimated?: boolean | undefined;
   requestId: string | null;
+  /** PII values masked in the prompt before it was sent (decision 020). */
+  redactions?: number | undefined;
 }
 
 /** A usage event as buffered for a batch: when it happened and the built-in price then. */
@@ -53,6 +55,7 @@ const BATCH_COLUMNS: readonly (readonly [string, string, (b: BufferedUsage) => C
   ['stream', 'boolean', (b) => b.event.stream],
   ['cache_hit', 'boolean', (b) => b.event.cacheHit],
   ['estimated', 'boolean', (b) => b.event.estimated === true],
+  ['redactions', 'int', (b) => b.event.redactions ?? 0],
   ['request_id', 'text', (b) => b.event.requestId],
   ['at', 'timestamptz', (b) => b.at.toISOString()],
   ['bi', 'numeric', (b) => (b.builtin ? String(b.builtin.input) : null)],
@@ -65,7 +68,8 @@ const unnestNames = BATCH_COLUMNS.map(([name]) => name).join(', ');
 
 const INSERT_BATCH = `INSERT INTO usage_events (tenant_id, key_id, user_id, endpoint, alias, provider,
       target_model, prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms,
-      upstream_latency_ms, status, stream, cache_hit, request_id, created_at, usage_estimated)
+      upstream_latency_ms, status, stream, cache_hit, request_id, created_at, usage_estimated,
+      redactions)
    SELECT $1, v.key_id, v.user_id, v.endpoint, v.alias, v.provider, v.target_model,
       v.pt, v.ct, v.cached,
       -- A cache hit made no upstream call: it costs nothing, whatever the model's price.
@@ -76,7 +80,8 @@ const INSERT_BATCH = `INSERT INTO usage_events (tenant_id, key_id, user_id, endp
            WHEN v.bi IS NOT NULL
              THEN ((v.pt - v.cached) * v.bi + v.cached * v.bc + v.ct * v.bo) / 1000000
       END,
-      v.latency, v.up, v.status, v.stream, v.cache_hit, v.request_id, v.at, v.estimated
+      v.latency, v.up, v.status, v.stream, v.cache_hit, v.request_id, v.at, v.estimated,
+      v.redactions
      FROM unnest(${unnestArgs}) AS v(${unnestNames})
      LEFT JOIN model_prices p ON p.tenant_id = $1 AND p.model = v.target_model`;
 

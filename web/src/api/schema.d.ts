@@ -2374,6 +2374,11 @@ export interface paths {
                 headers: {
                   [key: string]: string;
                 };
+                dataPolicy: {
+                  redactPii: boolean;
+                  allowDataClasses?: string[];
+                };
+                selfHosted: boolean;
                 createdAt: string;
                 updatedAt: string;
               }[];
@@ -2409,6 +2414,18 @@ export interface paths {
             headers?: {
               [key: string]: string;
             };
+            /** @description the provider's outbound data policy */
+            dataPolicy?: {
+              /**
+               * @description mask e-mails, phone numbers, SSNs, card numbers and IBANs in prompts
+               * @default false
+               */
+              redactPii?: boolean;
+              /** @description the only document data classes (tag class:<name>) whose chunks may be sent; absent: all */
+              allowDataClasses?: string[];
+            };
+            /** @description runs on the tenant's own infrastructure (exempt from requirePiiRedaction) */
+            selfHosted?: boolean;
           };
         };
       };
@@ -2428,6 +2445,11 @@ export interface paths {
               headers: {
                 [key: string]: string;
               };
+              dataPolicy: {
+                redactPii: boolean;
+                allowDataClasses?: string[];
+              };
+              selfHosted: boolean;
               createdAt: string;
               updatedAt: string;
             };
@@ -2475,6 +2497,11 @@ export interface paths {
               headers: {
                 [key: string]: string;
               };
+              dataPolicy: {
+                redactPii: boolean;
+                allowDataClasses?: string[];
+              };
+              selfHosted: boolean;
               createdAt: string;
               updatedAt: string;
             };
@@ -2527,6 +2554,17 @@ export interface paths {
             headers?: {
               [key: string]: string;
             };
+            /** @description the provider's outbound data policy */
+            dataPolicy?: {
+              /**
+               * @description mask e-mails, phone numbers, SSNs, card numbers and IBANs in prompts
+               * @default false
+               */
+              redactPii?: boolean;
+              /** @description the only document data classes (tag class:<name>) whose chunks may be sent; absent: all */
+              allowDataClasses?: string[];
+            };
+            selfHosted?: boolean;
           };
         };
       };
@@ -2546,6 +2584,11 @@ export interface paths {
               headers: {
                 [key: string]: string;
               };
+              dataPolicy: {
+                redactPii: boolean;
+                allowDataClasses?: string[];
+              };
+              selfHosted: boolean;
               createdAt: string;
               updatedAt: string;
             };
@@ -6097,6 +6140,7 @@ export interface paths {
               | 'run.finished'
               | 'quota.threshold'
               | 'invoice.closed'
+              | 'budget.threshold'
             )[];
             /** @default  */
             description?: string;
@@ -6220,6 +6264,7 @@ export interface paths {
               | 'run.finished'
               | 'quota.threshold'
               | 'invoice.closed'
+              | 'budget.threshold'
             )[];
             description?: string;
             enabled?: boolean;
@@ -7274,6 +7319,83 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/analytics/kpis': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Usage KPIs over the UTC days [from, to) from the daily rollups (the read model): requests, errors, cache hits, tokens and cost, grouped by day, key, user, model or feature. */
+    get: {
+      parameters: {
+        query?: {
+          from?: string;
+          to?: string;
+          groupBy?: 'day' | 'key' | 'user' | 'model' | 'feature';
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @enum {string} */
+              object: 'list';
+              /** @enum {string} */
+              group_by: 'day' | 'key' | 'user' | 'model' | 'feature';
+              from: string;
+              to: string;
+              rolled_up_at: string | null;
+              data: {
+                day?: string;
+                key_id?: string | null;
+                user_id?: string | null;
+                alias?: string;
+                provider?: string | null;
+                target_model?: string | null;
+                feature?: string;
+                requests: number;
+                errors: number;
+                cache_hits: number;
+                prompt_tokens: number;
+                completion_tokens: number;
+                cached_tokens: number;
+                cost_usd: string;
+                cost_micro_usd: number;
+                unpriced_requests: number;
+              }[];
+              totals: {
+                requests: number;
+                errors: number;
+                cache_hits: number;
+                prompt_tokens: number;
+                completion_tokens: number;
+                cached_tokens: number;
+                cost_usd: string;
+                cost_micro_usd: number;
+                unpriced_requests: number;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/admin/v1/tenants/{id}/analytics/kpis': {
     parameters: {
       query?: never;
@@ -7346,6 +7468,839 @@ export interface paths {
       };
     };
     put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/governance/retention': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Retention period per data class, the audit floor and the recent sweeps. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              classes: {
+                /** @enum {string} */
+                name: 'usage' | 'audit' | 'runs' | 'requests' | 'queries' | 'documents' | 'exports';
+                description: string;
+                days: number | null;
+                tags: string[];
+                tables: string[];
+                updatedAt: string | null;
+              }[];
+              auditFloorDays: number;
+              sweeps: {
+                /** Format: uuid */
+                id: string;
+                periodStart: string;
+                state: string;
+                deleted: {
+                  [key: string]: unknown;
+                };
+                error: string | null;
+                startedAt: string | null;
+                finishedAt: string | null;
+              }[];
+            };
+          };
+        };
+      };
+    };
+    /** Set (days), clear (null) or keep (omitted) the retention period of each data class (audited). */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            usage?: {
+              days: number;
+              tags?: string[];
+            } | null;
+            audit?: {
+              days: number;
+              tags?: string[];
+            } | null;
+            runs?: {
+              days: number;
+              tags?: string[];
+            } | null;
+            requests?: {
+              days: number;
+              tags?: string[];
+            } | null;
+            queries?: {
+              days: number;
+              tags?: string[];
+            } | null;
+            documents?: {
+              days: number;
+              tags?: string[];
+            } | null;
+            exports?: {
+              days: number;
+              tags?: string[];
+            } | null;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              classes: {
+                /** @enum {string} */
+                name: 'usage' | 'audit' | 'runs' | 'requests' | 'queries' | 'documents' | 'exports';
+                description: string;
+                days: number | null;
+                tags: string[];
+                tables: string[];
+                updatedAt: string | null;
+              }[];
+              auditFloorDays: number;
+              sweeps: {
+                /** Format: uuid */
+                id: string;
+                periodStart: string;
+                state: string;
+                deleted: {
+                  [key: string]: unknown;
+                };
+                error: string | null;
+                startedAt: string | null;
+                finishedAt: string | null;
+              }[];
+            };
+          };
+        };
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/governance/holds': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The tenant's legal holds. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              data: {
+                /** Format: uuid */
+                id: string;
+                /** @enum {string} */
+                scope: 'tenant' | 'user' | 'document';
+                subjectId: string | null;
+                reason: string;
+                createdBy: string;
+                createdAt: string;
+              }[];
+            };
+          };
+        };
+      };
+    };
+    /** Place a legal hold on the tenant, a user or a document (or change its reason); retention deletes nothing it covers (audited). */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @enum {string} */
+            scope: 'tenant' | 'user' | 'document';
+            /** Format: uuid */
+            subjectId?: string;
+            reason: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** @enum {string} */
+              scope: 'tenant' | 'user' | 'document';
+              subjectId: string | null;
+              reason: string;
+              createdBy: string;
+              createdAt: string;
+            };
+          };
+        };
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/governance/holds/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Release a legal hold (audited). */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/v1/tenants/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Offboard a tenant: disabled at once (every key, session and token refused), purged after the grace period. */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              tenantId: string;
+              /** @enum {string} */
+              status: 'disabled' | 'purging' | 'purged';
+              disabledAt: string;
+              purgeAfter: string;
+              purgedAt: string | null;
+              deleted: {
+                [key: string]: number;
+              };
+            };
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/v1/tenants/{id}/restore': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Restore a disabled tenant within its grace period. */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              tenantId: string;
+              /** @enum {string} */
+              status: 'active';
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/v1/tenants/{id}/offboarding': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** An offboarded tenant's state: disabled, purging or purged, with the rows deleted. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              tenantId: string;
+              /** @enum {string} */
+              status: 'disabled' | 'purging' | 'purged';
+              disabledAt: string;
+              purgeAfter: string;
+              purgedAt: string | null;
+              deleted: {
+                [key: string]: number;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/exports': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Export one person (an owner, or the person themself) or the whole tenant (owner): a job builds a tar archive (audited). */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            subject:
+              | {
+                  /** Format: uuid */
+                  userId: string;
+                }
+              | {
+                  /** @enum {boolean} */
+                  tenant: true;
+                };
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** @enum {string} */
+              scope: 'user' | 'tenant';
+              subjectUserId: string | null;
+              /** @enum {string} */
+              status: 'queued' | 'completed' | 'failed';
+              failureReason: string | null;
+              bytes: number | null;
+              sha256: string | null;
+              files: number | null;
+              createdAt: string;
+              completedAt: string | null;
+              download: {
+                url: string;
+                expiresAt: string;
+              } | null;
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/exports/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** An export: its status and, once completed, a signed download link that expires. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** @enum {string} */
+              scope: 'user' | 'tenant';
+              subjectUserId: string | null;
+              /** @enum {string} */
+              status: 'queued' | 'completed' | 'failed';
+              failureReason: string | null;
+              bytes: number | null;
+              sha256: string | null;
+              files: number | null;
+              createdAt: string;
+              completedAt: string | null;
+              download: {
+                url: string;
+                expiresAt: string;
+              } | null;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/exports/{id}/archive': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Download an export archive (application/x-tar) with the signed link GET /v1/exports/:id gave; 410 once expired (audited). */
+    get: {
+      parameters: {
+        query: {
+          tenant: string;
+          expires: number;
+          sig: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/erasures': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Erase a person from the tenant (owner): a job deletes or transfers their documents and removes them everywhere (audited). */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** Format: uuid */
+            userId: string;
+            /** @enum {string} */
+            documents: 'delete' | 'transfer';
+            /** Format: uuid */
+            transferTo?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** @enum {string} */
+              status: 'queued' | 'running' | 'completed' | 'failed';
+              /** @enum {string} */
+              documents: 'delete' | 'transfer';
+              transferTo: string | null;
+              /** Format: uuid */
+              pseudonym: string;
+              failureReason: string | null;
+              steps: string[];
+              counts: {
+                [key: string]: number;
+              };
+              createdAt: string;
+              completedAt: string | null;
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/erasures/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** An erasure: its status, the steps done and the rows it changed per table. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** @enum {string} */
+              status: 'queued' | 'running' | 'completed' | 'failed';
+              /** @enum {string} */
+              documents: 'delete' | 'transfer';
+              transferTo: string | null;
+              /** Format: uuid */
+              pseudonym: string;
+              failureReason: string | null;
+              steps: string[];
+              counts: {
+                [key: string]: number;
+              };
+              createdAt: string;
+              completedAt: string | null;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/requests/{requestId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Reconstruct an answer: question, retrieved chunks (flagged when changed or deleted since), prompt, model, answer, citations, tokens, cost and timings. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description an x-request-id of /v1/ask or /v1/sql/ask, or 'run:<run id>' */
+          requestId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              requestId: string;
+              /** @enum {string} */
+              kind: 'ask' | 'sql_ask' | 'copilot_run';
+              createdAt: string;
+              userId: string | null;
+              keyId: string | null;
+              question: string;
+              chunks: {
+                chunkId: string;
+                documentId: string;
+                title: string;
+                score: number | null;
+                /** @description SHA-256 of the chunk text the answer was given */
+                contentHash: string;
+                cited: boolean;
+                /**
+                 * @description what became of the chunk since the answer
+                 * @enum {string}
+                 */
+                status: 'unchanged' | 'changed' | 'deleted';
+                currentHash: string | null;
+              }[];
+              promptTemplate: string | null;
+              promptVersion: string | null;
+              /** @description the messages sent to the model; null when the tenant does not store them */
+              promptRendered: unknown;
+              modelAlias: string | null;
+              provider: string | null;
+              model: string | null;
+              answer: unknown;
+              citations: unknown[];
+              promptTokens: number;
+              completionTokens: number;
+              costUsd: number;
+              /** @description PII values masked in the prompts before they were sent */
+              redactions: number;
+              timings: {
+                [key: string]: number;
+              };
+              /** @description cited chunks whose content changed or was deleted since the answer */
+              flagged: {
+                chunkId: string;
+                documentId: string;
+                /** @enum {string} */
+                status: 'unchanged' | 'changed' | 'deleted';
+              }[];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/governance/data-policy': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The tenant's data policy: whether request records keep rendered prompts, and whether every non-self-hosted provider must redact PII. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              storeRenderedPrompts: boolean;
+              requirePiiRedaction: boolean;
+            };
+          };
+        };
+      };
+    };
+    /** Change the tenant's data policy (audited; the gateway applies it at once). */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            storeRenderedPrompts?: boolean;
+            requirePiiRedaction?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              storeRenderedPrompts: boolean;
+              requirePiiRedaction: boolean;
+            };
+          };
+        };
+      };
+    };
     post?: never;
     delete?: never;
     options?: never;
