@@ -38,16 +38,16 @@ export async function serve(cfg: Config): Promise<void> {
   }
   const { app, gateway, copilot, webhooks, analytics, evals, governance, subjects } =
     await buildApp({
-    config: cfg,
-    db,
-    logger,
-    serverSecret: rt.serverSecret,
-    masterKey: rt.masterKey,
-    redis: rt.redis,
-    tracing: rt.tracing !== undefined,
-    metrics,
-    ...(clusterMetrics ? { scrapeMetrics: () => clusterMetrics.scrape() } : {}),
-  });
+      config: cfg,
+      db,
+      logger,
+      serverSecret: rt.serverSecret,
+      masterKey: rt.masterKey,
+      redis: rt.redis,
+      tracing: rt.tracing !== undefined,
+      metrics,
+      ...(clusterMetrics ? { scrapeMetrics: () => clusterMetrics.scrape() } : {}),
+    });
   // The embedded database has one connection and no separate worker process: serve runs the jobs.
   const embeddedWorker = cfg.DATABASE_URL
     ? undefined
