@@ -421,6 +421,40 @@ describe.each(backends)('plans, quotas and invoices (%s, quotas %s)', (driver, b
     expect(over.json()).toMatchObject({ code: 'quota_exceeded', meter: 'seats' });
   });
 
+  it('an agentRuns quota holds copilot run creation (429 problem+json, no run created)', async () => {
+    const tenant = await tenantWithModel();
+    await assign(
+      tenant.id,
+      await plan({ quotas: { agentRunsPerMonth: 1 }, prices: { baseUsd: 0 }, hardLimit: true }),
+      thisPeriod().start,
+    );
+    const agent = await a.app.inject({
+      method: 'POST',
+      url: '/v1/agents',
+      headers: bearer(tenant.ownerKey),
+      payload: { name: 'quota', instructions: 'Answer briefly.', model: 'fast', tools: [] },
+    });
+    expect(agent.statusCode, agent.body).toBe(201);
+    const start = (app: TestApp) =>
+      app.app.inject({
+        method: 'POST',
+        url: `/v1/agents/${(agent.json() as { id: string }).id}/runs`,
+        headers: bearer(tenant.ownerKey),
+        payload: { input: 'Hello.' },
+      });
+    expect((await start(a)).statusCode).toBe(201);
+    const over = await start(b);
+    expect(over.statusCode).toBe(429);
+    expect(over.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(over.json()).toMatchObject({ code: 'quota_exceeded', meter: 'agentRuns' });
+    const runs = await a.app.inject({
+      method: 'GET',
+      url: '/v1/runs',
+      headers: bearer(tenant.ownerKey),
+    });
+    expect((runs.json() as { data: unknown[] }).data).toHaveLength(1);
+  });
+
   it('quota.threshold is delivered once at 80 % and once at 100 %', async () => {
     const tenant = await tenantWithModel();
     const hook = await a.app.inject({
