@@ -112,7 +112,8 @@ GRANT SELECT ON tenant_offboardings TO rampart_app;
 -- rampart_prune_audit) or the governance tables themselves.
 CREATE FUNCTION rampart_retention_delete(
   p_table text, p_time_column text, p_before timestamptz, p_limit int,
-  p_subject_columns text[], p_held text[], p_tag_column text, p_tags text[]
+  p_subject_columns text[], p_held text[], p_tag_column text, p_tags text[],
+  p_kind_column text DEFAULT NULL, p_kinds text[] DEFAULT NULL
 ) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -155,17 +156,21 @@ BEGIN
   IF p_tag_column IS NOT NULL AND coalesce(cardinality(p_tags), 0) > 0 THEN
     v_where := v_where || format(' AND %I && $4', p_tag_column);
   END IF;
+  -- A class that owns only some rows of a shared table (e.g. request_records of one kind).
+  IF p_kind_column IS NOT NULL THEN
+    v_where := v_where || format(' AND %I::text = ANY($6)', p_kind_column);
+  END IF;
   EXECUTE format(
     'WITH doomed AS (SELECT ctid AS c FROM public.%I WHERE %s LIMIT $5 FOR UPDATE SKIP LOCKED)
      DELETE FROM public.%I t USING doomed WHERE t.ctid = doomed.c',
     p_table, v_where, p_table)
-    USING v_tenant, p_before, p_held, p_tags, p_limit;
+    USING v_tenant, p_before, p_held, p_tags, p_limit, coalesce(p_kinds, '{}'::text[]);
   GET DIAGNOSTICS v_n = ROW_COUNT;
   RETURN v_n;
 END
 $$;
-REVOKE ALL ON FUNCTION rampart_retention_delete(text, text, timestamptz, int, text[], text[], text, text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION rampart_retention_delete(text, text, timestamptz, int, text[], text[], text, text[]) TO rampart_app;
+REVOKE ALL ON FUNCTION rampart_retention_delete(text, text, timestamptz, int, text[], text[], text, text[], text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rampart_retention_delete(text, text, timestamptz, int, text[], text[], text, text[], text, text[]) TO rampart_app;
 
 -- Prunes the current tenant's audit chain up to and including p_upto and records the signed
 -- checkpoint (computed and checked by the caller, which verified the pruned segment first) in

@@ -73,6 +73,8 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     model: 'b-model',
     agent: '',
     tool: '',
+    hold: '',
+    request: 'b-request-record',
     run: '',
     webhook: '',
     delivery: '',
@@ -199,6 +201,21 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     B.erasure = (
       await ok(b.ownerKey, 'POST', '/v1/erasures', { userId: B.user, documents: 'delete' })
     ).id;
+    B.hold = (
+      await ok(b.ownerKey, 'PUT', '/v1/governance/holds', {
+        scope: 'document',
+        subjectId: B.doc,
+        reason: 'b only',
+      })
+    ).id;
+    // A reconstruction record of B's (what /v1/ask writes), inserted as the owner.
+    await t.asOwner((q) =>
+      q.query(
+        `INSERT INTO request_records (tenant_id, request_id, kind, question, answer)
+         VALUES ($1, $2, 'ask', 'b question', '{}')`,
+        [b.id, B.request],
+      ),
+    );
     B.mcpServer = (
       await ok(b.ownerKey, 'POST', '/v1/mcp-servers', {
         name: 'b-mcp',
@@ -215,13 +232,14 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
   /**
    * An attempt by A's owner with B's ids (or a mix of A's and B's). Routes keyed by an id answer
    * 404; routes keyed by a tenant-local name (a model alias, a model's price) may act on A's own
-   * namespace ('own'), so there only B's rows staying unchanged is asserted.
+   * namespace ('own'), so there only B's rows staying unchanged is asserted. 401 and 403 are
+   * refusals that come before any id is looked at (operator routes; a person's own connection).
    */
   type Attempt = [
     'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     string,
     unknown?,
-    (404 | 401 | 'own')?,
+    (404 | 401 | 403 | 'own')?,
   ];
   /** For each id route, what A's owner tries. Add a route here when you add one with an id. */
   const cases = (): Record<string, Attempt[]> => ({
@@ -325,6 +343,34 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
       ['GET', signExportLink(app.config.RAMPART_SECRET_KEY as string, a.id, B.export, 300).url],
     ],
     'GET /v1/erasures/:id': [['GET', `/v1/erasures/${B.erasure}`]],
+    'DELETE /v1/governance/holds/:id': [['DELETE', `/v1/governance/holds/${B.hold}`]],
+    'GET /v1/requests/:requestId': [['GET', `/v1/requests/${B.request}`]],
+    'GET /v1/sql/sources/:id/annotations': [['GET', `/v1/sql/sources/${B.sqlSource}/annotations`]],
+    'GET /v1/sql/sources/:id/policies': [['GET', `/v1/sql/sources/${B.sqlSource}/policies`]],
+    // A person's own connection: an API key with no person is refused (403 user_required)
+    // before any server id is looked at, whichever tenant's it is.
+    'GET /v1/mcp-servers/:id/connection': [
+      ['GET', `/v1/mcp-servers/${B.mcpServer}/connection`, undefined, 403],
+    ],
+    'DELETE /v1/mcp-servers/:id/connection': [
+      ['DELETE', `/v1/mcp-servers/${B.mcpServer}/connection`, undefined, 403],
+    ],
+    'POST /v1/mcp-servers/:id/connect': [
+      ['POST', `/v1/mcp-servers/${B.mcpServer}/connect`, {}, 403],
+    ],
+    'DELETE /admin/v1/tenants/:id': [['DELETE', `/admin/v1/tenants/${b.id}`, undefined, 401]],
+    'POST /admin/v1/tenants/:id/restore': [['POST', `/admin/v1/tenants/${b.id}/restore`, {}, 401]],
+    'GET /admin/v1/tenants/:id/offboarding': [
+      ['GET', `/admin/v1/tenants/${b.id}/offboarding`, undefined, 401],
+    ],
+    'GET /admin/v1/tenants/:id/analytics/kpis': [
+      [
+        'GET',
+        `/admin/v1/tenants/${b.id}/analytics/kpis?from=2026-01-01&to=2026-01-31`,
+        undefined,
+        401,
+      ],
+    ],
     // Operator routes: a tenant's key is refused (401) before any id is looked at.
     'GET /admin/v1/plans/:id': [['GET', `/admin/v1/plans/${b.id}`, undefined, 401]],
     'PATCH /admin/v1/plans/:id': [['PATCH', `/admin/v1/plans/${b.id}`, {}, 401]],

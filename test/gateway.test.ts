@@ -116,6 +116,8 @@ describe.each(testDrivers())('LLM gateway through the openai SDK (%s)', (driver)
       type: 'openai',
       baseUrl: fake.baseUrl,
       headers: { 'openai-organization': 'org-test' },
+      dataPolicy: { redactPii: false },
+      selfHosted: false,
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });

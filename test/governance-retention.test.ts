@@ -145,6 +145,17 @@ describe.each(testDrivers())(
               createHash('sha256').update(id).digest('hex'),
             ],
           );
+        for (const [kind, user, age] of [
+          ['ask', null, 60],
+          ['ask', null, 5],
+          ['sql_ask', null, 60],
+          ['copilot_run', heldUser, 60],
+        ] as const)
+          await q.query(
+            `INSERT INTO request_records (tenant_id, request_id, kind, user_id, question, answer, created_at)
+           VALUES ($1, $2, $3, $4, 'q', '{}', $5)`,
+            [tenantId, randomUUID(), kind, user, daysAgo(age)],
+          );
         for (const [status, finished] of [
           ['succeeded', 60],
           ['running', null],
@@ -172,6 +183,12 @@ describe.each(testDrivers())(
           documents: await one('SELECT count(*) AS n FROM documents WHERE tenant_id = $1'),
           runs: await one('SELECT count(*) AS n FROM runs WHERE tenant_id = $1'),
           runEvents: await one('SELECT count(*) AS n FROM run_events WHERE tenant_id = $1'),
+          asks: await one(
+            "SELECT count(*) AS n FROM request_records WHERE tenant_id = $1 AND kind <> 'sql_ask'",
+          ),
+          sqlAsks: await one(
+            "SELECT count(*) AS n FROM request_records WHERE tenant_id = $1 AND kind = 'sql_ask'",
+          ),
         };
       });
     }
@@ -258,7 +275,16 @@ describe.each(testDrivers())(
       // usage: two old rows gone, the held user's old row and the recent row kept. documents: the
       // old 'tmp' one, not the held document nor the held user's; 'keep' and recent stay.
       // runs: the finished old run (and its events); the running and the recent one stay.
-      expect(await counts(tenant.id)).toEqual({ usage: 2, documents: 4, runs: 2, runEvents: 2 });
+      // requests: the old ask record, not the held user's run record nor the recent one; the SQL
+      // record belongs to class queries, which has no period here.
+      expect(await counts(tenant.id)).toEqual({
+        usage: 2,
+        documents: 4,
+        runs: 2,
+        runEvents: 2,
+        asks: 2,
+        sqlAsks: 1,
+      });
       const view = (await call('GET', '/v1/governance/retention', tenant.ownerKey)).body as {
         sweeps: { state: string; deleted: Record<string, unknown> }[];
       };
@@ -268,7 +294,7 @@ describe.each(testDrivers())(
           usage: { deleted: 2 },
           runs: { deleted: 1 },
           documents: { deleted: 1 },
-          requests: { skipped: 'not_available' },
+          requests: { deleted: 1 },
         },
       });
       const events = await call(
@@ -281,6 +307,18 @@ describe.each(testDrivers())(
         'rampart_retention_deleted_rows_total',
       );
       expect(metrics).toMatch(/rampart_retention_deleted_rows_total\{class="usage"\} [1-9]/);
+    });
+
+    it('class queries sweeps the text-to-SQL records only; requests keeps its own', async () => {
+      const tenant = await app.createTenant();
+      await seed(tenant.id, randomUUID(), randomUUID());
+      const put = await call('PUT', '/v1/governance/retention', tenant.ownerKey, {
+        queries: { days: 30 },
+      });
+      expect(put.status, put.text).toBe(200);
+      await app.governance.scheduler.tick();
+      await queue.drain();
+      expect(await counts(tenant.id)).toMatchObject({ asks: 3, sqlAsks: 0 });
     });
 
     it('a tenant-wide hold stops every class; releasing it lets the next sweep delete', async () => {

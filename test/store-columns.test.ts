@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRow } from '../src/audit/store.js';
 import type { McpServerRow, McpServerSecretRow } from '../src/mcp/client/servers-store.js';
+import type { OAuthFlowRow, UserConnectionRow } from '../src/mcp/client/connections-store.js';
 import type { PriceRow } from '../src/gateway/config/prices-store.js';
 import type { KeyLimitsRow } from '../src/gateway/config/tenant-config-store.js';
 import type { RouteRow } from '../src/gateway/config/routing-store.js';
@@ -190,6 +191,35 @@ const CHECKED: RowCheck[] = [
     policies: 'jsonb',
     catalogue_at: 'timestamptz?',
     created_at: 'timestamptz',
+    updated_at: 'timestamptz',
+  }),
+  check<OAuthFlowRow>()('OAuthFlowRow', 'mcp_oauth_flows', {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    server_id: 'uuid',
+    user_id: 'uuid',
+    verifier_envelope: 'jsonb',
+    client_id: 'text',
+    redirect_uri: 'text',
+    resource: 'text',
+    scope: 'text?',
+    as_metadata: 'jsonb',
+    expires_at: 'timestamptz',
+  }),
+  check<UserConnectionRow>()('UserConnectionRow', 'mcp_user_connections', {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    server_id: 'uuid',
+    user_id: 'uuid',
+    token_envelope: 'jsonb',
+    client_id: 'text',
+    resource: 'text',
+    scope: 'text?',
+    as_metadata: 'jsonb',
+    access_expires_at: 'timestamptz?',
+    has_refresh_token: 'bool',
+    connected_at: 'timestamptz',
+    refreshed_at: 'timestamptz?',
     updated_at: 'timestamptz',
   }),
   check<McpServerRow>()('McpServerRow', 'mcp_servers', {

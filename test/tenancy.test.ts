@@ -166,6 +166,33 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
        VALUES ($1, 'tenant', $1, '2026-01-01', 50, 1, 0.5)`,
       [tenantId],
     );
+    // Subject rights (0070): a pseudonym key, an export with its archive, an erasure record.
+    await q.query(
+      `INSERT INTO audit_subject_keys (tenant_id, kind, subject, pseudonym, key)
+       VALUES ($1, 'user', $2, $3, '\\x00')`,
+      [tenantId, `subject-${tag}`, `psn:${tag}-${tenantId}`],
+    );
+    const exported = await q.query<{ id: string }>(
+      `INSERT INTO subject_exports (tenant_id, scope, requested_by) VALUES ($1, 'tenant', 'test') RETURNING id`,
+      [tenantId],
+    );
+    await q.query(
+      `INSERT INTO export_archives (export_id, tenant_id, content) VALUES ($1, $2, '\\x00')`,
+      [(exported.rows[0] as { id: string }).id, tenantId],
+    );
+    await q.query(
+      `INSERT INTO subject_erasures (tenant_id, documents, requested_by) VALUES ($1, 'delete', 'test')`,
+      [tenantId],
+    );
+    // Reconstruction records and the data policy (0075); the sampled judge's spend (0090).
+    await q.query(
+      `INSERT INTO request_records (tenant_id, request_id, kind, question, answer) VALUES ($1, $2, 'ask', 'q', '{}')`,
+      [tenantId, `req-${tag}`],
+    );
+    await q.query(`INSERT INTO governance_data_policy (tenant_id) VALUES ($1)`, [tenantId]);
+    await q.query(`INSERT INTO eval_judge_spend (tenant_id, day) VALUES ($1, '2026-01-01')`, [
+      tenantId,
+    ]);
     // Governance (migration 0065): a policy, a hold, a sweep and an audit checkpoint.
     await q.query(
       `INSERT INTO retention_policies (tenant_id, data_class, days, updated_by) VALUES ($1, 'usage', 30, 'test')`,

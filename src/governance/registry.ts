@@ -26,6 +26,8 @@ export interface RetentionTarget {
   subjectColumns: string[];
   /** A text[] column the class's tags filter on (documents only). */
   tagColumn?: string;
+  /** Only the rows whose column holds one of these values: a class owning part of a table. */
+  kinds?: { column: string; values: string[] };
 }
 
 export interface RetentionClass {
@@ -70,15 +72,27 @@ export const RETENTION_CLASSES: Record<DataClass, RetentionClass> = {
     name: 'requests',
     description: 'answer reconstruction records (/v1/ask, copilot and /v1/sql/ask requests)',
     targets: [
-      { table: 'request_records', timeColumn: 'created_at', subjectColumns: ['user_id', 'key_id'] },
+      {
+        table: 'request_records',
+        timeColumn: 'created_at',
+        subjectColumns: ['user_id', 'key_id'],
+        kinds: { column: 'kind', values: ['ask', 'copilot_run'] },
+      },
     ],
   },
   queries: {
     name: 'queries',
     description: 'text-to-SQL audit detail (the question, generated SQL and result shape)',
-    // The detail is stored today inside sql.queried audit events (pruned with the audit class);
-    // a table of its own is registered here when it lands.
-    targets: [],
+    // /v1/sql/ask's records (question, generated SQL, explanation, row count); the sql.queried
+    // audit events that also name the query are pruned with the audit class.
+    targets: [
+      {
+        table: 'request_records',
+        timeColumn: 'created_at',
+        subjectColumns: ['user_id', 'key_id'],
+        kinds: { column: 'kind', values: ['sql_ask'] },
+      },
+    ],
   },
   documents: {
     name: 'documents',

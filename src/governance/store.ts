@@ -135,7 +135,7 @@ export async function deleteExpiredBatch(
   o: { before: Date; limit: number; held: string[]; tags: string[] },
 ): Promise<number> {
   const { rows } = await tx.query<{ n: string }>(
-    `SELECT rampart_retention_delete($1, $2, $3, $4, $5::text[], $6::text[], $7, $8::text[]) AS n`,
+    `SELECT rampart_retention_delete($1, $2, $3, $4, $5::text[], $6::text[], $7, $8::text[], $9, $10::text[]) AS n`,
     [
       target.table,
       target.timeColumn,
@@ -145,6 +145,8 @@ export async function deleteExpiredBatch(
       o.held,
       target.tagColumn ?? null,
       o.tags,
+      target.kinds?.column ?? null,
+      target.kinds?.values ?? null,
     ],
   );
   return Number(one(rows).n);
