@@ -279,9 +279,10 @@ export class EpisodeReplayer {
             function: { name: String(c.name ?? ''), arguments: String(c.arguments ?? '') },
           })),
           costUsd: Number(d.costUsd ?? 0),
-          provider: null,
-          model: null,
-          redactions: 0,
+          // Who answered, as recorded: an exact replay reproduces the model.message event.
+          provider: typeof d.provider === 'string' ? d.provider : null,
+          model: typeof d.model === 'string' ? d.model : null,
+          redactions: Number(d.redactions ?? 0),
         };
       },
     };
