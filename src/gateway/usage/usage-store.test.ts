@@ -26,14 +26,14 @@ const row = (i: number): BufferedUsage => ({
 describe('usageColumns', () => {
   it('gives one array literal per column, every row in order, across several turns', async () => {
     const batch = Array.from({ length: 120 }, (_, i) => row(i));
-    // 120 rows × 20 columns is more than one turn's cells: other work gets a turn in between,
+    // 120 rows × 21 columns is more than one turn's cells: other work gets a turn in between,
     // where building it all at once would resolve before anything else could run.
     let otherWorkRan = false;
     const pending = usageColumns(batch).then((columns) => ({ columns, otherWorkRan }));
     setImmediate(() => (otherWorkRan = true));
     const { columns, otherWorkRan: ranBefore } = await pending;
     expect(ranBefore).toBe(true);
-    expect(columns).toHaveLength(20);
+    expect(columns).toHaveLength(21);
     const cells = (literal: string): string[] => literal.slice(1, -1).split(',');
     for (const c of columns) expect(cells(c)).toHaveLength(120);
     const [
@@ -50,6 +50,7 @@ describe('usageColumns', () => {
       up,
       ,
       stream,
+      ,
       ,
       ,
       requestId,
@@ -73,7 +74,7 @@ describe('usageColumns', () => {
 
   it('an empty batch gives empty arrays', async () => {
     const columns = await usageColumns([]);
-    expect(columns).toHaveLength(20);
+    expect(columns).toHaveLength(21);
     for (const c of columns) expect(c).toBe('{}');
   });
 });
