@@ -32,7 +32,14 @@ export { builtinSource } from './tools/registry.js';
 export type { ResolvedTool, ToolDeclaration, ToolSource } from './tools/registry.js';
 export type { RunService } from './runs-service.js';
 export type { ReplayOutcome, ReplayMode } from './episodes.js';
-export { CreateRunBody, TERMINAL, ToolPolicy, stricterPolicy, type RunView } from './schemas.js';
+export {
+  CreateRunBody,
+  ReplayView,
+  TERMINAL,
+  ToolPolicy,
+  stricterPolicy,
+  type RunView,
+} from './schemas.js';
 
 export interface CopilotDeps {
   db: Database;

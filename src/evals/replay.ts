@@ -4,6 +4,7 @@ import type { Io } from './command.js';
 import { Judge } from './judges.js';
 import { caseResult, deterministicChecks, judgedChecks } from './score.js';
 import { EvalCase, Expect } from './schemas.js';
+import { ReplayView } from '../copilot/index.js';
 
 /** `rampart eval replay` exit codes: 0 reproduced / passed, 1 diverged / failed, 2 usage. */
 const EXIT = { passed: 0, failed: 1, usage: 2 } as const;
@@ -21,31 +22,9 @@ export interface EvalReplayOptions {
   concurrency?: number | undefined;
 }
 
-const Outcome = z.object({
-  runId: z.string(),
-  replayRunId: z.string(),
-  reproduced: z.boolean(),
-  divergence: z.string().nullable(),
-  violations: z.array(z.string()),
-  recorded: z.object({
-    status: z.string(),
-    input: z.unknown(),
-    output: z.unknown(),
-    tools: z.array(z.string()),
-  }),
-  replayed: z.object({
-    status: z.string(),
-    output: z.unknown(),
-    reason: z.string().nullable(),
-    events: z.number(),
-    tools: z.array(z.string()),
-    approvals: z.number(),
-    costUsd: z.number(),
-    steps: z.number(),
-  }),
-  durationMs: z.number(),
-});
-type Outcome = z.infer<typeof Outcome>;
+// The route's own answer schema: what the CLI parses is what the server promises.
+const Outcome = ReplayView;
+type Outcome = z.infer<typeof ReplayView>;
 
 const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v ?? null));
 
