@@ -1,99 +1,9 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../src/platform/db/database.js';
-import type { AdminConnection } from '../src/platform/db/migrator.js';
-import { openEmbedded } from '../src/platform/db/open.js';
-import { APP_ROLE } from '../src/platform/db/roles.js';
 import { AUDIT_HEAD_MESSAGE, headSignatureValid, type SignedHead } from '../src/audit/head.js';
 import { GENESIS_HASH, canonicalJson, canonicalTime, hashEvent } from '../src/audit/chain.js';
+import { cliFixture, runCli, type CliFixture } from './helpers/cli.js';
 import { createTestApp, SERVER_SECRET } from './helpers/app.js';
-import { createTestDatabase, testDrivers, type TestDatabase } from './helpers/db.js';
-
-const ROOT = join(import.meta.dirname, '..');
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the real CLI entry point as a child process with exactly the given environment. */
-function rampart(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/rampart.js', ...args], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '',
-        LOG_LEVEL: 'warn',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/**
- * One database the CLI can open from its own process: a server database, or an embedded data
- * directory. PGlite data directories are single-process, so the test closes its handle before
- * each CLI run and reopens it afterwards.
- */
-interface CliFixture {
-  env: Record<string, string>;
-  /** Runs fn with the database open in this process (the app role) and an owner connection for tampering. */
-  use<T>(fn: (db: Database, owner: AdminConnection) => Promise<T>): Promise<T>;
-  close(): Promise<void>;
-}
-
-async function fixture(driver: 'pglite' | 'postgres'): Promise<CliFixture> {
-  if (driver === 'postgres') {
-    const t: TestDatabase = await createTestDatabase('postgres');
-    const settings = t.settings as NonNullable<TestDatabase['settings']>;
-    return {
-      env: { ...settings, RAMPART_SECRET_KEY: SERVER_SECRET },
-      use: (fn) => t.asOwner((owner) => fn(t.db, owner)),
-      close: () => t.close(),
-    };
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'rampart-audit-cli-'));
-  return {
-    env: { RAMPART_DATA_DIR: dir, RAMPART_SECRET_KEY: SERVER_SECRET },
-    async use(fn) {
-      const { db, pglite } = await openEmbedded(join(dir, 'pgdata'));
-      const raw = pglite as NonNullable<typeof pglite>;
-      try {
-        // Test-only owner access on the single embedded connection, as in helpers/db.ts.
-        const owner: AdminConnection = {
-          query: async (text, params) => {
-            await raw.exec('RESET ROLE');
-            try {
-              const r = await raw.query(text, params as unknown[]);
-              return { rows: r.rows as never[], rowCount: r.affectedRows ?? r.rows.length };
-            } finally {
-              await raw.exec(`SET ROLE ${APP_ROLE}`);
-            }
-          },
-          exec: (sql) => raw.exec(sql),
-        };
-        return await fn(db, owner);
-      } finally {
-        await db.close();
-      }
-    },
-    async close() {
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+import { testDrivers } from './helpers/db.js';
 
 describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
   let f: CliFixture;
@@ -103,7 +13,7 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
   let secondSlug: string;
 
   beforeAll(async () => {
-    f = await fixture(driver);
+    f = await cliFixture(driver);
     ({ slug, heads } = await f.use(async (db) => {
       const app = await createTestApp(db);
       let closed = false;
@@ -144,7 +54,7 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
   });
 
   it('exits 0 on an intact chain, then 1 after tampering, naming the broken event', async () => {
-    const intact = await rampart(['audit', 'verify', '--tenant', slug], f.env);
+    const intact = await runCli(['audit', 'verify', '--tenant', slug], f.env);
     expect(intact.stderr).toBe('');
     expect(intact.stdout).toMatch(
       new RegExp(`audit chain of ${slug}: OK, 3 events, head [0-9a-f]{64}`),
@@ -158,7 +68,7 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
         [slug],
       ),
     );
-    const broken = await rampart(['audit', 'verify', '--tenant', slug], f.env);
+    const broken = await runCli(['audit', 'verify', '--tenant', slug], f.env);
     expect(broken.stdout).toMatch(
       new RegExp(
         `audit chain of ${slug}: BROKEN at event seq 3 .*altered.*; 2 events before it verified`,
@@ -175,7 +85,7 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
     expect(headSignatureValid(`${SERVER_SECRET}-other`, last)).toBe(false);
     expect(headSignatureValid(SERVER_SECRET, { ...last, seq: 2 })).toBe(false);
 
-    const untampered = await rampart(
+    const untampered = await runCli(
       ['audit', 'verify', '--tenant', secondSlug, '--expect-head', `3:${last.hash}`],
       f.env,
     );
@@ -189,9 +99,9 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
         [secondSlug],
       ),
     );
-    const plain = await rampart(['audit', 'verify', '--tenant', secondSlug], f.env);
+    const plain = await runCli(['audit', 'verify', '--tenant', secondSlug], f.env);
     expect(plain.code).toBe(0); // what the chain alone can tell
-    const truncated = await rampart(
+    const truncated = await runCli(
       ['audit', 'verify', '--tenant', secondSlug, '--expect-head', last.hash],
       f.env,
     );
@@ -201,10 +111,10 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
   }, 240_000);
 
   it('exits 2 without --tenant, or with a malformed --expect-head', async () => {
-    const missing = await rampart(['audit', 'verify'], f.env);
+    const missing = await runCli(['audit', 'verify'], f.env);
     expect(missing.stderr).toContain('audit verify needs --tenant <slug>');
     expect(missing.code).toBe(2);
-    const malformed = await rampart(
+    const malformed = await runCli(
       ['audit', 'verify', '--tenant', slug, '--expect-head', 'abc'],
       f.env,
     );
@@ -213,7 +123,7 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
   }, 240_000);
 
   it('exits 2 with a clear message for an unknown slug', async () => {
-    const res = await rampart(['audit', 'verify', '--tenant', 'no-such-tenant'], f.env);
+    const res = await runCli(['audit', 'verify', '--tenant', 'no-such-tenant'], f.env);
     expect(res.stderr).toContain("no tenant with slug 'no-such-tenant'");
     expect(res.stdout).toBe('');
     expect(res.code).toBe(2);
@@ -224,7 +134,7 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
     async () => {
       const url = new URL(f.env.DATABASE_URL as string);
       url.pathname = '/rampart_no_such_database';
-      const res = await rampart(['audit', 'verify', '--tenant', slug], {
+      const res = await runCli(['audit', 'verify', '--tenant', slug], {
         ...f.env,
         DATABASE_URL: url.toString(),
       });
@@ -281,7 +191,7 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
         await app.close();
       }
     });
-    const ok = await rampart(['audit', 'verify', '--tenant', pruned.slug], f.env);
+    const ok = await runCli(['audit', 'verify', '--tenant', pruned.slug], f.env);
     expect(ok.stdout).toMatch(
       new RegExp(
         `audit chain of ${pruned.slug}: OK, 3 events after pruning checkpoint 4:[0-9a-f]{64}`,
@@ -294,7 +204,7 @@ describe.each(testDrivers())('rampart audit verify (%s)', (driver) => {
         [pruned.id],
       ),
     );
-    const broken = await rampart(['audit', 'verify', '--tenant', pruned.slug], f.env);
+    const broken = await runCli(['audit', 'verify', '--tenant', pruned.slug], f.env);
     expect(broken.stdout).toContain(`audit chain of ${pruned.slug}: BROKEN at event seq 5`);
     expect(broken.code).toBe(1);
   }, 300_000);
