@@ -86,7 +86,8 @@ export function identityRoutes(s: IdentityServices): AnyRoute[] {
       url: '/v1/api-keys',
       auth: 'tenant',
       permission: 'keys:manage',
-      summary: "List the tenant's API keys with their model allow-lists and limits (never their secrets).",
+      summary:
+        "List the tenant's API keys with their model allow-lists and limits (never their secrets).",
       tags: ['identity'],
       query: PageQuery.extend({
         includeRevoked: z
