@@ -4334,6 +4334,13 @@ export interface paths {
                 tool: string;
                 arguments: unknown;
               }[];
+              /** @description Who started the run (an approver sees who asked): a person or a key. */
+              startedBy: {
+                /** @enum {string} */
+                type: 'user' | 'api_key';
+                id: string | null;
+                role: string;
+              };
               createdAt: string;
               updatedAt: string;
               finishedAt: string | null;
@@ -4396,6 +4403,13 @@ export interface paths {
                   tool: string;
                   arguments: unknown;
                 }[];
+                /** @description Who started the run (an approver sees who asked): a person or a key. */
+                startedBy: {
+                  /** @enum {string} */
+                  type: 'user' | 'api_key';
+                  id: string | null;
+                  role: string;
+                };
                 createdAt: string;
                 updatedAt: string;
                 finishedAt: string | null;
@@ -4457,6 +4471,13 @@ export interface paths {
                 tool: string;
                 arguments: unknown;
               }[];
+              /** @description Who started the run (an approver sees who asked): a person or a key. */
+              startedBy: {
+                /** @enum {string} */
+                type: 'user' | 'api_key';
+                id: string | null;
+                role: string;
+              };
               createdAt: string;
               updatedAt: string;
               finishedAt: string | null;
@@ -4576,6 +4597,13 @@ export interface paths {
                 tool: string;
                 arguments: unknown;
               }[];
+              /** @description Who started the run (an approver sees who asked): a person or a key. */
+              startedBy: {
+                /** @enum {string} */
+                type: 'user' | 'api_key';
+                id: string | null;
+                role: string;
+              };
               createdAt: string;
               updatedAt: string;
               finishedAt: string | null;
@@ -4709,6 +4737,13 @@ export interface paths {
                 tool: string;
                 arguments: unknown;
               }[];
+              /** @description Who started the run (an approver sees who asked): a person or a key. */
+              startedBy: {
+                /** @enum {string} */
+                type: 'user' | 'api_key';
+                id: string | null;
+                role: string;
+              };
               createdAt: string;
               updatedAt: string;
               finishedAt: string | null;
