@@ -132,6 +132,8 @@ describe.runIf(run)('web console in chromium', () => {
       RAMPART_MASTER_KEY: COPILOT_MASTER_KEY,
       OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'true',
       GATEWAY_USAGE_FLUSH_MS: '200',
+      // Home's errors come from the daily rollups: roll up every second rather than every minute.
+      ANALYTICS_ROLLUP_INTERVAL_MS: '1000',
     });
     const created = await fetch(`${base}/admin/v1/tenants`, {
       method: 'POST',
@@ -448,6 +450,10 @@ describe.runIf(run)('web console in chromium', () => {
     const card = page.getByTestId('approval');
     await card.waitFor({ timeout: 30_000 });
     expect(await card.textContent()).toContain('t-42');
+    // Who asked: the run was started with the owner's bootstrap key.
+    expect(await card.getByTestId('asked-by').textContent()).toBe(
+      'asked by key owner (bootstrap) (owner)',
+    );
     await audit(page, 'approvals');
     await card.getByLabel('Reason (recorded in the audit log)').fill('ticket is resolved');
     await card.getByRole('button', { name: 'Approve' }).click();
@@ -540,6 +546,19 @@ describe.runIf(run)('web console in chromium', () => {
       .poll(() => page.getByTestId('sql-chart').locator('.recharts-bar-rectangle').count())
       .toBeGreaterThan(1);
     await audit(page, 'sql');
+
+    // A statement that writes is refused, and the page says why in words (the problem's detail).
+    agentUpstream.script = () => ({ content: '```sql\nDELETE FROM restaurant\n```' });
+    await page.getByLabel('Question').fill('Remove every restaurant.');
+    await page.getByRole('button', { name: 'Ask', exact: true }).click();
+    const refusal = page
+      .getByRole('alert')
+      .filter({ hasText: 'The question was refused or failed' });
+    await refusal.waitFor({ timeout: 60_000 });
+    const why = (await refusal.textContent()) ?? '';
+    expect(why.replace('The question was refused or failed', '').trim().length).toBeGreaterThan(10);
+    expect(why).not.toMatch(/[{}]|\[object/);
+    await audit(page, 'sql-refused');
   }, 180_000);
 
   it('edits the row filters, column masks and annotations of a source', async () => {
@@ -589,8 +608,29 @@ describe.runIf(run)('web console in chromium', () => {
     await openPage(page, 'Audit log');
     await page.getByTestId('audit-row').filter({ hasText: 'api_key.created' }).first().waitFor();
     await audit(page, 'audit');
+    // A call the upstream fails (the fake answers 500 for this model) is an error on Home.
+    await api('POST', '/v1/routes', {
+      alias: 'broken',
+      targets: [{ provider: 'fake', model: 'fail-500' }],
+    });
+    const failed = await fetch(`${base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ownerKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'broken', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    const kpiErrors = async () =>
+      ((await api('GET', '/v1/analytics/kpis?groupBy=day')) as { totals: { errors: number } })
+        .totals.errors;
+    await expect.poll(kpiErrors, { timeout: 30_000 }).toBeGreaterThan(0);
     await openPage(page, 'Home');
-    await page.getByText('Requests and cost by day').waitFor();
+    await page.getByText('Requests, errors and cost by day').waitFor();
+    const errors = String(await kpiErrors());
+    await expect
+      .poll(() => page.getByTestId('stat-errors').locator('p').last().textContent())
+      .toBe(errors);
+    // Top keys by name: the key limited to one alias has made calls.
+    await page.getByTestId('top-key').filter({ hasText: 'fenced' }).waitFor();
     await expect
       .poll(() => page.locator('.recharts-area').count(), { timeout: 15_000 })
       .toBeGreaterThan(0);
