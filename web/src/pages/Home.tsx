@@ -32,6 +32,48 @@ function Stat({ label, value }: { label: string; value: string }) {
   );
 }
 
+/** The five rows with the highest cost (then requests): top models, top keys. */
+function TopTable({
+  title,
+  column,
+  testId,
+  rows,
+}: {
+  title: string;
+  column: string;
+  testId: string;
+  rows: { name: string; requests: number; cost_usd: number }[];
+}) {
+  return (
+    <Card withBorder>
+      <Title order={2} size="h4" mb="sm">
+        {title}
+      </Title>
+      <Table>
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>{column}</Table.Th>
+            <Table.Th>Requests</Table.Th>
+            <Table.Th>Cost</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {[...rows]
+            .sort((a, b) => b.cost_usd - a.cost_usd || b.requests - a.requests)
+            .slice(0, 5)
+            .map((r, i) => (
+              <Table.Tr key={`${i}:${r.name}`} data-testid={testId}>
+                <Table.Td>{r.name}</Table.Td>
+                <Table.Td>{r.requests}</Table.Td>
+                <Table.Td>{usd(r.cost_usd)}</Table.Td>
+              </Table.Tr>
+            ))}
+        </Table.Tbody>
+      </Table>
+    </Card>
+  );
+}
+
 /**
  * Usage, errors and cost over the last 30 days, top models and keys, documents by status, runs
  * waiting for approval.
@@ -165,58 +207,18 @@ export default function Home() {
         )}
       </Card>
       <SimpleGrid cols={{ base: 1, md: 2 }}>
-        <Card withBorder>
-          <Title order={2} size="h4" mb="sm">
-            Top models
-          </Title>
-          <Table>
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Model</Table.Th>
-                <Table.Th>Requests</Table.Th>
-                <Table.Th>Cost</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {[...(byModel.data?.data ?? [])]
-                .sort((a, b) => b.cost_usd - a.cost_usd || b.requests - a.requests)
-                .slice(0, 5)
-                .map((m) => (
-                  <Table.Tr key={m.model ?? '-'}>
-                    <Table.Td>{m.model ?? '—'}</Table.Td>
-                    <Table.Td>{m.requests}</Table.Td>
-                    <Table.Td>{usd(m.cost_usd)}</Table.Td>
-                  </Table.Tr>
-                ))}
-            </Table.Tbody>
-          </Table>
-        </Card>
-        <Card withBorder>
-          <Title order={2} size="h4" mb="sm">
-            Top keys
-          </Title>
-          <Table>
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Key</Table.Th>
-                <Table.Th>Requests</Table.Th>
-                <Table.Th>Cost</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {[...(byKey.data?.data ?? [])]
-                .sort((a, b) => b.cost_usd - a.cost_usd || b.requests - a.requests)
-                .slice(0, 5)
-                .map((k) => (
-                  <Table.Tr key={k.key_id ?? '-'} data-testid="top-key">
-                    <Table.Td>{keyName(k.key_id)}</Table.Td>
-                    <Table.Td>{k.requests}</Table.Td>
-                    <Table.Td>{usd(k.cost_usd)}</Table.Td>
-                  </Table.Tr>
-                ))}
-            </Table.Tbody>
-          </Table>
-        </Card>
+        <TopTable
+          title="Top models"
+          column="Model"
+          testId="top-model"
+          rows={(byModel.data?.data ?? []).map((m) => ({ ...m, name: m.model ?? '—' }))}
+        />
+        <TopTable
+          title="Top keys"
+          column="Key"
+          testId="top-key"
+          rows={(byKey.data?.data ?? []).map((k) => ({ ...k, name: keyName(k.key_id) }))}
+        />
         <Card withBorder>
           <Title order={2} size="h4" mb="sm">
             Documents by status
