@@ -81,6 +81,21 @@ describe.runIf(run)('web console in chromium', () => {
     await p.getByRole('option', { name: option, exact: true }).click();
   };
 
+  /** Picks an option of a required select (its label carries the asterisk: not matched exactly). */
+  const pickIn = async (p: Page, label: string, option: string) => {
+    await p.getByLabel(label).first().click();
+    await p.getByRole('option', { name: option, exact: true }).click();
+  };
+
+  /** Signs in on the console's sign-in page with the owner's API key (kept in memory only). */
+  const signInWithKey = async (p: Page) => {
+    await p.goto(`${base}/`);
+    await p.getByRole('tab', { name: 'API key' }).click();
+    await p.getByRole('textbox', { name: 'API key' }).fill(ownerKey);
+    await p.getByRole('button', { name: 'Use this key' }).click();
+    await p.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+  };
+
   /** Follows the navigation's link to a page. */
   const openPage = (p: Page, name: string) =>
     p.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name, exact: true }).click();
@@ -117,6 +132,8 @@ describe.runIf(run)('web console in chromium', () => {
       RAMPART_MASTER_KEY: COPILOT_MASTER_KEY,
       OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'true',
       GATEWAY_USAGE_FLUSH_MS: '200',
+      // Home's errors come from the daily rollups: roll up every second rather than every minute.
+      ANALYTICS_ROLLUP_INTERVAL_MS: '1000',
     });
     const created = await fetch(`${base}/admin/v1/tenants`, {
       method: 'POST',
@@ -204,6 +221,35 @@ describe.runIf(run)('web console in chromium', () => {
     await audit(page, 'document');
   });
 
+  it('searches with scores, and uploads a tagged document and deletes it', async () => {
+    await openPage(page, 'Search and ask');
+    await page.getByText('Search: hybrid', { exact: true }).click();
+    await page.getByLabel('Query').fill('paid leave');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const hit = page.getByTestId('search-hit').first();
+    await hit.waitFor();
+    expect(await hit.textContent()).toMatch(/handbook-\d+\.pdf.*score \d\.\d{3}/);
+    await audit(page, 'search');
+
+    await openPage(page, 'Documents');
+    await page.getByLabel('Tags (comma-separated)').fill('draft, hr');
+    const file = join(tmpdir(), `notes-${process.pid}.md`);
+    writeFileSync(file, '# Notes\n\nA draft that is deleted again.\n');
+    await page.getByLabel('Files to upload').setInputFiles(file);
+    const row = page.getByTestId('document-row').filter({ hasText: 'draft, hr' });
+    await row.getByText('ready').waitFor({ timeout: 60_000 });
+    const docs = (await api('GET', '/v1/documents')) as {
+      data: { id: string; tags: string[]; groups: string[] }[];
+    };
+    const tagged = docs.data.find((d) => d.tags.includes('draft'));
+    expect(tagged).toMatchObject({ tags: ['draft', 'hr'], groups: [] });
+    page.once('dialog', (d) => void d.accept());
+    await row.getByRole('button', { name: /^Delete / }).click();
+    await expect.poll(() => row.count()).toBe(0);
+    const after = (await api('GET', '/v1/documents')) as { data: { id: string }[] };
+    expect(after.data.map((d) => d.id)).not.toContain(tagged?.id);
+  });
+
   it('creates a provider and a route, then streams a chat answer through them', async () => {
     await openPage(page, 'Gateway');
     await page.getByLabel('Provider name').fill('fake');
@@ -215,7 +261,7 @@ describe.runIf(run)('web console in chromium', () => {
     await page.getByLabel('Alias').fill('assistant');
     await page.getByPlaceholder('Pick a provider').click();
     await page.getByRole('option', { name: 'fake' }).click();
-    await page.getByLabel(/^Model/).fill('gpt-4o-mini');
+    await page.getByLabel('Target 1 model').fill('gpt-4o-mini');
     await page.getByRole('button', { name: 'Add route' }).click();
     await page.getByRole('cell', { name: 'assistant', exact: true }).waitFor();
     await audit(page, 'gateway');
@@ -228,10 +274,71 @@ describe.runIf(run)('web console in chromium', () => {
       .poll(() => page.getByTestId('assistant-message').textContent())
       .toContain('hello from the console');
     await page.getByTestId('chat-stats').waitFor();
+    // The request's cost at the built-in price of the model that answered, and Rampart's own time.
+    const tokens = /(\d+) prompt \+ (\d+) completion/.exec(
+      (await page.getByTestId('chat-stats').textContent()) ?? '',
+    );
+    const cost = (Number(tokens?.[1]) * 0.15 + Number(tokens?.[2]) * 0.6) / 1e6;
+    expect(await page.getByTestId('chat-cost').textContent()).toBe(
+      `cost $${cost.toFixed(6)} (gpt-4o-mini at $0.15/$0.6 per M)`,
+    );
+    expect(await page.getByTestId('chat-overhead').textContent()).toMatch(
+      /^gateway overhead \d+\.\d ms$/,
+    );
     const sent = fake.requests.at(-1)?.body;
     expect(sent?.stream).toBe(true);
     expect(sent?.model).toBe('gpt-4o-mini');
     await audit(page, 'chat');
+  });
+
+  it('creates a route with two weighted targets and a fallback in the form, then edits it', async () => {
+    await openPage(page, 'Gateway');
+    await page.getByRole('cell', { name: 'assistant', exact: true }).waitFor();
+    await page.getByLabel('Alias').fill('canary');
+    await pickIn(page, 'Target 1 provider', 'fake');
+    await page.getByLabel('Target 1 model').fill('gpt-4o-mini');
+    await page.getByLabel('Target 1 weight').fill('9');
+    await page.getByRole('button', { name: 'Add target' }).click();
+    await pickIn(page, 'Target 2 provider', 'fake');
+    await page.getByLabel('Target 2 model').fill('gpt-4o');
+    await page.getByLabel('Target 2 weight').fill('1');
+    await page.getByRole('button', { name: 'Add fallback' }).click();
+    await pickIn(page, 'Fallback 1 provider', 'fake');
+    await page.getByLabel('Fallback 1 model').fill('gpt-4o-backup');
+    await page.getByRole('button', { name: 'Add route' }).click();
+    const row = page.getByTestId('route-row').filter({ hasText: 'canary' });
+    await row.getByTestId('route-fallbacks').filter({ hasText: 'fake/gpt-4o-backup' }).waitFor();
+    expect(await row.getByTestId('route-target').allTextContents()).toEqual([
+      'fake/gpt-4o-mini 9 · 90%',
+      'fake/gpt-4o 1 · 10%',
+    ]);
+    expect(await api('GET', '/v1/routes/canary')).toMatchObject({
+      alias: 'canary',
+      targets: [
+        { provider: 'fake', model: 'gpt-4o-mini', weight: 9 },
+        { provider: 'fake', model: 'gpt-4o', weight: 1 },
+      ],
+      fallbacks: [{ provider: 'fake', model: 'gpt-4o-backup' }],
+    });
+    // The form is empty again: one blank target, no fallback.
+    expect(await page.getByTestId('target-row').count()).toBe(1);
+    expect(await page.getByTestId('fallback-row').count()).toBe(0);
+    await audit(page, 'gateway-routes');
+
+    // Edit: the form loads the route; a weight changed and the fallback dropped is what is stored.
+    await page.getByRole('button', { name: 'Edit route canary' }).click();
+    expect(await page.getByLabel('Alias').inputValue()).toBe('canary');
+    await page.getByLabel('Target 2 weight').fill('3');
+    await page.getByRole('button', { name: 'Remove fallback 1' }).click();
+    await page.getByRole('button', { name: 'Save route' }).click();
+    await row.getByTestId('route-fallbacks').filter({ hasText: '—' }).waitFor();
+    expect(await api('GET', '/v1/routes/canary')).toMatchObject({
+      targets: [
+        { provider: 'fake', model: 'gpt-4o-mini', weight: 9 },
+        { provider: 'fake', model: 'gpt-4o', weight: 3 },
+      ],
+      fallbacks: [],
+    });
   });
 
   it('creates an API key and shows its secret exactly once', async () => {
@@ -249,6 +356,64 @@ describe.runIf(run)('web console in chromium', () => {
     await page.reload();
     await page.getByTestId('key-row').filter({ hasText: 'ci-bot' }).waitFor();
     expect(await page.content()).not.toContain(secret);
+  });
+
+  it('creates a key limited to one alias with its own limits, and edits them', async () => {
+    await openPage(page, 'API keys');
+    await page.getByLabel('Key name').fill('fenced');
+    const models = page.getByRole('combobox', { name: 'Models' });
+    await models.fill('assistant');
+    await models.press('Enter');
+    await page.getByLabel('Requests per minute').fill('30');
+    await page.getByLabel('Budget (USD)').fill('5');
+    await pick(page, 'Budget period', 'month');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const secret = (await page.getByTestId('secret-once').textContent()) ?? '';
+    expect(secret).toMatch(/^rmp_/);
+    const row = page.getByTestId('key-row').filter({ hasText: 'fenced' });
+    await row
+      .getByTestId('key-models')
+      .filter({ hasText: /^assistant$/ })
+      .waitFor();
+    expect(await row.getByTestId('key-limits').textContent()).toBe('30 rpm · $5/month');
+    await page.getByRole('button', { name: 'I have stored it' }).click();
+    await audit(page, 'keys-limits');
+
+    // The server holds the key to its alias: another alias is refused, its own one answers.
+    const chatAs = (model: string) =>
+      fetch(`${base}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+    const refused = await chatAs('canary');
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe(
+      'model_not_allowed',
+    );
+    expect((await chatAs('assistant')).status).toBe(200);
+
+    // Edit in the dialog: a second alias and another rate; the budget stays.
+    await page.getByRole('button', { name: 'Edit key fenced' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Models and limits of fenced' });
+    const dialogModels = dialog.getByRole('combobox', { name: 'Models' });
+    await dialogModels.fill('canary');
+    await dialogModels.press('Enter');
+    await dialog.getByLabel('Requests per minute').fill('60');
+    await audit(page, 'keys-edit');
+    await dialog.getByRole('button', { name: 'Save key' }).click();
+    await expect.poll(() => dialog.count()).toBe(0);
+    await row.getByTestId('key-models').filter({ hasText: 'assistant, canary' }).waitFor();
+    expect(await row.getByTestId('key-limits').textContent()).toBe('60 rpm · $5/month');
+    const keys = (await api('GET', '/v1/api-keys')) as {
+      data: { name: string; models: string[] | null; limits: unknown }[];
+    };
+    expect(keys.data.find((k) => k.name === 'fenced')).toMatchObject({
+      models: ['assistant', 'canary'],
+      limits: { rpm: 60, budgetUsd: 5, budgetPeriod: 'month' },
+    });
+    // The change reaches the gateway at once (the key's cache is dropped on change).
+    await expect.poll(async () => (await chatAs('canary')).status).toBe(200);
   });
 
   it('approves a pending tool call and the run finishes', async () => {
@@ -285,6 +450,10 @@ describe.runIf(run)('web console in chromium', () => {
     const card = page.getByTestId('approval');
     await card.waitFor({ timeout: 30_000 });
     expect(await card.textContent()).toContain('t-42');
+    // Who asked: the run was started with the owner's bootstrap key.
+    expect(await card.getByTestId('asked-by').textContent()).toBe(
+      'asked by key owner (bootstrap) (owner)',
+    );
     await audit(page, 'approvals');
     await card.getByLabel('Reason (recorded in the audit log)').fill('ticket is resolved');
     await card.getByRole('button', { name: 'Approve' }).click();
@@ -377,6 +546,19 @@ describe.runIf(run)('web console in chromium', () => {
       .poll(() => page.getByTestId('sql-chart').locator('.recharts-bar-rectangle').count())
       .toBeGreaterThan(1);
     await audit(page, 'sql');
+
+    // A statement that writes is refused, and the page says why in words (the problem's detail).
+    agentUpstream.script = () => ({ content: '```sql\nDELETE FROM restaurant\n```' });
+    await page.getByLabel('Question').fill('Remove every restaurant.');
+    await page.getByRole('button', { name: 'Ask', exact: true }).click();
+    const refusal = page
+      .getByRole('alert')
+      .filter({ hasText: 'The question was refused or failed' });
+    await refusal.waitFor({ timeout: 60_000 });
+    const why = (await refusal.textContent()) ?? '';
+    expect(why.replace('The question was refused or failed', '').trim().length).toBeGreaterThan(10);
+    expect(why).not.toMatch(/[{}]|\[object/);
+    await audit(page, 'sql-refused');
   }, 180_000);
 
   it('edits the row filters, column masks and annotations of a source', async () => {
@@ -426,8 +608,29 @@ describe.runIf(run)('web console in chromium', () => {
     await openPage(page, 'Audit log');
     await page.getByTestId('audit-row').filter({ hasText: 'api_key.created' }).first().waitFor();
     await audit(page, 'audit');
+    // A call the upstream fails (the fake answers 500 for this model) is an error on Home.
+    await api('POST', '/v1/routes', {
+      alias: 'broken',
+      targets: [{ provider: 'fake', model: 'fail-500' }],
+    });
+    const failed = await fetch(`${base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ownerKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'broken', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    const kpiErrors = async () =>
+      ((await api('GET', '/v1/analytics/kpis?groupBy=day')) as { totals: { errors: number } })
+        .totals.errors;
+    await expect.poll(kpiErrors, { timeout: 30_000 }).toBeGreaterThan(0);
     await openPage(page, 'Home');
-    await page.getByText('Requests and cost by day').waitFor();
+    await page.getByText('Requests, errors and cost by day').waitFor();
+    const errors = String(await kpiErrors());
+    await expect
+      .poll(() => page.getByTestId('stat-errors').locator('p').last().textContent())
+      .toBe(errors);
+    // Top keys by name: the key limited to one alias has made calls.
+    await page.getByTestId('top-key').filter({ hasText: 'fenced' }).waitFor();
     await expect
       .poll(() => page.locator('.recharts-area').count(), { timeout: 15_000 })
       .toBeGreaterThan(0);
@@ -500,11 +703,7 @@ describe.runIf(run)('web console in chromium', () => {
     const owner = await newConsoleContext(browser);
     const p = await owner.context.newPage();
     try {
-      await p.goto(`${base}/`);
-      await p.getByRole('tab', { name: 'API key' }).click();
-      await p.getByRole('textbox', { name: 'API key' }).fill(ownerKey);
-      await p.getByRole('button', { name: 'Use this key' }).click();
-      await p.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+      await signInWithKey(p);
       await p
         .getByRole('navigation', { name: 'Pages' })
         .getByRole('link', { name: 'People' })
@@ -530,6 +729,65 @@ describe.runIf(run)('web console in chromium', () => {
     }
   }, 120_000);
 
+  it('maps identity provider groups to roles in the form, and a mapped person signs in with theirs', async () => {
+    const owner = await newConsoleContext(browser);
+    const p = await owner.context.newPage();
+    const openPeople = () =>
+      p.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'People' }).click();
+    try {
+      await signInWithKey(p);
+      await openPeople();
+      // The mapping stored through the API at setup is loaded into the rows.
+      await expect.poll(() => p.getByLabel('Mapping 1 group').inputValue()).toBe('rampart-admins');
+      await p.getByRole('button', { name: 'Add group mapping' }).click();
+      await p.getByLabel('Mapping 2 group').fill('rampart-members');
+      await pick(p, 'Mapping 2 role', 'member');
+      await p.getByRole('button', { name: 'Add group mapping' }).click();
+      await p.getByLabel('Mapping 3 group').fill('to-be-removed');
+      await p.getByRole('button', { name: 'Remove mapping 3' }).click();
+      await p.getByLabel('Groups claim').fill('groups');
+      await p.getByLabel('Client secret').fill(idp.clientSecret);
+      await p.getByRole('button', { name: 'Save identity provider' }).click();
+      await p.getByTestId('oidc-status').filter({ hasText: 'rampart-members → member' }).waitFor();
+      const stored = await api('GET', '/v1/identity/oidc');
+      expect(stored).toMatchObject({
+        groupsClaim: 'groups',
+        roleMapping: { 'rampart-admins': 'admin', 'rampart-members': 'member' },
+        defaultRole: 'viewer',
+      });
+      expect(Object.keys(stored.roleMapping as object)).toHaveLength(2);
+      await audit(p, 'people-oidc-mapping');
+
+      // After a reload (the key is kept in memory only: sign in again) the rows are as saved.
+      await p.reload();
+      await signInWithKey(p);
+      await openPeople();
+      await expect.poll(() => p.getByLabel('Mapping 2 group').inputValue()).toBe('rampart-members');
+      expect(await p.getByTestId('role-mapping').count()).toBe(2);
+    } finally {
+      await owner.context.close();
+    }
+
+    // Someone in the mapped group signs in through the provider as a member, not the default viewer.
+    idp.accounts.set('mel', { email: 'mel@example.com', name: 'Mel', groups: ['rampart-members'] });
+    const mel = await newConsoleContext(browser);
+    const m = await mel.context.newPage();
+    try {
+      await signInWithOidc(m, 'mel');
+      await m.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+      await m.getByText('member').first().waitFor();
+      const links = await m
+        .getByRole('navigation', { name: 'Pages' })
+        .getByRole('link')
+        .allTextContents();
+      expect(links).toContain('Agents');
+      const users = (await api('GET', '/v1/users')) as { data: { email: string; role: string }[] };
+      expect(users.data.find((u) => u.email === 'mel@example.com')?.role).toBe('member');
+    } finally {
+      await mel.context.close();
+    }
+  }, 120_000);
+
   it('verifies the audit chain and exports usage as CSV', async () => {
     await openPage(page, 'Audit log');
     await page.getByRole('button', { name: 'Verify chain' }).click();
@@ -539,6 +797,14 @@ describe.runIf(run)('web console in chromium', () => {
     expect(await report.textContent()).toMatch(/\d+ events verified/);
     expect(verdict.events).toBeGreaterThan(5);
     await audit(page, 'audit-verified');
+    // The action filter: only the key creations are left.
+    await page.getByLabel('Action').fill('api_key.created');
+    await expect
+      .poll(async () => {
+        const rows = await page.getByTestId('audit-row').allTextContents();
+        return rows.length > 0 && rows.every((r) => r.includes('api_key.created'));
+      })
+      .toBe(true);
 
     await openPage(page, 'Usage');
     await page.getByTestId('usage-row').first().waitFor();
@@ -612,11 +878,7 @@ describe.runIf(run)('web console in chromium', () => {
     const operator = await newConsoleContext(browser);
     const p = await operator.context.newPage();
     try {
-      await p.goto(`${base}/`);
-      await p.getByRole('tab', { name: 'API key' }).click();
-      await p.getByRole('textbox', { name: 'API key' }).fill(ownerKey);
-      await p.getByRole('button', { name: 'Use this key' }).click();
-      await p.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+      await signInWithKey(p);
       await p.getByText('owner · API key').waitFor();
       const stored = await p.evaluate(() => {
         const g = globalThis as unknown as { localStorage: object; sessionStorage: object };
@@ -650,6 +912,81 @@ describe.runIf(run)('web console in chromium', () => {
     await page.getByTestId('answer').waitFor();
     expect(await page.getByRole('dialog').count()).toBe(0);
   });
+
+  it('is usable by keyboard alone, at tablet width and in the dark theme', async () => {
+    /** The label (or name) of the focused element, as a person using a screen reader hears it. */
+    const focused = () =>
+      page.evaluate(() => {
+        type El = {
+          textContent: string | null;
+          labels?: ArrayLike<{ textContent: string | null }> | null;
+          getAttribute(name: string): string | null;
+        };
+        const doc = (globalThis as unknown as { document: { activeElement: El | null } }).document;
+        const el = doc.activeElement;
+        const label =
+          el?.labels?.[0]?.textContent ?? el?.getAttribute('aria-label') ?? el?.textContent;
+        return (label ?? '').replace('*', '').trim();
+      });
+    const tabTo = async (name: string, key: 'Tab' | 'Shift+Tab' = 'Tab') => {
+      for (let i = 0; i < 80; i++) {
+        await page.keyboard.press(key);
+        if ((await focused()) === name) return;
+      }
+      throw new Error(`Tab never reached ${name}`);
+    };
+    /** True when the page scrolls sideways (content wider than the window). */
+    const overflows = () =>
+      page.evaluate(() => {
+        const g = globalThis as unknown as {
+          innerWidth: number;
+          document: { documentElement: { scrollWidth: number } };
+        };
+        return g.document.documentElement.scrollWidth > g.innerWidth + 1;
+      });
+
+    // Keyboard: from the top of Home to the API keys page, then a key created without a mouse.
+    await openPage(page, 'Home');
+    await page.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+    await page.evaluate(() => {
+      const doc = globalThis as unknown as { document: { activeElement: { blur(): void } | null } };
+      doc.document.activeElement?.blur();
+    });
+    await tabTo('API keys');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'API keys', level: 1 }).waitFor();
+    await tabTo('Key name');
+    await page.keyboard.type('typed-bot');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('secret-once').waitFor();
+    await page.getByTestId('key-row').filter({ hasText: 'typed-bot' }).waitFor();
+    // The secret is shown above the form: back up to its button.
+    await tabTo('I have stored it', 'Shift+Tab');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByTestId('secret-once').count()).toBe(0);
+
+    // Tablet width, dark theme: every admin page fits the window (wide tables scroll inside
+    // themselves) and passes axe.
+    await page.setViewportSize({ width: 820, height: 1180 });
+    const dark = page.getByRole('button', { name: 'Switch to the dark theme' });
+    if ((await dark.count()) > 0) await dark.click();
+    for (const [name, shot] of [
+      ['Documents', 'documents-dark-tablet'],
+      ['Gateway', 'gateway-dark-tablet'],
+      ['API keys', 'keys-dark-tablet'],
+      ['People', 'people-dark-tablet'],
+      ['Audit log', 'audit-dark-tablet'],
+      ['Usage', 'usage-dark-tablet'],
+    ] as const) {
+      await openPage(page, name);
+      await page.getByRole('heading', { name, level: 1 }).waitFor();
+      await page.getByRole('table').first().waitFor();
+      expect(await overflows(), `${name} is wider than a tablet`).toBe(false);
+      await audit(page, shot);
+    }
+    await page.getByRole('button', { name: 'Switch to the light theme' }).click();
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }, 120_000);
 
   it('shows a viewer no admin pages, and the server refuses an admin call from the page', async () => {
     const viewer = await newConsoleContext(browser);

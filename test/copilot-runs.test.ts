@@ -20,6 +20,7 @@ interface Run {
   steps: number;
   usage: { promptTokens: number; completionTokens: number; costUsd: number };
   pendingApprovals: { callId: string; tool: string; arguments: unknown }[];
+  startedBy: { type: string; id: string | null; role: string };
 }
 interface Ev {
   seq: number;
@@ -113,6 +114,9 @@ describe.each(testDrivers())('copilot runs (%s)', (driver) => {
     expect(paused.pendingApprovals).toEqual([
       { callId: 'c1_0', tool: 'orders.create', arguments: { item: 'book', qty: 2 } },
     ]);
+    // The approver sees who asked: the member's key.
+    const me = await s.ok<{ principal: { keyId: string } }>('GET', '/v1/me', s.member);
+    expect(paused.startedBy).toEqual({ type: 'api_key', id: me.principal.keyId, role: 'member' });
     expect(action.to('POST /orders').length).toBe(before);
     // The model was offered the tool under a provider-safe name.
     expect(upstream.requests[0]?.tools.map((x) => x.function.name)).toEqual(['orders_create']);

@@ -149,6 +149,15 @@ describe.each(testDrivers())('identity: admin API, API keys, authentication (%s)
       const one = await call('GET', `/v1/api-keys/${fenced.id}`, tenant.ownerKey);
       expect(one.status).toBe(200);
       expect(one.body).toMatchObject({ id: fenced.id, models: ['chat', 'embed'], limits });
+      // The list shows each key's policy too (the console's key table); a key without one: all, {}.
+      const listed = await call('GET', '/v1/api-keys?limit=200', tenant.ownerKey);
+      const rows = (listed.body as { data: { id: string; models: unknown; limits: unknown }[] })
+        .data;
+      expect(rows.find((k) => k.id === fenced.id)).toMatchObject({
+        models: ['chat', 'embed'],
+        limits,
+      });
+      expect(rows.find((k) => k.id !== fenced.id)).toMatchObject({ models: null, limits: {} });
 
       // PATCH replaces limits and lifts the allow-list; GET shows what is stored.
       const patched = await call('PATCH', `/v1/api-keys/${fenced.id}`, tenant.ownerKey, {

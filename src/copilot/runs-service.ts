@@ -107,6 +107,10 @@ export class RunService {
       pendingApprovals: pending
         .filter((a) => a.run_id === r.id)
         .map((a) => ({ callId: a.call_id, tool: a.tool, arguments: a.arguments })),
+      startedBy:
+        r.caller_kind === 'user'
+          ? { type: 'user' as const, id: r.caller_user_id, role: r.caller_role }
+          : { type: 'api_key' as const, id: r.caller_key_id, role: r.caller_role },
       createdAt: r.created_at.toISOString(),
       updatedAt: r.updated_at.toISOString(),
       finishedAt: r.finished_at ? r.finished_at.toISOString() : null,

@@ -179,6 +179,13 @@ export const RunView = z.object({
   pendingApprovals: z.array(
     z.object({ callId: z.string(), tool: z.string(), arguments: z.unknown() }),
   ),
+  startedBy: z
+    .object({
+      type: z.enum(['user', 'api_key']),
+      id: z.string().nullable(),
+      role: z.string(),
+    })
+    .meta({ description: 'Who started the run (an approver sees who asked): a person or a key.' }),
   createdAt: z.string(),
   updatedAt: z.string(),
   finishedAt: z.string().nullable(),

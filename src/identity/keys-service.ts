@@ -177,12 +177,16 @@ export class ApiKeyService {
   async list(
     principal: Principal,
     opts: { includeRevoked: boolean; cursor?: string | undefined; limit: number },
-  ): Promise<{ data: ApiKeyView[]; nextCursor: string | null }> {
+  ): Promise<{ data: ApiKeyDetail[]; nextCursor: string | null }> {
     const after = opts.cursor ? decodeCursor(opts.cursor) : undefined;
     const rows = await this.db.withTenant(principal, (tx) =>
       listApiKeys(tx, { includeRevoked: opts.includeRevoked, after, limit: opts.limit + 1 }),
     );
-    return paginate(rows, opts.limit, toApiKeyView);
+    return paginate(rows, opts.limit, (r) => ({
+      ...toApiKeyView(r),
+      models: r.models,
+      limits: r.limits,
+    }));
   }
 
   async get(principal: Principal, id: string): Promise<ApiKeyDetail> {

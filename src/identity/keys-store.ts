@@ -54,13 +54,25 @@ export interface KeysPosition {
   id: string;
 }
 
+/** A listed key: its row with its gateway policy (key_limits; none stored: every model, no limits). */
+export type ListedApiKeyRow = ApiKeyRow & {
+  position: string;
+  models: string[] | null;
+  limits: Limits;
+};
+
 /** Newest first; `after` is the (created_at, id) of the last row already seen, at full precision. */
 export async function listApiKeys(
   tx: TenantTx,
   opts: { includeRevoked: boolean; after?: KeysPosition | undefined; limit: number },
-): Promise<(ApiKeyRow & { position: string })[]> {
-  const { rows } = await tx.query<ApiKeyRow & { position: string }>(
-    `SELECT ${COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position FROM api_keys
+): Promise<ListedApiKeyRow[]> {
+  // Correlated lookups rather than a join: both tables have tenant_id, and COLUMNS stays unqualified.
+  // Written only through setKeyLimits, from a LimitsSchema-validated body.
+  const { rows } = await tx.query<ListedApiKeyRow>(
+    `SELECT ${COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position,
+        (SELECT kl.models FROM key_limits kl WHERE kl.tenant_id = $1 AND kl.key_id = api_keys.id) AS models,
+        coalesce((SELECT kl.limits FROM key_limits kl WHERE kl.tenant_id = $1 AND kl.key_id = api_keys.id), '{}'::jsonb) AS limits
+      FROM api_keys
       WHERE tenant_id = $1 AND ($2::boolean OR revoked_at IS NULL)
         AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid))
       ORDER BY created_at DESC, id DESC LIMIT $5`,

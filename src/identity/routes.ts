@@ -4,7 +4,6 @@ import type { ApiKeyService } from './keys-service.js';
 import type { TenantService } from './tenants-service.js';
 import {
   ApiKeyDetailSchema,
-  ApiKeySchema,
   CreateApiKeyBody,
   CreateTenantBody,
   IdParams,
@@ -87,7 +86,8 @@ export function identityRoutes(s: IdentityServices): AnyRoute[] {
       url: '/v1/api-keys',
       auth: 'tenant',
       permission: 'keys:manage',
-      summary: "List the tenant's API keys (never their secrets).",
+      summary:
+        "List the tenant's API keys with their model allow-lists and limits (never their secrets).",
       tags: ['identity'],
       query: PageQuery.extend({
         includeRevoked: z
@@ -96,7 +96,7 @@ export function identityRoutes(s: IdentityServices): AnyRoute[] {
           .transform((v) => v === 'true'),
       }),
       response: {
-        200: z.object({ data: z.array(ApiKeySchema), nextCursor: z.string().nullable() }),
+        200: z.object({ data: z.array(ApiKeyDetailSchema), nextCursor: z.string().nullable() }),
       },
       handler: ({ principal, query }) => s.keys.list(principal, query),
     }),

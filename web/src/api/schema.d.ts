@@ -206,7 +206,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** List the tenant's API keys (never their secrets). */
+    /** List the tenant's API keys with their model allow-lists and limits (never their secrets). */
     get: {
       parameters: {
         query?: {
@@ -238,6 +238,17 @@ export interface paths {
                 createdAt: string;
                 expiresAt: string | null;
                 revokedAt: string | null;
+                /** @description The model aliases this key may call; null: every model. */
+                models: string[] | null;
+                /** @description The key's own limits; an absent field is unlimited (tenant limits still apply). */
+                limits: {
+                  rpm?: number;
+                  tpm?: number;
+                  concurrency?: number;
+                  budgetUsd?: number;
+                  /** @enum {string} */
+                  budgetPeriod?: 'day' | 'month';
+                };
               }[];
               nextCursor: string | null;
             };
@@ -4323,6 +4334,13 @@ export interface paths {
                 tool: string;
                 arguments: unknown;
               }[];
+              /** @description Who started the run (an approver sees who asked): a person or a key. */
+              startedBy: {
+                /** @enum {string} */
+                type: 'user' | 'api_key';
+                id: string | null;
+                role: string;
+              };
               createdAt: string;
               updatedAt: string;
               finishedAt: string | null;
@@ -4385,6 +4403,13 @@ export interface paths {
                   tool: string;
                   arguments: unknown;
                 }[];
+                /** @description Who started the run (an approver sees who asked): a person or a key. */
+                startedBy: {
+                  /** @enum {string} */
+                  type: 'user' | 'api_key';
+                  id: string | null;
+                  role: string;
+                };
                 createdAt: string;
                 updatedAt: string;
                 finishedAt: string | null;
@@ -4446,6 +4471,13 @@ export interface paths {
                 tool: string;
                 arguments: unknown;
               }[];
+              /** @description Who started the run (an approver sees who asked): a person or a key. */
+              startedBy: {
+                /** @enum {string} */
+                type: 'user' | 'api_key';
+                id: string | null;
+                role: string;
+              };
               createdAt: string;
               updatedAt: string;
               finishedAt: string | null;
@@ -4565,6 +4597,13 @@ export interface paths {
                 tool: string;
                 arguments: unknown;
               }[];
+              /** @description Who started the run (an approver sees who asked): a person or a key. */
+              startedBy: {
+                /** @enum {string} */
+                type: 'user' | 'api_key';
+                id: string | null;
+                role: string;
+              };
               createdAt: string;
               updatedAt: string;
               finishedAt: string | null;
@@ -4698,6 +4737,13 @@ export interface paths {
                 tool: string;
                 arguments: unknown;
               }[];
+              /** @description Who started the run (an approver sees who asked): a person or a key. */
+              startedBy: {
+                /** @enum {string} */
+                type: 'user' | 'api_key';
+                id: string | null;
+                role: string;
+              };
               createdAt: string;
               updatedAt: string;
               finishedAt: string | null;

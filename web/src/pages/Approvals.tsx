@@ -3,6 +3,8 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api } from '../api/client';
 import { must } from '../api/problem';
+import type { paths } from '../api/schema';
+import { useSession } from '../auth/session';
 import { ErrorAlert } from '../components/Status';
 import { Page } from '../components/Page';
 
@@ -13,9 +15,39 @@ interface Decision {
   reason: string;
 }
 
-/** Tool calls waiting for a person: the tool, its arguments, approve or deny with a reason. */
+type Run =
+  paths['/v1/runs']['get']['responses'][200]['content']['application/json']['data'][number];
+
+/**
+ * Who started a run, as the approver should read it: a person's e-mail or a key's name when the
+ * approver may list them (users:manage, keys:manage), else the kind, id prefix and role.
+ */
+function useAskedBy(): (by: Run['startedBy']) => string {
+  const { can } = useSession();
+  const users = useQuery({
+    queryKey: ['users'],
+    queryFn: () => must(api.GET('/v1/users')),
+    enabled: can('users:manage'),
+  });
+  const keys = useQuery({
+    queryKey: ['api-keys'],
+    queryFn: () => must(api.GET('/v1/api-keys')),
+    enabled: can('keys:manage'),
+  });
+  return (by) => {
+    const name =
+      by.type === 'user'
+        ? users.data?.data.find((u) => u.id === by.id)?.email
+        : keys.data?.data.find((k) => k.id === by.id)?.name;
+    const who = name ?? `${by.type === 'user' ? 'user' : 'API key'} ${by.id?.slice(0, 8) ?? ''}`;
+    return `${by.type === 'user' ? '' : 'key '}${who} (${by.role})`.trim();
+  };
+}
+
+/** Tool calls waiting for a person: the tool, its arguments, who asked; approve or deny with a reason. */
 export default function Approvals() {
   const client = useQueryClient();
+  const askedBy = useAskedBy();
   const [reasons, setReasons] = useState<Record<string, string>>({});
   const waiting = useQuery({
     queryKey: ['runs', 'awaiting_approval'],
@@ -62,6 +94,9 @@ export default function Approvals() {
                 <Text size="sm" c="dimmed">
                   run {c.run.id.slice(0, 8)} · agent {c.run.agentId.slice(0, 8)} · {c.run.steps}{' '}
                   steps · {new Date(c.run.createdAt).toLocaleString()}
+                </Text>
+                <Text size="sm" data-testid="asked-by">
+                  asked by {askedBy(c.run.startedBy)}
                 </Text>
               </Group>
               <Code block tabIndex={0}>

@@ -105,7 +105,7 @@ export default function Ask() {
         <Stack>
           {search.data.data.length === 0 && <Text c="dimmed">No hits.</Text>}
           {search.data.data.map((h) => (
-            <Card key={h.chunkId} withBorder>
+            <Card key={h.chunkId} withBorder data-testid="search-hit">
               <Group justify="space-between">
                 <Anchor component={Link} to={docLink(h.documentId, h.page, h.chunkId)}>
                   {h.title}

@@ -4,6 +4,7 @@ import { useState } from 'react';
 import { api } from '../api/client';
 import { must } from '../api/problem';
 import { ErrorAlert } from '../components/Status';
+import { WideTable } from '../components/WideTable';
 import { Page } from '../components/Page';
 
 const ACTOR_TYPES = ['user', 'api_key', 'operator', 'anonymous', 'system'] as const;
@@ -90,38 +91,40 @@ export default function Audit() {
         />
       </Group>
       <ErrorAlert error={events.error} />
-      <Table striped>
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>#</Table.Th>
-            <Table.Th>When</Table.Th>
-            <Table.Th>Action</Table.Th>
-            <Table.Th>Actor</Table.Th>
-            <Table.Th>Target</Table.Th>
-            <Table.Th>Outcome</Table.Th>
-            <Table.Th>Hash</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {rows.map((e) => (
-            <Table.Tr key={e.id} data-testid="audit-row">
-              <Table.Td>{e.seq}</Table.Td>
-              <Table.Td>{new Date(e.occurredAt).toLocaleString()}</Table.Td>
-              <Table.Td>{e.action}</Table.Td>
-              <Table.Td>
-                {e.actor.type} {e.actor.id?.slice(0, 8)}
-              </Table.Td>
-              <Table.Td>
-                {e.target ? `${e.target.type} ${e.target.id?.slice(0, 8) ?? ''}` : '—'}
-              </Table.Td>
-              <Table.Td>{e.outcome}</Table.Td>
-              <Table.Td>
-                <Code>{e.hash.slice(0, 12)}</Code>
-              </Table.Td>
+      <WideTable label="Audit events" minWidth={860}>
+        <Table striped>
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>#</Table.Th>
+              <Table.Th>When</Table.Th>
+              <Table.Th>Action</Table.Th>
+              <Table.Th>Actor</Table.Th>
+              <Table.Th>Target</Table.Th>
+              <Table.Th>Outcome</Table.Th>
+              <Table.Th>Hash</Table.Th>
             </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
+          </Table.Thead>
+          <Table.Tbody>
+            {rows.map((e) => (
+              <Table.Tr key={e.id} data-testid="audit-row">
+                <Table.Td>{e.seq}</Table.Td>
+                <Table.Td>{new Date(e.occurredAt).toLocaleString()}</Table.Td>
+                <Table.Td>{e.action}</Table.Td>
+                <Table.Td>
+                  {e.actor.type} {e.actor.id?.slice(0, 8)}
+                </Table.Td>
+                <Table.Td>
+                  {e.target ? `${e.target.type} ${e.target.id?.slice(0, 8) ?? ''}` : '—'}
+                </Table.Td>
+                <Table.Td>{e.outcome}</Table.Td>
+                <Table.Td>
+                  <Code>{e.hash.slice(0, 12)}</Code>
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      </WideTable>
       {rows.length === 0 && !events.isPending && <Text c="dimmed">No events match.</Text>}
       {events.hasNextPage && (
         <Button

@@ -2,18 +2,23 @@ import { Button, Card, Group, NumberInput, Select, Stack, Text, Textarea } from 
 import { useQuery } from '@tanstack/react-query';
 import { useRef, useState, type FormEvent } from 'react';
 import { api, authHeaders, noteStatus } from '../api/client';
-import { problemOf } from '../api/problem';
+import { must, problemOf } from '../api/problem';
 import { sseData } from '../api/sse';
+import { useSession } from '../auth/session';
 import { ErrorAlert } from '../components/Status';
 import { Page } from '../components/Page';
+import { chunkOf, priceFor, requestCostUsd, type ChunkParts } from './chat-usage';
 
 interface Message {
   role: 'user' | 'assistant';
   content: string;
 }
 interface Stats {
-  promptTokens?: number;
-  completionTokens?: number;
+  usage?: NonNullable<ChunkParts['usage']>;
+  /** The upstream model that answered (the chunks' `model`). */
+  model?: string;
+  /** Time spent in Rampart rather than upstream (the gateway's x-rampart-overhead-ms). */
+  overheadMs?: number;
   firstTokenMs?: number;
   totalMs: number;
 }
@@ -26,21 +31,40 @@ function modelIds(body: unknown): string[] {
   );
 }
 
-function chunkOf(data: string): {
-  delta?: string;
-  usage?: { prompt_tokens: number; completion_tokens: number };
-} {
-  const parsed: unknown = JSON.parse(data);
-  if (typeof parsed !== 'object' || parsed === null) return {};
-  const o = parsed as {
-    choices?: { delta?: { content?: unknown } }[];
-    usage?: { prompt_tokens: number; completion_tokens: number } | null;
-  };
-  const content = o.choices?.[0]?.delta?.content;
-  return {
-    ...(typeof content === 'string' ? { delta: content } : {}),
-    ...(o.usage ? { usage: o.usage } : {}),
-  };
+/**
+ * The last request's tokens, cost, gateway overhead and timings. The cost is the gateway's
+ * formula at the listed price of the model that answered; prices are readable with
+ * gateway:manage, so others are pointed at the Usage page.
+ */
+function StatsLine({ stats }: { stats: Stats }) {
+  const { can } = useSession();
+  const prices = useQuery({
+    queryKey: ['prices'],
+    queryFn: () => must(api.GET('/v1/prices')),
+    enabled: can('gateway:manage'),
+  });
+  const price = stats.model && prices.data ? priceFor(stats.model, prices.data.data) : undefined;
+  const u = stats.usage;
+  return (
+    <Text size="sm" c="dimmed" data-testid="chat-stats">
+      {u
+        ? `${u.prompt_tokens} prompt + ${u.completion_tokens} completion tokens`
+        : 'tokens not reported'}{' '}
+      ·{' '}
+      <span data-testid="chat-cost">
+        {price && u
+          ? `cost $${requestCostUsd(price, u).toFixed(6)} (${price.model} at $${price.input}/$${price.output} per M)`
+          : 'cost on the Usage page'}
+      </span>{' '}
+      ·{' '}
+      <span data-testid="chat-overhead">
+        gateway overhead{' '}
+        {stats.overheadMs === undefined ? '—' : `${stats.overheadMs.toFixed(1)} ms`}
+      </span>{' '}
+      · first token {stats.firstTokenMs ? `${Math.round(stats.firstTokenMs)} ms` : '—'} · total{' '}
+      {Math.round(stats.totalMs)} ms
+    </Text>
+  );
 }
 
 /** A streamed conversation with any alias the caller may use, with its parameters and usage. */
@@ -91,21 +115,22 @@ export default function Chat() {
         }),
       });
       noteStatus(res.status, '/v1/chat/completions');
+      const overhead = Number(res.headers.get('x-rampart-overhead-ms'));
+      if (res.headers.has('x-rampart-overhead-ms') && Number.isFinite(overhead))
+        next.overheadMs = overhead;
       if (!res.ok || !res.body)
         throw problemOf(res.status, await res.json().catch(() => undefined));
       for await (const data of sseData(res.body)) {
         if (data === '[DONE]') break;
-        const { delta, usage } = chunkOf(data);
+        const { delta, usage, model: answered } = chunkOf(data);
+        if (answered) next.model = answered;
         if (delta) {
           next.firstTokenMs ??= performance.now() - started;
           setMessages((m) =>
             m.map((x, i) => (i === m.length - 1 ? { ...x, content: x.content + delta } : x)),
           );
         }
-        if (usage) {
-          next.promptTokens = usage.prompt_tokens;
-          next.completionTokens = usage.completion_tokens;
-        }
+        if (usage) next.usage = usage;
       }
     } catch (err) {
       if (!(err instanceof DOMException && err.name === 'AbortError')) setError(err);
@@ -171,13 +196,7 @@ export default function Chat() {
           </Card>
         ))}
       </Stack>
-      {stats && (
-        <Text size="sm" c="dimmed" data-testid="chat-stats">
-          {stats.promptTokens ?? '?'} prompt + {stats.completionTokens ?? '?'} completion tokens ·
-          first token {stats.firstTokenMs ? `${Math.round(stats.firstTokenMs)} ms` : '—'} · total{' '}
-          {Math.round(stats.totalMs)} ms (cost per model on the Home page)
-        </Text>
-      )}
+      {stats && <StatsLine stats={stats} />}
       <form onSubmit={(e) => void send(e)}>
         <Stack>
           <Textarea

@@ -18,6 +18,7 @@ import { confirmed } from '../components/Confirm';
 import { ErrorAlert } from '../components/Status';
 import { Page } from '../components/Page';
 import { Prices, TenantLimits } from './GatewayCosts';
+import { Routes } from './GatewayRoutes';
 
 function Providers() {
   const client = useQueryClient();
@@ -124,129 +125,6 @@ function Providers() {
       <Text size="xs" c="dimmed" mt="xs">
         The key is encrypted at rest and never shown again.
       </Text>
-    </Card>
-  );
-}
-
-function Routes() {
-  const client = useQueryClient();
-  const list = useQuery({ queryKey: ['routes'], queryFn: () => must(api.GET('/v1/routes')) });
-  const providers = useQuery({
-    queryKey: ['providers'],
-    queryFn: () => must(api.GET('/v1/providers')),
-  });
-  const [alias, setAlias] = useState('');
-  const [provider, setProvider] = useState<string | null>(null);
-  const [model, setModel] = useState('');
-  const [fallback, setFallback] = useState('');
-  const refresh = () => client.invalidateQueries({ queryKey: ['routes'] });
-  const create = useMutation({
-    mutationFn: () => {
-      const [fp, fm] = fallback.split('/');
-      return must(
-        api.POST('/v1/routes', {
-          body: {
-            alias,
-            targets: [{ provider: provider ?? '', model }],
-            fallbacks: fp && fm ? [{ provider: fp, model: fm }] : [],
-          },
-        }),
-      );
-    },
-    onSuccess: () => {
-      setAlias('');
-      setModel('');
-      setFallback('');
-      void refresh();
-      void client.invalidateQueries({ queryKey: ['models'] });
-    },
-  });
-  const remove = useMutation({
-    mutationFn: (a: string) =>
-      must(api.DELETE('/v1/routes/{alias}', { params: { path: { alias: a } } })),
-    onSuccess: refresh,
-  });
-  const names = [
-    ...(providers.data?.data ?? []).map((p) => p.name),
-    ...(providers.data?.platform ?? []).map((p) => p.name),
-  ];
-  return (
-    <Card withBorder>
-      <Title order={2} size="h3" mb="sm">
-        Routes
-      </Title>
-      <ErrorAlert error={list.error ?? create.error ?? remove.error} />
-      <Table>
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Alias</Table.Th>
-            <Table.Th>Targets (weight)</Table.Th>
-            <Table.Th>Fallbacks</Table.Th>
-            <Table.Th>Actions</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {(list.data?.data ?? []).map((r) => (
-            <Table.Tr key={r.alias}>
-              <Table.Td>{r.alias}</Table.Td>
-              <Table.Td>
-                {r.targets.map((t) => `${t.provider}/${t.model} (${t.weight})`).join(', ')}
-              </Table.Td>
-              <Table.Td>
-                {r.fallbacks.map((t) => `${t.provider}/${t.model}`).join(', ') || '—'}
-              </Table.Td>
-              <Table.Td>
-                <Button
-                  size="xs"
-                  variant="subtle"
-                  color="red"
-                  aria-label={`Delete route ${r.alias}`}
-                  onClick={() => confirmed(`Delete route ${r.alias}?`) && remove.mutate(r.alias)}
-                >
-                  Delete
-                </Button>
-              </Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          create.mutate();
-        }}
-      >
-        <Group align="flex-end" mt="md">
-          <TextInput
-            label="Alias"
-            value={alias}
-            onChange={(e) => setAlias(e.currentTarget.value)}
-            required
-          />
-          <Select
-            label="Provider"
-            placeholder="Pick a provider"
-            data={names}
-            value={provider}
-            onChange={setProvider}
-            required
-          />
-          <TextInput
-            label="Model"
-            value={model}
-            onChange={(e) => setModel(e.currentTarget.value)}
-            required
-          />
-          <TextInput
-            label="Fallback (provider/model)"
-            value={fallback}
-            onChange={(e) => setFallback(e.currentTarget.value)}
-          />
-          <Button type="submit" loading={create.isPending}>
-            Add route
-          </Button>
-        </Group>
-      </form>
     </Card>
   );
 }

@@ -5,7 +5,6 @@ import {
   Card,
   Group,
   NumberInput,
-  Select,
   Table,
   Text,
   TextInput,
@@ -15,13 +14,10 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState, type FormEvent } from 'react';
 import { api } from '../api/client';
 import { must } from '../api/problem';
-import type { paths } from '../api/schema';
 import { confirmed } from '../components/Confirm';
 import { ErrorAlert } from '../components/Status';
-
-type Limits = paths['/v1/limits']['put']['requestBody']['content']['application/json'];
-const num = (v: number | string): number | undefined =>
-  typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined;
+import { LimitsFields } from '../components/LimitsFields';
+import { draftOf, limitsOf, NO_LIMITS, type LimitsDraft } from '../components/limits';
 
 /** Prices in USD per million tokens: the built-in ones and the tenant's overrides. */
 export function Prices() {
@@ -167,36 +163,12 @@ export function Prices() {
 export function TenantLimits() {
   const client = useQueryClient();
   const current = useQuery({ queryKey: ['limits'], queryFn: () => must(api.GET('/v1/limits')) });
-  const [rpm, setRpm] = useState<number | string>('');
-  const [tpm, setTpm] = useState<number | string>('');
-  const [concurrency, setConcurrency] = useState<number | string>('');
-  const [budget, setBudget] = useState<number | string>('');
-  const [period, setPeriod] = useState<'day' | 'month'>('day');
+  const [draft, setDraft] = useState<LimitsDraft>(NO_LIMITS);
   useEffect(() => {
-    const l = current.data;
-    if (!l) return;
-    setRpm(l.rpm ?? '');
-    setTpm(l.tpm ?? '');
-    setConcurrency(l.concurrency ?? '');
-    setBudget(l.budgetUsd ?? '');
-    setPeriod(l.budgetPeriod ?? 'day');
+    if (current.data) setDraft(draftOf(current.data));
   }, [current.data]);
   const save = useMutation({
-    mutationFn: () => {
-      const body: Limits = {};
-      const r = num(rpm);
-      const t = num(tpm);
-      const c = num(concurrency);
-      const b = num(budget);
-      if (r !== undefined) body.rpm = r;
-      if (t !== undefined) body.tpm = t;
-      if (c !== undefined) body.concurrency = c;
-      if (b !== undefined) {
-        body.budgetUsd = b;
-        body.budgetPeriod = period;
-      }
-      return must(api.PUT('/v1/limits', { body }));
-    },
+    mutationFn: () => must(api.PUT('/v1/limits', { body: limitsOf(draft) })),
     onSuccess: (l) => client.setQueryData(['limits'], l),
   });
   return (
@@ -220,31 +192,7 @@ export function TenantLimits() {
         }}
       >
         <Group align="flex-end">
-          <NumberInput label="Requests per minute" min={1} value={rpm} onChange={setRpm} w={170} />
-          <NumberInput label="Tokens per minute" min={1} value={tpm} onChange={setTpm} w={170} />
-          <NumberInput
-            label="Concurrent requests"
-            min={1}
-            value={concurrency}
-            onChange={setConcurrency}
-            w={170}
-          />
-          <NumberInput
-            label="Budget (USD)"
-            min={0}
-            decimalScale={2}
-            value={budget}
-            onChange={setBudget}
-            w={140}
-          />
-          <Select
-            label="Budget period"
-            data={['day', 'month']}
-            value={period}
-            onChange={(v) => (v === 'day' || v === 'month') && setPeriod(v)}
-            allowDeselect={false}
-            w={130}
-          />
+          <LimitsFields value={draft} onChange={setDraft} />
           <Button type="submit" loading={save.isPending}>
             Save limits
           </Button>

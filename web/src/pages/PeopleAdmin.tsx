@@ -1,25 +1,12 @@
-import {
-  Alert,
-  Badge,
-  Button,
-  Card,
-  Code,
-  Group,
-  Select,
-  Stack,
-  TagsInput,
-  Text,
-  TextInput,
-  PasswordInput,
-  Title,
-} from '@mantine/core';
+import { Button, Card, Code, Group, Select, Stack, Text, Title } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { api } from '../api/client';
 import { ApiError, must, problemOf } from '../api/problem';
 import { confirmed } from '../components/Confirm';
 import { ShownOnce } from '../components/ShownOnce';
 import { ErrorAlert } from '../components/Status';
+import { OidcSettings } from './OidcSettings';
 
 /** One group's members: add a person of the tenant, remove one. */
 export function GroupMembers({ groupId }: { groupId: string }) {
@@ -185,134 +172,6 @@ function ScimToken() {
           </Button>
         )}
       </Group>
-    </Stack>
-  );
-}
-
-const OIDC_ROLES = ['admin', 'member', 'viewer'] as const;
-type OidcRole = (typeof OIDC_ROLES)[number];
-const isOidcRole = (v: string | null): v is OidcRole => OIDC_ROLES.some((r) => r === v);
-
-/** The tenant's OpenID Connect provider (the client secret write-only). */
-function OidcSettings() {
-  const client = useQueryClient();
-  const current = useQuery({
-    queryKey: ['oidc'],
-    queryFn: async () => {
-      const { data, error, response } = await api.GET('/v1/identity/oidc');
-      if (response.status === 404) return null;
-      if (!response.ok || !data) throw problemOf(response.status, error);
-      return data;
-    },
-  });
-  const [issuer, setIssuer] = useState('');
-  const [clientId, setClientId] = useState('');
-  const [clientSecret, setClientSecret] = useState('');
-  const [scopes, setScopes] = useState<string[]>(['openid', 'email', 'profile']);
-  const [domains, setDomains] = useState<string[]>([]);
-  const [defaultRole, setDefaultRole] = useState<OidcRole>('member');
-  useEffect(() => {
-    const c = current.data;
-    if (!c) return;
-    setIssuer(c.issuer);
-    setClientId(c.clientId);
-    setScopes(c.scopes);
-    setDomains(c.allowedEmailDomains);
-    setDefaultRole(c.defaultRole);
-  }, [current.data]);
-  const save = useMutation({
-    mutationFn: () =>
-      must(
-        api.PUT('/v1/identity/oidc', {
-          body: {
-            issuer,
-            clientId,
-            clientSecret,
-            scopes,
-            allowedEmailDomains: domains,
-            defaultRole,
-            // Kept as they are: the group → role mapping is edited through the API.
-            ...(current.data
-              ? { roleMapping: current.data.roleMapping, groupsClaim: current.data.groupsClaim }
-              : {}),
-          },
-        }),
-      ),
-    onSuccess: (c) => {
-      setClientSecret('');
-      client.setQueryData(['oidc'], c);
-    },
-  });
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    save.mutate();
-  };
-  const c = current.data;
-  return (
-    <Stack gap="xs">
-      <Title order={3} size="h4">
-        Single sign-on (OpenID Connect)
-      </Title>
-      <ErrorAlert error={current.error ?? save.error} />
-      {c ? (
-        <Alert color="blue" data-testid="oidc-status">
-          Connected to <Code>{c.issuer}</Code>; redirect URI <Code>{c.redirectUri}</Code>; sign-in
-          at <Code>{c.loginUrl}</Code>. Role mapping:{' '}
-          {Object.entries(c.roleMapping)
-            .map(([g, r]) => `${g} → ${r}`)
-            .join(', ') || 'none'}
-          ; others get <Badge variant="light">{c.defaultRole}</Badge>
-        </Alert>
-      ) : (
-        !current.isPending && <Text c="dimmed">No identity provider connected.</Text>
-      )}
-      <form onSubmit={submit}>
-        <Stack gap="xs">
-          <Group grow>
-            <TextInput
-              label="Issuer URL"
-              type="url"
-              value={issuer}
-              onChange={(e) => setIssuer(e.currentTarget.value)}
-              required
-            />
-            <TextInput
-              label="Client ID"
-              value={clientId}
-              onChange={(e) => setClientId(e.currentTarget.value)}
-              required
-            />
-            <PasswordInput
-              label="Client secret"
-              description={c ? 'write-only: enter it again to save' : undefined}
-              value={clientSecret}
-              onChange={(e) => setClientSecret(e.currentTarget.value)}
-              required
-            />
-          </Group>
-          <Group grow align="flex-start">
-            <TagsInput label="Scopes" value={scopes} onChange={setScopes} />
-            <TagsInput
-              label="Allowed e-mail domains"
-              placeholder="any domain"
-              value={domains}
-              onChange={setDomains}
-            />
-            <Select
-              label="Default role"
-              data={[...OIDC_ROLES]}
-              value={defaultRole}
-              onChange={(v) => isOidcRole(v) && setDefaultRole(v)}
-              allowDeselect={false}
-            />
-          </Group>
-          <Group>
-            <Button type="submit" loading={save.isPending}>
-              Save identity provider
-            </Button>
-          </Group>
-        </Stack>
-      </form>
     </Stack>
   );
 }

@@ -18,6 +18,7 @@ import { useEffect, useState } from 'react';
 import { api } from '../api/client';
 import { must } from '../api/problem';
 import type { paths } from '../api/schema';
+import { RowsEditor } from '../components/RowsEditor';
 import { ErrorAlert } from '../components/Status';
 
 type Policies =
@@ -169,10 +170,6 @@ export function PoliciesEditor({ source }: { source: string }) {
   const columnsOf = (table: string) =>
     schema.data?.tables.find((t) => t.name === table)?.columns.map((c) => c.name) ?? [];
   const groupNames = (groups.data?.data ?? []).map((g) => g.name);
-  const setFilter = (i: number, patch: Partial<RowFilter>) =>
-    setFilters(filters.map((f, j) => (j === i ? { ...f, ...patch } : f)));
-  const setMask = (i: number, patch: Partial<Mask>) =>
-    setMasks(masks.map((m, j) => (j === i ? { ...m, ...patch } : m)));
   return (
     <Card withBorder>
       <Title order={2} size="h4" mb="xs">
@@ -199,96 +196,78 @@ export function PoliciesEditor({ source }: { source: string }) {
           <Title order={3} size="h5">
             Row filters
           </Title>
-          {filters.map((f, i) => (
-            <Group key={i} align="flex-end" wrap="nowrap" data-testid="row-filter">
-              <Select
-                label={`Filter ${i + 1} table`}
-                data={tableNames}
-                value={f.table || null}
-                onChange={(v) => setFilter(i, { table: v ?? '' })}
-                w={130}
-              />
-              <Select
-                label={`Filter ${i + 1} group`}
-                data={groupNames}
-                value={f.group || null}
-                onChange={(v) => setFilter(i, { group: v ?? '' })}
-                w={120}
-              />
-              <TextInput
-                label={`Filter ${i + 1} condition`}
-                placeholder="city_name = 'Paris'"
-                value={f.where}
-                onChange={(e) => setFilter(i, { where: e.currentTarget.value })}
-                style={{ flex: 1 }}
-              />
-              <ActionIcon
-                variant="subtle"
-                color="red"
-                aria-label={`Remove filter ${i + 1}`}
-                onClick={() => setFilters(filters.filter((_, j) => j !== i))}
-                mb={4}
-              >
-                ×
-              </ActionIcon>
-            </Group>
-          ))}
-          <Group>
-            <Button
-              size="xs"
-              variant="default"
-              onClick={() => setFilters([...filters, { table: '', group: '', where: '' }])}
-            >
-              Add row filter
-            </Button>
-          </Group>
+          <RowsEditor
+            rows={filters}
+            onChange={setFilters}
+            blank={() => ({ table: '', group: '', where: '' })}
+            addLabel="Add row filter"
+            removeLabel={(i) => `Remove filter ${i + 1}`}
+            testId="row-filter"
+          >
+            {(f, i, set) => (
+              <>
+                <Select
+                  label={`Filter ${i + 1} table`}
+                  data={tableNames}
+                  value={f.table || null}
+                  onChange={(v) => set({ table: v ?? '' })}
+                  w={130}
+                />
+                <Select
+                  label={`Filter ${i + 1} group`}
+                  data={groupNames}
+                  value={f.group || null}
+                  onChange={(v) => set({ group: v ?? '' })}
+                  w={120}
+                />
+                <TextInput
+                  label={`Filter ${i + 1} condition`}
+                  placeholder="city_name = 'Paris'"
+                  value={f.where}
+                  onChange={(e) => set({ where: e.currentTarget.value })}
+                  style={{ flex: 1 }}
+                />
+              </>
+            )}
+          </RowsEditor>
           <Title order={3} size="h5">
             Column masks
           </Title>
-          {masks.map((m, i) => (
-            <Group key={i} align="flex-end" wrap="nowrap" data-testid="column-mask">
-              <Select
-                label={`Mask ${i + 1} table`}
-                data={tableNames}
-                value={m.table || null}
-                onChange={(v) => setMask(i, { table: v ?? '', column: '' })}
-                w={130}
-              />
-              <Select
-                label={`Mask ${i + 1} column`}
-                data={columnsOf(m.table)}
-                value={m.column || null}
-                onChange={(v) => setMask(i, { column: v ?? '' })}
-                w={130}
-              />
-              <MultiSelect
-                label={`Mask ${i + 1} visible to`}
-                placeholder="nobody"
-                data={groupNames}
-                value={m.exceptGroups}
-                onChange={(v) => setMask(i, { exceptGroups: v })}
-                style={{ flex: 1 }}
-              />
-              <ActionIcon
-                variant="subtle"
-                color="red"
-                aria-label={`Remove mask ${i + 1}`}
-                onClick={() => setMasks(masks.filter((_, j) => j !== i))}
-                mb={4}
-              >
-                ×
-              </ActionIcon>
-            </Group>
-          ))}
-          <Group>
-            <Button
-              size="xs"
-              variant="default"
-              onClick={() => setMasks([...masks, { table: '', column: '', exceptGroups: [] }])}
-            >
-              Add column mask
-            </Button>
-          </Group>
+          <RowsEditor
+            rows={masks}
+            onChange={setMasks}
+            blank={() => ({ table: '', column: '', exceptGroups: [] })}
+            addLabel="Add column mask"
+            removeLabel={(i) => `Remove mask ${i + 1}`}
+            testId="column-mask"
+          >
+            {(m, i, set) => (
+              <>
+                <Select
+                  label={`Mask ${i + 1} table`}
+                  data={tableNames}
+                  value={m.table || null}
+                  onChange={(v) => set({ table: v ?? '', column: '' })}
+                  w={130}
+                />
+                <Select
+                  label={`Mask ${i + 1} column`}
+                  data={columnsOf(m.table)}
+                  value={m.column || null}
+                  onChange={(v) => set({ column: v ?? '' })}
+                  w={130}
+                />
+                <MultiSelect
+                  label={`Mask ${i + 1} visible to`}
+                  placeholder="nobody"
+                  data={groupNames}
+                  value={m.exceptGroups}
+                  onChange={(v) => set({ exceptGroups: v })}
+                  style={{ flex: 1 }}
+                />
+              </>
+            )}
+          </RowsEditor>
           <Group>
             <Button type="submit" loading={save.isPending}>
               Save policies

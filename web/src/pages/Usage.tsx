@@ -5,6 +5,7 @@ import { api } from '../api/client';
 import { must } from '../api/problem';
 import { useSession } from '../auth/session';
 import { ErrorAlert } from '../components/Status';
+import { WideTable } from '../components/WideTable';
 import { Page } from '../components/Page';
 import { downloadCsv, toCsv } from './csv';
 
@@ -78,30 +79,32 @@ export default function Usage() {
         <Title order={2} size="h3" mb="sm">
           Usage {GROUPS.find((g) => g.value === groupBy)?.label.toLowerCase()}
         </Title>
-        <Table striped data-testid="usage-table">
-          <Table.Thead>
-            <Table.Tr>
-              {header.map((h) => (
-                <Table.Th key={h}>{h}</Table.Th>
-              ))}
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {rows.map((r) => (
-              <Table.Tr key={String(r[0])} data-testid="usage-row">
-                {r.map((v, i) => (
-                  <Table.Td key={header[i]}>
-                    {typeof v === 'number' && header[i] === 'cost_usd'
-                      ? `$${v.toFixed(6)}`
-                      : typeof v === 'number'
-                        ? v.toLocaleString()
-                        : v}
-                  </Table.Td>
+        <WideTable label="Usage table" minWidth={640}>
+          <Table striped data-testid="usage-table">
+            <Table.Thead>
+              <Table.Tr>
+                {header.map((h) => (
+                  <Table.Th key={h}>{h}</Table.Th>
                 ))}
               </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
+            </Table.Thead>
+            <Table.Tbody>
+              {rows.map((r) => (
+                <Table.Tr key={String(r[0])} data-testid="usage-row">
+                  {r.map((v, i) => (
+                    <Table.Td key={header[i]}>
+                      {typeof v === 'number' && header[i] === 'cost_usd'
+                        ? `$${v.toFixed(6)}`
+                        : typeof v === 'number'
+                          ? v.toLocaleString()
+                          : v}
+                    </Table.Td>
+                  ))}
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </WideTable>
         {rows.length === 0 && !usage.isPending && (
           <Group mt="sm">
             <Text c="dimmed">No gateway traffic in this period.</Text>
