@@ -677,4 +677,26 @@ describe.each(testDrivers())('Rampart as the OAuth authorization server of /mcp 
     });
     expect(refreshed.body.error).toBe('invalid_grant');
   });
+
+  it('limits registrations per client address (OAUTH_REGISTRATIONS_PER_MINUTE)', async () => {
+    const strict = await createTestApp(t.db, { OAUTH_REGISTRATIONS_PER_MINUTE: '2' });
+    try {
+      const statuses: number[] = [];
+      let last:
+        { statusCode: number; headers: Record<string, unknown>; json(): unknown } | undefined;
+      for (let i = 0; i < 3; i++) {
+        last = await strict.app.inject({
+          method: 'POST',
+          url: '/oauth/register',
+          payload: { redirect_uris: [CALLBACK], token_endpoint_auth_method: 'none' },
+        });
+        statuses.push(last.statusCode);
+      }
+      expect(statuses[2]).toBe(429);
+      expect(last?.headers['retry-after']).toBeDefined();
+      expect(last?.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    } finally {
+      await strict.close();
+    }
+  });
 });
