@@ -30,16 +30,21 @@ function send(reply: FastifyReply, formOrigins: string[], title: string, body: s
     "frame-ancestors 'none'",
     "base-uri 'none'",
   ].join('; ');
-  return reply
-    .header('content-security-policy', csp)
-    .header('x-frame-options', 'DENY')
-    .header('x-content-type-options', 'nosniff')
-    .header('referrer-policy', 'no-referrer')
-    .header('cache-control', 'no-store')
-    .type('text/html; charset=utf-8')
-    .send(
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`,
-    );
+  return (
+    reply
+      .header('content-security-policy', csp)
+      .header('x-frame-options', 'DENY')
+      .header('x-content-type-options', 'nosniff')
+      // Not no-referrer: a browser then sends `Origin: null` with the form's POST (Fetch, "append a
+      // request Origin header"), which the consent check refuses. Same-origin keeps the Origin and
+      // still sends no Referer to the client's redirect URI.
+      .header('referrer-policy', 'same-origin')
+      .header('cache-control', 'no-store')
+      .type('text/html; charset=utf-8')
+      .send(
+        `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`,
+      )
+  );
 }
 
 export interface ConsentView {
