@@ -218,6 +218,7 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
       Date.now,
       'oauthreg',
     ),
+    (fn) => auth.preAuth(fn),
   );
   const scimBase = `${publicUrl}/scim/v2`;
   return {
@@ -275,6 +276,7 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
           resource: oauthResource,
           tenantDisabled,
           onFamilyRevoked: (id) => tokenVerifier.evictFamily(id),
+          preAuth: (fn) => auth.preAuth(fn),
         }),
         clients: oauthClients,
         sessions: verifier,

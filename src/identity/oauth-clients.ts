@@ -88,6 +88,8 @@ export class OAuthClients {
     private readonly db: Database,
     private readonly serverSecret: string,
     private readonly throttle: AuthThrottle,
+    /** The pre-authentication budget (AuthService.preAuth): nobody is authenticated here yet. */
+    private readonly preAuth: <T>(fn: () => Promise<T>) => Promise<T>,
   ) {}
 
   #hash(secret: string): Buffer {
@@ -119,16 +121,18 @@ export class OAuthClients {
       m.token_endpoint_auth_method === 'none'
         ? undefined
         : `rmcs_${randomBytes(32).toString('base64url')}`;
-    const row = await this.db.withOperator((tx) =>
-      insertOAuthClient(tx, {
-        id,
-        secretHash: secret === undefined ? null : this.#hash(secret),
-        authMethod: m.token_endpoint_auth_method,
-        clientName: m.client_name ?? null,
-        clientUri: m.client_uri ?? null,
-        redirectUris: [...new Set(m.redirect_uris)],
-        scope: m.scope ?? null,
-      }),
+    const row = await this.preAuth(() =>
+      this.db.withOperator((tx) =>
+        insertOAuthClient(tx, {
+          id,
+          secretHash: secret === undefined ? null : this.#hash(secret),
+          authMethod: m.token_endpoint_auth_method,
+          clientName: m.client_name ?? null,
+          clientUri: m.client_uri ?? null,
+          redirectUris: [...new Set(m.redirect_uris)],
+          scope: m.scope ?? null,
+        }),
+      ),
     );
     await this.db.withTenant({ tenantId: SYSTEM_TENANT_ID, userId: null, groups: [] }, (tx) =>
       appendAuditEvent(tx, {
@@ -162,7 +166,7 @@ export class OAuthClients {
   /** A registered client by id (authorization requests name it before anyone is authenticated). */
   async find(clientId: string): Promise<OAuthClientRow | undefined> {
     if (!/^rmc_[A-Za-z0-9_-]{22}$/.test(clientId)) return undefined;
-    return this.db.withOperator((tx) => findOAuthClient(tx, clientId));
+    return this.preAuth(() => this.db.withOperator((tx) => findOAuthClient(tx, clientId)));
   }
 
   /**

@@ -69,6 +69,8 @@ export interface OAuthServerDeps {
   tenantDisabled(tenantId: string): boolean;
   /** A family revoked here: this instance forgets its cached standing at once. */
   onFamilyRevoked(familyId: string): void;
+  /** The pre-authentication budget (AuthService.preAuth) for lookups by code or token. */
+  preAuth<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 function one(value: unknown): string | undefined {
@@ -234,10 +236,12 @@ export class OAuthServer {
     if (grantType === 'refresh_token') {
       const refresh = form.refresh_token;
       if (!refresh) throw new OAuthError('invalid_request', 'refresh_token is required.');
-      const family = await this.d.grants.findFamily(refresh);
+      const family = await this.d.preAuth(() => this.d.grants.findFamily(refresh));
       if (family && this.d.tenantDisabled(family.tenant_id))
         throw new OAuthError('invalid_grant', 'The tenant is disabled.');
-      const issued = await this.d.grants.refresh(refresh, meta, client.id, OAUTH_SCOPE);
+      const issued = await this.d.preAuth(() =>
+        this.d.grants.refresh(refresh, meta, client.id, OAUTH_SCOPE),
+      );
       return { ...this.#body(issued), scope: OAUTH_SCOPE };
     }
     return this.#redeem(client, form, meta);
@@ -254,7 +258,9 @@ export class OAuthServer {
     const refused = new OAuthError('invalid_grant', 'Invalid, expired or used authorization code.');
     if (!CODE_SHAPE.test(code)) throw refused;
     const hash = this.#codeHash(code);
-    const found = await this.d.db.withOperator((tx) => findAuthorizationCode(tx, hash));
+    const found = await this.d.preAuth(() =>
+      this.d.db.withOperator((tx) => findAuthorizationCode(tx, hash)),
+    );
     // Another client's code is not touched: presenting it proves nothing about its owner.
     if (!found || found.client_id !== client.id) throw refused;
     const ctx = { tenantId: found.tenant_id, userId: found.user_id, groups: [] };
@@ -350,7 +356,7 @@ export class OAuthServer {
     const token = form.token;
     if (!token) throw new OAuthError('invalid_request', 'token is required.');
     let target: { tenantId: string; userId: string; familyId: string } | undefined;
-    const family = await this.d.grants.findFamily(token);
+    const family = await this.d.preAuth(() => this.d.grants.findFamily(token));
     if (family?.client_id === client.id)
       target = { tenantId: family.tenant_id, userId: family.user_id, familyId: family.family_id };
     else if (!family && this.d.tokens.isOwn(token)) {
