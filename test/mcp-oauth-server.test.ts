@@ -93,6 +93,11 @@ function hiddenFields(html: string): Record<string, string> {
   return out;
 }
 
+/** The CSRF cookie's value (on a loopback PUBLIC_URL the cookies carry no __Host- prefix). */
+function csrfOf(cookie: string): string {
+  return /(?:^|; )rampart_csrf=([^;]+)/.exec(cookie)?.[1] ?? '';
+}
+
 function s256(verifier: string): string {
   return createHash('sha256').update(verifier).digest('base64url');
 }
@@ -698,5 +703,38 @@ describe.each(testDrivers())('Rampart as the OAuth authorization server of /mcp 
     } finally {
       await strict.close();
     }
+  });
+
+  it("a client's refresh token is refused at /auth/token, and a session's at /oauth/token", async () => {
+    const who = await person();
+    const id = await publicClient();
+    const issued = await token({
+      grant_type: 'authorization_code',
+      code: await code(id, who),
+      client_id: id,
+      code_verifier: 'v'.repeat(43),
+      redirect_uri: CALLBACK,
+    });
+    expect(issued.status).toBe(200);
+    const viaSession = await app.app.inject({
+      method: 'POST',
+      url: '/auth/token',
+      payload: { grant_type: 'refresh_token', refresh_token: issued.body.refresh_token },
+    });
+    expect(viaSession.statusCode).toBe(400);
+    expect(viaSession.json()).toMatchObject({ code: 'invalid_grant' });
+    const session = await app.app.inject({
+      method: 'POST',
+      url: '/auth/token',
+      headers: { cookie: who.cookie, origin: base, 'x-csrf-token': who.csrf || csrfOf(who.cookie) },
+      payload: { grant_type: 'session', resource: `${base}/mcp` },
+    });
+    expect(session.statusCode, session.body).toBe(200);
+    const foreign = await token({
+      grant_type: 'refresh_token',
+      refresh_token: session.json<{ refresh_token: string }>().refresh_token,
+      client_id: id,
+    });
+    expect(foreign.body.error).toBe('invalid_grant');
   });
 });
