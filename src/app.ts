@@ -175,6 +175,8 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     groupRemovals: { documents: documentGroupRemoval },
     // POST /auth/token may mint tokens for /mcp (its `resource`), which /mcp alone accepts.
     tokenAudiences: [mcpResource(config)],
+    // Rampart's OAuth authorization server issues tokens for /mcp alone (decision 026).
+    oauthResource: mcpResource(config),
     quotas,
   });
   app.addHook('onClose', async () => identity.close());
@@ -304,6 +306,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     logger: deps.logger,
     auth: identity.auth,
     accessTokens: identity.accessTokens,
+    authorizationServer: identity.authorizationServer,
     keyring,
     connections: mcpClient.connections,
     users: mcpClient.users,
@@ -317,6 +320,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
       calls: gateway.calls,
     },
   });
+  await identity.registerOAuth(app);
   // Governance: request records (reconstruction) and the tenant's outbound data policy.
   const reconstruction = createReconstruction({
     db,

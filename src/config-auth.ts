@@ -80,6 +80,12 @@ export const tokenSettings = {
       'A refresh token already exchanged may be exchanged again within this many seconds (a client that retried after a lost answer); later, its reuse revokes the whole family.',
     defaultText: '5',
   },
+  OAUTH_REGISTRATIONS_PER_MINUTE: {
+    schema: int(0, 1_000_000).default(10),
+    description:
+      'OAuth client registrations (POST /oauth/register, RFC 7591) one client address may make per minute; beyond it 429 until the minute ends. Shared through REDIS_URL; TRUST_PROXY decides which address counts. 0 disables the limit.',
+    defaultText: '10',
+  },
   SIGNING_KEY_ROTATION_DAYS: {
     schema: int(1, 3650).default(30),
     description:

@@ -6,8 +6,9 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 /**
- * Served but outside the OpenAPI document (probes, scrapes, the document itself, and the MCP
- * endpoint with its metadata, which speak JSON-RPC and RFC 9728 rather than the REST API).
+ * Served but outside the OpenAPI document (probes, scrapes, the document itself, the MCP
+ * endpoint with its metadata, which speak JSON-RPC and RFC 9728 rather than the REST API, and
+ * the OAuth authorization server's endpoints, which speak OAuth's forms and error JSON).
  */
 const INFRASTRUCTURE = [
   'GET /openapi.json',
@@ -18,6 +19,12 @@ const INFRASTRUCTURE = [
   'GET /mcp',
   'DELETE /mcp',
   'GET /.well-known/oauth-protected-resource/mcp',
+  'GET /.well-known/oauth-authorization-server',
+  'POST /oauth/register',
+  'GET /oauth/authorize',
+  'POST /oauth/authorize',
+  'POST /oauth/token',
+  'POST /oauth/revoke',
 ];
 
 /**
@@ -87,8 +94,8 @@ describe('docs/api.md matches /openapi.json', () => {
 
   it('the endpoints outside the OpenAPI document exist', async () => {
     for (const endpoint of INFRASTRUCTURE) {
-      const url = endpoint.split(' ')[1] ?? '';
-      const res = await app.app.inject({ method: 'GET', url });
+      const [method = 'GET', url = ''] = endpoint.split(' ');
+      const res = await app.app.inject({ method: method as 'GET' | 'POST' | 'DELETE', url });
       expect(res.statusCode, endpoint).not.toBe(404);
     }
   });

@@ -70,6 +70,14 @@ const EXEMPT: Record<string, string> = {
   'POST /mcp':
     'the MCP endpoint: each tool calls the service of its REST route, which audits what it changes',
   'DELETE /mcp': 'the MCP endpoint: stateless, answers 405 (no session to end)',
+  'POST /oauth/register':
+    'no tenant owns a client: audited as oauth_client.registered in the platform chain; shown in mcp-oauth-server.test.ts',
+  'POST /oauth/authorize':
+    'audited as oauth.authorized / oauth.denied; needs a signed-in person answering the consent page, so shown in mcp-oauth-server.test.ts',
+  'POST /oauth/token':
+    'audited as token.issued / token.refreshed / authorization_code.reused / refresh_token.reused; needs an approved code, so shown in mcp-oauth-server.test.ts',
+  'POST /oauth/revoke':
+    'audited as token.revoked; needs tokens from an approved code, so shown in mcp-oauth-server.test.ts',
   'POST /v1/mcp-servers/:id/connect':
     'audited as mcp_connection.started (and mcp_server.client_registered); needs a live authorization server and a signed-in person, so shown in mcp-user-connections.test.ts',
   'DELETE /v1/mcp-servers/:id/connection':

@@ -37,6 +37,16 @@ const UNDECLARED: Record<string, string> = {
   'GET /mcp': 'the MCP endpoint (stateless: 405 after authentication)',
   'DELETE /mcp': 'the MCP endpoint (stateless: 405 after authentication)',
   'GET /.well-known/oauth-protected-resource/mcp': 'RFC 9728 metadata, public by design',
+  'GET /.well-known/oauth-authorization-server': 'RFC 8414 metadata, public by design',
+  'POST /oauth/register':
+    "RFC 7591 registration: clients are no tenant's data; rate-limited per address, audited in the platform chain",
+  'GET /oauth/authorize':
+    "the authorization request: the consent page needs the person's own session cookie (identity/oauth-routes.ts)",
+  'POST /oauth/authorize':
+    "the consent decision: the person's session cookie and its CSRF token; the code is issued in their tenant",
+  'POST /oauth/token':
+    'OAuth token endpoint: the client authenticates itself and presents a code or refresh token bound to a person',
+  'POST /oauth/revoke': 'RFC 7009 revocation: the client authenticates itself; only its own tokens',
   'GET /': 'the web console page (static index.html, no data)',
   'GET /assets/:name': "the web console's hashed static assets",
 };

@@ -24,6 +24,7 @@ import type { JwtTrustRow } from '../src/identity/jwt-store.js';
 import type { CredentialRow, InvitationRow } from '../src/identity/local-store.js';
 import type { SessionRow } from '../src/identity/sessions-store.js';
 import type { SigningKeyRow } from '../src/identity/tokens-store.js';
+import type { OAuthClientRow } from '../src/identity/oauth-store.js';
 import type { ScimGroupRow, ScimTokenRow } from '../src/identity/scim-store.js';
 import type { TenantRow } from '../src/identity/tenants-store.js';
 import type { KnowledgeSettingsRow } from '../src/knowledge/settings-store.js';
@@ -333,6 +334,16 @@ const CHECKED: RowCheck[] = [
     retired_at: 'timestamptz?',
     expires_at: 'timestamptz?',
   }),
+  check<OAuthClientRow>()('OAuthClientRow', 'oauth_clients', {
+    id: 'text',
+    secret_hash: 'bytea?',
+    auth_method: 'text',
+    client_name: 'text?',
+    client_uri: 'text?',
+    redirect_uris: '_text',
+    scope: 'text?',
+    created_at: 'timestamptz',
+  }),
   check<ScimGroupRow>()('ScimGroupRow', 'groups', {
     id: 'uuid',
     name: 'text',
@@ -546,6 +557,7 @@ const NOT_A_TABLE: Record<string, string> = {
   TrustedIssuerRow: 'the result of rampart_find_jwt_issuer (SECURITY DEFINER function)',
   JwtMemberRow: 'the result of rampart_jwt_member (SECURITY DEFINER function)',
   FoundRefreshTokenRow: 'the result of rampart_find_refresh_token (SECURITY DEFINER function)',
+  FoundCodeRow: 'the result of rampart_find_oauth_code (SECURITY DEFINER function)',
   VerifiedFamilyRow: 'the result of rampart_verify_token_family (SECURITY DEFINER function)',
   VerifiedScimTokenRow: 'the result of rampart_verify_scim_token (SECURITY DEFINER function)',
   ScimUserRow: 'a join of users and memberships',

@@ -284,6 +284,19 @@ async function seedTenant(t: TestDatabase, tenantId: string, tag: string): Promi
        VALUES (decode(md5(random()::text), 'hex'), $1, $2, now() + interval '1 day')`,
       [tenantId, (fam.rows[0] as { id: string }).id],
     );
+    // An OAuth client (global) and an authorization code it was given (migration 0100).
+    const clientId = `rmc_${tag}${tenantId.replace(/-/g, '').slice(0, 21)}`;
+    await q.query(
+      `INSERT INTO oauth_clients (id, auth_method, redirect_uris) VALUES ($1, 'none', ARRAY['https://app.example/cb'])`,
+      [clientId],
+    );
+    await q.query(
+      `INSERT INTO oauth_authorization_codes
+         (code_hash, tenant_id, user_id, client_id, redirect_uri, code_challenge, resource, scope, expires_at)
+       VALUES (decode(md5(random()::text), 'hex'), $1, $2, $3, 'https://app.example/cb', $4,
+               'https://rampart.test/mcp', 'mcp', now() + interval '1 minute')`,
+      [tenantId, userId, clientId, 'c'.repeat(43)],
+    );
     // SCIM token (migration 0041).
     await q.query(
       `INSERT INTO scim_tokens (tenant_id, token_hash, prefix, created_by)

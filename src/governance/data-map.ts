@@ -82,6 +82,8 @@ export const DATA_MAP: Readonly<Record<string, DataMapEntry>> = {
     { dataClass: 'token_families', user: 'user_id = $1' },
   ),
   refresh_tokens: entry({}, null),
+  // OAuth authorization codes (migration 0100): a minute's life, kept a day to catch a replay.
+  oauth_authorization_codes: entry({ user_id: 'delete' }, null),
   invitations: entry(
     { email: 'delete', display_name: 'delete', created_by: 'pseudonymise' },
     { dataClass: 'invitations', user: 'email = $2', omit: ['token_hash'] },

@@ -43,6 +43,11 @@ export const ERASURE_STEPS: ReadonlyArray<{
     async run(tx, e) {
       const p = [tx.tenantId, e.userId];
       return {
+        oauth_authorization_codes: await count(
+          tx,
+          'DELETE FROM oauth_authorization_codes WHERE tenant_id = $1 AND user_id = $2',
+          p,
+        ),
         refresh_tokens: await count(
           tx,
           `DELETE FROM refresh_tokens WHERE tenant_id = $1

@@ -17,6 +17,8 @@ export interface AccessTokenClaims {
   familyId: string;
   audience: string;
   scope?: string | undefined;
+  /** The OAuth client it was issued to (RFC 9068 `client_id`), for the authorization-code grant. */
+  clientId?: string | undefined;
 }
 
 export type AccessTokenVerdict =
@@ -54,6 +56,7 @@ export class AccessTokens {
       tid: claims.tenantId,
       sid: claims.familyId,
       ...(claims.scope ? { scope: claims.scope } : {}),
+      ...(claims.clientId ? { client_id: claims.clientId } : {}),
     })
       .setProtectedHeader({ alg: 'ES256', kid, typ: TOKEN_TYPE })
       .setIssuer(this.issuer)
@@ -103,7 +106,7 @@ export class AccessTokens {
     }
     const audiences = typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? []);
     if (!audiences.includes(audience)) return { refused: 'wrong_audience' };
-    const { tid, sid, sub, exp, scope } = payload;
+    const { tid, sid, sub, exp, scope, client_id: clientId } = payload;
     if (typeof tid !== 'string' || typeof sid !== 'string' || typeof sub !== 'string' || !exp)
       return { refused: 'invalid_claims' };
     return {
@@ -113,6 +116,7 @@ export class AccessTokens {
         familyId: sid,
         audience,
         scope: typeof scope === 'string' ? scope : undefined,
+        clientId: typeof clientId === 'string' ? clientId : undefined,
         expiresAt: new Date(exp * 1000),
       },
     };

@@ -55,6 +55,8 @@ export class AuthThrottle {
     private readonly limits: ThrottleLimits,
     private readonly redis: Redis | undefined,
     private readonly now: () => number = Date.now,
+    /** Redis key namespace: another counter built on this one (OAuth registrations) keeps its own. */
+    private readonly namespace = 'authfail',
   ) {}
 
   /** Seconds until the source may try again, or undefined when it is not throttled. */
@@ -87,7 +89,7 @@ export class AuthThrottle {
     try {
       const multi = this.redis.multi();
       for (const [scope, source] of counted) {
-        const key = `rampart:authfail:${scope}:${window}:${source}`;
+        const key = `rampart:${this.namespace}:${scope}:${window}:${source}`;
         multi.incr(key).pexpire(key, 2 * WINDOW_MS);
       }
       const replies = (await multi.exec()) ?? [];

@@ -189,6 +189,14 @@ export class AuthService implements Authenticator, KeyAnnouncer {
   }
 
   /** Subscribes to key events from every instance, loads the prefix set, starts the audit flusher. */
+  /**
+   * Runs database work done for a caller not yet authenticated (the OAuth endpoints' lookups)
+   * under the same small budget as credential verification: 503 when it and its queue are full.
+   */
+  preAuth<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#budget.run(fn);
+  }
+
   async start(): Promise<void> {
     this.#unlisten = await this.deps.db.listen(
       KEY_EVENTS_CHANNEL,

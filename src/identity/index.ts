@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify';
 import type { QuotaGate } from '../platform/quota.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -33,6 +34,10 @@ import { SigningKeys } from './signing-keys.js';
 import { TokenGrants } from './token-grants.js';
 import { tokenRoutes } from './token-routes.js';
 import { AccessTokenVerifier } from './token-verifier.js';
+import { AuthThrottle } from './auth-throttle.js';
+import { OAuthClients } from './oauth-clients.js';
+import { registerOAuthRoutes } from './oauth-routes.js';
+import { OAuthServer } from './oauth-service.js';
 
 export type { AuthService } from './authenticate.js';
 export type { ApiKeyService } from './keys-service.js';
@@ -73,6 +78,7 @@ export interface IdentityDeps {
     | 'REFRESH_TOKEN_ABSOLUTE_DAYS'
     | 'REFRESH_TOKEN_REUSE_GRACE_SECONDS'
     | 'SIGNING_KEY_ROTATION_DAYS'
+    | 'OAUTH_REGISTRATIONS_PER_MINUTE'
   >;
   /** Encrypts stored identity-provider secrets; sign-in settings cannot be stored without it. */
   keyring: Keyring | undefined;
@@ -84,6 +90,11 @@ export interface IdentityDeps {
   groupRemovals: Record<string, GroupRemoval>;
   /** Audiences besides `rampart` that POST /auth/token may issue tokens for (e.g. an MCP server's URI). */
   tokenAudiences?: readonly string[];
+  /**
+   * The resource Rampart's OAuth authorization server issues tokens for (`<PUBLIC_URL>/mcp`);
+   * without it the authorization server is not served.
+   */
+  oauthResource?: string | undefined;
 }
 
 /** Verifies Rampart access tokens minted for an audience other than the API's. */
@@ -105,6 +116,10 @@ export interface Identity {
   /** Rampart's own access tokens, for endpoints with an audience of their own (/mcp). */
   accessTokens: OwnAccessTokens;
   routes: AnyRoute[];
+  /** Serves the OAuth 2.1 authorization server (oauth-routes.ts) when `oauthResource` is set. */
+  registerOAuth(app: FastifyInstance): Promise<void>;
+  /** The authorization server's issuer (for the protected resource's metadata), when served. */
+  authorizationServer: string | undefined;
   /** Stops listening for key events and flushes the pending auth-failure audit events. */
   close(): Promise<void>;
 }
@@ -192,6 +207,19 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
     onKeysChanged(keyIds);
   };
   const groupDeps = { removals: deps.groupRemovals, onKeysChanged };
+  const oauthResource = deps.oauthResource;
+  const tenantDisabled = (tenantId: string) => auth.disabledTenants.has(tenantId);
+  const oauthClients = new OAuthClients(
+    db,
+    deps.serverSecret,
+    new AuthThrottle(
+      { perAddress: config.OAUTH_REGISTRATIONS_PER_MINUTE, perKeyPrefix: 0 },
+      deps.redis,
+      Date.now,
+      'oauthreg',
+    ),
+    (fn) => auth.preAuth(fn),
+  );
   const scimBase = `${publicUrl}/scim/v2`;
   return {
     auth,
@@ -235,6 +263,28 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
         base: scimBase,
       }),
     ],
+    authorizationServer: oauthResource ? tokens.issuer : undefined,
+    registerOAuth: async (app) => {
+      if (!oauthResource) return;
+      await registerOAuthRoutes(app, {
+        server: new OAuthServer({
+          db,
+          serverSecret: deps.serverSecret,
+          clients: oauthClients,
+          grants,
+          tokens,
+          resource: oauthResource,
+          tenantDisabled,
+          onFamilyRevoked: (id) => tokenVerifier.evictFamily(id),
+          preAuth: (fn) => auth.preAuth(fn),
+        }),
+        clients: oauthClients,
+        sessions: verifier,
+        serverSecret: deps.serverSecret,
+        publicOrigin: new URL(publicUrl).origin,
+        tenantDisabled,
+      });
+    },
     close: () => auth.stop(),
   };
 }

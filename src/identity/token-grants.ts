@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { appendAuditEvent } from '../audit/service.js';
-import type { Database } from '../platform/db/database.js';
+import type { Database, TenantTx } from '../platform/db/database.js';
 import { AppError } from '../platform/http/errors.js';
 import type { RequestMeta } from '../platform/http/principal.js';
 import { RAMPART_AUDIENCE, type AccessTokens } from './access-tokens.js';
@@ -12,6 +12,7 @@ import {
   insertTokenFamily,
   markRefreshTokenRotated,
   revokeTokenFamily,
+  type FoundRefreshTokenRow,
 } from './tokens-store.js';
 
 export interface TokenLifetimes {
@@ -30,7 +31,7 @@ export interface TokenResponse {
 }
 
 /** 400 invalid_grant / invalid_target (RFC 6749 §5.2, RFC 8707): the grant cannot be used. */
-class GrantRefused extends AppError {
+export class GrantRefused extends AppError {
   constructor(message: string, code: 'invalid_grant' | 'invalid_target' = 'invalid_grant') {
     super(400, code, message);
   }
@@ -87,30 +88,16 @@ export class TokenGrants {
     const userId = principal.userId;
     if (!userId) throw new GrantRefused('The session has no user.');
     const audience = this.#audience(input.audience);
-    const refresh = `rmr_${randomBytes(32).toString('base64url')}`;
-    const familyId = await this.db.withTenant(principal, async (tx) => {
-      const id = await insertTokenFamily(tx, {
+    const { familyId, refresh } = await this.db.withTenant(principal, (tx) =>
+      this.openFamily(tx, {
         userId,
         sessionId: sessionIdOf(principal) ?? null,
         audience,
-        expiresAt: new Date(Date.now() + this.lifetimes.refreshAbsoluteDays * 86_400_000),
-      });
-      await insertRefreshToken(tx, {
-        hash: this.#hash(refresh),
-        familyId: id,
-        expiresAt: this.#refreshExpiry(Infinity),
-      });
-      await appendAuditEvent(tx, {
-        actor: { type: 'user', id: userId },
-        action: 'token.issued',
-        target: { type: 'token_family', id },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
+        clientId: null,
+        meta,
         details: { grant: 'session', audience },
-      });
-      return id;
-    });
+      }),
+    );
     const access = await this.tokens.mint({
       tenantId: principal.tenantId,
       userId,
@@ -120,8 +107,75 @@ export class TokenGrants {
     return this.#response(access, refresh, audience);
   }
 
-  /** Exchanges a refresh token for a new access token and a new refresh token (rotation). */
-  async refresh(refreshToken: string, meta: RequestMeta): Promise<TokenResponse> {
+  /**
+   * Opens a refresh-token family in the caller's tenant transaction and issues its first refresh
+   * token (audited `token.issued`). The session grant and the OAuth authorization-code grant
+   * (oauth-service.ts, with the client the family is bound to) both start here.
+   */
+  async openFamily(
+    tx: TenantTx,
+    f: {
+      userId: string;
+      sessionId: string | null;
+      audience: string;
+      clientId: string | null;
+      meta: RequestMeta;
+      details: Record<string, unknown>;
+    },
+  ): Promise<{ familyId: string; refresh: string }> {
+    const refresh = `rmr_${randomBytes(32).toString('base64url')}`;
+    const familyId = await insertTokenFamily(tx, {
+      userId: f.userId,
+      sessionId: f.sessionId,
+      audience: f.audience,
+      clientId: f.clientId,
+      expiresAt: new Date(Date.now() + this.lifetimes.refreshAbsoluteDays * 86_400_000),
+    });
+    await insertRefreshToken(tx, {
+      hash: this.#hash(refresh),
+      familyId,
+      expiresAt: this.#refreshExpiry(Infinity),
+    });
+    await appendAuditEvent(tx, {
+      actor: { type: 'user', id: f.userId },
+      action: 'token.issued',
+      target: { type: 'token_family', id: familyId },
+      outcome: 'success',
+      ip: f.meta.ip,
+      requestId: f.meta.requestId,
+      details: f.details,
+    });
+    return { familyId, refresh };
+  }
+
+  /** The live family a refresh token belongs to, or undefined (unknown, spent family, expired, deactivated member). */
+  async findFamily(refreshToken: string): Promise<FoundRefreshTokenRow | undefined> {
+    if (!REFRESH_SHAPE.test(refreshToken)) return undefined;
+    const found = await this.db.withOperator((tx) =>
+      findRefreshToken(tx, this.#hash(refreshToken)),
+    );
+    const now = Date.now();
+    if (
+      !found ||
+      !found.active ||
+      found.family_revoked_at !== null ||
+      found.family_expires_at.getTime() <= now
+    )
+      return undefined;
+    return found;
+  }
+
+  /**
+   * Exchanges a refresh token for a new access token and a new refresh token (rotation). A
+   * family issued to an OAuth client is refreshed only by that client (`clientId`, already
+   * authenticated at /oauth/token); a session grant's only at /auth/token (`clientId` null).
+   */
+  async refresh(
+    refreshToken: string,
+    meta: RequestMeta,
+    clientId: string | null = null,
+    scope?: string,
+  ): Promise<TokenResponse> {
     if (!REFRESH_SHAPE.test(refreshToken)) throw new GrantRefused('Invalid refresh token.');
     const hash = this.#hash(refreshToken);
     const found = await this.db.withOperator((tx) => findRefreshToken(tx, hash));
@@ -131,7 +185,8 @@ export class TokenGrants {
       !found.active ||
       found.family_revoked_at !== null ||
       found.family_expires_at.getTime() <= now ||
-      found.expires_at.getTime() <= now
+      found.expires_at.getTime() <= now ||
+      found.client_id !== clientId
     )
       throw new GrantRefused('Invalid, expired or revoked refresh token.');
     const ctx = { tenantId: found.tenant_id, userId: found.user_id, groups: [] };
@@ -180,6 +235,8 @@ export class TokenGrants {
       userId: found.user_id,
       familyId: found.family_id,
       audience: found.audience,
+      clientId: found.client_id ?? undefined,
+      scope,
     });
     return this.#response(access, next, found.audience);
   }

@@ -57,12 +57,19 @@ export async function retireSigningKeys(
 
 export async function insertTokenFamily(
   tx: TenantTx,
-  f: { userId: string; sessionId: string | null; audience: string; expiresAt: Date },
+  f: {
+    userId: string;
+    sessionId: string | null;
+    audience: string;
+    expiresAt: Date;
+    /** The OAuth client the family is issued to (only it may refresh); null for a session grant. */
+    clientId?: string | null;
+  },
 ): Promise<string> {
   const { rows } = await tx.query<{ id: string }>(
-    `INSERT INTO token_families (tenant_id, user_id, session_id, audience, expires_at)
-     VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-    [tx.tenantId, f.userId, f.sessionId, f.audience, f.expiresAt],
+    `INSERT INTO token_families (tenant_id, user_id, session_id, audience, expires_at, client_id)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+    [tx.tenantId, f.userId, f.sessionId, f.audience, f.expiresAt, f.clientId ?? null],
   );
   return one(rows).id;
 }
@@ -87,9 +94,11 @@ export interface FoundRefreshTokenRow {
   family_expires_at: Date;
   family_revoked_at: Date | null;
   active: boolean;
+  /** The OAuth client its family was issued to; null for a session grant (POST /auth/token). */
+  client_id: string | null;
 }
 
-/** The pre-authentication lookup of a refresh token (SECURITY DEFINER, migration 0040). */
+/** The pre-authentication lookup of a refresh token (SECURITY DEFINER, migrations 0040 and 0100). */
 export async function findRefreshToken(
   tx: OperatorTx,
   hash: Buffer,

@@ -95,6 +95,8 @@ export interface McpDeps {
   auth: Authenticator;
   /** Rampart's access tokens minted for /mcp's resource URI (see mcpResource). */
   accessTokens?: McpEndpointOptions['accessTokens'];
+  /** The issuer of Rampart's own authorization server, listed in /mcp's metadata. */
+  authorizationServer?: string | undefined;
   keyring: Keyring | undefined;
   connections: McpConnections;
   users: UserConnections;
@@ -118,6 +120,7 @@ export async function registerMcp(app: FastifyInstance, deps: McpDeps): Promise<
   await registerMcpEndpoint(app, {
     auth: deps.auth,
     accessTokens: deps.accessTokens,
+    authorizationServer: deps.authorizationServer,
     resource: mcpResource(config),
     allowedHosts: config.MCP_ALLOWED_HOSTS ?? defaultHosts(config.PUBLIC_URL),
     allowedOrigins: config.MCP_ALLOWED_ORIGINS ?? defaultHosts(config.PUBLIC_URL),

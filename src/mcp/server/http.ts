@@ -24,6 +24,11 @@ export interface McpEndpointOptions {
     isOwn(token: string): boolean;
     verify(token: string, audience: string): Promise<Principal | undefined>;
   };
+  /**
+   * Rampart's OAuth authorization server (its issuer), which issues tokens for this resource
+   * through the authorization-code flow (identity/oauth-*.ts, decision 026).
+   */
+  authorizationServer?: string | undefined;
   /** The resource URI tokens for /mcp are minted for (`<PUBLIC_URL>/mcp`). */
   resource: string;
   /** Host names the Host header may carry, and browser origins' host names (DNS rebinding). */
@@ -98,10 +103,10 @@ export async function registerMcpEndpoint(
 
   app.get(METADATA_PATH, { schema: { hide: true } }, (request) => ({
     resource: `${origin(request, opts.publicUrl)}${MCP_PATH}`,
-    // Rampart mints tokens for this resource (POST /auth/token with `resource`), but it is not a
-    // full OAuth authorization server (no authorization-code endpoint, no AS metadata), so none
-    // is listed: clients use an API key or such a token as their bearer.
-    authorization_servers: [],
+    // Rampart's own authorization server issues tokens for this resource (authorization code
+    // with PKCE); an API key works as a bearer too.
+    authorization_servers: opts.authorizationServer ? [opts.authorizationServer] : [],
+    scopes_supported: ['mcp'],
     bearer_methods_supported: ['header'],
     resource_name: 'Rampart',
     resource_documentation: `${origin(request, opts.publicUrl)}/docs`,

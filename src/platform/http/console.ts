@@ -16,6 +16,7 @@ export const RESERVED_PREFIXES = [
   '/v1',
   '/admin',
   '/auth',
+  '/oauth',
   '/scim',
   '/mcp',
   '/metrics',

@@ -153,12 +153,44 @@ export function scimErrorBody(error: AppError): Record<string, unknown> {
   };
 }
 
+/** OAuth's error codes (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 8707, RFC 7009): sent as they are. */
+const OAUTH_ERRORS = new Set([
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'unsupported_token_type',
+  'invalid_scope',
+  'invalid_target',
+  'invalid_redirect_uri',
+  'invalid_client_metadata',
+]);
+
+/** The OAuth error JSON (`error`, `error_description`); any other failure in OAuth's terms. */
+export function oauthErrorBody(error: AppError): { error: string; error_description: string } {
+  const code = OAUTH_ERRORS.has(error.code)
+    ? error.code
+    : error.status >= 500
+      ? 'server_error'
+      : error.status === 429
+        ? 'temporarily_unavailable'
+        : 'invalid_request';
+  return { error: code, error_description: error.message };
+}
+
 function send(error: AppError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   reply.code(error.status);
   for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
   const shape = request.routeOptions.config?.errorShape;
   if (shape === 'openai') {
     return reply.type('application/json; charset=utf-8').send(openAIErrorBody(error));
+  }
+  if (shape === 'oauth') {
+    return reply
+      .header('cache-control', 'no-store')
+      .type('application/json; charset=utf-8')
+      .send(oauthErrorBody(error));
   }
   if (shape === 'scim') {
     return reply.type('application/scim+json; charset=utf-8').send(scimErrorBody(error));

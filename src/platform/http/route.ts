@@ -7,7 +7,7 @@ import type { Permission } from './permissions-catalogue.js';
 import type { OperatorPrincipal, Principal, RequestMeta } from './principal.js';
 import { rejectUnstorableInput } from './safe-string.js';
 
-export type ErrorShape = 'problem' | 'openai' | 'scim';
+export type ErrorShape = 'problem' | 'openai' | 'scim' | 'oauth';
 type Infer<T> = T extends z.ZodType ? z.output<T> : undefined;
 export type AuthMode = 'tenant' | 'operator' | 'none';
 type PrincipalFor<A extends AuthMode> = [A] extends ['tenant']
