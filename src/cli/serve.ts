@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import type { Config } from '../config.js';
 import { buildApp } from '../app.js';
-import { createWorker } from '../jobs.js';
+import { createWorker, startBackground } from '../jobs.js';
 import { createRollupScheduler } from '../analytics/rollups-service.js';
 import { migrationStatus } from '../platform/db/migrator.js';
 import { WorkerMetricsChannel } from '../platform/telemetry/cluster-metrics.js';
@@ -48,27 +48,15 @@ export async function serve(cfg: Config): Promise<void> {
       metrics,
       ...(clusterMetrics ? { scrapeMetrics: () => clusterMetrics.scrape() } : {}),
     });
-  // The embedded database has one connection and no separate worker process: serve runs the jobs.
-  const embeddedWorker = cfg.DATABASE_URL
+  // The embedded database has one connection and no separate worker process: serve runs the
+  // jobs, with the usage rollups' scheduler and the governance cron.
+  const background = cfg.DATABASE_URL
     ? undefined
-    : createWorker(db, cfg, logger, gateway.calls, metrics.registry);
-  for (const [kind, handler] of Object.entries({
-    ...copilot.jobs,
-    ...webhooks.jobs,
-    ...analytics.jobs,
-    ...evals.jobs,
-    ...governance.jobs,
-    ...subjects.jobs,
-  }))
-    embeddedWorker?.register(kind, handler);
-  await embeddedWorker?.start();
-  // The usage rollups' scheduler runs where the jobs run.
-  const rollupScheduler = embeddedWorker
-    ? createRollupScheduler(db, cfg.ANALYTICS_ROLLUP_INTERVAL_MS, logger)
-    : undefined;
-  rollupScheduler?.start();
-  // The governance cron runs where the jobs run.
-  if (embeddedWorker) governance.scheduler.start();
+    : await startBackground(
+        createWorker(db, cfg, logger, gateway.calls, metrics.registry),
+        [copilot, webhooks, analytics, evals, governance, subjects],
+        [createRollupScheduler(db, cfg.ANALYTICS_ROLLUP_INTERVAL_MS, logger), governance.scheduler],
+      );
   const address = await app.listen({ host: cfg.HOST, port: cfg.PORT });
   logger.info(
     {
@@ -104,9 +92,7 @@ export async function serve(cfg: Config): Promise<void> {
     logger.info('no longer accepting connections; finishing in-flight requests');
     await closed;
     clearTimeout(force);
-    await rollupScheduler?.stop();
-    await governance.scheduler.stop();
-    await embeddedWorker?.stop(cfg.SHUTDOWN_TIMEOUT_MS);
+    await background?.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     clusterMetrics?.close();
     await rt.close();
     logger.info('stopped');

@@ -3,7 +3,7 @@ import { settingsProviders } from '../config-knowledge.js';
 import { createCopilot } from '../copilot/index.js';
 import { judgeJobs, judgeSampling } from '../evals/index.js';
 import { createGateway } from '../gateway/index.js';
-import { createWorker } from '../jobs.js';
+import { createWorker, startBackground } from '../jobs.js';
 import { createMcpClient } from '../mcp/index.js';
 import { serveWorkerMetrics } from '../platform/queue/worker-metrics.js';
 import { keyringFromSettings } from '../platform/secrets/envelope.js';
@@ -19,8 +19,8 @@ import { createEmbedders } from '../knowledge/index.js';
 /** `rampart worker`: runs background jobs against PostgreSQL. */
 export async function worker(cfg: Config): Promise<void> {
   const rt = await createRuntime(cfg);
-  // Background job types register in createWorker as features land; with the embedded
-  // database, `serve` runs them in-process instead.
+  // The same background work as `serve` runs in-process on the embedded database
+  // (startBackground in src/jobs.ts); here each feature is built without its routes.
   const metrics = new Metrics({ poolStats: () => rt.db.poolStats(), redis: rt.redis });
   // The jobs' model calls (ingestion embeddings) go through a gateway of their own, metered to
   // each job's tenant like the API's calls.
@@ -58,14 +58,11 @@ export async function worker(cfg: Config): Promise<void> {
     sql: sql.service,
     toolSources: [mcpClient.toolSource],
   });
-  for (const [kind, handler] of Object.entries(copilot.jobs)) queue.register(kind, handler);
   // Webhook deliveries: each endpoint's outbox, drained in order (its routes are serve's).
   const webhooks = createWebhooks({ db: rt.db, config: cfg, keyring, logger: rt.logger });
-  for (const [kind, handler] of Object.entries(webhooks.jobs)) queue.register(kind, handler);
   // Usage rollups: the scheduler queues a job per tenant with new ledger rows (its KPI routes
   // are serve's).
   const analytics = createUsageAnalytics({ db: rt.db });
-  for (const [kind, handler] of Object.entries(analytics.jobs)) queue.register(kind, handler);
   const rollupScheduler = createRollupScheduler(rt.db, cfg.ANALYTICS_ROLLUP_INTERVAL_MS, rt.logger);
   // The sampled background judge of production answers (evals), through this worker's gateway.
   const judge = judgeJobs({
@@ -75,7 +72,6 @@ export async function worker(cfg: Config): Promise<void> {
     registry: metrics.registry,
     logger: rt.logger,
   });
-  for (const [kind, handler] of Object.entries(judge)) queue.register(kind, handler);
   // Retention sweeps and tenant purges, with the cron that opens them (safe on every worker).
   const governance = createGovernance({
     db: rt.db,
@@ -85,7 +81,6 @@ export async function worker(cfg: Config): Promise<void> {
     registry: metrics.registry,
     logger: rt.logger,
   });
-  for (const [kind, handler] of Object.entries(governance.jobs)) queue.register(kind, handler);
   // Data subject exports and erasures (their routes are serve's).
   const subjects = createSubjectRights({
     db: rt.db,
@@ -93,10 +88,11 @@ export async function worker(cfg: Config): Promise<void> {
     serverSecret: rt.serverSecret,
     logger: rt.logger,
   });
-  for (const [kind, handler] of Object.entries(subjects.jobs)) queue.register(kind, handler);
-  await queue.start();
-  rollupScheduler.start();
-  governance.scheduler.start();
+  const background = await startBackground(
+    queue,
+    [copilot, webhooks, analytics, { jobs: judge }, governance, subjects],
+    [rollupScheduler, governance.scheduler],
+  );
   // The worker's own counters (job failures, chunks indexed) exist only in this process.
   const metricsServer = cfg.WORKER_METRICS_PORT
     ? await serveWorkerMetrics(metrics.registry, {
@@ -111,9 +107,7 @@ export async function worker(cfg: Config): Promise<void> {
   );
   const stop = async (): Promise<void> => {
     // Unfinished jobs are not lost: their lease runs out and another worker re-runs them.
-    await rollupScheduler.stop();
-    await governance.scheduler.stop();
-    await queue.stop(cfg.SHUTDOWN_TIMEOUT_MS);
+    await background.stop(cfg.SHUTDOWN_TIMEOUT_MS);
     await copilot.close();
     await webhooks.close();
     await sql.close();
