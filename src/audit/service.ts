@@ -1,6 +1,11 @@
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { InvalidInput } from '../platform/http/errors.js';
-import type { Principal } from '../platform/http/principal.js';
+import {
+  actorOf,
+  type OperatorPrincipal,
+  type Principal,
+  type RequestMeta,
+} from '../platform/http/principal.js';
 import {
   GENESIS_HASH,
   canonicalJson,
@@ -65,6 +70,29 @@ export interface AuditEvent {
 
 /** The reserved tenant whose chain holds events no tenant can be named for (an unknown credential). */
 export const SYSTEM_TENANT_ID = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * The event most changes write: `principal` did `action` on `target`, and it succeeded, from the
+ * request `meta` came in on. Appended in `tx`, the change's own transaction.
+ */
+export function auditSuccess(
+  tx: TenantTx,
+  principal: Principal | OperatorPrincipal,
+  meta: RequestMeta,
+  action: AuditAction,
+  target: { type: string; id: string | null } | undefined,
+  details?: Record<string, unknown>,
+): Promise<{ id: string; seq: number; hash: string }> {
+  return appendAuditEvent(tx, {
+    actor: actorOf(principal),
+    action,
+    target,
+    outcome: 'success',
+    ip: meta.ip,
+    requestId: meta.requestId,
+    details,
+  });
+}
 
 /**
  * Appends an event to the tenant's hash chain inside the caller's transaction, so the event

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { appendAuditEvent, type AuditAction } from '../audit/service.js';
+import { auditSuccess, type AuditAction } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { Conflict, InvalidInput, NotFound } from '../platform/http/errors.js';
-import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import type { Principal, RequestMeta } from '../platform/http/principal.js';
 import { nonPublicAddressOf } from '../platform/net/outbound-guard.js';
 import type { Keyring } from '../platform/secrets/envelope.js';
 import { encryptCredential } from './credentials.js';
@@ -115,15 +115,7 @@ export class DefinitionService {
     target: { type: string; id: string },
     details: Record<string, unknown>,
   ): Promise<void> {
-    await appendAuditEvent(tx, {
-      actor: actorOf(principal),
-      action,
-      target,
-      outcome: 'success',
-      ip: meta.ip,
-      requestId: meta.requestId,
-      details,
-    });
+    await auditSuccess(tx, principal, meta, action, target, details);
   }
 
   async #checkAgent(tx: TenantTx, a: AgentFields): Promise<void> {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { appendAuditEvent } from '../audit/service.js';
+import { auditSuccess } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
 import { Forbidden, NotFound } from '../platform/http/errors.js';
-import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import type { Principal, RequestMeta } from '../platform/http/principal.js';
 import { safeString } from '../platform/http/safe-string.js';
 import { actorKey } from './service.js';
 import {
@@ -120,15 +120,14 @@ export class FeedbackService {
         tags: body.tags ?? [],
         ratedBy: actorKey(principal),
       });
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'feedback.recorded',
-        target: { type: 'request', id: body.requestId },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { rating: String(body.rating), tags: body.tags ?? [] },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'feedback.recorded',
+        { type: 'request', id: body.requestId },
+        { rating: String(body.rating), tags: body.tags ?? [] },
+      );
       this.metrics.feedback.observe(score);
       return { requestId: body.requestId, score };
     });

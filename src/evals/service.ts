@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { appendAuditEvent } from '../audit/service.js';
+import { appendAuditEvent, auditSuccess } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
 import { Forbidden, InvalidInput, NotFound } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
@@ -111,15 +111,14 @@ export class EvalService {
         hash: parsed.hash,
         createdBy: actorKey(principal),
       });
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'eval_dataset.created',
-        target: { type: 'eval_dataset', id: row.id },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { name: row.name, version: row.version, cases: parsed.cases.length },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'eval_dataset.created',
+        { type: 'eval_dataset', id: row.id },
+        { name: row.name, version: row.version, cases: parsed.cases.length },
+      );
       return { created: true, dataset: datasetView(row, false) };
     });
   }

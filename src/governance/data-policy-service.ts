@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { appendAuditEvent } from '../audit/service.js';
+import { auditSuccess } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
-import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import type { Principal, RequestMeta } from '../platform/http/principal.js';
 import { selectDataPolicy, upsertDataPolicy, type DataPolicySettings } from './requests-store.js';
 
 /** A tenant's governance data policy (decision 020); a tenant that set none gets the defaults. */
@@ -39,15 +39,14 @@ export class DataPolicyService {
       const before = await selectDataPolicy(tx);
       const after = { ...before, ...patch };
       await upsertDataPolicy(tx, after);
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'governance_data_policy.updated',
-        target: { type: 'tenant', id: principal.tenantId },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { before, after },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'governance_data_policy.updated',
+        { type: 'tenant', id: principal.tenantId },
+        { before, after },
+      );
       return after;
     });
     this.onChanged(principal.tenantId);

@@ -1,4 +1,4 @@
-import { appendAuditEvent } from '../audit/service.js';
+import { auditSuccess } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
 import { InvalidInput, NotFound } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
@@ -92,15 +92,14 @@ export class GovernanceService {
           });
         changes[name] = p;
       }
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'retention.updated',
-        target: { type: 'tenant', id: principal.tenantId },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { changes },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'retention.updated',
+        { type: 'tenant', id: principal.tenantId },
+        { changes },
+      );
     });
     return this.retention(principal);
   }
@@ -123,15 +122,14 @@ export class GovernanceService {
         reason: body.reason,
         by: byOf(principal),
       });
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'legal_hold.placed',
-        target: { type: 'legal_hold', id: hold.id },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { scope: hold.scope, subjectId: hold.subject_id, reason: hold.reason, created },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'legal_hold.placed',
+        { type: 'legal_hold', id: hold.id },
+        { scope: hold.scope, subjectId: hold.subject_id, reason: hold.reason, created },
+      );
       return { hold: holdView(hold), created };
     });
   }
@@ -140,15 +138,14 @@ export class GovernanceService {
     await this.db.withTenant(principal, async (tx) => {
       const hold = await deleteHold(tx, id);
       if (!hold) throw new NotFound('Legal hold');
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'legal_hold.released',
-        target: { type: 'legal_hold', id },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { scope: hold.scope, subjectId: hold.subject_id },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'legal_hold.released',
+        { type: 'legal_hold', id },
+        { scope: hold.scope, subjectId: hold.subject_id },
+      );
     });
   }
 }

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { appendAuditEvent } from '../audit/service.js';
+import { appendAuditEvent, auditSuccess } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
 import { AppError, Conflict, Forbidden, InvalidInput, NotFound } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
@@ -104,15 +104,14 @@ export class SubjectRightsService {
         requestedBy: who(principal),
       });
       await enqueueJob(tx, { kind: EXPORT_JOB, payload: { exportId: row.id } });
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'export.requested',
-        target: { type: 'export', id: row.id },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { scope: row.scope, ...(userId ? { userId } : {}) },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'export.requested',
+        { type: 'export', id: row.id },
+        { scope: row.scope, ...(userId ? { userId } : {}) },
+      );
       return row;
     });
     return this.exportView(principal, row);

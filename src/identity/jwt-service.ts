@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { appendAuditEvent } from '../audit/service.js';
+import { auditSuccess } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
 import { Conflict, InvalidInput, NotFound } from '../platform/http/errors.js';
-import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import type { Principal, RequestMeta } from '../platform/http/principal.js';
 import { messageOf } from '../platform/checked.js';
 import { guardedFetch, type GuardedFetch } from '../platform/net/guarded-fetch.js';
 import { deleteJwtTrust, getJwtTrust, upsertJwtTrust, type JwtTrustRow } from './jwt-store.js';
@@ -87,15 +87,14 @@ export class JwtTrustService {
           'Another tenant already trusts this issuer for this audience; use an audience of your own.',
           'issuer_audience_taken',
         );
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'jwt_trust.updated',
-        target: { type: 'jwt_trust', id: principal.tenantId },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { ...input, jwksUri },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'jwt_trust.updated',
+        { type: 'jwt_trust', id: principal.tenantId },
+        { ...input, jwksUri },
+      );
       return getJwtTrust(tx);
     });
     if (!row) throw new NotFound('JWT trust');
@@ -111,13 +110,9 @@ export class JwtTrustService {
   async remove(principal: Principal, meta: RequestMeta): Promise<void> {
     await this.db.withTenant(principal, async (tx) => {
       if (!(await deleteJwtTrust(tx))) throw new NotFound('JWT trust');
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'jwt_trust.deleted',
-        target: { type: 'jwt_trust', id: principal.tenantId },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
+      await auditSuccess(tx, principal, meta, 'jwt_trust.deleted', {
+        type: 'jwt_trust',
+        id: principal.tenantId,
       });
     });
   }

@@ -1,5 +1,5 @@
 import type { Limits } from '../platform/http/limits-schema.js';
-import { appendAuditEvent } from '../audit/service.js';
+import { appendAuditEvent, auditSuccess } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { InvalidInput, NotFound } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
@@ -234,15 +234,14 @@ export class ApiKeyService {
         if (patch.groups !== undefined) changes.groups = { from: before.groups, to: patch.groups };
         if (patch.models !== undefined) changes.models = { to: patch.models };
         if (patch.limits !== undefined) changes.limits = { to: patch.limits };
-        await appendAuditEvent(tx, {
-          actor: actorOf(principal),
-          action: changes.role ? 'api_key.role_changed' : 'api_key.updated',
-          target: { type: 'api_key', id },
-          outcome: 'success',
-          ip: meta.ip,
-          requestId: meta.requestId,
-          details: changes,
-        });
+        await auditSuccess(
+          tx,
+          principal,
+          meta,
+          changes.role ? 'api_key.role_changed' : 'api_key.updated',
+          { type: 'api_key', id },
+          changes,
+        );
         return { ...toApiKeyView(after), ...(await getKeyLimits(tx, id)) };
       });
       if (patch.models !== undefined || patch.limits !== undefined)
@@ -259,15 +258,14 @@ export class ApiKeyService {
         assertMayGrant(principal, before.role, 'revoke a key with');
         await revokeApiKey(tx, id);
         await notifyKeyChanged(tx, id);
-        await appendAuditEvent(tx, {
-          actor: actorOf(principal),
-          action: 'api_key.revoked',
-          target: { type: 'api_key', id },
-          outcome: 'success',
-          ip: meta.ip,
-          requestId: meta.requestId,
-          details: { prefix: before.prefix, alreadyRevoked: before.revoked_at !== null },
-        });
+        await auditSuccess(
+          tx,
+          principal,
+          meta,
+          'api_key.revoked',
+          { type: 'api_key', id },
+          { prefix: before.prefix, alreadyRevoked: before.revoked_at !== null },
+        );
       });
     });
   }

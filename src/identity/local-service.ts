@@ -3,7 +3,7 @@ import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import * as argon2 from 'argon2';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Secret, TOTP } from 'otpauth';
-import { appendAuditEvent, type AuditAction } from '../audit/service.js';
+import { appendAuditEvent, auditSuccess, type AuditAction } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import {
   Conflict,
@@ -132,15 +132,14 @@ export class LocalAccountService {
         createdBy: `${actorOf(principal).type}:${actorOf(principal).id ?? ''}`,
         expiresAt: new Date(Date.now() + INVITATION_TTL_MS),
       });
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'invitation.created',
-        target: { type: 'invitation', id: row.id },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { email: row.email, role: row.role, expiresAt: row.expires_at.toISOString() },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'invitation.created',
+        { type: 'invitation', id: row.id },
+        { email: row.email, role: row.role, expiresAt: row.expires_at.toISOString() },
+      );
       return {
         id: row.id,
         email: row.email,
@@ -425,14 +424,7 @@ export class LocalAccountService {
         // The confirming code is spent: it cannot then sign in.
         totp.counter() + delta,
       );
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'user.totp_enrolled',
-        target: { type: 'user', id: userId },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-      });
+      await auditSuccess(tx, principal, meta, 'user.totp_enrolled', { type: 'user', id: userId });
       return { recoveryCodes: codes };
     });
   }
@@ -465,15 +457,14 @@ export class LocalAccountService {
           'oidc_not_configured',
         );
       await setLocalAccountsEnabled(tx, input.localAccountsEnabled);
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'identity_settings.updated',
-        target: { type: 'identity_settings', id: principal.tenantId },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: input,
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'identity_settings.updated',
+        { type: 'identity_settings', id: principal.tenantId },
+        input,
+      );
     });
     return input;
   }

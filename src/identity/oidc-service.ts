@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { appendAuditEvent } from '../audit/service.js';
+import { appendAuditEvent, auditSuccess } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { AppError, NotFound, ServiceUnavailable, Unauthorized } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
@@ -183,13 +183,9 @@ export class OidcService {
   async remove(principal: Principal, meta: RequestMeta): Promise<void> {
     await this.db.withTenant(principal, async (tx) => {
       if (!(await deleteOidcConfig(tx))) throw new NotFound('OIDC configuration');
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'oidc_config.deleted',
-        target: { type: 'oidc_config', id: principal.tenantId },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
+      await auditSuccess(tx, principal, meta, 'oidc_config.deleted', {
+        type: 'oidc_config',
+        id: principal.tenantId,
       });
     });
     this.clients.forget(principal.tenantId);

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { appendAuditEvent } from '../audit/service.js';
+import { auditSuccess } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
 import { NotFound } from '../platform/http/errors.js';
 import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
@@ -84,13 +84,9 @@ export class ScimTokens {
         prefix: token.slice(0, 15),
         createdBy: actorOf(principal).id ?? principal.kind,
       });
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'scim_token.created',
-        target: { type: 'scim_token', id: r.id },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
+      await auditSuccess(tx, principal, meta, 'scim_token.created', {
+        type: 'scim_token',
+        id: r.id,
       });
       return r;
     });
@@ -108,13 +104,9 @@ export class ScimTokens {
     await this.db.withTenant(principal, async (tx) => {
       const row = await getScimToken(tx);
       if (!row || !(await deleteScimToken(tx))) throw new NotFound('SCIM token');
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'scim_token.deleted',
-        target: { type: 'scim_token', id: row.id },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
+      await auditSuccess(tx, principal, meta, 'scim_token.deleted', {
+        type: 'scim_token',
+        id: row.id,
       });
     });
     this.#cache.clear();

@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { appendAuditEvent } from '../audit/service.js';
+import { auditSuccess } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { InvalidInput, NotFound } from '../platform/http/errors.js';
-import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import type { Principal, RequestMeta } from '../platform/http/principal.js';
 import { assertMayGrant, auditingRefusals } from './role-guard.js';
 import {
   appendCookies,
@@ -119,14 +119,7 @@ export class SessionService {
     await this.db.withTenant(principal, async (tx) => {
       if (!(await revokeSession(tx, id, userId))) throw new NotFound('Session');
       await revokeUserTokenFamilies(tx, userId, 'session_revoked', id);
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'session.revoked',
-        target: { type: 'session', id },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-      });
+      await auditSuccess(tx, principal, meta, 'session.revoked', { type: 'session', id });
     });
     this.verifier.evictSession(id);
   }
@@ -140,15 +133,14 @@ export class SessionService {
         assertMayGrant(principal, member.role, 'end the sessions of a user with');
         const revoked = await revokeUserSessions(tx, userId);
         await revokeUserTokenFamilies(tx, userId, 'sessions_revoked');
-        await appendAuditEvent(tx, {
-          actor: actorOf(principal),
-          action: 'user.sessions_revoked',
-          target: { type: 'user', id: userId },
-          outcome: 'success',
-          ip: meta.ip,
-          requestId: meta.requestId,
-          details: { sessions: revoked },
-        });
+        await auditSuccess(
+          tx,
+          principal,
+          meta,
+          'user.sessions_revoked',
+          { type: 'user', id: userId },
+          { sessions: revoked },
+        );
         return revoked;
       });
       this.verifier.evictUser(userId);
@@ -181,14 +173,7 @@ export class SessionService {
     await this.db.withTenant(principal, async (tx) => {
       await revokeSession(tx, id, undefined);
       if (principal.userId) await revokeUserTokenFamilies(tx, principal.userId, 'signed_out', id);
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'session.ended',
-        target: { type: 'session', id },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-      });
+      await auditSuccess(tx, principal, meta, 'session.ended', { type: 'session', id });
     });
     this.verifier.evictSession(id);
     return principal;

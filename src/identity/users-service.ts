@@ -1,7 +1,7 @@
-import { appendAuditEvent } from '../audit/service.js';
+import { auditSuccess } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
 import { Conflict, NotFound } from '../platform/http/errors.js';
-import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import type { Principal, RequestMeta } from '../platform/http/principal.js';
 import { decodeCursor, paginate } from '../platform/http/cursor.js';
 import { capUserKeyRoles, notifyUserKeysChanged, revokeUserKeys } from './keys-store.js';
 import { rolesUpTo, type Role } from './permissions.js';
@@ -56,15 +56,14 @@ export class UserService {
             'already_member',
           );
         }
-        await appendAuditEvent(tx, {
-          actor: actorOf(principal),
-          action: 'user.added',
-          target: { type: 'user', id: userId },
-          outcome: 'success',
-          ip: meta.ip,
-          requestId: meta.requestId,
-          details: { email: input.email, role: input.role },
-        });
+        await auditSuccess(
+          tx,
+          principal,
+          meta,
+          'user.added',
+          { type: 'user', id: userId },
+          { email: input.email, role: input.role },
+        );
         const added = await getMember(tx, userId);
         if (!added) throw new NotFound('User');
         return toUserView(added);
@@ -109,15 +108,14 @@ export class UserService {
         await updateMemberRole(tx, id, role);
         const keysLowered = await capUserKeyRoles(tx, id, rolesUpTo(role), role);
         await notifyUserKeysChanged(tx, id);
-        await appendAuditEvent(tx, {
-          actor: actorOf(principal),
-          action: 'user.role_changed',
-          target: { type: 'user', id },
-          outcome: 'success',
-          ip: meta.ip,
-          requestId: meta.requestId,
-          details: { role: { from: before.role, to: role }, keysLowered },
-        });
+        await auditSuccess(
+          tx,
+          principal,
+          meta,
+          'user.role_changed',
+          { type: 'user', id },
+          { role: { from: before.role, to: role }, keysLowered },
+        );
         return toUserView({ ...before, role });
       });
     });
@@ -133,15 +131,14 @@ export class UserService {
         const keysRevoked = await revokeUserKeys(tx, id);
         await notifyUserKeysChanged(tx, id);
         await deleteMembership(tx, id);
-        await appendAuditEvent(tx, {
-          actor: actorOf(principal),
-          action: 'user.removed',
-          target: { type: 'user', id },
-          outcome: 'success',
-          ip: meta.ip,
-          requestId: meta.requestId,
-          details: { email: before.email, role: before.role, groups: before.groups, keysRevoked },
-        });
+        await auditSuccess(
+          tx,
+          principal,
+          meta,
+          'user.removed',
+          { type: 'user', id },
+          { email: before.email, role: before.role, groups: before.groups, keysRevoked },
+        );
       });
     });
   }

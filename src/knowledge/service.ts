@@ -1,6 +1,6 @@
 import { withQuota, type QuotaGate } from '../platform/quota.js';
 import { createHash, randomUUID } from 'node:crypto';
-import { appendAuditEvent } from '../audit/service.js';
+import { auditSuccess } from '../audit/service.js';
 import type { Database } from '../platform/db/database.js';
 import {
   Conflict,
@@ -151,15 +151,14 @@ export class DocumentService {
       }
       const payload: IngestPayload = { documentId: id, groups };
       await enqueueJob(tx, { kind: INGEST_JOB, payload, maxAttempts: this.opts.maxAttempts });
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'document.created',
-        target: { type: 'document', id },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { title: upload.title, sourceType, bytes: content.byteLength, groups },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'document.created',
+        { type: 'document', id },
+        { title: upload.title, sourceType, bytes: content.byteLength, groups },
+      );
       return { id, status: 'queued' as const, duplicate: false };
     });
   }
@@ -221,15 +220,14 @@ export class DocumentService {
     const deleted = await this.db.withTenant(principal, async (tx) => {
       const doc = await getDocument(tx, id);
       if (!doc || !(await deleteDocument(tx, id))) throw new NotFound('Document');
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'document.deleted',
-        target: { type: 'document', id },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { title: doc.title, contentHash: doc.content_hash, chunks: doc.chunk_count },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'document.deleted',
+        { type: 'document', id },
+        { title: doc.title, contentHash: doc.content_hash, chunks: doc.chunk_count },
+      );
       return doc;
     });
     await this.opts.quotas?.release(principal, {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { safeString } from '../platform/http/safe-string.js';
-import { appendAuditEvent } from '../audit/service.js';
+import { auditSuccess } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
-import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import type { Principal, RequestMeta } from '../platform/http/principal.js';
 import { selectKnowledgeSettings, upsertKnowledgeSettings } from './settings-store.js';
 
 /** A gateway alias (as in PUT /v1/gateway/routes/{alias}); '*' is not one a feature can name. */
@@ -79,15 +79,14 @@ export class KnowledgeSettingsService {
       const current = await readKnowledgeSettings(tx, this.defaults);
       const next = { ...current, ...patch };
       await upsertKnowledgeSettings(tx, next);
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'knowledge_settings.updated',
-        target: { type: 'tenant', id: tx.tenantId },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { before: current, after: next },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'knowledge_settings.updated',
+        { type: 'tenant', id: tx.tenantId },
+        { before: current, after: next },
+      );
       return next;
     });
   }

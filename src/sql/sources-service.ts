@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { appendAuditEvent, type AuditAction } from '../audit/service.js';
+import { auditSuccess, type AuditAction } from '../audit/service.js';
 import type { Database, TenantTx } from '../platform/db/database.js';
 import { pgErrorCode, UNIQUE_VIOLATION } from '../platform/db/sql.js';
 import { Conflict } from '../platform/http/errors.js';
-import { actorOf, type Principal, type RequestMeta } from '../platform/http/principal.js';
+import type { Principal, RequestMeta } from '../platform/http/principal.js';
 import type { Envelope, Keyring } from '../platform/secrets/envelope.js';
 import { NotReadOnlyLogin, type Catalogue, type Connector } from './connector.js';
 import { SAMPLE_TABLES } from './sample-store.js';
@@ -350,13 +350,5 @@ async function audit(
   id: string,
   details: Record<string, unknown>,
 ): Promise<void> {
-  await appendAuditEvent(tx, {
-    actor: actorOf(principal),
-    action,
-    target: { type: 'sql_source', id },
-    outcome: 'success',
-    ip: meta.ip,
-    requestId: meta.requestId,
-    details,
-  });
+  await auditSuccess(tx, principal, meta, action, { type: 'sql_source', id }, details);
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { appendAuditEvent, type AuditAction } from '../../audit/service.js';
+import { auditSuccess, type AuditAction } from '../../audit/service.js';
 import type { Database, TenantTx } from '../../platform/db/database.js';
 import { pgErrorCode, UNIQUE_VIOLATION } from '../../platform/db/sql.js';
 import {
@@ -9,7 +9,7 @@ import {
   ServiceUnavailable,
 } from '../../platform/http/errors.js';
 import { nonPublicAddressOf } from '../../platform/net/outbound-guard.js';
-import { actorOf, type Principal, type RequestMeta } from '../../platform/http/principal.js';
+import type { Principal, RequestMeta } from '../../platform/http/principal.js';
 import { decryptSecret, EnvelopeError, type Keyring } from '../../platform/secrets/envelope.js';
 import { DEFAULT_BASE_URLS } from '../providers/index.js';
 import type { ProviderConfig, ProviderDataPolicy, ProviderType } from '../providers/types.js';
@@ -321,13 +321,5 @@ async function audit(
   id: string,
   details: Record<string, unknown>,
 ): Promise<void> {
-  await appendAuditEvent(tx, {
-    actor: actorOf(principal),
-    action,
-    target: { type: 'provider', id },
-    outcome: 'success',
-    ip: meta.ip,
-    requestId: meta.requestId,
-    details,
-  });
+  await auditSuccess(tx, principal, meta, action, { type: 'provider', id }, details);
 }

@@ -1,8 +1,8 @@
-import { appendAuditEvent, type AuditAction } from '../../audit/service.js';
+import { auditSuccess, type AuditAction } from '../../audit/service.js';
 import type { Database, TenantTx } from '../../platform/db/database.js';
 import { pgErrorCode, UNIQUE_VIOLATION } from '../../platform/db/sql.js';
 import { Conflict, InvalidInput, NotFound } from '../../platform/http/errors.js';
-import { actorOf, type Principal, type RequestMeta } from '../../platform/http/principal.js';
+import type { Principal, RequestMeta } from '../../platform/http/principal.js';
 import { BUILTIN_PRICES, type ModelPrice } from './prices.js';
 import { existingProviderNames } from './providers-store.js';
 import {
@@ -150,15 +150,14 @@ export class RoutingService {
   ): Promise<PriceView> {
     await this.#write(principal, async (tx) => {
       await upsertPrice(tx, model, price);
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'price.set',
-        target: { type: 'model_price', id: model },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { ...price },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'price.set',
+        { type: 'model_price', id: model },
+        { ...price },
+      );
     });
     return { model, ...price, source: 'tenant' };
   }
@@ -166,14 +165,7 @@ export class RoutingService {
   async removePrice(principal: Principal, model: string, meta: RequestMeta): Promise<void> {
     await this.#write(principal, async (tx) => {
       if (!(await deletePrice(tx, model))) throw new NotFound('Price override');
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'price.removed',
-        target: { type: 'model_price', id: model },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-      });
+      await auditSuccess(tx, principal, meta, 'price.removed', { type: 'model_price', id: model });
     });
   }
 
@@ -206,13 +198,5 @@ async function audit(
   alias: string,
   details: Record<string, unknown>,
 ): Promise<void> {
-  await appendAuditEvent(tx, {
-    actor: actorOf(principal),
-    action,
-    target: { type: 'model_route', id: alias },
-    outcome: 'success',
-    ip: meta.ip,
-    requestId: meta.requestId,
-    details,
-  });
+  await auditSuccess(tx, principal, meta, action, { type: 'model_route', id: alias }, details);
 }

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { appendAuditEvent } from '../../audit/service.js';
+import { auditSuccess } from '../../audit/service.js';
 import type { Database } from '../../platform/db/database.js';
 import { Forbidden } from '../../platform/http/errors.js';
-import { actorOf, type Principal, type RequestMeta } from '../../platform/http/principal.js';
+import type { Principal, RequestMeta } from '../../platform/http/principal.js';
 import { costUsd, type ModelPrice } from '../config/prices.js';
 import type { Usage } from '../providers/types.js';
 import type { TenantConfigCache } from '../config/tenant-config.js';
@@ -94,15 +94,14 @@ export class LimitsService {
   async putTenant(principal: Principal, limits: Limits, meta: RequestMeta): Promise<Limits> {
     await this.deps.db.withTenant(principal, async (tx) => {
       await putTenantLimits(tx, limits);
-      await appendAuditEvent(tx, {
-        actor: actorOf(principal),
-        action: 'limits.updated',
-        target: { type: 'tenant', id: principal.tenantId },
-        outcome: 'success',
-        ip: meta.ip,
-        requestId: meta.requestId,
-        details: { limits },
-      });
+      await auditSuccess(
+        tx,
+        principal,
+        meta,
+        'limits.updated',
+        { type: 'tenant', id: principal.tenantId },
+        { limits },
+      );
     });
     this.deps.config.evict(principal.tenantId);
     return limits;
