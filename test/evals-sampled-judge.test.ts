@@ -149,6 +149,37 @@ describe.each(testDrivers())('sampled background judge (%s)', (driver) => {
     expect(Number(spend.rows[0]?.cost_usd)).toBeGreaterThan(0);
   });
 
+  it('a judge whose call fails transiently is retried alone: the other is not called (or metered) again', async () => {
+    const app = await appWith({ EVAL_JUDGE_SAMPLE_SHARE: '1', GATEWAY_RETRY_ATTEMPTS: '1' });
+    const s = await tenant(app);
+    let faithfulness = 0;
+    fake.chatReply = (messages) => {
+      if (messages[1]?.content.startsWith('CONTEXT')) {
+        faithfulness++;
+        // The next call (relevance) fails once with a 503; its job's retry then succeeds.
+        fake.failNext.push(503);
+      }
+      return JSON.stringify({ score: 1, pass: true, reason: 'ok' });
+    };
+    await s.ask();
+    // The failed job's retry is due a few milliseconds later: drain until it has run.
+    const worker = judgeWorker(app, t.db);
+    await expect
+      .poll(async () => {
+        await worker.drain();
+        return metric(app, 'rampart_eval_judge_verdicts_total', { outcome: 'pass' });
+      })
+      .toBe(2);
+    expect(faithfulness).toBe(1);
+    expect(fake.failNext).toEqual([]);
+    const spend = await t.asOwner((q) =>
+      q.query<{ judged: number }>('SELECT judged FROM eval_judge_spend WHERE tenant_id = $1', [
+        s.tenant.id,
+      ]),
+    );
+    expect(spend.rows[0]?.judged).toBe(2);
+  });
+
   it('share=0 (the default) judges nothing', async () => {
     const app = await appWith({});
     const s = await tenant(app);

@@ -24,16 +24,21 @@ export interface JudgeSampling {
   random?: () => number;
 }
 
-/** What a sampled answer's job carries: the material the judges read (bounded). */
+const KINDS = ['faithfulness', 'relevance'] as const satisfies readonly JudgeKind[];
+
+/**
+ * What a sampled answer's job carries: the material the judges read (bounded), and which judge
+ * runs. One job per judge, so a retry after a transient failure of one judge does not call (and
+ * meter) the other again; a job without `judge` (queued before there was one per judge) runs both.
+ */
 export const JudgeJobPayload = z.object({
   requestId: z.string(),
   question: z.string(),
   answer: z.string(),
   context: z.array(z.string()),
+  judge: z.enum(KINDS).optional(),
 });
 export type JudgeJobPayload = z.infer<typeof JudgeJobPayload>;
-
-const KINDS: JudgeKind[] = ['faithfulness', 'relevance'];
 
 /** The sampled judge's metrics (idempotent per registry). */
 export interface JudgeMetrics {
@@ -75,16 +80,14 @@ export async function sampleAnswer(
   if (!sampling.model || sampling.share <= 0) return false;
   if ((sampling.random ?? Math.random)() >= sampling.share) return false;
   if ((await judgeSpendToday(tx)) >= sampling.dailyCapUsd) return false;
-  await enqueueJob(tx, {
-    kind: JUDGE_JOB,
-    payload: {
-      ...payload,
-      question: payload.question.slice(0, 4000),
-      answer: payload.answer.slice(0, 8000),
-      context: payload.context.slice(0, 10).map((c) => c.slice(0, 2000)),
-    },
-    maxAttempts: 3,
-  });
+  const material = {
+    requestId: payload.requestId,
+    question: payload.question.slice(0, 4000),
+    answer: payload.answer.slice(0, 8000),
+    context: payload.context.slice(0, 10).map((c) => c.slice(0, 2000)),
+  };
+  for (const judge of KINDS)
+    await enqueueJob(tx, { kind: JUDGE_JOB, payload: { ...material, judge }, maxAttempts: 3 });
   return true;
 }
 
@@ -109,7 +112,7 @@ export function judgeJobs(deps: {
     if (!parsed.success || !model) return;
     const p = parsed.data;
     const principal = servicePrincipal(job.tenantId);
-    for (const kind of KINDS) {
+    for (const kind of p.judge ? [p.judge] : KINDS) {
       const spent = await deps.db.withTenant(principal, (tx) => judgeSpendToday(tx));
       if (spent >= deps.sampling.dailyCapUsd) {
         metrics.verdicts.inc({ judge: kind, outcome: 'capped' });
