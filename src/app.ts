@@ -278,6 +278,7 @@ export async function buildApp(deps: AppDeps): Promise<BuiltApp> {
     redis: deps.redis,
     sql: sql.service,
     toolSources: [mcpClient.toolSource],
+    tenantStanding: identity.auth.disabledTenants,
   });
   app.addHook('onClose', async () => copilot.close());
   const webhooks = createWebhooks({ db, config, keyring, logger: deps.logger });

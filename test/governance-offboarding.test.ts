@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM_TENANT_ID, verifyChain } from '../src/audit/service.js';
 import { TENANT_PURGE_JOB } from '../src/governance/index.js';
-import { JobQueue } from '../src/platform/queue/queue.js';
+import { JobQueue, enqueueJob, type Job } from '../src/platform/queue/queue.js';
+import { listenWs, openRealtime } from './helpers/realtime.js';
 import { SERVER_SECRET, createTestApp, type TestApp } from './helpers/app.js';
 import {
   TEST_REDIS_URL,
@@ -105,6 +106,40 @@ describe.each(testDrivers())('governance: tenant offboarding (%s)', (driver) => 
         await replica.close();
       }
     }
+  });
+
+  it("a disabled tenant's open WebSocket is closed and its queued jobs wait until a restore", async () => {
+    const a = await app.createTenant();
+    const b = await app.createTenant();
+    const base = await listenWs(app);
+    const socket = await openRealtime(base, a.ownerKey);
+    const other = await openRealtime(base, b.ownerKey);
+    const ran: string[] = [];
+    const probe = new JobQueue(t.db, {
+      pollIntervalMs: 1000,
+      concurrency: 1,
+      leaseMs: 30_000,
+      retryBaseMs: 10,
+      retryMaxMs: 10,
+    }).register('test.offboarding_probe', {
+      run: async (job: Job) => {
+        ran.push(job.tenantId);
+      },
+    });
+    for (const tenant of [a, b])
+      await t.db.withTenant({ tenantId: tenant.id, groups: [] }, (tx) =>
+        enqueueJob(tx, { kind: 'test.offboarding_probe', payload: {} }),
+      );
+    expect((await admin('DELETE', `/admin/v1/tenants/${a.id}`)).status).toBe(202);
+    expect(await socket.closed).toEqual({ code: 1008, reason: 'the tenant was disabled' });
+    await probe.drain();
+    expect(ran).toEqual([b.id]);
+    expect(other.ws.readyState).toBe(other.ws.OPEN);
+    other.close();
+    // Restored within the grace period, its waiting job runs.
+    expect((await admin('POST', `/admin/v1/tenants/${a.id}/restore`)).status).toBe(200);
+    await probe.drain();
+    expect(ran).toEqual([b.id, a.id]);
   });
 
   it('restore within the grace period brings every key back; refusals are explicit', async () => {

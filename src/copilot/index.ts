@@ -16,6 +16,7 @@ import { EpisodeReplayer } from './episodes.js';
 import { createRunEventBus, type RunEventBus } from './events.js';
 import { copilotMetrics, registerCopilotGauges } from './metrics.js';
 import { realtimeRoute } from './realtime/route.js';
+import type { TenantStanding } from './realtime/connection.js';
 import { copilotRoutes } from './routes.js';
 import { RUN_JOB } from './run-job.js';
 import { RunLoop } from './runner.js';
@@ -57,6 +58,8 @@ export interface CopilotDeps {
   sql: SqlQueryService;
   /** More tool sources (e.g. MCP servers), consulted after the built-in ones. */
   toolSources?: readonly ToolSource[];
+  /** Tells when a tenant is disabled (offboarding): its open /v1/realtime sockets are closed. */
+  tenantStanding?: TenantStanding | undefined;
 }
 
 export interface Copilot {
@@ -125,6 +128,7 @@ export function createCopilot(deps: CopilotDeps): Copilot {
       maxSubscriptions: config.COPILOT_REALTIME_MAX_SUBSCRIPTIONS,
     },
     publicOrigin: new URL(config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).origin,
+    tenantStanding: deps.tenantStanding,
   });
   return {
     routes: [

@@ -20,6 +20,16 @@ export {
  */
 export class DisabledTenants {
   #ids = new Set<string>();
+  readonly #listeners = new Set<(tenantId: string) => void>();
+
+  /**
+   * Calls `listener` whenever a tenant is disabled (here or, by NOTIFY, on another instance), so
+   * what outlives a request (an open WebSocket) can end; answers the function that unsubscribes.
+   */
+  onDisabled(listener: (tenantId: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
 
   has(tenantId: string): boolean {
     return this.#ids.has(tenantId);
@@ -27,6 +37,7 @@ export class DisabledTenants {
 
   disabled(tenantId: string): void {
     this.#ids.add(tenantId);
+    for (const listener of this.#listeners) listener(tenantId);
   }
 
   restored(tenantId: string): void {
@@ -45,6 +56,9 @@ export class DisabledTenants {
 
   async reload(db: Database): Promise<void> {
     const ids = await db.withOperator((tx) => offboardedTenantIds(tx));
+    const before = this.#ids;
     this.#ids = new Set(ids);
+    // A disable missed while notifications were down still reaches the listeners.
+    for (const id of ids) if (!before.has(id)) for (const listener of this.#listeners) listener(id);
   }
 }

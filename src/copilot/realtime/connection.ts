@@ -25,6 +25,14 @@ export const ClientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('unsubscribe'), runId: z.uuid() }),
 ]);
 
+/** Where tenants stand: a disabled tenant's sockets are closed (identity's DisabledTenants). */
+export interface TenantStanding {
+  onDisabled(listener: (tenantId: string) => void): () => void;
+}
+
+/** 1008 "policy violation": the tenant was disabled while the socket was open. */
+const CLOSE_TENANT_DISABLED = 1008;
+
 /** 1013 "try again later": the client read too slowly; it reconnects and resumes from its seq. */
 export const CLOSE_TOO_SLOW = 1013;
 const OPEN = 1;
@@ -50,6 +58,7 @@ export class RealtimeConnection {
   readonly #queue: OutboundQueue;
   #flushTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #offStanding: (() => void) | undefined;
 
   constructor(
     private readonly socket: WebSocket,
@@ -59,9 +68,16 @@ export class RealtimeConnection {
       bus: RunEventBus;
       metrics: RealtimeMetrics;
       options: RealtimeOptions;
+      tenantStanding?: TenantStanding | undefined;
     },
   ) {
     this.#queue = new OutboundQueue(deps.options.queueMax);
+    // Credentials are checked at the upgrade; a tenant disabled afterwards ends the socket too.
+    this.#offStanding = deps.tenantStanding?.onDisabled((tenantId) => {
+      if (tenantId !== principal.tenantId || this.#closed) return;
+      socket.close(CLOSE_TENANT_DISABLED, 'the tenant was disabled');
+      this.#close();
+    });
     deps.metrics.connections.inc();
     socket.on('message', (data, isBinary) => {
       if (isBinary) return this.#error('invalid_message', 'Messages are JSON text.');
@@ -224,6 +240,7 @@ export class RealtimeConnection {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#offStanding?.();
     clearTimeout(this.#flushTimer);
     for (const sub of this.#subs.values()) sub.stop();
     this.#subs.clear();

@@ -4,7 +4,7 @@ import { route, type AnyRoute } from '../../platform/http/route.js';
 import type { RunEventBus } from '../events.js';
 import type { RealtimeMetrics } from '../metrics.js';
 import type { RunService } from '../runs-service.js';
-import { RealtimeConnection, type RealtimeOptions } from './connection.js';
+import { RealtimeConnection, type RealtimeOptions, type TenantStanding } from './connection.js';
 
 /** 1008 "policy violation": a cookie-authenticated upgrade from a page of another origin. */
 const CLOSE_POLICY = 1008;
@@ -24,6 +24,7 @@ export function realtimeRoute(deps: {
   metrics: RealtimeMetrics;
   options: RealtimeOptions;
   publicOrigin: string;
+  tenantStanding?: TenantStanding | undefined;
 }): AnyRoute {
   return route({
     method: 'GET',
