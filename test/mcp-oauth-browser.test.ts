@@ -12,6 +12,7 @@ import {
 import { buildConsole, consoleBuilt } from '../scripts/build-web.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { startIdp, type TestIdp } from './helpers/oidc-idp.js';
 import { GOOD_PASSWORD, signedInMember } from './helpers/people.js';
 
 /** A PKCE authorization request of `clientId` to `redirectUri`, on `base`. */
@@ -60,6 +61,7 @@ describe.runIf(browserTests.available)('OAuth consent page in chromium', () => {
   let callback: Server;
   let base: string;
   let redirectUri: string;
+  let idp: TestIdp;
 
   beforeAll(async () => {
     // The return path runs in the console (web/dist, built by npm install).
@@ -74,17 +76,21 @@ describe.runIf(browserTests.available)('OAuth consent page in chromium', () => {
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
     base = `http://127.0.0.1:${port}`;
+    idp = await startIdp(`${base}/auth/callback`, `${base}/`);
     t = await createTestDatabase('pglite');
     app = await createTestApp(t.db, {
       PUBLIC_URL: base,
       PORT: String(port),
       RAMPART_MASTER_KEY: Buffer.alloc(32, 9).toString('base64'),
+      // The identity provider listens on loopback.
+      OUTBOUND_ALLOW_PRIVATE_ADDRESSES: 'true',
     });
     await app.app.listen({ host: '127.0.0.1', port });
     browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
+    await idp?.close();
     await app?.close();
     await t?.close();
     callback?.closeAllConnections();
@@ -243,6 +249,54 @@ describe.runIf(browserTests.available)('OAuth consent page in chromium', () => {
     expect(refused.status).toBe(400);
     expect(((await refused.json()) as { error: string }).error).toBe('invalid_grant');
     expect(unexpected(errors)).toEqual([]);
+    await context.close();
+  });
+
+  it('signed out with single sign-on: the return path survives the identity provider round trip', async () => {
+    const tenant = await app.createTenant();
+    const put = await app.app.inject({
+      method: 'PUT',
+      url: '/v1/identity/oidc',
+      headers: { authorization: `Bearer ${tenant.ownerKey}` },
+      payload: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret },
+    });
+    expect(put.statusCode, put.body).toBe(200);
+    idp.accounts.set('sso-return', { email: 'sso-return@example.com', groups: [] });
+    const reg = await app.app.inject({
+      method: 'POST',
+      url: '/oauth/register',
+      payload: {
+        redirect_uris: [redirectUri],
+        token_endpoint_auth_method: 'none',
+        client_name: 'SSO IDE',
+      },
+    });
+    expect(reg.statusCode, reg.body).toBe(201);
+    const url = authorizeUrl(
+      base,
+      reg.json<{ client_id: string }>().client_id,
+      redirectUri,
+      'z'.repeat(50),
+    );
+    const { context, errors } = await newConsoleContext(browser);
+    const page = await context.newPage();
+    await page.goto(url.href);
+    await page.getByRole('heading', { name: 'Sign in to Rampart' }).waitFor();
+    await page.getByRole('tab', { name: 'Single sign-on' }).click();
+    await page.getByRole('tabpanel').getByLabel('Tenant').fill(tenant.slug);
+    await page.getByRole('link', { name: 'Continue with your identity provider' }).click();
+    await page.locator('input[name="login"]').fill('sso-return');
+    await page.locator('input[name="password"]').fill('x');
+    await page.locator('button[type="submit"]').click();
+    // The consent page of oidc-provider's development interactions.
+    await page.locator('button[type="submit"]').click();
+    // The callback lands on the console's Home, which goes on to the authorization request.
+    await expect.poll(() => page.textContent('h1')).toBe('Allow SSO IDE to use Rampart as you?');
+    expect(page.url()).toBe(url.href);
+    expect(await page.textContent('main')).toContain('sso-return@example.com');
+    expect(await page.evaluate('window.sessionStorage.length')).toBe(0);
+    // (The identity provider's development pages load assets from the internet: not resolved here.)
+    expect(errors.filter((e) => /Content.Security.Policy|Refused/i.test(e))).toEqual([]);
     await context.close();
   });
 
