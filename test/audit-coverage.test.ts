@@ -76,6 +76,8 @@ const EXEMPT: Record<string, string> = {
     'audited as oauth.authorized / oauth.denied; needs a signed-in person answering the consent page, so shown in mcp-oauth-server.test.ts',
   'POST /oauth/token':
     'audited as token.issued / token.refreshed / authorization_code.reused / refresh_token.reused; needs an approved code, so shown in mcp-oauth-server.test.ts',
+  'DELETE /v1/me/oauth-grants/:id':
+    "audited as oauth_grant.revoked; needs a person's grant from an approved code, so shown in mcp-oauth-server.test.ts",
   'POST /oauth/revoke':
     'audited as token.revoked; needs tokens from an approved code, so shown in mcp-oauth-server.test.ts',
   'POST /v1/mcp-servers/:id/connect':

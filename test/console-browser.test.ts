@@ -1000,7 +1000,12 @@ describe.runIf(run)('web console in chromium', () => {
         'Documents',
         'Search and ask',
         'Usage',
+        'Connected applications',
       ]);
+      // Every person has Connected applications (their own OAuth grants; none yet).
+      await openPage(p, 'Connected applications');
+      await p.getByText('No application is connected').waitFor();
+      await audit(p, 'viewer-connected-apps');
       await p.goto(`${base}/keys`);
       await p.getByText('Not available to you').waitFor();
       await audit(p, 'viewer-refused');

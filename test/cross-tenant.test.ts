@@ -255,6 +255,9 @@ describe.each(testDrivers())("a tenant's key never touches another tenant's ids 
     'DELETE /v1/users/:id/sessions': [['DELETE', `/v1/users/${B.user}/sessions`]],
     // A key has no sessions of its own; no id of another tenant's (or any) session is found.
     'DELETE /v1/sessions/:id': [['DELETE', `/v1/sessions/${B.user}`]],
+    // Likewise a key has no OAuth grants; a person's grants are checked across people and
+    // tenants in mcp-oauth-server.test.ts.
+    'DELETE /v1/me/oauth-grants/:id': [['DELETE', `/v1/me/oauth-grants/${B.user}`]],
     'GET /v1/groups/:id': [['GET', `/v1/groups/${B.group}`]],
     'DELETE /v1/groups/:id': [['DELETE', `/v1/groups/${B.group}`]],
     'PUT /v1/groups/:id/members/:userId': [

@@ -528,14 +528,18 @@ describe.each(testDrivers())('Rampart as the OAuth authorization server of /mcp 
     expect(target.body.error).toBe('invalid_target');
   });
 
-  it('consent: no session asks to sign in; a forged form is refused; deny redirects access_denied', async () => {
+  it('consent: no session goes to the console sign-in and back; a forged form is refused; deny redirects access_denied', async () => {
     const who = await person();
     const id = await publicClient();
     const anonymous = await fetch(authorizeUrl(id), { redirect: 'manual' });
-    expect(anonymous.status).toBe(200);
-    const html = await anonymous.text();
-    expect(html).toContain('Sign in to Rampart');
-    expect(html).not.toContain('name="csrf"');
+    expect(anonymous.status).toBe(302);
+    expect(anonymous.headers.get('cache-control')).toBe('no-store');
+    // The console's sign-in (same origin, a path only), returning to this very request.
+    const signIn = new URL(anonymous.headers.get('location') ?? '', base);
+    expect(signIn.origin + signIn.pathname).toBe(`${base}/`);
+    const next = signIn.searchParams.get('next') ?? '';
+    expect(`${base}${next}`).toBe(authorizeUrl(id));
+    expect(await anonymous.text()).not.toContain('csrf');
 
     const page = await fetch(authorizeUrl(id), { headers: { cookie: who.cookie } });
     const fields = hiddenFields(await page.text());
@@ -641,6 +645,85 @@ describe.each(testDrivers())('Rampart as the OAuth authorization server of /mcp 
       client_id: id,
     });
     expect(off.body.error).toBe('invalid_grant');
+  });
+
+  it("connected applications: a person lists and revokes their own grants, nobody else's", async () => {
+    const who = await person();
+    const other = await person();
+    const reg = await register({
+      redirect_uris: [CALLBACK, 'https://ide.example/cb'],
+      token_endpoint_auth_method: 'none',
+      client_name: 'Grant IDE',
+    });
+    const id = String(reg.body.client_id);
+    const issued = await token({
+      grant_type: 'authorization_code',
+      code: await code(id, who),
+      client_id: id,
+      code_verifier: 'v'.repeat(43),
+      redirect_uri: CALLBACK,
+    });
+    expect(issued.status).toBe(200);
+    const list = async (s: SignedIn) => {
+      const res = await fetch(`${base}/v1/me/oauth-grants`, { headers: { cookie: s.cookie } });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { data: Record<string, unknown>[] }).data;
+    };
+    const [grant, ...rest] = await list(who);
+    expect(rest).toEqual([]);
+    expect(grant).toMatchObject({
+      clientId: id,
+      clientName: 'Grant IDE',
+      redirectHosts: ['127.0.0.1:9', 'ide.example'],
+      lastRefreshedAt: null,
+    });
+    const grantId = String(grant?.id);
+    // A refresh is the last use the list can show.
+    const refreshed = await token({
+      grant_type: 'refresh_token',
+      refresh_token: issued.body.refresh_token ?? '',
+      client_id: id,
+    });
+    expect(refreshed.status).toBe(200);
+    expect((await list(who))[0]?.lastRefreshedAt).toEqual(expect.any(String));
+    // Another person of the tenant sees nothing of it and cannot revoke it; nor can a key.
+    expect(await list(other)).toEqual([]);
+    const writes = (s: SignedIn) => ({
+      cookie: s.cookie,
+      origin: base,
+      'x-csrf-token': s.csrf || csrfOf(s.cookie),
+    });
+    const del = (headers: Record<string, string>) =>
+      fetch(`${base}/v1/me/oauth-grants/${grantId}`, { method: 'DELETE', headers });
+    expect((await del(writes(other))).status).toBe(404);
+    expect((await del({ authorization: `Bearer ${tenant.ownerKey}` })).status).toBe(404);
+    const owner = await fetch(`${base}/v1/me/oauth-grants`, {
+      headers: { authorization: `Bearer ${tenant.ownerKey}` },
+    });
+    expect(((await owner.json()) as { data: unknown[] }).data).toEqual([]);
+    // The person revokes it: the refresh token and the access token stop working at once.
+    const own = await del(writes(who));
+    expect(own.status).toBe(204);
+    expect(await list(who)).toEqual([]);
+    const after = await token({
+      grant_type: 'refresh_token',
+      refresh_token: refreshed.body.refresh_token ?? '',
+      client_id: id,
+    });
+    expect(after.body.error).toBe('invalid_grant');
+    const mcp = await fetch(`${base}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${refreshed.body.access_token ?? ''}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(mcp.status).toBe(401);
+    // Revoked already: a second revocation finds nothing.
+    expect((await del(writes(who))).status).toBe(404);
+    expect(await actions()).toContain('oauth_grant.revoked');
   });
 
   it('an offboarded (disabled) tenant: its OAuth tokens are refused at once', async () => {

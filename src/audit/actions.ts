@@ -44,6 +44,7 @@ export const AUDIT_ACTIONS = [
   'oauth_client.registered',
   'oauth.authorized',
   'oauth.denied',
+  'oauth_grant.revoked',
   'authorization_code.reused',
   'signing_key.rotated',
   'scim_token.created',

@@ -38,6 +38,8 @@ import { AuthThrottle } from './auth-throttle.js';
 import { OAuthClients } from './oauth-clients.js';
 import { registerOAuthRoutes } from './oauth-routes.js';
 import { OAuthServer } from './oauth-service.js';
+import { OAuthGrants } from './oauth-grants.js';
+import { oauthGrantRoutes } from './oauth-grant-routes.js';
 
 export type { AuthService } from './authenticate.js';
 export type { ApiKeyService } from './keys-service.js';
@@ -255,6 +257,7 @@ export async function createIdentity(deps: IdentityDeps): Promise<Identity> {
           deps.quotas,
         ),
       ),
+      ...oauthGrantRoutes(new OAuthGrants(db, (id) => tokenVerifier.evictFamily(id))),
       ...peopleRoutes(db, groupDeps),
       ...scimRoutes({
         users: new ScimUsers(db, scimBase, onUserChanged),

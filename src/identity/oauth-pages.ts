@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 
 /**
- * The authorization server's two pages, rendered on the server: consent (a form the person
- * submits; no script at all) and "sign in first". Every value is escaped; the policy allows no
- * script, only the page's own style block (by hash), no framing, and form submission only to
- * Rampart and to the client's redirect origin (a browser applies form-action to the redirect
- * that follows the POST).
+ * The authorization server's consent page, rendered on the server: a form the person submits,
+ * no script at all (without a session, /oauth/authorize sends the person to the console's
+ * sign-in instead). Every value is escaped; the policy allows no script, only the page's own
+ * style block (by hash), no framing, and form submission only to Rampart and to the client's
+ * redirect origin (a browser applies form-action to the redirect that follows the POST).
  */
 
 const STYLE = `body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1a1b1e}
@@ -77,17 +77,4 @@ export function sendConsentPage(reply: FastifyReply, v: ConsentView): FastifyRep
 <button type="submit" name="decision" value="approve">Allow</button>
 <button type="submit" name="decision" value="deny">Deny</button></div></form>`;
   return send(reply, [redirect.origin], `Allow ${name}?`, body);
-}
-
-/** No session: sign in to the console (another tab), then continue with the same request. */
-export function sendSignInPage(
-  reply: FastifyReply,
-  v: { clientName: string | null; continuePath: string },
-): FastifyReply {
-  const name = v.clientName ?? 'An application';
-  const body = `<h1>Sign in to Rampart</h1>
-<p>${escapeHtml(name)} asks to use Rampart as you. Sign in first, then continue here.</p>
-<div class="actions"><a href="/" target="_blank" rel="noopener">Open Rampart to sign in</a>
-<a href="${escapeHtml(v.continuePath)}">Continue</a></div>`;
-  return send(reply, [], 'Sign in to Rampart', body);
 }

@@ -4,7 +4,7 @@ import type { Principal } from '../platform/http/principal.js';
 import { requestMeta } from '../platform/http/route.js';
 import { rejectUnstorableInput } from '../platform/http/safe-string.js';
 import { AUTH_METHODS, OAuthError, type OAuthClients } from './oauth-clients.js';
-import { sendConsentPage, sendSignInPage } from './oauth-pages.js';
+import { sendConsentPage } from './oauth-pages.js';
 import { OAUTH_SCOPE, type OAuthServer, type RedirectedError } from './oauth-service.js';
 import { csrfTokenFor, sameSecret } from './session-cookies.js';
 import type { SessionVerifier } from './session-verifier.js';
@@ -133,12 +133,12 @@ export async function registerOAuthRoutes(app: FastifyInstance, d: OAuthRoutesDe
       );
       if ('error' in req) return reply.redirect(errorRedirect(req), 302);
       const signedIn = await session(request);
+      // No session: the console's sign-in, which returns to this very request afterwards. The
+      // path is this request's own (same origin); the console accepts only known paths anyway.
       if (!signedIn)
-        return sendSignInPage(reply, {
-          clientName: req.client.client_name,
-          // This very request, same origin: nothing from outside picks where it goes.
-          continuePath: request.url,
-        });
+        return reply
+          .header('cache-control', 'no-store')
+          .redirect(`/?next=${encodeURIComponent(request.url)}`, 302);
       return sendConsentPage(reply, {
         clientName: req.client.client_name,
         clientId: req.client.id,

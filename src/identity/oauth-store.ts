@@ -1,6 +1,7 @@
 import type { OperatorTx, TenantTx } from '../platform/db/database.js';
 import type { Queryable } from '../platform/db/types.js';
 import { one } from '../platform/checked.js';
+import { FAMILY_EVENT, KEY_EVENTS_CHANNEL } from './keys-store.js';
 
 /** A dynamically registered OAuth client (global: clients register before anyone signs in). */
 export interface OAuthClientRow {
@@ -135,4 +136,51 @@ export async function setCodeFamily(tx: TenantTx, hash: Buffer, familyId: string
     'UPDATE oauth_authorization_codes SET family_id = $3 WHERE tenant_id = $1 AND code_hash = $2',
     [tx.tenantId, hash, familyId],
   );
+}
+
+/** A live refresh-token family a person granted to an OAuth client, with that client. */
+export interface OAuthGrantRow {
+  id: string;
+  client_id: string;
+  client_name: string | null;
+  redirect_uris: string[];
+  created_at: Date;
+  expires_at: Date;
+  /** When the client last exchanged a refresh token of the family (null: never yet). */
+  last_refreshed_at: Date | null;
+}
+
+/** The live grants (families issued to an OAuth client) of one person, newest first. */
+export async function listUserOAuthGrants(tx: TenantTx, userId: string): Promise<OAuthGrantRow[]> {
+  const { rows } = await tx.query<OAuthGrantRow>(
+    `SELECT f.id, f.client_id, c.client_name, c.redirect_uris, f.created_at, f.expires_at,
+            (SELECT max(r.rotated_at) FROM refresh_tokens r
+              WHERE r.tenant_id = f.tenant_id AND r.family_id = f.id) AS last_refreshed_at
+       FROM token_families f JOIN oauth_clients c ON c.id = f.client_id
+      WHERE f.tenant_id = $1 AND f.user_id = $2 AND f.client_id IS NOT NULL
+        AND f.revoked_at IS NULL AND f.expires_at > now()
+      ORDER BY f.created_at DESC, f.id
+      LIMIT 500`,
+    [tx.tenantId, userId],
+  );
+  return rows;
+}
+
+/**
+ * Revokes one live grant of `userId` (a family issued to an OAuth client) and tells every
+ * instance at commit; the client id when it was theirs and live, otherwise undefined.
+ */
+export async function revokeUserOAuthGrant(
+  tx: TenantTx,
+  userId: string,
+  familyId: string,
+): Promise<string | undefined> {
+  const { rows } = await tx.query<{ client_id: string }>(
+    `UPDATE token_families SET revoked_at = now(), revoked_reason = 'revoked_by_person'
+      WHERE tenant_id = $1 AND id = $2 AND user_id = $3 AND client_id IS NOT NULL
+        AND revoked_at IS NULL AND expires_at > now()
+      RETURNING client_id, pg_notify($4, $5 || id::text)`,
+    [tx.tenantId, familyId, userId, KEY_EVENTS_CHANNEL, FAMILY_EVENT],
+  );
+  return rows[0]?.client_id;
 }

@@ -21,6 +21,7 @@ const PAGES: Record<string, ComponentType> = {
   keys: lazy(() => import('./pages/Keys')),
   people: lazy(() => import('./pages/People')),
   audit: lazy(() => import('./pages/Audit')),
+  connectedApps: lazy(() => import('./pages/ConnectedApps')),
 };
 
 function Guarded({ page, permission }: { page: string; permission: string }) {

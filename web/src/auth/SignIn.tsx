@@ -14,6 +14,7 @@ import {
 import { useState, type FormEvent } from 'react';
 import { api, setApiKey } from '../api/client';
 import { messageOf, must } from '../api/problem';
+import { isAuthorizePath, rememberReturnPath, returnTargetOf } from './return-path';
 
 interface Props {
   onSignedIn(): Promise<void>;
@@ -37,7 +38,11 @@ export function SignIn({ onSignedIn, embedded = false, defaultTenant = '' }: Pro
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
 
+  // Where this sign-in returns to; the dialog over a page needs none (the page stays).
+  const returnTo = embedded ? undefined : returnTargetOf(window.location);
+  const forApplication = returnTo !== undefined && isAuthorizePath(returnTo);
   const attempt = async (work: () => Promise<void>) => {
+    if (!embedded) rememberReturnPath(returnTo);
     setBusy(true);
     setError(undefined);
     try {
@@ -102,6 +107,12 @@ export function SignIn({ onSignedIn, embedded = false, defaultTenant = '' }: Pro
           {error}
         </Alert>
       )}
+      {forApplication && (
+        <Alert color="blue" title="An application asks to connect" role="status">
+          Sign in with your password or single sign-on: you then decide whether it may use Rampart
+          as you.
+        </Alert>
+      )}
       {notice && (
         <Alert color="green" role="status">
           {notice}
@@ -163,6 +174,8 @@ export function SignIn({ onSignedIn, embedded = false, defaultTenant = '' }: Pro
               data-disabled={!slug || undefined}
               onClick={(e) => {
                 if (!slug) e.preventDefault();
+                // The identity provider returns to Home: the path waits in this tab's storage.
+                else rememberReturnPath(embedded ? returnTargetOf(window.location) : returnTo);
               }}
             >
               Continue with your identity provider

@@ -1,9 +1,11 @@
 import { Center, Loader, Modal } from '@mantine/core';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
+import { useNavigate } from 'react-router';
 import { api, onSessionLost, setApiKey, usingApiKey } from '../api/client';
 import { must } from '../api/problem';
 import type { paths } from '../api/schema';
+import { isAuthorizePath, takeReturnPath } from './return-path';
 import { SignIn } from './SignIn';
 
 export type Me = paths['/v1/me']['get']['responses'][200]['content']['application/json'];
@@ -37,7 +39,23 @@ export function SessionGate({ children }: { children: ReactNode }) {
     staleTime: 5 * 60_000,
   });
   const [lost, setLost] = useState(false);
+  const navigate = useNavigate();
   useEffect(() => onSessionLost(() => setLost(true)), []);
+  const signedInNow = me.data !== undefined;
+  // Once signed in (a sign-in just made here, or the single sign-on callback landing on Home):
+  // back to where the sign-in started, when that was remembered and is acceptable. A `next` that
+  // was not acceptable is dropped from the address, which leaves the person on Home.
+  useEffect(() => {
+    if (!signedInNow) return;
+    const target = takeReturnPath();
+    if (target && isAuthorizePath(target)) {
+      // The authorization page is the server's, and it needs the session cookie, not a key.
+      if (!usingApiKey()) window.location.assign(target);
+      else void navigate('/', { replace: true });
+    } else if (target) void navigate(target, { replace: true });
+    else if (new URLSearchParams(window.location.search).has('next'))
+      void navigate('/', { replace: true });
+  }, [signedInNow, navigate]);
   const signedIn = useCallback(async () => {
     setLost(false);
     await client.invalidateQueries();

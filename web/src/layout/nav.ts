@@ -17,6 +17,12 @@ export const NAV: NavItem[] = [
   { to: '/approvals', label: 'Approvals', page: 'approvals', permission: 'agents:approve' },
   { to: '/sql', label: 'SQL', page: 'sql', permission: 'sql:query' },
   { to: '/usage', label: 'Usage', page: 'usage', permission: 'usage:read' },
+  {
+    to: '/connected-apps',
+    label: 'Connected applications',
+    page: 'connectedApps',
+    permission: 'tenant:read',
+  },
   { to: '/gateway', label: 'Gateway', page: 'gateway', permission: 'gateway:manage', admin: true },
   { to: '/keys', label: 'API keys', page: 'keys', permission: 'keys:manage', admin: true },
   { to: '/people', label: 'People', page: 'people', permission: 'users:manage', admin: true },
