@@ -558,6 +558,7 @@ const NOT_A_TABLE: Record<string, string> = {
   JwtMemberRow: 'the result of rampart_jwt_member (SECURITY DEFINER function)',
   FoundRefreshTokenRow: 'the result of rampart_find_refresh_token (SECURITY DEFINER function)',
   FoundCodeRow: 'the result of rampart_find_oauth_code (SECURITY DEFINER function)',
+  OAuthGrantRow: 'a join of token_families, oauth_clients and refresh_tokens',
   VerifiedFamilyRow: 'the result of rampart_verify_token_family (SECURITY DEFINER function)',
   VerifiedScimTokenRow: 'the result of rampart_verify_scim_token (SECURITY DEFINER function)',
   ScimUserRow: 'a join of users and memberships',
