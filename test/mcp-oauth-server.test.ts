@@ -224,6 +224,18 @@ describe.each(testDrivers())('Rampart as the OAuth authorization server of /mcp 
     return back.searchParams.get('code') ?? '';
   }
 
+  /** The token request of a public client redeeming `c` (verifier 'v'×43, CALLBACK); `extra` overrides. */
+  function redeem(c: string, clientId: string, extra: Record<string, string> = {}) {
+    return token({
+      grant_type: 'authorization_code',
+      code: c,
+      client_id: clientId,
+      code_verifier: 'v'.repeat(43),
+      redirect_uri: CALLBACK,
+      ...extra,
+    });
+  }
+
   it('an MCP SDK client discovers, registers, is authorized by a person, lists their tools and refreshes', async () => {
     const who = await person('viewer');
     const provider = new MemoryProvider(CALLBACK);
@@ -344,13 +356,7 @@ describe.each(testDrivers())('Rampart as the OAuth authorization server of /mcp 
     const who = await person();
     const id = String(conf.body.client_id);
     const c = await code(id, who);
-    const noSecret = await token({
-      grant_type: 'authorization_code',
-      code: c,
-      client_id: id,
-      code_verifier: 'v'.repeat(43),
-      redirect_uri: CALLBACK,
-    });
+    const noSecret = await redeem(c, id);
     expect(noSecret.status).toBe(401);
     expect(noSecret.body.error).toBe('invalid_client');
     const basic = Buffer.from(`${id}:${String(conf.body.client_secret)}`).toString('base64');
@@ -380,34 +386,16 @@ describe.each(testDrivers())('Rampart as the OAuth authorization server of /mcp 
     const who = await person();
     const id = await publicClient();
     const c1 = await code(id, who);
-    const wrong = await token({
-      grant_type: 'authorization_code',
-      code: c1,
-      client_id: id,
-      code_verifier: 'w'.repeat(43),
-      redirect_uri: CALLBACK,
-    });
+    const wrong = await redeem(c1, id, { code_verifier: 'w'.repeat(43) });
     expect(wrong.status).toBe(400);
     expect(wrong.body.error).toBe('invalid_grant');
     expect(wrong.cache).toBe('no-store');
     // Spent: the right verifier does not bring it back.
-    const late = await token({
-      grant_type: 'authorization_code',
-      code: c1,
-      client_id: id,
-      code_verifier: 'v'.repeat(43),
-      redirect_uri: CALLBACK,
-    });
+    const late = await redeem(c1, id);
     expect(late.body.error).toBe('invalid_grant');
 
     const c2 = await code(id, who);
-    const good = await token({
-      grant_type: 'authorization_code',
-      code: c2,
-      client_id: id,
-      code_verifier: 'v'.repeat(43),
-      redirect_uri: CALLBACK,
-    });
+    const good = await redeem(c2, id);
     expect(good.status).toBe(200);
     const mcp = (bearer: string) =>
       fetch(`${base}/mcp`, {
@@ -421,13 +409,7 @@ describe.each(testDrivers())('Rampart as the OAuth authorization server of /mcp 
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
       });
     expect((await mcp(good.body.access_token ?? '')).status).toBe(200);
-    const replay = await token({
-      grant_type: 'authorization_code',
-      code: c2,
-      client_id: id,
-      code_verifier: 'v'.repeat(43),
-      redirect_uri: CALLBACK,
-    });
+    const replay = await redeem(c2, id);
     expect(replay.status).toBe(400);
     expect(replay.body.error).toBe('invalid_grant');
     // What the code issued is revoked: its access token and its refresh token.
@@ -446,31 +428,13 @@ describe.each(testDrivers())('Rampart as the OAuth authorization server of /mcp 
     const id = await publicClient();
     const other = await publicClient();
     const c = await code(id, who);
-    const mismatch = await token({
-      grant_type: 'authorization_code',
-      code: c,
-      client_id: id,
-      code_verifier: 'v'.repeat(43),
-      redirect_uri: 'http://127.0.0.1:9/other',
-    });
+    const mismatch = await redeem(c, id, { redirect_uri: 'http://127.0.0.1:9/other' });
     expect(mismatch.body.error).toBe('invalid_grant');
     const c2 = await code(id, who);
-    const foreign = await token({
-      grant_type: 'authorization_code',
-      code: c2,
-      client_id: other,
-      code_verifier: 'v'.repeat(43),
-      redirect_uri: CALLBACK,
-    });
+    const foreign = await redeem(c2, other);
     expect(foreign.body.error).toBe('invalid_grant');
     // The rightful client still redeems it: another client's attempt did not spend it.
-    const ok = await token({
-      grant_type: 'authorization_code',
-      code: c2,
-      client_id: id,
-      code_verifier: 'v'.repeat(43),
-      redirect_uri: CALLBACK,
-    });
+    const ok = await redeem(c2, id);
     expect(ok.status).toBe(200);
     const unknown = await token({
       grant_type: 'authorization_code',
@@ -576,13 +540,7 @@ describe.each(testDrivers())('Rampart as the OAuth authorization server of /mcp 
     const who = await person();
     const id = await publicClient();
     const issue = async () => {
-      const res = await token({
-        grant_type: 'authorization_code',
-        code: await code(id, who),
-        client_id: id,
-        code_verifier: 'v'.repeat(43),
-        redirect_uri: CALLBACK,
-      });
+      const res = await redeem(await code(id, who), id);
       expect(res.status).toBe(200);
       return res.body;
     };
@@ -656,13 +614,7 @@ describe.each(testDrivers())('Rampart as the OAuth authorization server of /mcp 
       client_name: 'Grant IDE',
     });
     const id = String(reg.body.client_id);
-    const issued = await token({
-      grant_type: 'authorization_code',
-      code: await code(id, who),
-      client_id: id,
-      code_verifier: 'v'.repeat(43),
-      redirect_uri: CALLBACK,
-    });
+    const issued = await redeem(await code(id, who), id);
     expect(issued.status).toBe(200);
     const list = async (s: SignedIn) => {
       const res = await fetch(`${base}/v1/me/oauth-grants`, { headers: { cookie: s.cookie } });
@@ -731,13 +683,7 @@ describe.each(testDrivers())('Rampart as the OAuth authorization server of /mcp 
     const who = await signedInMember(app, other, 'offboarded@example.com', 'member');
     const id = await publicClient();
     const back = await consent(authorizeUrl(id), who);
-    const issued = await token({
-      grant_type: 'authorization_code',
-      code: back.searchParams.get('code') ?? '',
-      client_id: id,
-      code_verifier: 'v'.repeat(43),
-      redirect_uri: CALLBACK,
-    });
+    const issued = await redeem(back.searchParams.get('code') ?? '', id);
     expect(issued.status).toBe(200);
     const list = () =>
       fetch(`${base}/mcp`, {
@@ -791,13 +737,7 @@ describe.each(testDrivers())('Rampart as the OAuth authorization server of /mcp 
   it("a client's refresh token is refused at /auth/token, and a session's at /oauth/token", async () => {
     const who = await person();
     const id = await publicClient();
-    const issued = await token({
-      grant_type: 'authorization_code',
-      code: await code(id, who),
-      client_id: id,
-      code_verifier: 'v'.repeat(43),
-      redirect_uri: CALLBACK,
-    });
+    const issued = await redeem(await code(id, who), id);
     expect(issued.status).toBe(200);
     const viaSession = await app.app.inject({
       method: 'POST',
