@@ -97,20 +97,25 @@ describe.runIf(browserTests.available)('OAuth consent page in chromium', () => {
     await new Promise<void>((r) => (callback ? callback.close(() => r()) : r()));
   });
 
-  it('a signed-in person allows the client; the browser lands on its redirect URI with code, state and iss', async () => {
-    const tenant = await app.createTenant();
-    const who = await signedInMember(app, tenant, 'browser-consent@example.com', 'member');
+  /** Registers a public client (no secret) returning to `redirectUri`; answers its id. */
+  async function registerPublicClient(name: string): Promise<string> {
     const reg = await app.app.inject({
       method: 'POST',
       url: '/oauth/register',
       payload: {
         redirect_uris: [redirectUri],
         token_endpoint_auth_method: 'none',
-        client_name: 'Desk <b>IDE</b>',
+        client_name: name,
       },
     });
     expect(reg.statusCode, reg.body).toBe(201);
-    const clientId = reg.json<{ client_id: string }>().client_id;
+    return reg.json<{ client_id: string }>().client_id;
+  }
+
+  it('a signed-in person allows the client; the browser lands on its redirect URI with code, state and iss', async () => {
+    const tenant = await app.createTenant();
+    const who = await signedInMember(app, tenant, 'browser-consent@example.com', 'member');
+    const clientId = await registerPublicClient('Desk <b>IDE</b>');
     const verifier = 'x'.repeat(50);
     const url = authorizeUrl(base, clientId, redirectUri, verifier);
 
@@ -170,17 +175,7 @@ describe.runIf(browserTests.available)('OAuth consent page in chromium', () => {
     const email = 'browser-return@example.com';
     // The account exists with a password; this browser has no session.
     await signedInMember(app, tenant, email, 'member');
-    const reg = await app.app.inject({
-      method: 'POST',
-      url: '/oauth/register',
-      payload: {
-        redirect_uris: [redirectUri],
-        token_endpoint_auth_method: 'none',
-        client_name: 'Return IDE',
-      },
-    });
-    expect(reg.statusCode, reg.body).toBe(201);
-    const clientId = reg.json<{ client_id: string }>().client_id;
+    const clientId = await registerPublicClient('Return IDE');
     const verifier = 'y'.repeat(50);
     const url = authorizeUrl(base, clientId, redirectUri, verifier);
 
@@ -262,22 +257,8 @@ describe.runIf(browserTests.available)('OAuth consent page in chromium', () => {
     });
     expect(put.statusCode, put.body).toBe(200);
     idp.accounts.set('sso-return', { email: 'sso-return@example.com', groups: [] });
-    const reg = await app.app.inject({
-      method: 'POST',
-      url: '/oauth/register',
-      payload: {
-        redirect_uris: [redirectUri],
-        token_endpoint_auth_method: 'none',
-        client_name: 'SSO IDE',
-      },
-    });
-    expect(reg.statusCode, reg.body).toBe(201);
-    const url = authorizeUrl(
-      base,
-      reg.json<{ client_id: string }>().client_id,
-      redirectUri,
-      'z'.repeat(50),
-    );
+    const clientId = await registerPublicClient('SSO IDE');
+    const url = authorizeUrl(base, clientId, redirectUri, 'z'.repeat(50));
     const { context, errors } = await newConsoleContext(browser);
     const page = await context.newPage();
     await page.goto(url.href);
