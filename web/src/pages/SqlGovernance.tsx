@@ -5,6 +5,7 @@ import {
   Card,
   Code,
   Group,
+  Loader,
   MultiSelect,
   Select,
   Stack,
@@ -186,95 +187,100 @@ export function PoliciesEditor({ source }: { source: string }) {
           Policies saved.
         </Alert>
       )}
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          save.mutate();
-        }}
-      >
-        <Stack gap="xs">
-          <Title order={3} size="h5">
-            Row filters
-          </Title>
-          <RowsEditor
-            rows={filters}
-            onChange={setFilters}
-            blank={() => ({ table: '', group: '', where: '' })}
-            addLabel="Add row filter"
-            removeLabel={(i) => `Remove filter ${i + 1}`}
-            testId="row-filter"
-          >
-            {(f, i, set) => (
-              <>
-                <Select
-                  label={`Filter ${i + 1} table`}
-                  data={tableNames}
-                  value={f.table || null}
-                  onChange={(v) => set({ table: v ?? '' })}
-                  w={130}
-                />
-                <Select
-                  label={`Filter ${i + 1} group`}
-                  data={groupNames}
-                  value={f.group || null}
-                  onChange={(v) => set({ group: v ?? '' })}
-                  w={120}
-                />
-                <TextInput
-                  label={`Filter ${i + 1} condition`}
-                  placeholder="city_name = 'Paris'"
-                  value={f.where}
-                  onChange={(e) => set({ where: e.currentTarget.value })}
-                  style={{ flex: 1 }}
-                />
-              </>
-            )}
-          </RowsEditor>
-          <Title order={3} size="h5">
-            Column masks
-          </Title>
-          <RowsEditor
-            rows={masks}
-            onChange={setMasks}
-            blank={() => ({ table: '', column: '', exceptGroups: [] })}
-            addLabel="Add column mask"
-            removeLabel={(i) => `Remove mask ${i + 1}`}
-            testId="column-mask"
-          >
-            {(m, i, set) => (
-              <>
-                <Select
-                  label={`Mask ${i + 1} table`}
-                  data={tableNames}
-                  value={m.table || null}
-                  onChange={(v) => set({ table: v ?? '', column: '' })}
-                  w={130}
-                />
-                <Select
-                  label={`Mask ${i + 1} column`}
-                  data={columnsOf(m.table)}
-                  value={m.column || null}
-                  onChange={(v) => set({ column: v ?? '' })}
-                  w={130}
-                />
-                <MultiSelect
-                  label={`Mask ${i + 1} visible to`}
-                  placeholder="nobody"
-                  data={groupNames}
-                  value={m.exceptGroups}
-                  onChange={(v) => set({ exceptGroups: v })}
-                  style={{ flex: 1 }}
-                />
-              </>
-            )}
-          </RowsEditor>
-          <Group>
-            <Button type="submit" loading={save.isPending}>
-              Save policies
-            </Button>
-          </Group>
-        </Stack>
-      </form>
+      {/* The form waits for the stored policies: rows added before they load would be replaced. */}
+      {!stored.data ? (
+        !stored.error && <Loader size="sm" aria-label="Loading the policies" />
+      ) : (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            save.mutate();
+          }}
+        >
+          <Stack gap="xs">
+            <Title order={3} size="h5">
+              Row filters
+            </Title>
+            <RowsEditor
+              rows={filters}
+              onChange={setFilters}
+              blank={() => ({ table: '', group: '', where: '' })}
+              addLabel="Add row filter"
+              removeLabel={(i) => `Remove filter ${i + 1}`}
+              testId="row-filter"
+            >
+              {(f, i, set) => (
+                <>
+                  <Select
+                    label={`Filter ${i + 1} table`}
+                    data={tableNames}
+                    value={f.table || null}
+                    onChange={(v) => set({ table: v ?? '' })}
+                    w={130}
+                  />
+                  <Select
+                    label={`Filter ${i + 1} group`}
+                    data={groupNames}
+                    value={f.group || null}
+                    onChange={(v) => set({ group: v ?? '' })}
+                    w={120}
+                  />
+                  <TextInput
+                    label={`Filter ${i + 1} condition`}
+                    placeholder="city_name = 'Paris'"
+                    value={f.where}
+                    onChange={(e) => set({ where: e.currentTarget.value })}
+                    style={{ flex: 1 }}
+                  />
+                </>
+              )}
+            </RowsEditor>
+            <Title order={3} size="h5">
+              Column masks
+            </Title>
+            <RowsEditor
+              rows={masks}
+              onChange={setMasks}
+              blank={() => ({ table: '', column: '', exceptGroups: [] })}
+              addLabel="Add column mask"
+              removeLabel={(i) => `Remove mask ${i + 1}`}
+              testId="column-mask"
+            >
+              {(m, i, set) => (
+                <>
+                  <Select
+                    label={`Mask ${i + 1} table`}
+                    data={tableNames}
+                    value={m.table || null}
+                    onChange={(v) => set({ table: v ?? '', column: '' })}
+                    w={130}
+                  />
+                  <Select
+                    label={`Mask ${i + 1} column`}
+                    data={columnsOf(m.table)}
+                    value={m.column || null}
+                    onChange={(v) => set({ column: v ?? '' })}
+                    w={130}
+                  />
+                  <MultiSelect
+                    label={`Mask ${i + 1} visible to`}
+                    placeholder="nobody"
+                    data={groupNames}
+                    value={m.exceptGroups}
+                    onChange={(v) => set({ exceptGroups: v })}
+                    style={{ flex: 1 }}
+                  />
+                </>
+              )}
+            </RowsEditor>
+            <Group>
+              <Button type="submit" loading={save.isPending}>
+                Save policies
+              </Button>
+            </Group>
+          </Stack>
+        </form>
+      )}
     </Card>
   );
 }
